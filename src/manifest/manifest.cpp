@@ -1,0 +1,473 @@
+#include "manifest/manifest.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+namespace bpfrec {
+
+std::string Diagnostic::str() const {
+  if (pos.line == 0) return fmt::format("{}: error: {}", path, message);
+  return fmt::format("{}:{}:{}: error: {}", path, pos.line, pos.column, message);
+}
+
+std::string_view to_string(ProgramType t) {
+  switch (t) {
+    case ProgramType::Xdp: return "xdp";
+    case ProgramType::Tc: return "tc";
+    case ProgramType::Tracepoint: return "tracepoint";
+    case ProgramType::Uprobe: return "uprobe";
+    case ProgramType::Uretprobe: return "uretprobe";
+  }
+  return "?";
+}
+
+std::string_view to_string(XdpMode m) {
+  switch (m) {
+    case XdpMode::Auto: return "auto";
+    case XdpMode::Native: return "native";
+    case XdpMode::Skb: return "skb";
+    case XdpMode::Hw: return "hw";
+  }
+  return "?";
+}
+
+std::string_view to_string(TcDirection d) { return d == TcDirection::Ingress ? "ingress" : "egress"; }
+
+std::optional<ProgramType> program_type_from_string(std::string_view s) {
+  for (auto t : {ProgramType::Xdp, ProgramType::Tc, ProgramType::Tracepoint, ProgramType::Uprobe,
+                 ProgramType::Uretprobe})
+    if (to_string(t) == s) return t;
+  return std::nullopt;
+}
+
+bool is_network_type(ProgramType t) { return t == ProgramType::Xdp || t == ProgramType::Tc; }
+
+const std::vector<std::string> &proceed_on_names(ProgramType t) {
+  static const std::vector<std::string> xdp{"aborted", "drop", "pass", "tx", "redirect", "dispatcher_return"};
+  static const std::vector<std::string> tc{"unspec", "ok",       "reclassify", "shot",
+                                           "pipe",   "stolen",   "queued",     "repeat",
+                                           "redirect", "trap",   "dispatcher_return"};
+  static const std::vector<std::string> none;
+  return t == ProgramType::Xdp ? xdp : t == ProgramType::Tc ? tc : none;
+}
+
+const std::vector<std::string> &proceed_on_defaults(ProgramType t) {
+  static const std::vector<std::string> xdp{"pass", "dispatcher_return"};
+  static const std::vector<std::string> tc{"pipe", "dispatcher_return"};
+  static const std::vector<std::string> none;
+  return t == ProgramType::Xdp ? xdp : t == ProgramType::Tc ? tc : none;
+}
+
+std::string AttachSpec::canonical(ProgramType t) const {
+  std::ostringstream o;
+  o << to_string(t) << '\n';
+  switch (t) {
+    case ProgramType::Xdp:
+    case ProgramType::Tc: {
+      o << "if=" << interface << "\nnetns=" << netns << "\nprio=" << priority << "\nproceed=";
+      // proceed_on is a set: order in the file does not matter.
+      std::set<std::string> s(proceed_on.begin(), proceed_on.end());
+      for (auto &p : s) o << p << ',';
+      if (t == ProgramType::Xdp) o << "\nmode=" << to_string(mode);
+      else o << "\ndir=" << to_string(direction);
+      break;
+    }
+    case ProgramType::Tracepoint: o << "tp=" << tracepoint; break;
+    case ProgramType::Uprobe:
+    case ProgramType::Uretprobe:
+      o << "target=" << target << "\nfn=" << function << "\noff=" << (offset ? std::to_string(*offset) : "")
+        << "\npid=" << (pid ? std::to_string(*pid) : "");
+      break;
+  }
+  return o.str();
+}
+
+std::string AttachSpec::target_label(ProgramType t) const {
+  switch (t) {
+    case ProgramType::Xdp:
+    case ProgramType::Tc: {
+      std::string s = interface;
+      if (t == ProgramType::Tc) s += fmt::format(" {}", to_string(direction));
+      if (!netns.empty()) s += fmt::format(" (netns {})", netns);
+      return s;
+    }
+    case ProgramType::Tracepoint: return tracepoint;
+    case ProgramType::Uprobe:
+    case ProgramType::Uretprobe: {
+      std::string s = target + ":" + (function.empty() ? "" : function);
+      if (offset) s += fmt::format("+{:#x}", *offset);
+      if (pid) s += fmt::format(" (pid {})", *pid);
+      return s;
+    }
+  }
+  return {};
+}
+
+bool valid_program_name(std::string_view name) {
+  if (name.empty() || name.size() > 63) return false;
+  auto lower_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!lower_digit(name[0])) return false;
+  return std::all_of(name.begin() + 1, name.end(),
+                     [&](char c) { return lower_digit(c) || c == '_' || c == '-'; });
+}
+
+namespace {
+
+SourcePos pos_of(const toml::source_region &r) { return {r.begin.line, r.begin.column}; }
+
+std::string_view type_name(toml::node_type t) {
+  switch (t) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    default: return "nothing";
+  }
+}
+
+// Walks one file's document and collects diagnostics; every check reports and carries on so
+// that one run shows all the problems of a file.
+class Reader {
+ public:
+  explicit Reader(const std::string &path) : path_(path) {}
+
+  std::vector<Diagnostic> errors;
+
+  void error(SourcePos p, std::string msg) { errors.push_back({path_, p, std::move(msg)}); }
+  void error(const toml::node &n, std::string msg) { error(pos_of(n.source()), std::move(msg)); }
+
+  // Typed accessors: report "key 'x' must be <type>, not <type>" and return nullopt on mismatch.
+  std::optional<std::string> str(const toml::node &n, std::string_view key) {
+    if (auto v = n.as_string()) return v->get();
+    error(n, fmt::format("'{}' must be a string, not {}", key, type_name(n.type())));
+    return std::nullopt;
+  }
+
+  std::optional<int64_t> integer(const toml::node &n, std::string_view key, int64_t lo, int64_t hi) {
+    auto v = n.as_integer();
+    if (!v) {
+      error(n, fmt::format("'{}' must be an integer, not {}", key, type_name(n.type())));
+      return std::nullopt;
+    }
+    if (v->get() < lo || v->get() > hi) {
+      error(n, fmt::format("'{}' = {} is out of range {}..{}", key, v->get(), lo, hi));
+      return std::nullopt;
+    }
+    return v->get();
+  }
+
+  const toml::table *table(const toml::node &n, std::string_view key) {
+    if (auto t = n.as_table()) return t;
+    error(n, fmt::format("'{}' must be a table, not {}", key, type_name(n.type())));
+    return nullptr;
+  }
+
+  // Iterates a table, dispatching each key to `on_key`; keys not in `allowed` are errors that name
+  // the allowed ones. `on_key` gets the key's position and the value node.
+  void each_key(const toml::table &t, std::string_view where, const std::vector<std::string_view> &allowed,
+                const std::function<void(std::string_view, SourcePos, const toml::node &)> &on_key) {
+    for (auto &&[k, v] : t) {
+      if (std::find(allowed.begin(), allowed.end(), k.str()) == allowed.end()) {
+        error(pos_of(k.source()), fmt::format("unknown key '{}' in {} (expected one of: {})", k.str(), where,
+                                              fmt::join(allowed, ", ")));
+        continue;
+      }
+      on_key(k.str(), pos_of(k.source()), v);
+    }
+  }
+
+ private:
+  const std::string &path_;
+};
+
+std::optional<std::vector<uint8_t>> parse_hex_bytes(std::string_view s) {
+  if (s.size() < 3 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X') || (s.size() % 2) != 0) return std::nullopt;
+  std::vector<uint8_t> out;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 2; i < s.size(); i += 2) {
+    int hi = nibble(s[i]), lo = nibble(s[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<uint8_t>(hi << 4 | lo));
+  }
+  return out;
+}
+
+bool is_lower_hex(std::string_view s, size_t len) {
+  return s.size() == len && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+void parse_attach(Reader &r, const toml::table &t, ProgramType type, AttachSpec &a) {
+  a.pos = pos_of(t.source());
+  std::vector<std::string_view> allowed;
+  switch (type) {
+    case ProgramType::Xdp: allowed = {"interface", "netns", "priority", "proceed_on", "mode"}; break;
+    case ProgramType::Tc: allowed = {"interface", "netns", "priority", "proceed_on", "direction"}; break;
+    case ProgramType::Tracepoint: allowed = {"tracepoint"}; break;
+    case ProgramType::Uprobe:
+    case ProgramType::Uretprobe: allowed = {"target", "function", "offset", "pid"}; break;
+  }
+  const auto where = fmt::format("[[program.attach]] of a {} program", to_string(type));
+  r.each_key(t, where, allowed, [&](std::string_view key, SourcePos, const toml::node &v) {
+    if (key == "interface") {
+      if (auto s = r.str(v, key)) {
+        if (s->empty() || s->size() >= 16 || s->find('/') != std::string::npos)
+          r.error(v, fmt::format("'interface' = \"{}\" is not a valid interface name (1..15 characters, no '/')", *s));
+        else a.interface = *s;
+      }
+    } else if (key == "netns") {
+      if (auto s = r.str(v, key)) {
+        if (s->empty() || (*s)[0] != '/') r.error(v, "'netns' must be an absolute path such as /run/netns/blue");
+        else a.netns = *s;
+      }
+    } else if (key == "priority") {
+      if (auto n = r.integer(v, key, 1, 1000)) a.priority = static_cast<uint32_t>(*n);
+    } else if (key == "proceed_on") {
+      auto arr = v.as_array();
+      if (!arr) {
+        r.error(v, fmt::format("'proceed_on' must be an array of strings, not {}", type_name(v.type())));
+        return;
+      }
+      a.proceed_on_explicit = true;
+      a.proceed_on.clear();
+      const auto &names = proceed_on_names(type);
+      for (auto &e : *arr) {
+        auto s = r.str(e, "proceed_on");
+        if (!s) continue;
+        if (std::find(names.begin(), names.end(), *s) == names.end())
+          r.error(e, fmt::format("unknown {} proceed_on action '{}' (expected one of: {})", to_string(type), *s,
+                                 fmt::join(names, ", ")));
+        else if (std::find(a.proceed_on.begin(), a.proceed_on.end(), *s) != a.proceed_on.end())
+          r.error(e, fmt::format("proceed_on action '{}' is listed twice", *s));
+        else a.proceed_on.push_back(*s);
+      }
+    } else if (key == "mode") {
+      if (auto s = r.str(v, key)) {
+        bool ok = false;
+        for (auto m : {XdpMode::Auto, XdpMode::Native, XdpMode::Skb, XdpMode::Hw})
+          if (to_string(m) == *s) a.mode = m, ok = true;
+        if (!ok) r.error(v, fmt::format("'mode' = \"{}\" is not one of: auto, native, skb, hw", *s));
+      }
+    } else if (key == "direction") {
+      if (auto s = r.str(v, key)) {
+        if (*s == "ingress") a.direction = TcDirection::Ingress;
+        else if (*s == "egress") a.direction = TcDirection::Egress;
+        else r.error(v, fmt::format("'direction' = \"{}\" is not one of: ingress, egress", *s));
+      }
+    } else if (key == "tracepoint") {
+      if (auto s = r.str(v, key)) {
+        auto slash = s->find('/');
+        if (slash == std::string::npos || slash == 0 || slash + 1 == s->size() ||
+            s->find('/', slash + 1) != std::string::npos)
+          r.error(v, fmt::format("'tracepoint' = \"{}\" must be \"category/name\"", *s));
+        else a.tracepoint = *s;
+      }
+    } else if (key == "target") {
+      if (auto s = r.str(v, key)) {
+        if (s->empty() || (*s)[0] != '/') r.error(v, "'target' must be an absolute path of a binary or library");
+        else a.target = *s;
+      }
+    } else if (key == "function") {
+      if (auto s = r.str(v, key)) {
+        if (s->empty()) r.error(v, "'function' must not be empty");
+        else a.function = *s;
+      }
+    } else if (key == "offset") {
+      if (auto n = r.integer(v, key, 0, INT64_MAX)) a.offset = static_cast<uint64_t>(*n);
+    } else if (key == "pid") {
+      if (auto n = r.integer(v, key, 1, INT32_MAX)) a.pid = static_cast<int32_t>(*n);
+    }
+  });
+  if (!a.proceed_on_explicit) a.proceed_on = proceed_on_defaults(type);
+  auto missing = [&](std::string_view key) {
+    r.error(a.pos, fmt::format("[[program.attach]] of a {} program needs '{}'", to_string(type), key));
+  };
+  switch (type) {
+    case ProgramType::Xdp:
+      if (!t.contains("interface")) missing("interface");
+      break;
+    case ProgramType::Tc:
+      if (!t.contains("interface")) missing("interface");
+      if (!t.contains("direction")) missing("direction");
+      break;
+    case ProgramType::Tracepoint:
+      if (!t.contains("tracepoint")) missing("tracepoint");
+      break;
+    case ProgramType::Uprobe:
+    case ProgramType::Uretprobe:
+      if (!t.contains("target")) missing("target");
+      if (!t.contains("function") && !t.contains("offset")) missing("function' or 'offset");
+      break;
+  }
+}
+
+void parse_program(Reader &r, const toml::table &t, const std::string &path, ProgramSpec &p) {
+  p.manifest = path;
+  p.pos = pos_of(t.source());
+  // The type decides which attach keys apply, so read it first.
+  std::optional<ProgramType> type;
+  if (auto tn = t.get("type")) {
+    p.type_pos = pos_of(tn->source());
+    if (auto s = r.str(*tn, "type")) {
+      type = program_type_from_string(*s);
+      if (!type) r.error(*tn, fmt::format("'type' = \"{}\" is not one of: xdp, tc, tracepoint, uprobe, uretprobe", *s));
+      else p.type = *type;
+    }
+  } else {
+    r.error(p.pos, "[[program]] needs 'type'");
+  }
+  const toml::array *attach = nullptr;
+  r.each_key(t, "[[program]]",
+             {"name", "type", "bpf_function", "bytecode", "global_data", "metadata", "attach"},
+             [&](std::string_view key, SourcePos kpos, const toml::node &v) {
+               if (key == "name") {
+                 p.name_pos = pos_of(v.source());
+                 if (auto s = r.str(v, key)) {
+                   if (!valid_program_name(*s))
+                     r.error(v, fmt::format("'name' = \"{}\" must match [a-z0-9][a-z0-9_-]{{0,62}}", *s));
+                   else p.name = *s;
+                 }
+               } else if (key == "bpf_function") {
+                 p.function_pos = pos_of(v.source());
+                 if (auto s = r.str(v, key)) {
+                   if (s->empty()) r.error(v, "'bpf_function' must not be empty");
+                   else p.bpf_function = *s;
+                 }
+               } else if (key == "bytecode") {
+                 p.bytecode_pos = pos_of(v.source());
+                 auto bt = r.table(v, key);
+                 if (!bt) return;
+                 r.each_key(*bt, "bytecode", {"path", "sha256"}, [&](std::string_view bk, SourcePos, const toml::node &bv) {
+                   auto s = r.str(bv, bk);
+                   if (!s) return;
+                   if (bk == "path") {
+                     p.bytecode_pos = pos_of(bv.source());
+                     if (s->empty()) {
+                       r.error(bv, "'path' must not be empty");
+                       return;
+                     }
+                     std::filesystem::path bp(*s);
+                     if (bp.is_relative()) bp = std::filesystem::path(path).parent_path() / bp;
+                     p.bytecode_path = bp.lexically_normal().string();
+                   } else {
+                     p.sha256_pos = pos_of(bv.source());
+                     if (!is_lower_hex(*s, 64)) r.error(bv, "'sha256' must be 64 lower-case hex digits");
+                     else p.bytecode_sha256 = *s;
+                   }
+                 });
+                 if (!bt->contains("path")) r.error(v, "'bytecode' needs 'path'");
+               } else if (key == "global_data") {
+                 auto gt = r.table(v, key);
+                 if (!gt) return;
+                 for (auto &&[gk, gv] : *gt) {
+                   GlobalValue g{std::string(gk.str()), int64_t{0}, pos_of(gv.source())};
+                   if (auto i = gv.as_integer()) {
+                     g.value = i->get();
+                   } else if (auto s = gv.as_string()) {
+                     auto bytes = parse_hex_bytes(s->get());
+                     if (!bytes) {
+                       r.error(gv, fmt::format("global_data '{}' = \"{}\" must be an integer or \"0x\" followed by "
+                                               "an even number of hex digits", gk.str(), s->get()));
+                       continue;
+                     }
+                     g.value = std::move(*bytes);
+                   } else {
+                     r.error(gv, fmt::format("global_data '{}' must be an integer or a \"0x..\" string, not {}",
+                                             gk.str(), type_name(gv.type())));
+                     continue;
+                   }
+                   p.global_data.push_back(std::move(g));
+                 }
+               } else if (key == "metadata") {
+                 auto mt = r.table(v, key);
+                 if (!mt) return;
+                 for (auto &&[mk, mv] : *mt)
+                   if (auto s = r.str(mv, fmt::format("metadata.{}", mk.str()))) p.metadata[std::string(mk.str())] = *s;
+               } else if (key == "attach") {
+                 attach = v.as_array();
+                 if (!attach || !attach->is_array_of_tables()) {
+                   r.error(kpos, "'attach' must be an array of tables ([[program.attach]])");
+                   attach = nullptr;
+                 }
+               }
+             });
+  if (!t.contains("name")) r.error(p.pos, "[[program]] needs 'name'");
+  if (!t.contains("bpf_function")) r.error(p.pos, "[[program]] needs 'bpf_function'");
+  if (!t.contains("bytecode")) r.error(p.pos, "[[program]] needs 'bytecode'");
+  if (!t.contains("attach")) r.error(p.pos, "[[program]] needs at least one [[program.attach]]");
+  if (attach && attach->empty()) r.error(p.pos, "[[program]] needs at least one [[program.attach]]");
+  if (attach && type) {
+    std::map<std::string, SourcePos> seen;
+    for (auto &n : *attach) {
+      AttachSpec a;
+      parse_attach(r, *n.as_table(), *type, a);
+      auto [it, fresh] = seen.emplace(a.canonical(*type), a.pos);
+      if (!fresh)
+        r.error(a.pos, fmt::format("this attach point repeats the one at line {}", it->second.line));
+      p.attach.push_back(std::move(a));
+    }
+  }
+}
+
+}  // namespace
+
+ParsedManifest parse_manifest(std::string_view text, const std::string &path) {
+  ParsedManifest out;
+  toml::table doc;
+  try {
+    doc = toml::parse(text, path);
+  } catch (const toml::parse_error &e) {
+    out.errors.push_back({path, pos_of(e.source()), std::string(e.description())});
+    return out;
+  }
+  Reader r(path);
+  const toml::array *programs = nullptr;
+  r.each_key(doc, "the manifest", {"program"}, [&](std::string_view, SourcePos kpos, const toml::node &v) {
+    programs = v.as_array();
+    if (!programs || !programs->is_array_of_tables()) {
+      r.error(kpos, "'program' must be an array of tables ([[program]])");
+      programs = nullptr;
+    }
+  });
+  if (programs) {
+    std::map<std::string, SourcePos> names;
+    for (auto &n : *programs) {
+      ProgramSpec p;
+      parse_program(r, *n.as_table(), path, p);
+      if (!p.name.empty()) {
+        auto [it, fresh] = names.emplace(p.name, p.name_pos);
+        if (!fresh)
+          r.error(p.name_pos, fmt::format("duplicate program name '{}' (first declared at line {})", p.name,
+                                          it->second.line));
+      }
+      out.programs.push_back(std::move(p));
+    }
+  } else if (r.errors.empty()) {
+    r.error(SourcePos{1, 1}, "the manifest declares no [[program]]");
+  }
+  out.errors = std::move(r.errors);
+  std::stable_sort(out.errors.begin(), out.errors.end(), [](const Diagnostic &a, const Diagnostic &b) {
+    return std::tie(a.pos.line, a.pos.column) < std::tie(b.pos.line, b.pos.column);
+  });
+  if (!out.errors.empty()) out.programs.clear();
+  return out;
+}
+
+}  // namespace bpfrec

@@ -1,0 +1,124 @@
+// Manifest format v1: the desired state of one program, as read from a TOML file.
+//
+// Everything here is pure: parse_manifest() turns text into ProgramSpecs and positioned
+// diagnostics without touching the file system or the kernel. The checks that need the bytecode
+// object (bpf_function exists, its section matches `type`, global_data names and sizes) live in
+// validate.h; the directory rules (precedence, masking) in discovery.h.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace bpfrec {
+
+/// A position in a manifest file; 1-based like toml++'s source_position. 0 means unknown.
+struct SourcePos {
+  uint32_t line = 0;
+  uint32_t column = 0;
+};
+
+/// One positioned problem in a manifest: rendered as "path:line:col: error: message".
+struct Diagnostic {
+  std::string path;
+  SourcePos pos;
+  std::string message;
+
+  std::string str() const;
+};
+
+/// Program types of manifest v1 (a subset of bpfman's).
+enum class ProgramType { Xdp, Tc, Tracepoint, Uprobe, Uretprobe };
+
+/// XDP attach modes; `Auto` lets the kernel pick native and fall back to generic (skb).
+enum class XdpMode { Auto, Native, Skb, Hw };
+
+enum class TcDirection { Ingress, Egress };
+
+std::string_view to_string(ProgramType t);
+std::string_view to_string(XdpMode m);
+std::string_view to_string(TcDirection d);
+std::optional<ProgramType> program_type_from_string(std::string_view s);
+
+/// True for types that attach to a network interface (xdp, tc).
+bool is_network_type(ProgramType t);
+
+/// bpfman's proceed-on names. XDP: aborted, drop, pass, tx, redirect, dispatcher_return
+/// (default pass, dispatcher_return). TC: unspec, ok, reclassify, shot, pipe, stolen, queued,
+/// repeat, redirect, trap, dispatcher_return (default pipe, dispatcher_return).
+const std::vector<std::string> &proceed_on_names(ProgramType t);
+const std::vector<std::string> &proceed_on_defaults(ProgramType t);
+
+/// One attach point of a program. Which fields apply depends on the program type; the parser
+/// rejects keys that do not apply, so unused fields keep their defaults.
+struct AttachSpec {
+  // xdp, tc
+  std::string interface;
+  std::string netns;  // path of a netns file (e.g. /run/netns/blue); empty = the daemon's netns
+  uint32_t priority = 50;                // 1..1000, lower runs first
+  std::vector<std::string> proceed_on;   // defaults filled in by the parser
+  bool proceed_on_explicit = false;      // the manifest named proceed_on
+  XdpMode mode = XdpMode::Auto;          // xdp
+  TcDirection direction = TcDirection::Ingress;  // tc
+  // tracepoint
+  std::string tracepoint;  // "category/name"
+  // uprobe, uretprobe
+  std::string target;                 // binary or library path
+  std::string function;               // symbol; may be empty when offset is given
+  std::optional<uint64_t> offset;     // relative to function when both are given
+  std::optional<int32_t> pid;         // only this process; default all
+
+  SourcePos pos;  // of the [[program.attach]] table
+
+  /// Canonical, stable text of every field that changes what the kernel does; equal keys mean
+  /// the same attachment. Used to diff attach points by identity.
+  std::string canonical(ProgramType t) const;
+  /// Short human form for logs and status: "veth0 (netns /run/netns/blue)", "syscalls/sys_enter_openat".
+  std::string target_label(ProgramType t) const;
+};
+
+/// A global variable override: an integer (sized from BTF at validation) or raw bytes ("0x..").
+struct GlobalValue {
+  std::string name;
+  std::variant<int64_t, std::vector<uint8_t>> value;
+  SourcePos pos;  // of the value
+};
+
+/// One [[program]] of a manifest.
+struct ProgramSpec {
+  std::string name;
+  ProgramType type = ProgramType::Xdp;
+  std::string bpf_function;
+  std::string bytecode_path;     // absolute (relative paths are resolved against the manifest's dir)
+  std::string bytecode_sha256;   // as declared (lower-case hex), empty if not declared
+  std::string bytecode_digest;   // actual sha256 of the file; filled by load_desired()
+  std::vector<GlobalValue> global_data;  // in file order
+  std::map<std::string, std::string> metadata;
+  std::vector<AttachSpec> attach;
+
+  std::string manifest;  // path of the manifest file
+  SourcePos pos;         // of the [[program]] table
+  // Positions of individual keys, for errors found after parsing (validation, duplicates).
+  SourcePos name_pos, type_pos, function_pos, bytecode_pos, sha256_pos;
+};
+
+/// Result of parsing one manifest's text: programs when no errors, else diagnostics.
+struct ParsedManifest {
+  std::vector<ProgramSpec> programs;
+  std::vector<Diagnostic> errors;
+};
+
+/// Parses manifest text. `path` is used for diagnostics and to resolve relative bytecode paths.
+/// Never throws: TOML syntax errors and schema errors (unknown keys, wrong types, out-of-range
+/// values, missing required keys, keys that do not apply to the type) become diagnostics
+/// positioned from toml++'s source regions.
+ParsedManifest parse_manifest(std::string_view text, const std::string &path);
+
+/// True when `name` matches [a-z0-9][a-z0-9_-]{0,62} (fits a bpffs directory and a D-Bus path).
+bool valid_program_name(std::string_view name);
+
+}  // namespace bpfrec

@@ -1,0 +1,42 @@
+// What a BPF object file offers, read with libbpf without loading anything (no root needed).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "util/result.h"
+
+namespace bpfrec {
+
+/// One program of an object: its function name, ELF section and the program type libbpf
+/// derives from the section (a raw `enum bpf_prog_type` value).
+struct ObjectProgram {
+  std::string function;
+  std::string section;
+  uint32_t prog_type = 0;
+};
+
+/// One global variable in .rodata or .data, from the object's BTF DATASEC.
+struct ObjectGlobal {
+  std::string name;
+  std::string section;  // ".rodata" or ".data" (libbpf may suffix: ".rodata.str1.1" is skipped)
+  uint32_t size = 0;    // bytes
+  bool is_int = false;  // a BTF_KIND_INT (through typedefs/const/volatile)
+  bool is_signed = false;
+};
+
+struct ObjectInfo {
+  std::vector<ObjectProgram> programs;
+  std::vector<ObjectGlobal> globals;
+  std::vector<std::string> maps;  // every map, as libbpf names them
+};
+
+/// Opens `path` with bpf_object__open_file() and lists programs, globals and maps.
+/// Errors: the file is missing or not a BPF ELF object (message names the path and errno).
+Result<ObjectInfo> inspect_object(const std::string &path);
+
+/// Name of a program type for messages, e.g. "xdp", "sched_cls" (libbpf_bpf_prog_type_str()).
+std::string prog_type_name(uint32_t prog_type);
+
+}  // namespace bpfrec
