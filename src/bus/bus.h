@@ -1,0 +1,33 @@
+// The D-Bus face of the daemon: io.bpfman.Reconciler1 on the system bus.
+//   /io/bpfman/Reconciler1                  io.bpfman.Reconciler1.Manager
+//       Reload()                            reconcile now; returns when done; root only
+//       Describe() -> s                     the status document as JSON; anyone
+//       State (s), Generation (t)           emit PropertiesChanged after each reconcile
+//   /io/bpfman/Reconciler1/program/<name>   io.bpfman.Reconciler1.Program (one per program;
+//       Name, Type, State, Error, KernelId, Manifest   <name> is sd_bus_path_encode()d)
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include <string>
+#include <vector>
+
+#include "daemon/daemon.h"
+
+namespace bpfrec {
+
+inline constexpr const char *kBusName = "io.bpfman.Reconciler1";
+inline constexpr const char *kManagerPath = "/io/bpfman/Reconciler1";
+inline constexpr const char *kManagerInterface = "io.bpfman.Reconciler1.Manager";
+inline constexpr const char *kProgramPrefix = "/io/bpfman/Reconciler1/program";
+inline constexpr const char *kProgramInterface = "io.bpfman.Reconciler1.Program";
+
+/// Registers the Manager object and the per-program fallback vtable + node enumerator on `bus`;
+/// the slots are appended to `slots`. Errors: negative errno from sd-bus.
+int register_manager(sd_bus *bus, Daemon *daemon, std::vector<SlotPtr> &slots);
+int register_programs(sd_bus *bus, Daemon *daemon, std::vector<SlotPtr> &slots);
+
+/// Object path of a program: kProgramPrefix + "/" + sd_bus_path_encode(name).
+std::string program_object_path(const std::string &name);
+
+}  // namespace bpfrec

@@ -1,0 +1,50 @@
+#include <spdlog/spdlog.h>
+
+#include "bus/bus.h"
+
+namespace bpfrec {
+namespace {
+
+int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *) {
+  auto *d = static_cast<Daemon *>(userdata);
+  d->reconcile("D-Bus Reload()");
+  // Succeeds even when manifests are invalid: a failing reload would abort an OpenShift
+  // NodeDisruptionPolicy rollout; the errors are in the status.
+  return sd_bus_reply_method_return(m, nullptr);
+}
+
+int method_describe(sd_bus_message *m, void *userdata, sd_bus_error *) {
+  auto *d = static_cast<Daemon *>(userdata);
+  return sd_bus_reply_method_return(m, "s", to_json(d->status()).dump().c_str());
+}
+
+int prop_state(sd_bus *, const char *, const char *, const char *, sd_bus_message *reply, void *userdata,
+               sd_bus_error *) {
+  return sd_bus_message_append(reply, "s", static_cast<Daemon *>(userdata)->status().state.c_str());
+}
+
+int prop_generation(sd_bus *, const char *, const char *, const char *, sd_bus_message *reply, void *userdata,
+                    sd_bus_error *) {
+  return sd_bus_message_append(reply, "t", static_cast<Daemon *>(userdata)->status().generation);
+}
+
+const sd_bus_vtable manager_vtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload, 0),
+    SD_BUS_METHOD_WITH_ARGS("Describe", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", json), method_describe,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_PROPERTY("State", "s", prop_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Generation", "t", prop_generation, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_VTABLE_END};
+
+}  // namespace
+
+int register_manager(sd_bus *bus, Daemon *daemon, std::vector<SlotPtr> &slots) {
+  sd_bus_slot *slot = nullptr;
+  int r = sd_bus_add_object_vtable(bus, &slot, kManagerPath, kManagerInterface, manager_vtable, daemon);
+  if (r < 0) return r;
+  slots.emplace_back(slot);
+  return 0;
+}
+
+}  // namespace bpfrec

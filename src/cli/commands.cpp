@@ -1,0 +1,120 @@
+#include "cli/commands.h"
+
+#include <systemd/sd-bus.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "bus/bus.h"
+#include "kernel/kernel.h"
+#include "manifest/desired.h"
+#include "reconcile/identity.h"
+#include "reconcile/plan.h"
+#include "status/status.h"
+
+namespace bpfrec {
+
+int cmd_daemon(const DaemonOptions &opts) {
+  Daemon d(opts);
+  if (auto r = d.run(); !r) {
+    spdlog::critical("{}", r.error().message);
+    return 1;
+  }
+  return 0;
+}
+
+int cmd_check(const std::vector<std::string> &paths) {
+  std::vector<std::string> files, dirs;
+  for (auto &p : paths) (std::filesystem::is_directory(p) ? dirs : files).push_back(p);
+  int bad = 0;
+  size_t programs = 0;
+  auto report = [&](const DesiredState &d) {
+    programs += d.programs.size();
+    for (auto &m : d.manifests) {
+      for (auto &e : m.errors) fmt::print(stderr, "{}\n", e.str());
+      bad += m.state == ManifestState::Invalid;
+    }
+  };
+  if (!files.empty()) report(load_files(files));
+  if (!dirs.empty()) report(load_desired(dirs));
+  if (bad) {
+    fmt::print(stderr, "{} invalid manifest{}\n", bad, bad == 1 ? "" : "s");
+    return 1;
+  }
+  fmt::print("ok: {} program{}\n", programs, programs == 1 ? "" : "s");
+  return 0;
+}
+
+int cmd_status(bool as_json) {
+  sd_bus *raw = nullptr;
+  if (int r = sd_bus_open_system(&raw); r < 0) {
+    fmt::print(stderr, "cannot connect to the system bus: {}\n", std::strerror(-r));
+    return 1;
+  }
+  BusPtr bus(raw);
+  sd_bus_error err = SD_BUS_ERROR_NULL;
+  sd_bus_message *reply = nullptr;
+  int r = sd_bus_call_method(bus.get(), kBusName, kManagerPath, kManagerInterface, "Describe", &err, &reply, "");
+  if (r < 0) {
+    fmt::print(stderr, "Describe() on {} failed: {}\n", kBusName, err.message ? err.message : std::strerror(-r));
+    sd_bus_error_free(&err);
+    return 1;
+  }
+  const char *text = nullptr;
+  r = sd_bus_message_read(reply, "s", &text);
+  std::string doc = r >= 0 && text ? text : "";
+  sd_bus_message_unref(reply);
+  if (r < 0) {
+    fmt::print(stderr, "malformed Describe() reply: {}\n", std::strerror(-r));
+    return 1;
+  }
+  if (as_json) {
+    fmt::print("{}\n", nlohmann::json::parse(doc).dump(2));
+  } else {
+    fmt::print("{}", format_status_table(nlohmann::json::parse(doc)));
+  }
+  return 0;
+}
+
+int cmd_plan(const std::vector<std::string> &dirs, const std::string &pin_root, bool as_json) {
+  DesiredState desired = load_desired(dirs);
+  std::error_code ec;
+  if (!std::filesystem::is_directory(pin_root, ec)) {
+    // Nothing pinned yet: everything is a create. Reading the pin root needs root, not this.
+    spdlog::debug("pin root {} does not exist", pin_root);
+  }
+  auto kernel = make_libbpf_kernel(pin_root);
+  ObservedState observed = kernel->observe();
+  auto changes = plan(desired, observed);
+  bool invalid = false;
+  for (auto &m : desired.manifests) invalid |= m.state == ManifestState::Invalid;
+  if (as_json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (auto &c : changes)
+      out.push_back({{"program", c.name}, {"action", to_string(c.kind)}, {"reason", c.reason}, {"attach", c.attach},
+                     {"detach", c.detach}});
+    fmt::print("{}\n", out.dump(2));
+  } else {
+    for (auto &m : desired.manifests)
+      for (auto &e : m.errors) fmt::print(stderr, "{}\n", e.str());
+    for (auto &c : changes) {
+      if (c.kind == ChangeKind::Keep && !c.record_stale) continue;
+      fmt::print("{:<8} {}  ({})\n", to_string(c.kind), c.name, c.reason);
+      if (c.desired)
+        for (auto &a : c.desired->attach) {
+          auto k = std::find(c.attach.begin(), c.attach.end(), attach_key(c.desired->type, a));
+          if (k != c.attach.end()) fmt::print("  + attach {}\n", a.target_label(c.desired->type));
+        }
+      if (!c.detach.empty()) fmt::print("  - detach {} attach point{}\n", c.detach.size(), c.detach.size() == 1 ? "" : "s");
+    }
+  }
+  if (invalid && !as_json) fmt::print(stderr, "some manifests are invalid; their programs would be kept as they are\n");
+  return plan_changes_anything(changes) ? 2 : 0;
+}
+
+}  // namespace bpfrec

@@ -1,0 +1,27 @@
+// The subcommands of bpfman-reconciler; each returns the process exit code.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "daemon/daemon.h"
+
+namespace bpfrec {
+
+/// `daemon`: runs the reconciler until SIGTERM. 0 on a clean stop, 1 on a start-up error.
+int cmd_daemon(const DaemonOptions &opts);
+
+/// `check PATH...`: validates manifest files (directories: every manifest in them, with the
+/// programs.d rules) without root or kernel access. 0 when all are valid, 1 otherwise; errors are
+/// printed as "path:line:col: error: message".
+int cmd_check(const std::vector<std::string> &paths);
+
+/// `status [--json]`: Describe() over the system bus, as a table or the raw JSON. 1 when the
+/// daemon cannot be reached.
+int cmd_status(bool json);
+
+/// `plan`: what the daemon would do now, without doing it. Exit 0 when nothing would change,
+/// 2 when something would, 1 on error (terraform plan -detailed-exitcode).
+int cmd_plan(const std::vector<std::string> &dirs, const std::string &pin_root, bool json);
+
+}  // namespace bpfrec

@@ -1,0 +1,70 @@
+// bpfman-reconciler: thin entry point; every subcommand lives in commands.cpp.
+#include <CLI/CLI.hpp>
+#include <spdlog/cfg/env.h>
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+#include "manifest/discovery.h"
+
+int main(int argc, char **argv) {
+  using namespace bpfrec;
+  CLI::App app{"Node-local declarative reconciler for eBPF programs"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->check(
+      CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+
+  DaemonOptions dopts;
+  std::string tc_mech = "auto";
+  auto *daemon = app.add_subcommand("daemon", "Reconcile programs.d manifests into the kernel and serve status on D-Bus");
+  daemon->add_option("--programs-dir", dopts.programs_dirs,
+                     "Manifest directory, highest precedence first (repeatable; default /etc, /run, /usr/lib "
+                     "bpfman/programs.d)");
+  daemon->add_option("--pin-root", dopts.pin_root, "bpffs directory for our pins")->capture_default_str();
+  daemon->add_option("--tc-mechanism", tc_mech, "auto (TCX where available, else cls_bpf), tcx or tc")
+      ->check(CLI::IsMember({"auto", "tcx", "tc"}))
+      ->capture_default_str();
+
+  std::vector<std::string> check_paths;
+  auto *check = app.add_subcommand("check", "Validate manifests without root or kernel access");
+  check->add_option("path", check_paths, "Manifest files or directories (default: the programs.d directories)");
+
+  bool status_json = false;
+  auto *status = app.add_subcommand("status", "Show the daemon's status (from D-Bus)");
+  status->add_flag("--json", status_json, "Print the Describe() JSON document");
+
+  std::vector<std::string> plan_dirs;
+  std::string plan_pin_root = dopts.pin_root;
+  bool plan_json = false;
+  auto *planc = app.add_subcommand("plan", "Show what the daemon would change now (exit 0: nothing, 2: changes, 1: error)");
+  planc->add_option("--programs-dir", plan_dirs, "Manifest directory (repeatable)");
+  planc->add_option("--pin-root", plan_pin_root, "bpffs directory of our pins")->capture_default_str();
+  planc->add_flag("--json", plan_json, "Print the plan as JSON");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &e) {
+    return app.exit(e) == 0 ? 0 : 1;
+  }
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::cfg::load_env_levels();  // SPDLOG_LEVEL overrides, as spdlog documents
+  // journald adds its own timestamp; keep lines short there.
+  spdlog::set_pattern(getenv("JOURNAL_STREAM") ? "%l: %v" : "%Y-%m-%d %H:%M:%S.%e %l: %v");
+
+  if (*daemon) {
+    if (dopts.programs_dirs.empty()) dopts.programs_dirs = default_programs_dirs();
+    dopts.tc = tc_mech == "tcx" ? TcMechanism::Tcx : tc_mech == "tc" ? TcMechanism::Tc : TcMechanism::Auto;
+    return cmd_daemon(dopts);
+  }
+  if (*check) return cmd_check(check_paths.empty() ? default_programs_dirs() : check_paths);
+  if (*status) return cmd_status(status_json);
+  if (*planc) {
+    try {
+      return cmd_plan(plan_dirs.empty() ? default_programs_dirs() : plan_dirs, plan_pin_root, plan_json);
+    } catch (const std::exception &e) {
+      spdlog::error("{}", e.what());
+      return 1;
+    }
+  }
+  return 1;
+}

@@ -1,0 +1,190 @@
+#include "daemon/daemon.h"
+
+#include <signal.h>
+#include <sys/inotify.h>
+#include <systemd/sd-daemon.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include <spdlog/spdlog.h>
+
+#include "bus/bus.h"
+#include "kernel/fs.h"
+#include "manifest/desired.h"
+#include "reconcile/executor.h"
+#include "reconcile/plan.h"
+
+namespace bpfrec {
+namespace {
+
+// One line per kernel change: the audit trail (program, manifest, bytecode digest, kernel ids,
+// attach point). journald keeps it with the unit's other output.
+void audit(const AuditEvent &e) {
+  std::string line = fmt::format("audit: action={} program={} manifest={} sha256={} prog_id={}", e.action, e.program,
+                                 e.manifest, e.bytecode_sha256, e.prog_id);
+  if (!e.target.empty()) line += fmt::format(" target=\"{}\"", e.target);
+  if (!e.mechanism.empty()) line += fmt::format(" mechanism={} link_id={}", e.mechanism, e.link_id);
+  if (e.error.empty()) {
+    spdlog::info("{} result=ok", line);
+  } else {
+    spdlog::error("{} result=failed error=\"{}\"", line, e.error);
+  }
+}
+
+}  // namespace
+
+Daemon::Daemon(DaemonOptions opts) : opts_(std::move(opts)) {}
+
+Daemon::~Daemon() {
+  // Bus slots and event sources refer to this object; drop them before the bus and loop.
+  slots_.clear();
+  sources_.clear();
+  timer_.reset();
+  bus_.reset();
+  event_.reset();
+}
+
+Result<void> Daemon::run() {
+  if (auto r = ensure_pin_root(opts_.pin_root); !r) return r;
+  if (auto r = ensure_tracefs(); !r) spdlog::warn("{}; tracepoint and uprobe programs will fail to attach", r.error().message);
+  install_libbpf_logging();
+  kernel_ = make_libbpf_kernel(opts_.pin_root, opts_.tc);
+
+  sd_event *ev = nullptr;
+  if (int r = sd_event_default(&ev); r < 0) return fail_errno(r, "sd_event_default");
+  event_.reset(ev);
+
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&mask, sig);
+  if (sigprocmask(SIG_BLOCK, &mask, nullptr) != 0) return fail_errno(errno, "block signals");
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+    sd_event_source *src = nullptr;
+    if (int r = sd_event_add_signal(ev, &src, sig, on_signal, this); r < 0) return fail_errno(r, "watch signal {}", sig);
+    sources_.emplace_back(src);
+  }
+  // Pings the service manager's watchdog from the loop when WATCHDOG_USEC is set.
+  (void)sd_event_set_watchdog(ev, 1);
+
+  if (auto r = watch_dirs(); !r) return r;
+  if (auto r = setup_bus(); !r) return r;
+
+  reconcile("start");
+  (void)sd_notify(0, "READY=1");
+  spdlog::info("ready: pin root {}, {} manifest director{}", opts_.pin_root, opts_.programs_dirs.size(),
+               opts_.programs_dirs.size() == 1 ? "y" : "ies");
+  int r = sd_event_loop(ev);
+  (void)sd_notify(0, "STOPPING=1");
+  if (r < 0) return fail_errno(r, "event loop");
+  spdlog::info("stopping; programs stay attached and pinned under {}", opts_.pin_root);
+  return {};
+}
+
+Result<void> Daemon::setup_bus() {
+  sd_bus *b = nullptr;
+  if (int r = sd_bus_open_system(&b); r < 0) return fail_errno(r, "connect to the system bus");
+  bus_.reset(b);
+  if (int r = register_manager(b, this, slots_); r < 0) return fail_errno(r, "register {}", kManagerPath);
+  if (int r = register_programs(b, this, slots_); r < 0) return fail_errno(r, "register {}", kProgramPrefix);
+  if (int r = sd_bus_request_name(b, kBusName, 0); r < 0) return fail_errno(r, "own bus name {}", kBusName);
+  if (int r = sd_bus_attach_event(b, event_.get(), SD_EVENT_PRIORITY_NORMAL); r < 0)
+    return fail_errno(r, "attach bus to event loop");
+  return {};
+}
+
+Result<void> Daemon::watch_dirs() {
+  constexpr uint32_t mask = IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE | IN_ATTRIB |
+                            IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
+  for (auto &dir : opts_.programs_dirs) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) {
+      spdlog::info("manifest directory {} does not exist; not watched (reload after creating it)", dir);
+      continue;
+    }
+    sd_event_source *src = nullptr;
+    if (int r = sd_event_add_inotify(event_.get(), &src, dir.c_str(), mask, on_inotify, this); r < 0)
+      return fail_errno(r, "watch {}", dir);
+    sources_.emplace_back(src);
+  }
+  return {};
+}
+
+void Daemon::schedule_reconcile() {
+  if (timer_) {
+    // Push the deadline back: reconcile once the burst is over.
+    (void)sd_event_source_set_time_relative(timer_.get(), opts_.coalesce_usec);
+    (void)sd_event_source_set_enabled(timer_.get(), SD_EVENT_ONESHOT);
+    return;
+  }
+  sd_event_source *src = nullptr;
+  if (int r = sd_event_add_time_relative(event_.get(), &src, CLOCK_MONOTONIC, opts_.coalesce_usec, 0, on_timer, this);
+      r < 0) {
+    spdlog::error("cannot arm the reconcile timer: {}; reconciling now", std::strerror(-r));
+    reconcile("manifest change");
+    return;
+  }
+  timer_.reset(src);
+}
+
+void Daemon::reconcile(const char *why) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (generation_ > 0) (void)sd_notify(0, "RELOADING=1");
+  DesiredState desired = load_desired(opts_.programs_dirs);
+  for (auto &m : desired.manifests)
+    for (auto &e : m.errors) spdlog::warn("{}", e.str());
+  ObservedState observed = kernel_->observe();
+  auto changes = plan(desired, observed);
+  for (auto &c : changes)
+    if (c.kind != ChangeKind::Keep) spdlog::info("plan: {} {} ({})", to_string(c.kind), c.name, c.reason);
+  ApplyReport report = apply(*kernel_, changes, observed, audit);
+  ObservedState after = report.changes ? kernel_->observe() : std::move(observed);
+  DaemonStatus before = std::move(status_);
+  status_ = build_status(++generation_, desired, after, report);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  size_t attached = 0;
+  for (auto &p : status_.programs) attached += p.state == "attached";
+  std::string summary = fmt::format("generation {}: {} of {} programs attached, {} kernel changes, state {}",
+                                    generation_, attached, status_.programs.size(), report.changes, status_.state);
+  spdlog::info("reconciled ({}) in {:.1f} ms: {}", why, ms, summary);
+  (void)sd_notifyf(0, "READY=1\nSTATUS=%s", summary.c_str());
+  publish(before);
+}
+
+void Daemon::publish(const DaemonStatus &before) {
+  if (!bus_) return;
+  (void)sd_bus_emit_properties_changed(bus_.get(), kManagerPath, kManagerInterface, "State", "Generation", nullptr);
+  for (auto &p : status_.programs) {
+    bool same = false;
+    for (auto &q : before.programs)
+      same |= q.name == p.name && q.state == p.state && q.error == p.error && q.kernel_id == p.kernel_id &&
+              q.manifest == p.manifest;
+    if (!same)
+      (void)sd_bus_emit_properties_changed(bus_.get(), program_object_path(p.name).c_str(), kProgramInterface, "Type",
+                                           "State", "Error", "Manifest", "KernelId", nullptr);
+  }
+}
+
+int Daemon::on_signal(sd_event_source *, const struct signalfd_siginfo *si, void *userdata) {
+  auto *d = static_cast<Daemon *>(userdata);
+  if (si->ssi_signo == SIGHUP) {
+    d->reconcile("SIGHUP");
+    return 0;
+  }
+  spdlog::info("received signal {}", si->ssi_signo);
+  return sd_event_exit(d->event_.get(), 0);
+}
+
+int Daemon::on_inotify(sd_event_source *, const struct inotify_event *ev, void *userdata) {
+  auto *d = static_cast<Daemon *>(userdata);
+  spdlog::debug("inotify: {} mask {:#x}", ev->len ? ev->name : "", ev->mask);
+  d->schedule_reconcile();
+  return 0;
+}
+
+int Daemon::on_timer(sd_event_source *, uint64_t, void *userdata) {
+  static_cast<Daemon *>(userdata)->reconcile("manifest change");
+  return 0;
+}
+
+}  // namespace bpfrec

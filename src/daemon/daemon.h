@@ -1,0 +1,80 @@
+// The daemon: one sd-event loop that reconciles on start, on inotify changes in the manifest
+// directories (bursts coalesced), on SIGHUP and on D-Bus Reload(); it publishes status on the
+// system bus and notifies systemd (READY=1 after the first reconcile, STATUS=, watchdog).
+#pragma once
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernel/kernel.h"
+#include "status/status.h"
+#include "util/result.h"
+
+namespace bpfrec {
+
+struct DaemonOptions {
+  std::vector<std::string> programs_dirs;  // highest precedence first
+  std::string pin_root = "/sys/fs/bpf/bpfman-reconciler";
+  TcMechanism tc = TcMechanism::Auto;
+  uint64_t coalesce_usec = 100'000;  // quiet time after the last inotify event before reconciling
+};
+
+// sd-event/sd-bus objects are reference counted; the deleters drop our reference.
+struct EventUnref {
+  void operator()(sd_event *e) const { sd_event_unref(e); }
+};
+struct BusUnref {
+  void operator()(sd_bus *b) const { sd_bus_flush_close_unref(b); }
+};
+struct SlotUnref {
+  void operator()(sd_bus_slot *s) const { sd_bus_slot_unref(s); }
+};
+struct SourceUnref {
+  void operator()(sd_event_source *s) const { sd_event_source_unref(s); }
+};
+using EventPtr = std::unique_ptr<sd_event, EventUnref>;
+using BusPtr = std::unique_ptr<sd_bus, BusUnref>;
+using SlotPtr = std::unique_ptr<sd_bus_slot, SlotUnref>;
+using SourcePtr = std::unique_ptr<sd_event_source, SourceUnref>;
+
+class Daemon {
+ public:
+  explicit Daemon(DaemonOptions opts);
+  ~Daemon();
+
+  /// Sets up mounts, the event loop, signals, inotify and the bus, reconciles once, then runs
+  /// until SIGTERM/SIGINT. Errors: start-up failures (no bpffs, no bus, name taken).
+  Result<void> run();
+
+  /// Reconciles now: manifests -> plan -> apply -> status, then emits PropertiesChanged.
+  void reconcile(const char *why);
+
+  const DaemonStatus &status() const { return status_; }
+  sd_bus *bus() const { return bus_.get(); }
+
+ private:
+  Result<void> setup_bus();
+  Result<void> watch_dirs();
+  void schedule_reconcile();
+  void publish(const DaemonStatus &before);
+
+  static int on_signal(sd_event_source *, const struct signalfd_siginfo *si, void *userdata);
+  static int on_inotify(sd_event_source *, const struct inotify_event *ev, void *userdata);
+  static int on_timer(sd_event_source *, uint64_t usec, void *userdata);
+
+  DaemonOptions opts_;
+  std::unique_ptr<Kernel> kernel_;
+  EventPtr event_;
+  BusPtr bus_;
+  std::vector<SlotPtr> slots_;
+  std::vector<SourcePtr> sources_;
+  SourcePtr timer_;
+  DaemonStatus status_;
+  uint64_t generation_ = 0;
+};
+
+}  // namespace bpfrec

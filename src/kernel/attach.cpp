@@ -1,0 +1,370 @@
+#include "kernel/attach.h"
+
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <xdp/libxdp.h>
+
+#include <net/if.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <memory>
+
+#include "kernel/netns.h"
+#include "util/sha256.h"
+#include "util/unique_fd.h"
+
+namespace bpfrec {
+namespace {
+
+// Not in libbpf 1.1.2's UAPI copy: TCX attach types and link type (Linux 6.6).
+constexpr uint32_t kBpfTcxIngress = 46;
+constexpr uint32_t kBpfTcxEgress = 47;
+constexpr uint32_t kBpfLinkTypeTcx = 11;
+
+// xdp_program owns a dup of the program fd; xdp_program__close() closes it and does not detach.
+struct XdpProgramCloser {
+  void operator()(xdp_program *p) const { xdp_program__close(p); }
+};
+using XdpProgram = std::unique_ptr<xdp_program, XdpProgramCloser>;
+// xdp_multiprog describes the interface's XDP hook; closing it frees the description only.
+struct MultiprogCloser {
+  void operator()(xdp_multiprog *m) const { xdp_multiprog__close(m); }
+};
+using Multiprog = std::unique_ptr<xdp_multiprog, MultiprogCloser>;
+
+std::string libxdp_error(int err) {
+  char buf[256] = {};
+  libxdp_strerror(err, buf, sizeof buf);
+  return buf;
+}
+
+Result<XdpProgram> xdp_from_fd(int prog_fd) {
+  int fd = ::fcntl(prog_fd, F_DUPFD_CLOEXEC, 3);
+  if (fd < 0) return fail_errno(errno, "dup program fd");
+  XdpProgram p(xdp_program__from_fd(fd));
+  if (long err = libxdp_get_error(p.get())) {
+    (void)p.release();
+    ::close(fd);
+    return fail("libxdp cannot use program fd: {}", libxdp_error(static_cast<int>(err)));
+  }
+  return p;
+}
+
+// Program ids on an interface's XDP hook: the legacy program, or the dispatcher's components.
+std::vector<uint32_t> xdp_hook_programs(int ifindex, bool *legacy = nullptr, uint32_t *main_id = nullptr) {
+  std::vector<uint32_t> ids;
+  Multiprog mp(xdp_multiprog__get_from_ifindex(ifindex));
+  if (libxdp_get_error(mp.get()) || !mp) {
+    (void)mp.release();
+    return ids;
+  }
+  if (xdp_multiprog__is_legacy(mp.get())) {
+    if (auto *m = xdp_multiprog__main_prog(mp.get())) ids.push_back(xdp_program__id(m));
+    if (legacy) *legacy = true;
+  } else {
+    for (auto *p = xdp_multiprog__next_prog(nullptr, mp.get()); p; p = xdp_multiprog__next_prog(p, mp.get()))
+      ids.push_back(xdp_program__id(p));
+    if (legacy) *legacy = false;
+  }
+  if (main_id)
+    if (auto *m = xdp_multiprog__main_prog(mp.get())) *main_id = xdp_program__id(m);
+  return ids;
+}
+
+uint32_t prog_id_of(int fd) {
+  bpf_prog_info info{};
+  uint32_t len = sizeof info;
+  return bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.id : 0;
+}
+
+xdp_attach_mode to_libxdp(XdpMode m) {
+  switch (m) {
+    case XdpMode::Native: return XDP_MODE_NATIVE;
+    case XdpMode::Skb: return XDP_MODE_SKB;
+    case XdpMode::Hw: return XDP_MODE_HW;
+    case XdpMode::Auto: break;
+  }
+  return XDP_MODE_UNSPEC;
+}
+
+Result<std::string> read_first_line(const std::string &path) {
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) return fail_errno(errno ? errno : ENOENT, "read {}", path);
+  return line;
+}
+
+long perf_event_open(perf_event_attr *attr, pid_t pid, int cpu) {
+  return ::syscall(__NR_perf_event_open, attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+Result<AttachRecord> link_perf_event(int prog_fd, UniqueFd pfd, const std::string &link_pin, AttachRecord rec) {
+  UniqueFd link(bpf_link_create(prog_fd, pfd.get(), BPF_PERF_EVENT, nullptr));
+  if (!link.valid()) return fail_errno(errno, "create perf link for {}", rec.target);
+  if (bpf_obj_pin(link.get(), link_pin.c_str()) != 0) return fail_errno(errno, "pin link {}", link_pin);
+  bpf_link_info info{};
+  uint32_t len = sizeof info;
+  if (bpf_obj_get_info_by_fd(link.get(), &info, &len) == 0) rec.link_id = info.id;
+  return rec;
+}
+
+}  // namespace
+
+Result<AttachRecord> attach_xdp(int prog_fd, const AttachSpec &a) {
+  auto ns = NetnsGuard::enter(a.netns);
+  if (!ns) return std::unexpected(ns.error());
+  AttachRecord rec;
+  rec.mechanism = Mechanism::Xdp;
+  rec.target = a.target_label(ProgramType::Xdp);
+  rec.netns = a.netns;
+  rec.xdp_flags = to_libxdp(a.mode);
+  unsigned idx = if_nametoindex(a.interface.c_str());
+  if (idx == 0) return fail_errno(ENODEV, "interface {}", rec.target);
+  rec.ifindex = static_cast<int>(idx);
+  auto xp = xdp_from_fd(prog_fd);
+  if (!xp) return std::unexpected(xp.error());
+  // libxdp takes run priority and chain-call actions only before it loads a program; ours is
+  // loaded (and pinned) already, so they cannot be set here. They matter only in a dispatcher:
+  // see the check after attaching.
+  int err = xdp_program__attach(xp->get(), rec.ifindex, static_cast<xdp_attach_mode>(rec.xdp_flags), 0);
+  if (err) {
+    bool legacy = false;
+    uint32_t holder = 0;
+    auto ids = xdp_hook_programs(rec.ifindex, &legacy, &holder);
+    if (!ids.empty() && legacy)
+      return fail("attach XDP to {}: the hook already runs program id {} on its own, and sharing it needs libxdp's "
+                  "multi-program dispatcher, which this kernel refused (freplace unavailable): {}",
+                  rec.target, holder, libxdp_error(err));
+    return fail("attach XDP to {}: {}", rec.target, libxdp_error(err));
+  }
+  bool legacy = true;
+  (void)xdp_hook_programs(rec.ifindex, &legacy);
+  const bool defaults = a.priority == 50 && !a.proceed_on_explicit;
+  if (!legacy && !defaults) {
+    // In a dispatcher the program would run with libxdp's defaults, not the manifest's order:
+    // refuse rather than change behaviour silently.
+    (void)xdp_program__detach(xp->get(), rec.ifindex, static_cast<xdp_attach_mode>(rec.xdp_flags), 0);
+    return fail("attach XDP to {}: priority and proceed_on in libxdp's dispatcher are not supported yet "
+                "(a pre-loaded program keeps libxdp's defaults)", rec.target);
+  }
+  return rec;
+}
+
+Result<void> detach_xdp(int prog_fd, const AttachRecord &r) {
+  auto ns = NetnsGuard::enter(r.netns);
+  if (!ns) {
+    if (ns.error().code == ENOENT) return {};  // the namespace is gone, and the interface with it
+    return std::unexpected(ns.error());
+  }
+  auto ids = xdp_hook_programs(r.ifindex);
+  const uint32_t id = prog_id_of(prog_fd);
+  if (std::find(ids.begin(), ids.end(), id) == ids.end()) return {};  // already gone
+  auto xp = xdp_from_fd(prog_fd);
+  if (!xp) return std::unexpected(xp.error());
+  if (int err = xdp_program__detach(xp->get(), r.ifindex, static_cast<xdp_attach_mode>(r.xdp_flags), 0))
+    return fail("detach XDP from {}: {}", r.target, libxdp_error(err));
+  return {};
+}
+
+bool xdp_in_place(uint32_t prog_id, const AttachRecord &r) {
+  auto ns = NetnsGuard::enter(r.netns);
+  if (!ns) return false;
+  auto ids = xdp_hook_programs(r.ifindex);
+  return std::find(ids.begin(), ids.end(), prog_id) != ids.end();
+}
+
+Result<AttachRecord> attach_tcx(int prog_fd, const AttachSpec &a, const std::string &link_pin) {
+  auto ns = NetnsGuard::enter(a.netns);
+  if (!ns) return std::unexpected(ns.error());
+  AttachRecord rec;
+  rec.mechanism = Mechanism::Tcx;
+  rec.target = a.target_label(ProgramType::Tc);
+  rec.netns = a.netns;
+  rec.egress = a.direction == TcDirection::Egress;
+  unsigned idx = if_nametoindex(a.interface.c_str());
+  if (idx == 0) return fail_errno(ENODEV, "interface {}", rec.target);
+  rec.ifindex = static_cast<int>(idx);
+  // union bpf_attr's link_create with the TCX members of Linux 6.6 (relative_fd and
+  // expected_revision at offsets 16 and 24), laid over libbpf 1.1.2's smaller definition.
+  union bpf_attr attr;
+  std::memset(&attr, 0, sizeof attr);
+  attr.link_create.prog_fd = static_cast<uint32_t>(prog_fd);
+  attr.link_create.target_ifindex = idx;
+  attr.link_create.attach_type = static_cast<bpf_attach_type>(rec.egress ? kBpfTcxEgress : kBpfTcxIngress);
+  UniqueFd link(static_cast<int>(::syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof attr)));
+  if (!link.valid()) return fail_errno(errno, "attach TCX to {}", rec.target);
+  if (bpf_obj_pin(link.get(), link_pin.c_str()) != 0) return fail_errno(errno, "pin link {}", link_pin);
+  bpf_link_info info{};
+  uint32_t len = sizeof info;
+  if (bpf_obj_get_info_by_fd(link.get(), &info, &len) == 0) rec.link_id = info.id;
+  return rec;
+}
+
+Result<AttachRecord> attach_tc(int prog_fd, const AttachSpec &a, const std::string &key) {
+  auto ns = NetnsGuard::enter(a.netns);
+  if (!ns) return std::unexpected(ns.error());
+  AttachRecord rec;
+  rec.mechanism = Mechanism::Tc;
+  rec.target = a.target_label(ProgramType::Tc);
+  rec.netns = a.netns;
+  rec.egress = a.direction == TcDirection::Egress;
+  unsigned idx = if_nametoindex(a.interface.c_str());
+  if (idx == 0) return fail_errno(ENODEV, "interface {}", rec.target);
+  rec.ifindex = static_cast<int>(idx);
+  rec.tc_priority = a.priority;
+  // Handle from the attach key: stable across restarts, unlikely to meet another tool's handle
+  // (tc picks small ones), never 0.
+  rec.tc_handle = static_cast<uint32_t>(std::stoul(key.substr(0, 4), nullptr, 16)) | 0xb0000u;
+  DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = rec.ifindex,
+                      .attach_point = rec.egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+  int err = bpf_tc_hook_create(&hook);
+  if (err && err != -EEXIST) return fail_errno(err, "create clsact qdisc on {}", rec.target);
+  DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .handle = rec.tc_handle, .priority = rec.tc_priority);
+  err = bpf_tc_attach(&hook, &opts);
+  if (err == -EEXIST)
+    return fail_errno(err, "attach cls_bpf to {} at priority {} handle {:#x}: a filter is already there", rec.target,
+                      rec.tc_priority, rec.tc_handle);
+  if (err) return fail_errno(err, "attach cls_bpf to {}", rec.target);
+  return rec;
+}
+
+namespace {
+uint32_t tc_query(const AttachRecord &r) {
+  DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = r.ifindex, .attach_point = r.egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+  DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = r.tc_handle, .priority = r.tc_priority);
+  return bpf_tc_query(&hook, &opts) == 0 ? opts.prog_id : 0;
+}
+}  // namespace
+
+Result<void> detach_tc(uint32_t prog_id, const AttachRecord &r) {
+  auto ns = NetnsGuard::enter(r.netns);
+  if (!ns) return ns.error().code == ENOENT ? Result<void>{} : std::unexpected(ns.error());
+  if (tc_query(r) != prog_id) return {};  // gone, or somebody else's filter now: not ours to delete
+  DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = r.ifindex, .attach_point = r.egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+  DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = r.tc_handle, .priority = r.tc_priority);
+  if (int err = bpf_tc_detach(&hook, &opts); err && err != -ENOENT) return fail_errno(err, "detach cls_bpf from {}", r.target);
+  return {};
+}
+
+bool tc_in_place(uint32_t prog_id, const AttachRecord &r) {
+  auto ns = NetnsGuard::enter(r.netns);
+  return ns && prog_id != 0 && tc_query(r) == prog_id;
+}
+
+Result<AttachRecord> attach_tracepoint(int prog_fd, const AttachSpec &a, const std::string &link_pin) {
+  AttachRecord rec;
+  rec.mechanism = Mechanism::PerfLink;
+  rec.target = a.target_label(ProgramType::Tracepoint);
+  Result<std::string> id = fail("no tracefs");
+  for (const char *base : {"/sys/kernel/tracing/events/", "/sys/kernel/debug/tracing/events/"}) {
+    id = read_first_line(base + a.tracepoint + "/id");
+    if (id) break;
+  }
+  if (!id) return fail_errno(ENOENT, "tracepoint {} (no events/{}/id in tracefs)", a.tracepoint, a.tracepoint);
+  perf_event_attr attr{};
+  attr.type = PERF_TYPE_TRACEPOINT;
+  attr.size = sizeof attr;
+  attr.config = std::stoull(*id);
+  attr.sample_period = 1;
+  attr.wakeup_events = 1;
+  UniqueFd pfd(static_cast<int>(perf_event_open(&attr, -1, 0)));
+  if (!pfd.valid()) return fail_errno(errno, "perf_event_open tracepoint {}", a.tracepoint);
+  return link_perf_event(prog_fd, std::move(pfd), link_pin, std::move(rec));
+}
+
+Result<AttachRecord> attach_uprobe(int prog_fd, bool retprobe, const AttachSpec &a, const std::string &link_pin) {
+  AttachRecord rec;
+  rec.mechanism = Mechanism::PerfLink;
+  rec.target = a.target_label(retprobe ? ProgramType::Uretprobe : ProgramType::Uprobe);
+  uint64_t offset = a.offset.value_or(0);
+  if (!a.function.empty()) {
+    auto off = elf_symbol_offset(a.target, a.function);
+    if (!off) return std::unexpected(off.error());
+    offset += *off;
+  }
+  auto type = read_first_line("/sys/bus/event_source/devices/uprobe/type");
+  if (!type) return fail("this kernel has no uprobe PMU: {}", type.error().message);
+  perf_event_attr attr{};
+  attr.type = static_cast<uint32_t>(std::stoul(*type));
+  attr.size = sizeof attr;
+  if (retprobe) {
+    // format/retprobe reads "config:N": the bit that selects a return probe.
+    auto fmt_line = read_first_line("/sys/bus/event_source/devices/uprobe/format/retprobe");
+    if (!fmt_line || fmt_line->rfind("config:", 0) != 0) return fail("this kernel's uprobe PMU has no retprobe bit");
+    attr.config |= uint64_t{1} << std::stoul(fmt_line->substr(7));
+  }
+  attr.config1 = reinterpret_cast<uint64_t>(a.target.c_str());
+  attr.config2 = offset;
+  const pid_t pid = a.pid ? *a.pid : -1;
+  UniqueFd pfd(static_cast<int>(perf_event_open(&attr, pid, pid == -1 ? 0 : -1)));
+  if (!pfd.valid()) return fail_errno(errno, "perf_event_open uprobe {}", rec.target);
+  return link_perf_event(prog_fd, std::move(pfd), link_pin, std::move(rec));
+}
+
+Result<void> detach_pinned_link(const std::string &link_pin) {
+  UniqueFd fd(bpf_obj_get(link_pin.c_str()));
+  if (!fd.valid()) return errno == ENOENT ? Result<void>{} : fail_errno(errno, "open link {}", link_pin);
+  // Detach first: someone else may hold the link open, and unpinning alone would leave it running.
+  if (bpf_link_detach(fd.get()) != 0 && errno != EINVAL && errno != ENOLINK && errno != EOPNOTSUPP)
+    return fail_errno(errno, "detach link {}", link_pin);
+  if (::unlink(link_pin.c_str()) != 0 && errno != ENOENT) return fail_errno(errno, "unpin link {}", link_pin);
+  return {};
+}
+
+uint32_t pinned_link_id(const std::string &link_pin) {
+  UniqueFd fd(bpf_obj_get(link_pin.c_str()));
+  if (!fd.valid()) return 0;
+  // bpf_link_info of Linux 6.6+: the TCX member {ifindex, attach_type} sits at offset 16; a TCX
+  // link whose device is gone reports ifindex 0.
+  alignas(8) unsigned char buf[256] = {};
+  uint32_t len = sizeof buf;
+  if (bpf_obj_get_info_by_fd(fd.get(), buf, &len) != 0) return 0;
+  uint32_t type, id, ifindex;
+  std::memcpy(&type, buf, 4);
+  std::memcpy(&id, buf + 4, 4);
+  std::memcpy(&ifindex, buf + 16, 4);
+  if (type == kBpfLinkTypeTcx && ifindex == 0) return 0;
+  return id;
+}
+
+Result<uint64_t> elf_symbol_offset(const std::string &path, const std::string &symbol) {
+  if (elf_version(EV_CURRENT) == EV_NONE) return fail("libelf: {}", elf_errmsg(-1));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return fail_errno(errno, "open {}", path);
+  // Elf handles point into the file; elf_end() frees them.
+  std::unique_ptr<Elf, decltype(&elf_end)> elf(elf_begin(fd.get(), ELF_C_READ, nullptr), &elf_end);
+  if (!elf || elf_kind(elf.get()) != ELF_K_ELF) return fail("{} is not an ELF file", path);
+  for (Elf64_Word want : {SHT_SYMTAB, SHT_DYNSYM}) {
+    for (Elf_Scn *scn = elf_nextscn(elf.get(), nullptr); scn; scn = elf_nextscn(elf.get(), scn)) {
+      GElf_Shdr sh;
+      if (!gelf_getshdr(scn, &sh) || sh.sh_type != want || sh.sh_entsize == 0) continue;
+      Elf_Data *data = elf_getdata(scn, nullptr);
+      for (size_t i = 0; data && i < sh.sh_size / sh.sh_entsize; ++i) {
+        GElf_Sym sym;
+        if (!gelf_getsym(data, static_cast<int>(i), &sym)) continue;
+        const int st = GELF_ST_TYPE(sym.st_info);
+        if ((st != STT_FUNC && st != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF || sym.st_value == 0) continue;
+        const char *name = elf_strptr(elf.get(), sh.sh_link, sym.st_name);
+        if (!name || symbol != name) continue;
+        // The uprobe PMU wants a file offset: st_value is a virtual address in the section that
+        // holds the symbol, so translate through that section's address and file offset.
+        Elf_Scn *sec = elf_getscn(elf.get(), sym.st_shndx);
+        GElf_Shdr ssh;
+        if (!sec || !gelf_getshdr(sec, &ssh)) return fail("{}: section of {} not found", path, symbol);
+        return sym.st_value - ssh.sh_addr + ssh.sh_offset;
+      }
+    }
+  }
+  return fail_errno(ENOENT, "function {} in {}", symbol, path);
+}
+
+}  // namespace bpfrec

@@ -1,0 +1,59 @@
+// Attach mechanisms, one function pair per mechanism. Every function takes what it needs from
+// the pins and the record (never from daemon memory), so a restarted daemon can undo what an
+// earlier one did.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "manifest/manifest.h"
+#include "reconcile/state.h"
+#include "util/result.h"
+
+namespace bpfrec {
+
+/// XDP through libxdp: xdp_program__attach() uses libxdp's multi-program dispatcher where the
+/// kernel allows freplace, else attaches the program alone (one per interface). `a.priority` and
+/// `a.proceed_on` become libxdp's run priority and chain-call actions.
+/// Errors: no such interface; the hook is held by another program and no dispatcher can be used.
+Result<AttachRecord> attach_xdp(int prog_fd, const AttachSpec &a);
+/// Detaches our program from the recorded interface; not an error when it is no longer there.
+Result<void> detach_xdp(int prog_fd, const AttachRecord &r);
+/// True when the recorded interface's XDP hook runs program `prog_id` (alone or in a dispatcher).
+bool xdp_in_place(uint32_t prog_id, const AttachRecord &r);
+
+/// TCX (Linux 6.6+) through a raw BPF_LINK_CREATE (libbpf 1.1.2 has no bpf_program__attach_tcx),
+/// appended after the links already on the hook; the link is pinned at `link_pin`.
+/// Errors: code EINVAL when the kernel has no TCX (the caller may fall back to cls_bpf).
+Result<AttachRecord> attach_tcx(int prog_fd, const AttachSpec &a, const std::string &link_pin);
+
+/// clsact + cls_bpf (direct action) through libbpf's bpf_tc_*: an existing clsact qdisc is
+/// reused and never deleted; the filter gets priority = a.priority and a handle derived from the
+/// attach key, so it never replaces somebody else's filter. Errors: EEXIST when that
+/// priority/handle is taken.
+Result<AttachRecord> attach_tc(int prog_fd, const AttachSpec &a, const std::string &key);
+/// Deletes our cls_bpf filter when it still runs `prog_id`; leaves the qdisc alone.
+Result<void> detach_tc(uint32_t prog_id, const AttachRecord &r);
+bool tc_in_place(uint32_t prog_id, const AttachRecord &r);
+
+/// A tracepoint ("category/name") through perf_event_open + BPF_LINK_CREATE(BPF_PERF_EVENT),
+/// pinned at `link_pin`. Errors: unknown tracepoint (ENOENT), perf/bpf errors.
+Result<AttachRecord> attach_tracepoint(int prog_fd, const AttachSpec &a, const std::string &link_pin);
+
+/// A uprobe or uretprobe on `a.target` at `a.function` (+ `a.offset`), for `a.pid` or every
+/// process, through the uprobe PMU and a perf link pinned at `link_pin`. The symbol is resolved
+/// to a file offset from .symtab/.dynsym with libelf. Errors: missing file or symbol.
+Result<AttachRecord> attach_uprobe(int prog_fd, bool retprobe, const AttachSpec &a, const std::string &link_pin);
+
+/// Detaches (BPF_LINK_DETACH) and unpins a pinned link; a missing pin is not an error.
+Result<void> detach_pinned_link(const std::string &link_pin);
+
+/// Kernel id of the link pinned at `link_pin`, 0 when there is none or it was detached
+/// (a TCX link whose interface went away reports ifindex 0; we treat it as gone).
+uint32_t pinned_link_id(const std::string &link_pin);
+
+/// File offset of `symbol` in the ELF file at `path` (what the uprobe PMU wants).
+/// Errors: not an ELF file, or no defined function of that name.
+Result<uint64_t> elf_symbol_offset(const std::string &path, const std::string &symbol);
+
+}  // namespace bpfrec

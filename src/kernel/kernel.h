@@ -1,0 +1,55 @@
+// The kernel as the executor sees it: observe what we own, load/unload programs, attach/detach
+// attach points. LibbpfKernel is the real one (libbpf, libxdp, raw bpf(2) where libbpf 1.1.2 is
+// too old); unit tests of pure logic may implement this interface with a fake.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "manifest/manifest.h"
+#include "reconcile/state.h"
+#include "util/result.h"
+
+namespace bpfrec {
+
+/// How TC attach points are attached: `Auto` uses TCX where the kernel has it (6.6+) and falls
+/// back to clsact + cls_bpf; the others force one mechanism.
+enum class TcMechanism { Auto, Tcx, Tc };
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+
+  /// Reads every program under the pin root: its record, its program pin (-> prog_id), its map
+  /// pins, and keeps only the attachments that are still in place in the kernel (a link pin that
+  /// exists; an XDP or cls_bpf hook that still runs our program). Never fails: a program whose
+  /// pins are unreadable is returned with intact = false.
+  virtual ObservedState observe() = 0;
+
+  /// Loads `spec`'s bpf_function (only that program of the object) with its global_data, pins the
+  /// program and every map, and writes the record. Errors carry libbpf's last log lines (verifier).
+  virtual Result<ObservedProgram> load(const ProgramSpec &spec) = 0;
+
+  /// Attaches the loaded program `prog` at `a`; on success updates prog.attachments and the record.
+  virtual Result<AttachRecord> attach(ObservedProgram &prog, const ProgramSpec &spec, const AttachSpec &a) = 0;
+
+  /// Detaches one attachment we made; an attachment that is already gone (interface deleted,
+  /// detached by hand) is not an error. Updates prog.attachments and the record.
+  virtual Result<void> detach(ObservedProgram &prog, const std::string &key) = 0;
+
+  /// Removes every pin of `prog` (program, maps, links, record) and its directory; the kernel
+  /// frees the objects once nothing else holds them. Attachments must be detached first.
+  virtual Result<void> unload(const ObservedProgram &prog) = 0;
+
+  /// Rewrites the record (e.g. the manifest moved).
+  virtual Result<void> save(const ObservedProgram &prog) = 0;
+};
+
+/// The real kernel. `pin_root` must be on a bpffs (see ensure_pin_root()).
+std::unique_ptr<Kernel> make_libbpf_kernel(const std::string &pin_root, TcMechanism tc = TcMechanism::Auto);
+
+/// Routes libbpf's and libxdp's log to spdlog (debug level) and keeps the last lines for error
+/// messages. Call once at start-up.
+void install_libbpf_logging();
+
+}  // namespace bpfrec

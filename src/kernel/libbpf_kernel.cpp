@@ -1,0 +1,287 @@
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+#include <xdp/libxdp.h>
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <memory>
+
+#include <spdlog/spdlog.h>
+
+#include "kernel/attach.h"
+#include "kernel/fs.h"
+#include "kernel/kernel.h"
+#include "kernel/record.h"
+#include "manifest/validate.h"
+#include "reconcile/identity.h"
+#include "util/unique_fd.h"
+
+namespace bpfrec {
+namespace {
+
+// The last lines libbpf/libxdp printed, for error messages (the verifier log ends up here).
+std::deque<std::string> &recent_log() {
+  static std::deque<std::string> lines;
+  return lines;
+}
+
+void remember(const char *fmt, va_list ap) {
+  char buf[1024];
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  std::string line(buf);
+  while (!line.empty() && line.back() == '\n') line.pop_back();
+  if (line.empty()) return;
+  spdlog::debug("libbpf: {}", line);
+  auto &lines = recent_log();
+  lines.push_back(std::move(line));
+  while (lines.size() > 8) lines.pop_front();
+}
+
+int libbpf_print(enum libbpf_print_level, const char *fmt, va_list ap) {
+  remember(fmt, ap);
+  return 0;
+}
+
+int libxdp_print(enum libxdp_print_level, const char *fmt, va_list ap) {
+  remember(fmt, ap);
+  return 0;
+}
+
+// bpf_object owns programs and maps; its fds close with it, after we pinned what must outlive it.
+struct ObjectCloser {
+  void operator()(bpf_object *o) const { bpf_object__close(o); }
+};
+
+uint32_t prog_id_of_fd(int fd) {
+  bpf_prog_info info{};
+  uint32_t len = sizeof info;
+  return bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.id : 0;
+}
+
+// Applies global_data overrides to the internal .rodata/.data maps before load.
+Result<void> apply_globals(bpf_object *obj, const ProgramSpec &spec) {
+  if (spec.global_data.empty()) return {};
+  const btf *b = bpf_object__btf(obj);
+  if (!b) return fail("{} has no BTF; global_data needs it", spec.bytecode_path);
+  for (const char *sec : {".rodata", ".data"}) {
+    int id = btf__find_by_name_kind(b, sec, BTF_KIND_DATASEC);
+    if (id < 0) continue;
+    bpf_map *map = nullptr;  // borrowed from obj
+    bpf_map *m;
+    bpf_object__for_each_map(m, obj) {
+      std::string n = bpf_map__name(m);
+      if (bpf_map__is_internal(m) && n.size() >= std::strlen(sec) && n.ends_with(sec)) map = m;
+    }
+    if (!map) continue;
+    size_t size = 0;
+    const void *init = bpf_map__initial_value(map, &size);
+    if (!init) continue;
+    std::vector<uint8_t> data(static_cast<const uint8_t *>(init), static_cast<const uint8_t *>(init) + size);
+    const btf_type *ds = btf__type_by_id(b, id);
+    const btf_var_secinfo *vs = btf_var_secinfos(ds);
+    bool changed = false;
+    for (unsigned i = 0; i < btf_vlen(ds); ++i, ++vs) {
+      const btf_type *var = btf__type_by_id(b, vs->type);
+      const char *vname = btf__name_by_offset(b, var->name_off);
+      for (auto &g : spec.global_data) {
+        if (g.name != vname) continue;
+        std::vector<uint8_t> bytes;
+        if (auto *iv = std::get_if<int64_t>(&g.value)) {
+          const btf_type *t = btf__type_by_id(b, var->type);
+          while (t && (btf_is_typedef(t) || btf_is_const(t) || btf_is_volatile(t))) t = btf__type_by_id(b, t->type);
+          bool is_signed = t && btf_is_int(t) && (btf_int_encoding(t) & BTF_INT_SIGNED);
+          if (!encode_integer(*iv, vs->size, is_signed, bytes))
+            return fail("global_data '{}' does not fit {} bytes", g.name, vs->size);
+        } else {
+          bytes = std::get<std::vector<uint8_t>>(g.value);
+        }
+        if (bytes.size() != vs->size || vs->offset + vs->size > data.size())
+          return fail("global_data '{}' has {} bytes, the variable has {}", g.name, bytes.size(), vs->size);
+        std::copy(bytes.begin(), bytes.end(), data.begin() + vs->offset);
+        changed = true;
+      }
+    }
+    if (changed && bpf_map__set_initial_value(map, data.data(), data.size()) != 0)
+      return fail_errno(errno, "set initial value of {}", sec);
+  }
+  return {};
+}
+
+class LibbpfKernel final : public Kernel {
+ public:
+  LibbpfKernel(std::string pin_root, TcMechanism tc) : pins_{std::move(pin_root)}, tc_(tc) {}
+
+  ObservedState observe() override {
+    ObservedState st;
+    for (const auto &name : list_dir(pins_.root)) {
+      if (!valid_program_name(name)) continue;  // not one of ours
+      ObservedProgram p;
+      p.name = name;
+      if (auto r = read_record(pins_, name, p); !r) {
+        spdlog::warn("program {}: {}", name, r.error().message);
+        p.intact = false;
+      }
+      UniqueFd fd(bpf_obj_get(pins_.prog(name).c_str()));
+      p.prog_id = fd.valid() ? prog_id_of_fd(fd.get()) : 0;
+      if (p.prog_id == 0) p.intact = false;
+      for (const auto &m : list_dir(pins_.maps_dir(name))) p.maps[m] = pins_.map(name, m);
+      for (auto it = p.attachments.begin(); it != p.attachments.end();) {
+        if (in_place(p, it->second)) {
+          if (it->second.mechanism == Mechanism::Tcx || it->second.mechanism == Mechanism::PerfLink)
+            it->second.link_id = pinned_link_id(pins_.link(name, it->first));
+          ++it;
+        } else {
+          spdlog::warn("program {}: attachment {} is no longer in place", name, it->second.target);
+          it = p.attachments.erase(it);
+        }
+      }
+      st.programs.emplace(name, std::move(p));
+    }
+    return st;
+  }
+
+  Result<ObservedProgram> load(const ProgramSpec &spec) override {
+    const std::string dir = pins_.dir(spec.name);
+    if (auto r = make_dirs(pins_.maps_dir(spec.name)); !r) return std::unexpected(r.error());
+    if (auto r = make_dirs(pins_.links_dir(spec.name)); !r) return std::unexpected(r.error());
+    const std::string maps_dir = pins_.maps_dir(spec.name);
+    // Maps that the object marks LIBBPF_PIN_BY_NAME are pinned in this program's maps dir, not
+    // in /sys/fs/bpf where other loaders would share them.
+    DECLARE_LIBBPF_OPTS(bpf_object_open_opts, oopts, .pin_root_path = maps_dir.c_str());
+    std::unique_ptr<bpf_object, ObjectCloser> obj(bpf_object__open_file(spec.bytecode_path.c_str(), &oopts));
+    if (!obj) return fail_errno(errno, "open {}", spec.bytecode_path);
+    bpf_program *prog = nullptr;  // borrowed from obj
+    bpf_program *p;
+    bpf_object__for_each_program(p, obj.get()) {
+      const bool mine = spec.bpf_function == bpf_program__name(p);
+      (void)bpf_program__set_autoload(p, mine);
+      if (mine) prog = p;
+    }
+    if (!prog) return fail("{} has no program {}", spec.bytecode_path, spec.bpf_function);
+    if (auto r = apply_globals(obj.get(), spec); !r) return std::unexpected(r.error());
+    recent_log().clear();
+    if (int err = bpf_object__load(obj.get())) {
+      std::string log;
+      for (auto &l : recent_log()) log += (log.empty() ? "" : " | ") + l;
+      return fail("load {} from {}: {}{}{}", spec.bpf_function, spec.bytecode_path, std::strerror(-err),
+                  log.empty() ? "" : "; libbpf: ", log);
+    }
+    const int fd = bpf_program__fd(prog);
+    if (bpf_obj_pin(fd, pins_.prog(spec.name).c_str()) != 0) return fail_errno(errno, "pin {}", pins_.prog(spec.name));
+    ObservedProgram out;
+    out.name = spec.name;
+    out.type = std::string(to_string(spec.type));
+    out.digest = program_digest(spec);
+    out.manifest_name = std::filesystem::path(spec.manifest).filename().string();
+    out.manifest_path = spec.manifest;
+    out.bytecode_sha256 = spec.bytecode_digest;
+    out.prog_id = prog_id_of_fd(fd);
+    bpf_map *m;
+    bpf_object__for_each_map(m, obj.get()) {
+      // bpffs refuses names with '.' (EPERM), which libbpf's internal maps have
+      // ("xdp_coun.rodata"); pin those as "xdp_coun_rodata".
+      std::string pin_name = bpf_map__name(m);
+      std::replace(pin_name.begin(), pin_name.end(), '.', '_');
+      const std::string path = pins_.map(spec.name, pin_name);
+      if (bpf_map__pin(m, path.c_str()) != 0) return fail_errno(errno, "pin map {}", path);
+      out.maps[pin_name] = path;
+    }
+    if (auto r = write_record(pins_, out); !r) return std::unexpected(r.error());
+    return out;
+  }
+
+  Result<AttachRecord> attach(ObservedProgram &prog, const ProgramSpec &spec, const AttachSpec &a) override {
+    const std::string key = attach_key(spec.type, a);
+    UniqueFd fd(bpf_obj_get(pins_.prog(prog.name).c_str()));
+    if (!fd.valid()) return fail_errno(errno, "open {}", pins_.prog(prog.name));
+    const std::string link_pin = pins_.link(prog.name, key);
+    (void)::unlink(link_pin.c_str());  // a stale pin from an interrupted attach
+    Result<AttachRecord> r = fail("unsupported program type");
+    switch (spec.type) {
+      case ProgramType::Xdp: r = attach_xdp(fd.get(), a); break;
+      case ProgramType::Tc:
+        if (tc_ == TcMechanism::Tcx || (tc_ == TcMechanism::Auto && !tcx_missing_)) {
+          r = attach_tcx(fd.get(), a, link_pin);
+          if (r) {
+            tcx_known_ = true;
+          } else if (tc_ == TcMechanism::Auto && !tcx_known_ && r.error().code == EINVAL) {
+            spdlog::info("TCX is not available on this kernel ({}); using clsact + cls_bpf", r.error().message);
+            tcx_missing_ = true;
+          }
+        }
+        if (tc_ == TcMechanism::Tc || (tc_ == TcMechanism::Auto && tcx_missing_)) r = attach_tc(fd.get(), a, key);
+        break;
+      case ProgramType::Tracepoint: r = attach_tracepoint(fd.get(), a, link_pin); break;
+      case ProgramType::Uprobe:
+      case ProgramType::Uretprobe: r = attach_uprobe(fd.get(), spec.type == ProgramType::Uretprobe, a, link_pin); break;
+    }
+    if (!r) return r;
+    r->key = key;
+    prog.attachments[key] = *r;
+    if (auto w = write_record(pins_, prog); !w) {
+      // Without a record the attachment could not be found again: undo it now.
+      (void)detach(prog, key);
+      return std::unexpected(w.error());
+    }
+    return r;
+  }
+
+  Result<void> detach(ObservedProgram &prog, const std::string &key) override {
+    auto it = prog.attachments.find(key);
+    if (it == prog.attachments.end()) return {};
+    const AttachRecord &rec = it->second;
+    Result<void> r;
+    switch (rec.mechanism) {
+      case Mechanism::Xdp: {
+        UniqueFd fd(bpf_obj_get(pins_.prog(prog.name).c_str()));
+        if (!fd.valid()) return fail_errno(errno, "open {}", pins_.prog(prog.name));
+        r = detach_xdp(fd.get(), rec);
+        break;
+      }
+      case Mechanism::Tc: r = detach_tc(prog.prog_id, rec); break;
+      case Mechanism::Tcx:
+      case Mechanism::PerfLink: r = detach_pinned_link(pins_.link(prog.name, key)); break;
+    }
+    if (!r) return r;
+    prog.attachments.erase(it);
+    return write_record(pins_, prog);
+  }
+
+  Result<void> unload(const ObservedProgram &prog) override { return remove_tree(pins_.dir(prog.name)); }
+
+  Result<void> save(const ObservedProgram &prog) override { return write_record(pins_, prog); }
+
+ private:
+  bool in_place(const ObservedProgram &p, const AttachRecord &a) {
+    switch (a.mechanism) {
+      case Mechanism::Xdp: return p.prog_id != 0 && xdp_in_place(p.prog_id, a);
+      case Mechanism::Tc: return tc_in_place(p.prog_id, a);
+      case Mechanism::Tcx:
+      case Mechanism::PerfLink: return pinned_link_id(pins_.link(p.name, a.key)) != 0;
+    }
+    return false;
+  }
+
+  PinLayout pins_;
+  TcMechanism tc_;
+  bool tcx_known_ = false;    // a TCX attach succeeded: the kernel has TCX
+  bool tcx_missing_ = false;  // a TCX attach failed with EINVAL before any succeeded
+};
+
+}  // namespace
+
+std::unique_ptr<Kernel> make_libbpf_kernel(const std::string &pin_root, TcMechanism tc) {
+  return std::make_unique<LibbpfKernel>(pin_root, tc);
+}
+
+void install_libbpf_logging() {
+  libbpf_set_print(libbpf_print);
+  libxdp_set_print(libxdp_print);
+}
+
+}  // namespace bpfrec

@@ -1,0 +1,103 @@
+#include "kernel/record.h"
+
+#include <bpf/bpf.h>
+
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "util/unique_fd.h"
+
+namespace bpfrec {
+
+using nlohmann::json;
+
+std::string record_to_json(const ObservedProgram &p) {
+  json atts = json::object();
+  for (auto &[k, a] : p.attachments) {
+    atts[k] = {{"mechanism", std::string(to_string(a.mechanism))},
+               {"target", a.target},
+               {"netns", a.netns},
+               {"ifindex", a.ifindex},
+               {"xdp_flags", a.xdp_flags},
+               {"egress", a.egress},
+               {"tc_handle", a.tc_handle},
+               {"tc_priority", a.tc_priority}};
+  }
+  json j = {{"version", 1},
+            {"type", p.type},
+            {"digest", p.digest},
+            {"manifest_name", p.manifest_name},
+            {"manifest_path", p.manifest_path},
+            {"bytecode_sha256", p.bytecode_sha256},
+            {"attachments", atts}};
+  return j.dump();
+}
+
+Result<void> record_from_json(const std::string &text, ObservedProgram &p) {
+  try {
+    json j = json::parse(text);
+    if (j.at("version").get<int>() != 1) return fail("record version {} is not supported", j.at("version").dump());
+    ObservedProgram out = p;
+    out.type = j.at("type").get<std::string>();
+    out.digest = j.at("digest").get<std::string>();
+    out.manifest_name = j.at("manifest_name").get<std::string>();
+    out.manifest_path = j.at("manifest_path").get<std::string>();
+    out.bytecode_sha256 = j.at("bytecode_sha256").get<std::string>();
+    out.attachments.clear();
+    for (auto &[k, v] : j.at("attachments").items()) {
+      AttachRecord a;
+      a.key = k;
+      auto mech = v.at("mechanism").get<std::string>();
+      bool known = false;
+      for (auto m : {Mechanism::Xdp, Mechanism::Tcx, Mechanism::Tc, Mechanism::PerfLink})
+        if (to_string(m) == mech) a.mechanism = m, known = true;
+      if (!known) return fail("record names an unknown mechanism '{}'", mech);
+      a.target = v.at("target").get<std::string>();
+      a.netns = v.at("netns").get<std::string>();
+      a.ifindex = v.at("ifindex").get<int>();
+      a.xdp_flags = v.at("xdp_flags").get<uint32_t>();
+      a.egress = v.at("egress").get<bool>();
+      a.tc_handle = v.at("tc_handle").get<uint32_t>();
+      a.tc_priority = v.at("tc_priority").get<uint32_t>();
+      out.attachments.emplace(k, std::move(a));
+    }
+    p = std::move(out);
+  } catch (const json::exception &e) {
+    return fail("malformed record: {}", e.what());
+  }
+  return {};
+}
+
+Result<void> write_record(const PinLayout &layout, const ObservedProgram &p) {
+  std::string text = record_to_json(p);
+  if (text.size() + 1 > kRecordValueSize)
+    return fail("record of program '{}' is {} bytes, more than {}: too many attach points", p.name, text.size(),
+                kRecordValueSize - 1);
+  const std::string pin = layout.record(p.name);
+  UniqueFd fd(bpf_obj_get(pin.c_str()));
+  if (!fd.valid()) {
+    if (errno != ENOENT) return fail_errno(errno, "open record {}", pin);
+    fd.reset(bpf_map_create(BPF_MAP_TYPE_ARRAY, "bpfrec_record", sizeof(uint32_t), kRecordValueSize, 1, nullptr));
+    if (!fd.valid()) return fail_errno(errno, "create record map for '{}'", p.name);
+    if (bpf_obj_pin(fd.get(), pin.c_str()) != 0) return fail_errno(errno, "pin record {}", pin);
+  }
+  std::vector<char> value(kRecordValueSize, 0);
+  std::copy(text.begin(), text.end(), value.begin());
+  uint32_t key = 0;
+  if (bpf_map_update_elem(fd.get(), &key, value.data(), BPF_ANY) != 0) return fail_errno(errno, "update record {}", pin);
+  return {};
+}
+
+Result<void> read_record(const PinLayout &layout, const std::string &name, ObservedProgram &p) {
+  const std::string pin = layout.record(name);
+  UniqueFd fd(bpf_obj_get(pin.c_str()));
+  if (!fd.valid()) return fail_errno(errno, "open record {}", pin);
+  std::vector<char> value(kRecordValueSize, 0);
+  uint32_t key = 0;
+  if (bpf_map_lookup_elem(fd.get(), &key, value.data()) != 0) return fail_errno(errno, "read record {}", pin);
+  value.back() = 0;
+  return record_from_json(std::string(value.data()), p);
+}
+
+}  // namespace bpfrec

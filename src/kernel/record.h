@@ -1,0 +1,31 @@
+// The record of one program we own, kept in bpffs next to its pins so that it lives exactly as
+// long as they do: across daemon restarts, not across reboots.
+#pragma once
+
+#include <string>
+
+#include "kernel/fs.h"
+#include "reconcile/state.h"
+#include "util/result.h"
+
+namespace bpfrec {
+
+/// Largest record (JSON bytes + NUL). One attach point takes ~200 bytes, so ~40 per program.
+inline constexpr uint32_t kRecordValueSize = 8192;
+
+/// Serialises the persistent fields of `p` (digest, manifest, bytecode sha256, attachments) to JSON.
+std::string record_to_json(const ObservedProgram &p);
+
+/// Parses a record written by record_to_json() into `p` (ids are left alone).
+/// Errors: malformed JSON or missing fields.
+Result<void> record_from_json(const std::string &json, ObservedProgram &p);
+
+/// Writes the record map at `layout.record(p.name)`, creating and pinning it on first use.
+/// One bpf_map_update_elem(), so a reader sees the old or the new record.
+/// Errors: the record is too large, or map create/pin/update fail (errno).
+Result<void> write_record(const PinLayout &layout, const ObservedProgram &p);
+
+/// Reads the record of `name` into `p`. Errors: no record pin (ENOENT) or unreadable.
+Result<void> read_record(const PinLayout &layout, const std::string &name, ObservedProgram &p);
+
+}  // namespace bpfrec

@@ -1,0 +1,39 @@
+#include "reconcile/identity.h"
+
+#include <algorithm>
+#include <variant>
+
+#include <fmt/format.h>
+
+#include "reconcile/state.h"
+#include "util/sha256.h"
+
+namespace bpfrec {
+
+std::string program_digest(const ProgramSpec &p) {
+  std::string s = fmt::format("v1\ntype={}\nfn={}\nbytecode={}\n", to_string(p.type), p.bpf_function, p.bytecode_digest);
+  // global_data is a TOML table: its order in the file carries no meaning.
+  std::vector<const GlobalValue *> globals;
+  for (auto &g : p.global_data) globals.push_back(&g);
+  std::sort(globals.begin(), globals.end(), [](auto *a, auto *b) { return a->name < b->name; });
+  for (const GlobalValue *gp : globals) {
+    const GlobalValue &g = *gp;
+    if (auto *i = std::get_if<int64_t>(&g.value)) s += fmt::format("g:{}=i{}\n", g.name, *i);
+    else s += fmt::format("g:{}=x{:02x}\n", g.name, fmt::join(std::get<std::vector<uint8_t>>(g.value), ""));
+  }
+  return sha256_hex(s);
+}
+
+std::string attach_key(ProgramType t, const AttachSpec &a) { return sha256_hex(a.canonical(t)).substr(0, 16); }
+
+std::string_view to_string(Mechanism m) {
+  switch (m) {
+    case Mechanism::Xdp: return "xdp";
+    case Mechanism::Tcx: return "tcx";
+    case Mechanism::Tc: return "tc";
+    case Mechanism::PerfLink: return "perf_link";
+  }
+  return "?";
+}
+
+}  // namespace bpfrec

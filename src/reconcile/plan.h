@@ -1,0 +1,42 @@
+// The planner: a pure diff of desired against observed state (no I/O), in the shape of bpfman's
+// plan/apply split and systemd-networkd's reload (keep what did not change).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "manifest/desired.h"
+#include "reconcile/state.h"
+
+namespace bpfrec {
+
+enum class ChangeKind {
+  Create,   // not loaded: load, pin, attach every attach point
+  Replace,  // loaded from another digest (or its pins are broken): unload the old, create the new
+  Update,   // same program: attach new attach points, detach ones no longer wanted
+  Remove,   // no manifest asks for it: detach, unpin, unload
+  Keep,     // nothing to do in the kernel
+};
+std::string_view to_string(ChangeKind k);
+
+/// What the executor must do for one program.
+struct ProgramChange {
+  ChangeKind kind = ChangeKind::Keep;
+  std::string name;
+  const ProgramSpec *desired = nullptr;  // borrowed from the DesiredState; null for Remove
+  std::vector<std::string> attach;       // attach keys to attach (Create/Replace: all)
+  std::vector<std::string> detach;       // attach keys to detach (Remove: all)
+  std::string reason;                    // one line for logs and `plan` output
+  bool kept_last_good = false;           // Keep because its manifest is invalid now
+  bool record_stale = false;             // Keep/Update: the manifest moved; rewrite the record
+};
+
+/// Diffs `desired` against `observed`. Programs whose manifest is Invalid now are kept as they
+/// are (last known good) instead of removed. Result order: Remove, Replace, Create, Update, Keep,
+/// each by program name, so hooks are freed before new programs take them.
+std::vector<ProgramChange> plan(const DesiredState &desired, const ObservedState &observed);
+
+/// True when any change needs the kernel (anything but Keep without a stale record).
+bool plan_changes_anything(const std::vector<ProgramChange> &changes);
+
+}  // namespace bpfrec

@@ -1,0 +1,53 @@
+// Observed state: what the kernel and the pin root hold for the programs we own. Pure data,
+// shared by the planner (pure) and the kernel layer (which fills it in).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace bpfrec {
+
+/// How an attach point is attached.
+/// xdp: libxdp (a dispatcher, or the interface's only program where freplace is missing);
+/// tcx: a TCX bpf_link (kernel >= 6.6); tc: clsact + cls_bpf direct-action filter;
+/// perf_link: a perf event (tracepoint, uprobe) bound through a bpf_link.
+enum class Mechanism { Xdp, Tcx, Tc, PerfLink };
+std::string_view to_string(Mechanism m);
+
+/// One attachment we made, as recorded at attach time. The fields needed to find and undo it
+/// without the daemon's memory: ifindex/netns/mode for libxdp, handle/priority for cls_bpf;
+/// TCX and perf links are found by their pin `<pin-root>/<program>/links/<key>`.
+struct AttachRecord {
+  std::string key;  // attach_key() of the AttachSpec
+  Mechanism mechanism = Mechanism::PerfLink;
+  std::string target;  // AttachSpec::target_label(), for status and logs
+  std::string netns;
+  int ifindex = 0;
+  uint32_t xdp_flags = 0;   // libxdp mode (enum xdp_attach_mode)
+  bool egress = false;      // tc
+  uint32_t tc_handle = 0;   // tc
+  uint32_t tc_priority = 0; // tc
+  uint32_t link_id = 0;     // kernel link id (tcx, perf_link); 0 for netlink attachments
+};
+
+/// One program under the pin root. `record` fields are persisted in the pinned record map;
+/// ids are read from the kernel at observation time.
+struct ObservedProgram {
+  std::string name;
+  std::string type;           // manifest type name ("xdp", ...), for status of kept programs
+  std::string digest;         // program_digest() of the spec that was loaded
+  std::string manifest_name;  // base name of the manifest that declared it
+  std::string manifest_path;
+  std::string bytecode_sha256;
+  uint32_t prog_id = 0;
+  std::map<std::string, AttachRecord> attachments;  // by key
+  std::map<std::string, std::string> maps;          // map name -> pin path
+  bool intact = true;  // record and program pin present and readable
+};
+
+struct ObservedState {
+  std::map<std::string, ObservedProgram> programs;  // by program name
+};
+
+}  // namespace bpfrec

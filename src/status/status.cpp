@@ -1,0 +1,162 @@
+#include "status/status.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "reconcile/identity.h"
+
+namespace bpfrec {
+
+using nlohmann::json;
+
+DaemonStatus build_status(uint64_t generation, const DesiredState &desired, const ObservedState &after,
+                          const ApplyReport &report) {
+  DaemonStatus s;
+  s.generation = generation;
+  bool degraded = false;
+  for (auto &m : desired.manifests) {
+    s.manifests.push_back({m.path, std::string(to_string(m.state)), m.errors});
+    degraded |= m.state == ManifestState::Invalid;
+  }
+  auto error_of = [&](const std::string &prog) {
+    auto it = report.program_errors.find(prog);
+    return it == report.program_errors.end() ? std::string() : it->second;
+  };
+  auto attach_error = [&](const std::string &prog, const std::string &key) {
+    auto it = report.attach_errors.find(prog);
+    if (it == report.attach_errors.end()) return std::string();
+    auto jt = it->second.find(key);
+    return jt == it->second.end() ? std::string() : jt->second;
+  };
+
+  std::map<std::string, ProgramStatus> progs;
+  for (auto &spec : desired.programs) {
+    ProgramStatus p;
+    p.name = spec.name;
+    p.type = to_string(spec.type);
+    p.manifest = spec.manifest;
+    p.metadata = spec.metadata;
+    p.bytecode_sha256 = spec.bytecode_digest;
+    p.error = error_of(spec.name);
+    auto it = after.programs.find(spec.name);
+    const ObservedProgram *obs = it != after.programs.end() && it->second.intact ? &it->second : nullptr;
+    // A program observed with another digest is the old one still in place after a failed replace.
+    if (obs && obs->digest != program_digest(spec)) {
+      if (p.error.empty()) p.error = "the running program is an older version";
+      obs = nullptr;
+    }
+    size_t attached = 0;
+    for (auto &a : spec.attach) {
+      const std::string key = attach_key(spec.type, a);
+      AttachmentStatus as;
+      as.target = a.target_label(spec.type);
+      if (obs && obs->attachments.contains(key)) {
+        const auto &r = obs->attachments.at(key);
+        as.state = "attached";
+        as.mechanism = to_string(r.mechanism);
+        as.link_id = r.link_id;
+        ++attached;
+      } else {
+        as.state = "failed";
+        as.error = attach_error(spec.name, key);
+        if (as.error.empty()) as.error = obs ? "not attached" : "program not loaded";
+      }
+      p.attachments.push_back(std::move(as));
+    }
+    if (obs) {
+      p.kernel_id = obs->prog_id;
+      p.maps = obs->maps;
+    }
+    p.state = !obs ? "failed" : attached == spec.attach.size() ? "attached" : "partial";
+    if (p.state == "failed" && p.error.empty()) p.error = "not loaded";
+    degraded |= p.state != "attached";
+    progs.emplace(spec.name, std::move(p));
+  }
+  for (auto &[name, obs] : after.programs) {
+    if (progs.contains(name)) continue;
+    ProgramStatus p;
+    p.name = name;
+    p.type = obs.type;
+    p.manifest = obs.manifest_path;
+    p.kernel_id = obs.prog_id;
+    p.maps = obs.maps;
+    p.bytecode_sha256 = obs.bytecode_sha256;
+    p.error = error_of(name);
+    bool invalid = false;
+    for (auto &m : desired.manifests)
+      invalid |= m.name == obs.manifest_name && m.state == ManifestState::Invalid;
+    p.state = invalid && p.error.empty() ? "kept" : "failed";
+    if (p.state == "failed" && p.error.empty()) p.error = "no manifest declares it, and removing it failed";
+    for (auto &[key, r] : obs.attachments)
+      p.attachments.push_back({r.target, "attached", std::string(to_string(r.mechanism)), r.link_id, ""});
+    degraded = true;
+    progs.emplace(name, std::move(p));
+  }
+  for (auto &[_, p] : progs) s.programs.push_back(std::move(p));
+  s.state = degraded ? "degraded" : "idle";
+  return s;
+}
+
+json to_json(const DaemonStatus &s) {
+  json manifests = json::array();
+  for (auto &m : s.manifests) {
+    json errs = json::array();
+    for (auto &e : m.errors) errs.push_back({{"line", e.pos.line}, {"column", e.pos.column}, {"message", e.message}});
+    manifests.push_back({{"path", m.path}, {"state", m.state}, {"errors", errs}});
+  }
+  json programs = json::array();
+  for (auto &p : s.programs) {
+    json atts = json::array();
+    for (auto &a : p.attachments)
+      atts.push_back({{"target", a.target}, {"state", a.state}, {"mechanism", a.mechanism}, {"link_id", a.link_id},
+                      {"error", a.error}});
+    programs.push_back({{"name", p.name},
+                        {"type", p.type},
+                        {"manifest", p.manifest},
+                        {"state", p.state},
+                        {"error", p.error},
+                        {"kernel_id", p.kernel_id},
+                        {"bytecode_sha256", p.bytecode_sha256},
+                        {"maps", p.maps},
+                        {"metadata", p.metadata},
+                        {"attachments", atts}});
+  }
+  return {{"generation", s.generation}, {"state", s.state}, {"manifests", manifests}, {"programs", programs}};
+}
+
+std::string format_status_table(const json &d) {
+  std::string out = fmt::format("State: {}   Generation: {}\n", d.value("state", "?"), d.value("generation", 0));
+  out += fmt::format("\n{:<24} {:<11} {:<9} {:>8}  {:<10} {:>7}  {}\n", "PROGRAM", "TYPE", "STATE", "PROG-ID",
+                     "MECHANISM", "LINK-ID", "ATTACH POINT");
+  for (auto &p : d.value("programs", json::array())) {
+    auto atts = p.value("attachments", json::array());
+    bool first = true;
+    auto prog_cols = [&]() {
+      return first ? fmt::format("{:<24} {:<11} {:<9} {:>8}", p.value("name", ""), p.value("type", ""),
+                                 p.value("state", ""), p.value("kernel_id", 0u))
+                   : fmt::format("{:<24} {:<11} {:<9} {:>8}", "", "", "", "");
+    };
+    if (atts.empty()) out += prog_cols() + "\n";
+    for (auto &a : atts) {
+      std::string tail = a.value("target", "");
+      if (a.value("state", "") != "attached") tail += fmt::format("  [{}: {}]", a.value("state", ""), a.value("error", ""));
+      out += fmt::format("{}  {:<10} {:>7}  {}\n", prog_cols(), a.value("mechanism", "-"), a.value("link_id", 0u), tail);
+      first = false;
+    }
+    if (!p.value("error", "").empty()) out += fmt::format("{:<24} error: {}\n", "", p.value("error", ""));
+  }
+  bool header = false;
+  for (auto &m : d.value("manifests", json::array())) {
+    if (m.value("state", "") == "ok") continue;
+    if (!header) out += "\nMANIFESTS NOT APPLIED\n";
+    header = true;
+    out += fmt::format("{} ({})\n", m.value("path", ""), m.value("state", ""));
+    for (auto &e : m.value("errors", json::array()))
+      out += fmt::format("  {}:{}:{}: error: {}\n", m.value("path", ""), e.value("line", 0), e.value("column", 0),
+                         e.value("message", ""));
+  }
+  return out;
+}
+
+}  // namespace bpfrec

@@ -1,0 +1,64 @@
+// The status document: what the daemon reports over D-Bus (Describe(), properties) and what
+// `status` prints. Built from desired state, observed state and the last apply's errors; pure.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "manifest/desired.h"
+#include "reconcile/executor.h"
+#include "reconcile/state.h"
+
+namespace bpfrec {
+
+struct AttachmentStatus {
+  std::string target;
+  std::string state;      // attached | failed
+  std::string mechanism;  // xdp | tcx | tc | perf_link, empty when not attached
+  uint32_t link_id = 0;
+  std::string error;
+};
+
+struct ProgramStatus {
+  std::string name;
+  std::string type;
+  std::string manifest;
+  std::string state;  // attached | partial (some attach points failed) | failed (not loaded) | kept (manifest invalid)
+  std::string error;
+  uint32_t kernel_id = 0;
+  std::string bytecode_sha256;
+  std::map<std::string, std::string> maps;  // map name -> pin path
+  std::map<std::string, std::string> metadata;
+  std::vector<AttachmentStatus> attachments;
+};
+
+struct ManifestStatus {
+  std::string path;
+  std::string state;  // ok | invalid | masked | overridden
+  std::vector<Diagnostic> errors;
+};
+
+struct DaemonStatus {
+  uint64_t generation = 0;
+  std::string state = "starting";  // starting | idle | degraded
+  std::vector<ManifestStatus> manifests;
+  std::vector<ProgramStatus> programs;  // by name
+};
+
+/// Combines the inputs of one reconcile into the status document. `after` is observed after
+/// the apply; `report` holds the errors of that apply. State is "degraded" when a manifest is
+/// invalid or a program is not fully attached, else "idle".
+DaemonStatus build_status(uint64_t generation, const DesiredState &desired, const ObservedState &after,
+                          const ApplyReport &report);
+
+/// The Describe() JSON document (see README "D-Bus reference").
+nlohmann::json to_json(const DaemonStatus &s);
+
+/// Human-readable table for `bpfman-reconciler status`, from a Describe() document.
+std::string format_status_table(const nlohmann::json &describe);
+
+}  // namespace bpfrec
