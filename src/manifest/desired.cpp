@@ -5,6 +5,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <tuple>
 
 #include "manifest/object_info.h"
 #include "manifest/validate.h"
@@ -60,6 +61,9 @@ void load_entries(std::vector<ManifestEntry> &manifests, std::vector<ProgramSpec
       auto errs = validate_against_object(p, *obj.info);
       m.errors.insert(m.errors.end(), errs.begin(), errs.end());
     }
+    std::stable_sort(m.errors.begin(), m.errors.end(), [](const Diagnostic &a, const Diagnostic &b) {
+      return std::tie(a.pos.line, a.pos.column) < std::tie(b.pos.line, b.pos.column);
+    });
     if (m.errors.empty()) per_file[i] = std::move(parsed.programs);
     else m.state = ManifestState::Invalid;
   }

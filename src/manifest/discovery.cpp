@@ -24,6 +24,15 @@ std::string_view to_string(ManifestState s) {
   return "?";
 }
 
+namespace {
+
+bool is_dev_null(const std::string &path) {
+  std::error_code ec;
+  return std::filesystem::is_symlink(path, ec) && std::filesystem::read_symlink(path, ec) == "/dev/null";
+}
+
+}  // namespace
+
 std::vector<ManifestEntry> discover_manifests(const std::vector<std::string> &dirs) {
   // base name -> files in precedence order
   std::map<std::string, std::vector<std::string>> by_name;
@@ -34,9 +43,11 @@ std::vector<ManifestEntry> discover_manifests(const std::vector<std::string> &di
          it.increment(ec)) {
       std::string name = it->path().filename().string();
       if (name.empty() || name[0] == '.' || name.size() <= 5 || name.substr(name.size() - 5) != ".toml") continue;
-      // Regular files only: stat (not lstat) so a symlink to a regular file counts, as networkd does.
+      // Regular files only: stat (not lstat) so a symlink to a regular file counts, as networkd
+      // does; a symlink to /dev/null is a mask (systemd.network(5)).
       struct stat st {};
-      if (::stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      if (::stat(it->path().c_str(), &st) != 0) continue;
+      if (!S_ISREG(st.st_mode) && !is_dev_null(it->path().string())) continue;
       by_name[name].push_back(it->path().string());
     }
   }
@@ -49,7 +60,8 @@ std::vector<ManifestEntry> discover_manifests(const std::vector<std::string> &di
         e.overridden_by = paths[0];
       } else {
         struct stat st {};
-        if (::stat(paths[i].c_str(), &st) == 0 && st.st_size == 0) e.state = ManifestState::Masked;
+        if (is_dev_null(paths[i]) || (::stat(paths[i].c_str(), &st) == 0 && st.st_size == 0))
+          e.state = ManifestState::Masked;
       }
       out.push_back(std::move(e));
     }

@@ -26,7 +26,7 @@ struct ManifestEntry {
 /// Lists manifests in `dirs` (highest precedence first). Only regular `*.toml` files whose name
 /// does not start with '.' are considered; no recursion; a missing directory is skipped. For each
 /// base name the file in the highest directory is effective (state Ok, or Masked when it is
-/// empty, 0 bytes); the same name in lower directories is Overridden. The result is sorted by
+/// empty, 0 bytes, or a symlink to /dev/null); the same name in lower directories is Overridden. The result is sorted by
 /// base name in byte order, then by precedence. Pure apart from reading the directories.
 std::vector<ManifestEntry> discover_manifests(const std::vector<std::string> &dirs);
 

@@ -5,6 +5,7 @@
 #include <functional>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -364,7 +365,7 @@ void parse_program(Reader &r, const toml::table &t, const std::string &path, Pro
                        return;
                      }
                      std::filesystem::path bp(*s);
-                     if (bp.is_relative()) bp = std::filesystem::path(path).parent_path() / bp;
+                     if (bp.is_relative()) bp = std::filesystem::absolute(std::filesystem::path(path)).parent_path() / bp;
                      p.bytecode_path = bp.lexically_normal().string();
                    } else {
                      p.sha256_pos = pos_of(bv.source());
@@ -395,6 +396,10 @@ void parse_program(Reader &r, const toml::table &t, const std::string &path, Pro
                    }
                    p.global_data.push_back(std::move(g));
                  }
+                 // toml::table iterates in key order; the spec promises file order.
+                 std::stable_sort(p.global_data.begin(), p.global_data.end(), [](auto &x, auto &y) {
+                   return std::tie(x.pos.line, x.pos.column) < std::tie(y.pos.line, y.pos.column);
+                 });
                } else if (key == "metadata") {
                  auto mt = r.table(v, key);
                  if (!mt) return;

@@ -30,7 +30,13 @@ std::string prog_type_name(uint32_t prog_type) {
 
 Result<ObjectInfo> inspect_object(const std::string &path) {
   std::unique_ptr<bpf_object, ObjectCloser> obj(bpf_object__open_file(path.c_str(), nullptr));
-  if (!obj) return fail_errno(errno, "open BPF object {}", path);
+  if (!obj) {
+    // libbpf's own codes (LIBBPF_ERRNO__FORMAT = 4001...) need libbpf_strerror, not strerror.
+    const int err = errno;
+    char buf[256] = {};
+    libbpf_strerror(err, buf, sizeof buf);
+    return fail(Error{err, fmt::format("open BPF object {}: {}", path, buf)});
+  }
   ObjectInfo info;
   bpf_program *prog;  // borrowed from obj
   bpf_object__for_each_program(prog, obj.get()) {

@@ -1,0 +1,898 @@
+// parse_manifest(): the schema of manifest v1, its defaults and every positioned diagnostic.
+#include "manifest/manifest.h"
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bpfrec {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+
+constexpr char kPath[] = "/etc/bpfman/programs.d/test.toml";
+
+// Raw strings below start with a newline for readability; drop it so that line 1 of the TOML text
+// is the first line after R"(.
+std::string toml(std::string_view s) {
+  if (!s.empty() && s.front() == '\n') s.remove_prefix(1);
+  return std::string(s);
+}
+
+// parse() and errors_of() drop one leading newline too (see toml()).
+ParsedManifest parse(std::string_view text) { return parse_manifest(toml(text), kPath); }
+
+std::vector<std::string> errors_of(std::string_view text) {
+  std::vector<std::string> out;
+  for (auto &e : parse(text).errors) out.push_back(e.str());
+  return out;
+}
+
+// The rendered form of a diagnostic in kPath.
+std::string at(uint32_t line, uint32_t col, std::string_view msg) {
+  return fmt::format("{}:{}:{}: error: {}", kPath, line, col, msg);
+}
+
+void expect_pos(SourcePos p, uint32_t line, uint32_t col) {
+  EXPECT_EQ(p.line, line);
+  EXPECT_EQ(p.column, col);
+}
+
+// Lines 1-5: a complete [[program]] of `type`, without attach points.
+std::string program(std::string_view type, std::string_view name = "p") {
+  return fmt::format(
+      "[[program]]\n"
+      "name = \"{}\"\n"
+      "type = \"{}\"\n"
+      "bpf_function = \"f\"\n"
+      "bytecode = {{ path = \"/o.bpf.o\" }}\n",
+      name, type);
+}
+
+// The keys an attach point of `type` needs, one per line.
+std::string required_attach_keys(std::string_view type) {
+  if (type == "xdp") return "interface = \"eth0\"\n";
+  if (type == "tc") return "interface = \"eth0\"\ndirection = \"ingress\"\n";
+  if (type == "tracepoint") return "tracepoint = \"sched/sched_switch\"\n";
+  return "target = \"/usr/bin/bash\"\nfunction = \"readline\"\n";
+}
+
+// A one-program manifest of `type` whose attach point has the line `extra` on line 7
+// (line 6 is [[program.attach]]), followed by the keys that type needs.
+std::string attach_case(std::string_view type, std::string_view extra) {
+  return program(type) + "[[program.attach]]\n" + std::string(extra) + "\n" + required_attach_keys(type);
+}
+
+// A one-program manifest of `type` with the program-level line `extra` on line 6.
+std::string program_case(std::string_view type, std::string_view extra) {
+  return program(type) + std::string(extra) + "\n[[program.attach]]\n" + required_attach_keys(type);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Valid manifests
+
+constexpr char kSha[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+const std::string kFull = toml(R"(
+# Every program type, with every attach key it accepts.
+[[program]]
+name = "xdp-all"
+type = "xdp"
+bpf_function = "xdp_count"
+bytecode = { path = "/usr/lib/bpf/xdp_counter.bpf.o", sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" }
+global_data = { sample_every = 4, key = "0x0aFF" }
+metadata = { owner = "net-team", ticket = "NET-1" }
+
+[[program.attach]]
+interface = "eth0"
+netns = "/run/netns/blue"
+priority = 10
+proceed_on = ["drop", "pass", "dispatcher_return"]
+mode = "native"
+
+[[program.attach]]
+interface = "eth1"
+mode = "skb"
+
+[[program]]
+name = "tc_egress"
+type = "tc"
+bpf_function = "tc_count"
+
+[program.bytecode]
+path = "/usr/lib/bpf/tc_counter.bpf.o"
+
+[[program.attach]]
+interface = "veth1"
+netns = "/run/netns/red"
+priority = 1000
+proceed_on = ["ok", "shot"]
+direction = "egress"
+
+[[program]]
+name = "tp0"
+type = "tracepoint"
+bpf_function = "tracepoint_count"
+bytecode = { path = "/usr/lib/bpf/tracepoint_counter.bpf.o" }
+
+[[program.attach]]
+tracepoint = "syscalls/sys_enter_openat"
+
+[[program.attach]]
+tracepoint = "sched/sched_switch"
+
+[[program]]
+name = "uprobe-malloc"
+type = "uprobe"
+bpf_function = "uprobe_count"
+bytecode = { path = "/usr/lib/bpf/uprobe_counter.bpf.o" }
+
+[[program.attach]]
+target = "/usr/lib/x86_64-linux-gnu/libc.so.6"
+function = "malloc"
+offset = 16
+pid = 4242
+
+[[program]]
+name = "9-uretprobe"
+type = "uretprobe"
+bpf_function = "uprobe_count"
+bytecode = { path = "/usr/lib/bpf/uprobe_counter.bpf.o" }
+
+[[program.attach]]
+target = "/usr/bin/bash"
+offset = 0x1000
+)");
+
+// The override named `name` (order is checked separately, see GlobalDataKeepsFileOrder).
+const GlobalValue &global(const ProgramSpec &p, std::string_view name) {
+  for (auto &g : p.global_data)
+    if (g.name == name) return g;
+  throw std::runtime_error(fmt::format("no global_data {}", name));
+}
+
+TEST(ParseManifest, FullManifestOfEveryType) {
+  auto r = parse_manifest(kFull, kPath);
+  ASSERT_THAT(r.errors, IsEmpty()) << r.errors.front().str();
+  ASSERT_THAT(r.programs, SizeIs(5));
+
+  const auto &x = r.programs[0];
+  EXPECT_EQ(x.name, "xdp-all");
+  EXPECT_EQ(x.type, ProgramType::Xdp);
+  EXPECT_EQ(x.bpf_function, "xdp_count");
+  EXPECT_EQ(x.bytecode_path, "/usr/lib/bpf/xdp_counter.bpf.o");
+  EXPECT_EQ(x.bytecode_sha256, kSha);
+  EXPECT_EQ(x.bytecode_digest, "") << "only load_desired() reads the file";
+  EXPECT_EQ(x.manifest, kPath);
+  ASSERT_THAT(x.global_data, SizeIs(2));
+  const auto &sample = global(x, "sample_every");
+  EXPECT_EQ(std::get<int64_t>(sample.value), 4);
+  expect_pos(sample.pos, 7, 32);
+  const auto &key = global(x, "key");
+  EXPECT_EQ(std::get<std::vector<uint8_t>>(key.value), (std::vector<uint8_t>{0x0a, 0xff}));
+  expect_pos(key.pos, 7, 41);
+  EXPECT_EQ(x.metadata, (std::map<std::string, std::string>{{"owner", "net-team"}, {"ticket", "NET-1"}}));
+  ASSERT_THAT(x.attach, SizeIs(2));
+  const auto &xa = x.attach[0];
+  EXPECT_EQ(xa.interface, "eth0");
+  EXPECT_EQ(xa.netns, "/run/netns/blue");
+  EXPECT_EQ(xa.priority, 10u);
+  EXPECT_THAT(xa.proceed_on, ElementsAre("drop", "pass", "dispatcher_return"));
+  EXPECT_TRUE(xa.proceed_on_explicit);
+  EXPECT_EQ(xa.mode, XdpMode::Native);
+  expect_pos(xa.pos, 10, 1);
+  EXPECT_EQ(x.attach[1].interface, "eth1");
+  EXPECT_EQ(x.attach[1].mode, XdpMode::Skb);
+  expect_pos(x.attach[1].pos, 17, 1);
+
+  const auto &t = r.programs[1];
+  EXPECT_EQ(t.name, "tc_egress");
+  EXPECT_EQ(t.type, ProgramType::Tc);
+  EXPECT_EQ(t.bytecode_path, "/usr/lib/bpf/tc_counter.bpf.o");
+  EXPECT_EQ(t.bytecode_sha256, "");
+  EXPECT_THAT(t.global_data, IsEmpty());
+  EXPECT_THAT(t.metadata, IsEmpty());
+  ASSERT_THAT(t.attach, SizeIs(1));
+  EXPECT_EQ(t.attach[0].interface, "veth1");
+  EXPECT_EQ(t.attach[0].netns, "/run/netns/red");
+  EXPECT_EQ(t.attach[0].priority, 1000u);
+  EXPECT_THAT(t.attach[0].proceed_on, ElementsAre("ok", "shot"));
+  EXPECT_EQ(t.attach[0].direction, TcDirection::Egress);
+
+  const auto &tp = r.programs[2];
+  EXPECT_EQ(tp.type, ProgramType::Tracepoint);
+  ASSERT_THAT(tp.attach, SizeIs(2));
+  EXPECT_EQ(tp.attach[0].tracepoint, "syscalls/sys_enter_openat");
+  EXPECT_EQ(tp.attach[1].tracepoint, "sched/sched_switch");
+
+  const auto &u = r.programs[3];
+  EXPECT_EQ(u.type, ProgramType::Uprobe);
+  ASSERT_THAT(u.attach, SizeIs(1));
+  EXPECT_EQ(u.attach[0].target, "/usr/lib/x86_64-linux-gnu/libc.so.6");
+  EXPECT_EQ(u.attach[0].function, "malloc");
+  EXPECT_EQ(u.attach[0].offset, std::optional<uint64_t>(16));
+  EXPECT_EQ(u.attach[0].pid, std::optional<int32_t>(4242));
+
+  const auto &ur = r.programs[4];
+  EXPECT_EQ(ur.name, "9-uretprobe");
+  EXPECT_EQ(ur.type, ProgramType::Uretprobe);
+  ASSERT_THAT(ur.attach, SizeIs(1));
+  EXPECT_EQ(ur.attach[0].target, "/usr/bin/bash");
+  EXPECT_EQ(ur.attach[0].function, "");
+  EXPECT_EQ(ur.attach[0].offset, std::optional<uint64_t>(0x1000));
+  EXPECT_EQ(ur.attach[0].pid, std::nullopt);
+}
+
+TEST(ParseManifest, RecordsPositionsOfTablesAndKeys) {
+  auto r = parse_manifest(kFull, kPath);
+  ASSERT_THAT(r.programs, SizeIs(5));
+  const auto &x = r.programs[0];
+  expect_pos(x.pos, 2, 1);
+  expect_pos(x.name_pos, 3, 8);
+  expect_pos(x.type_pos, 4, 8);
+  expect_pos(x.function_pos, 5, 16);
+  expect_pos(x.bytecode_pos, 6, 21);  // the path value
+  expect_pos(x.sha256_pos, 6, 64);
+  // [program.bytecode] as a sub-table: the position is still the path value.
+  expect_pos(r.programs[1].pos, 21, 1);
+  expect_pos(r.programs[1].bytecode_pos, 27, 8);
+  expect_pos(r.programs[1].sha256_pos, 0, 0);
+  expect_pos(r.programs[1].attach[0].pos, 29, 1);
+}
+
+TEST(ParseManifest, DefaultsForXdp) {
+  auto r = parse(program("xdp") + "[[program.attach]]\ninterface = \"eth0\"\n");
+  ASSERT_THAT(r.errors, IsEmpty());
+  ASSERT_THAT(r.programs, SizeIs(1));
+  ASSERT_THAT(r.programs[0].attach, SizeIs(1));
+  const auto &a = r.programs[0].attach[0];
+  EXPECT_EQ(a.priority, 50u);
+  EXPECT_THAT(a.proceed_on, ElementsAre("pass", "dispatcher_return"));
+  EXPECT_FALSE(a.proceed_on_explicit);
+  EXPECT_EQ(a.mode, XdpMode::Auto);
+  EXPECT_EQ(a.netns, "");
+}
+
+TEST(ParseManifest, DefaultsForTc) {
+  auto r = parse(program("tc") + "[[program.attach]]\ninterface = \"eth0\"\ndirection = \"ingress\"\n");
+  ASSERT_THAT(r.errors, IsEmpty());
+  ASSERT_THAT(r.programs, SizeIs(1));
+  const auto &a = r.programs[0].attach.at(0);
+  EXPECT_EQ(a.priority, 50u);
+  EXPECT_THAT(a.proceed_on, ElementsAre("pipe", "dispatcher_return"));
+  EXPECT_FALSE(a.proceed_on_explicit);
+  EXPECT_EQ(a.direction, TcDirection::Ingress);
+  EXPECT_EQ(a.netns, "");
+}
+
+TEST(ParseManifest, DefaultsForTracingTypes) {
+  for (std::string_view type : {"tracepoint", "uprobe", "uretprobe"}) {
+    SCOPED_TRACE(type);
+    auto r = parse(program(type) + "[[program.attach]]\n" + required_attach_keys(type));
+    ASSERT_THAT(r.errors, IsEmpty());
+    const auto &a = r.programs.at(0).attach.at(0);
+    EXPECT_THAT(a.proceed_on, IsEmpty());
+    EXPECT_EQ(a.pid, std::nullopt);
+    EXPECT_EQ(a.offset, std::nullopt);
+    EXPECT_THAT(r.programs[0].global_data, IsEmpty());
+  }
+}
+
+TEST(ParseManifest, ExplicitEmptyProceedOnIsKept) {
+  auto r = parse(attach_case("xdp", "proceed_on = []"));
+  ASSERT_THAT(r.errors, IsEmpty());
+  const auto &a = r.programs.at(0).attach.at(0);
+  EXPECT_THAT(a.proceed_on, IsEmpty());
+  EXPECT_TRUE(a.proceed_on_explicit);
+}
+
+TEST(ParseManifest, EveryXdpModeAndProceedOnName) {
+  const std::pair<const char *, XdpMode> modes[] = {
+      {"auto", XdpMode::Auto}, {"native", XdpMode::Native}, {"skb", XdpMode::Skb}, {"hw", XdpMode::Hw}};
+  for (auto [text, mode] : modes) {
+    auto r = parse(attach_case("xdp", fmt::format("mode = \"{}\"", text)));
+    ASSERT_THAT(r.errors, IsEmpty()) << text;
+    EXPECT_EQ(r.programs.at(0).attach.at(0).mode, mode);
+    EXPECT_EQ(to_string(mode), text);
+  }
+  for (auto type : {ProgramType::Xdp, ProgramType::Tc}) {
+    std::string list;
+    for (auto &n : proceed_on_names(type)) list += fmt::format("\"{}\", ", n);
+    auto r = parse(attach_case(to_string(type), "proceed_on = [" + list + "]"));
+    ASSERT_THAT(r.errors, IsEmpty()) << to_string(type);
+    EXPECT_EQ(r.programs.at(0).attach.at(0).proceed_on, proceed_on_names(type));
+  }
+}
+
+TEST(ParseManifest, SeveralProgramsInOneFileKeepFileOrder) {
+  auto r = parse(program("xdp", "zeta") + "[[program.attach]]\ninterface = \"eth0\"\n" + program("tracepoint", "alpha") +
+                 "[[program.attach]]\ntracepoint = \"a/b\"\n" + program("xdp", "mid") +
+                 "[[program.attach]]\ninterface = \"eth1\"\n");
+  ASSERT_THAT(r.errors, IsEmpty());
+  ASSERT_THAT(r.programs, SizeIs(3));
+  EXPECT_EQ(r.programs[0].name, "zeta");
+  EXPECT_EQ(r.programs[1].name, "alpha");
+  EXPECT_EQ(r.programs[1].type, ProgramType::Tracepoint);
+  EXPECT_EQ(r.programs[2].name, "mid");
+  expect_pos(r.programs[1].pos, 8, 1);
+  expect_pos(r.programs[2].pos, 15, 1);
+  for (auto &p : r.programs) EXPECT_THAT(p.attach, SizeIs(1)) << p.name;
+}
+
+TEST(ParseManifest, InlineArrayOfProgramTables) {
+  auto r = parse(R"(program = [{ name = "a", type = "xdp", bpf_function = "f", bytecode = { path = "/x.o" }, attach = [{ interface = "eth0" }] }])");
+  ASSERT_THAT(r.errors, IsEmpty());
+  ASSERT_THAT(r.programs, SizeIs(1));
+  EXPECT_EQ(r.programs[0].attach.at(0).interface, "eth0");
+  expect_pos(r.programs[0].pos, 1, 12);
+}
+
+TEST(ParseManifest, RelativeBytecodePathIsResolvedAgainstTheManifestDirectory) {
+  struct Case {
+    std::string_view manifest, bytecode, expected;
+  } cases[] = {
+      {"/etc/bpfman/programs.d/a.toml", "xdp.bpf.o", "/etc/bpfman/programs.d/xdp.bpf.o"},
+      {"/etc/bpfman/programs.d/a.toml", "./bpf/xdp.bpf.o", "/etc/bpfman/programs.d/bpf/xdp.bpf.o"},
+      {"/etc/bpfman/programs.d/a.toml", "../../../usr/lib/x.o", "/usr/lib/x.o"},
+      {"/etc/bpfman/programs.d/a.toml", "/abs//dir/./x.o", "/abs/dir/x.o"},
+      {"/run/p.d/b.toml", "sub/../x.o", "/run/p.d/x.o"},
+  };
+  for (auto &c : cases) {
+    SCOPED_TRACE(fmt::format("{} + {}", c.manifest, c.bytecode));
+    auto text = fmt::format(
+        "[[program]]\nname = \"a\"\ntype = \"xdp\"\nbpf_function = \"f\"\nbytecode = {{ path = \"{}\" }}\n"
+        "[[program.attach]]\ninterface = \"eth0\"\n",
+        c.bytecode);
+    auto r = parse_manifest(text, std::string(c.manifest));
+    ASSERT_THAT(r.errors, IsEmpty());
+    EXPECT_EQ(r.programs.at(0).bytecode_path, c.expected);
+    EXPECT_EQ(r.programs.at(0).manifest, c.manifest);
+  }
+}
+
+TEST(ParseManifest, RelativeManifestPathStillGivesAbsoluteBytecodePath) {
+  // manifest.h: "bytecode_path: absolute (relative paths are resolved against the manifest's dir)".
+  // With a relative manifest path (as `check foo.toml` passes it) parent_path() is empty and the
+  // bytecode path stays relative.
+  auto text = fmt::format("[[program]]\nname = \"a\"\ntype = \"xdp\"\nbpf_function = \"f\"\n"
+                          "bytecode = {{ path = \"x.bpf.o\" }}\n[[program.attach]]\ninterface = \"eth0\"\n");
+  auto rel = parse_manifest(text, "foo.toml");
+  ASSERT_THAT(rel.errors, IsEmpty());
+  EXPECT_TRUE(rel.programs[0].bytecode_path.ends_with("/x.bpf.o"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Diagnostics: one table row per error kind, with the exact rendered diagnostics.
+
+struct ErrorCase {
+  const char *name;
+  std::string text;
+  std::vector<std::string> expected;
+};
+
+void PrintTo(const ErrorCase &c, std::ostream *os) { *os << c.name; }
+
+class ManifestError : public ::testing::TestWithParam<ErrorCase> {};
+
+TEST_P(ManifestError, IsReportedAtItsPosition) {
+  const auto &c = GetParam();
+  auto r = parse(c.text);
+  std::vector<std::string> got;
+  for (auto &e : r.errors) got.push_back(e.str());
+  EXPECT_THAT(got, ElementsAreArray(c.expected)) << "manifest:\n" << c.text;
+  EXPECT_THAT(r.programs, IsEmpty()) << "a manifest with errors yields no programs";
+  for (auto &e : r.errors) EXPECT_EQ(e.path, kPath);
+}
+
+const std::string kUnknownInProgram =
+    "(expected one of: name, type, bpf_function, bytecode, global_data, metadata, attach)";
+const std::string kXdpKeys = "(expected one of: interface, netns, priority, proceed_on, mode)";
+const std::string kTcKeys = "(expected one of: interface, netns, priority, proceed_on, direction)";
+const std::string kProbeKeys = "(expected one of: target, function, offset, pid)";
+
+std::vector<ErrorCase> error_cases() {
+  return {
+      // --- unknown keys, positioned at the key
+      {"UnknownTopLevelKey", "version = 1\n" + program("xdp") + "[[program.attach]]\ninterface = \"eth0\"\n",
+       {at(1, 1, "unknown key 'version' in the manifest (expected one of: program)")}},
+      {"UnknownTopLevelTable", program("xdp") + "[[program.attach]]\ninterface = \"eth0\"\n[settings]\nx = 1\n",
+       {at(8, 2, "unknown key 'settings' in the manifest (expected one of: program)")}},
+      {"UnknownProgramKey", program_case("xdp", "colour = \"red\""),
+       {at(6, 1, "unknown key 'colour' in [[program]] " + kUnknownInProgram)}},
+      {"MisspeltProgramKeyAlsoMissesTheKey",
+       "[[program]]\nnmae = \"p\"\ntype = \"xdp\"\nbpf_function = \"f\"\nbytecode = { path = \"/o\" }\n"
+       "[[program.attach]]\ninterface = \"eth0\"\n",
+       {at(1, 1, "[[program]] needs 'name'"), at(2, 1, "unknown key 'nmae' in [[program]] " + kUnknownInProgram)}},
+      {"UnknownBytecodeKey",
+       "[[program]]\nname = \"p\"\ntype = \"xdp\"\nbpf_function = \"f\"\nbytecode = { path = \"/o\", sha = \"ab\" }\n"
+       "[[program.attach]]\ninterface = \"eth0\"\n",
+       {at(5, 27, "unknown key 'sha' in bytecode (expected one of: path, sha256)")}},
+      {"UnknownAttachKey", attach_case("xdp", "iface = \"eth1\""),
+       {at(7, 1, "unknown key 'iface' in [[program.attach]] of a xdp program " + kXdpKeys)}},
+
+      // --- keys that do not apply to the type
+      {"TracepointInXdpAttach", attach_case("xdp", "tracepoint = \"a/b\""),
+       {at(7, 1, "unknown key 'tracepoint' in [[program.attach]] of a xdp program " + kXdpKeys)}},
+      {"DirectionInXdpAttach", attach_case("xdp", "direction = \"egress\""),
+       {at(7, 1, "unknown key 'direction' in [[program.attach]] of a xdp program " + kXdpKeys)}},
+      {"ModeInTcAttach", attach_case("tc", "mode = \"skb\""),
+       {at(7, 1, "unknown key 'mode' in [[program.attach]] of a tc program " + kTcKeys)}},
+      {"InterfaceInTracepointAttach", attach_case("tracepoint", "interface = \"eth0\""),
+       {at(7, 1,
+           "unknown key 'interface' in [[program.attach]] of a tracepoint program (expected one of: tracepoint)")}},
+      {"PriorityInUprobeAttach", attach_case("uprobe", "priority = 1"),
+       {at(7, 1, "unknown key 'priority' in [[program.attach]] of a uprobe program " + kProbeKeys)}},
+      {"NetnsInUretprobeAttach", attach_case("uretprobe", "netns = \"/run/netns/a\""),
+       {at(7, 1, "unknown key 'netns' in [[program.attach]] of a uretprobe program " + kProbeKeys)}},
+      {"PidInTcAttach", attach_case("tc", "pid = 1"),
+       {at(7, 1, "unknown key 'pid' in [[program.attach]] of a tc program " + kTcKeys)}},
+
+      // --- wrong types, positioned at the value
+      {"NameNotAString", "[[program]]\nname = 5\ntype = \"xdp\"\nbpf_function = \"f\"\nbytecode = { path = \"/o\" }\n"
+                         "[[program.attach]]\ninterface = \"eth0\"\n",
+       {at(2, 8, "'name' must be a string, not an integer")}},
+      {"TypeNotAString", "[[program]]\nname = \"p\"\ntype = [\"xdp\"]\nbpf_function = \"f\"\nbytecode = { path = \"/o\" }\n"
+                         "[[program.attach]]\ninterface = \"eth0\"\n",
+       {at(3, 8, "'type' must be a string, not an array")}},
+      {"BpfFunctionNotAString", "[[program]]\nname = \"p\"\ntype = \"xdp\"\nbpf_function = true\n"
+                                "bytecode = { path = \"/o\" }\n[[program.attach]]\ninterface = \"eth0\"\n",
+       {at(4, 16, "'bpf_function' must be a string, not a boolean")}},
+      {"BytecodeNotATable", "[[program]]\nname = \"p\"\ntype = \"xdp\"\nbpf_function = \"f\"\nbytecode = \"/o.bpf.o\"\n"
+                            "[[program.attach]]\ninterface = \"eth0\"\n",
+       {at(5, 12, "'bytecode' must be a table, not a string")}},
+      {"BytecodePathNotAString", "[[program]]\nname = \"p\"\ntype = \"xdp\"\nbpf_function = \"f\"\nbytecode = { path = 1.5 }\n"
+                                 "[[program.attach]]\ninterface = \"eth0\"\n",
+       {at(5, 21, "'path' must be a string, not a float")}},
+      {"Sha256NotAString", "[[program]]\nname = \"p\"\ntype = \"xdp\"\nbpf_function = \"f\"\n"
+                           "bytecode = { path = \"/o\", sha256 = 1 }\n[[program.attach]]\ninterface = \"eth0\"\n",
+       {at(5, 36, "'sha256' must be a string, not an integer")}},
+      {"GlobalDataNotATable", program_case("xdp", "global_data = 1.5"),
+       {at(6, 15, "'global_data' must be a table, not a float")}},
+      {"GlobalDataValueBoolean", program_case("xdp", "global_data = { x = true }"),
+       {at(6, 21, "global_data 'x' must be an integer or a \"0x..\" string, not a boolean")}},
+      {"GlobalDataValueTable", program_case("xdp", "global_data = { x = { y = 1 } }"),
+       {at(6, 21, "global_data 'x' must be an integer or a \"0x..\" string, not a table")}},
+      {"MetadataNotATable", program_case("xdp", "metadata = \"x\""),
+       {at(6, 12, "'metadata' must be a table, not a string")}},
+      {"MetadataValueNotAString", program_case("xdp", "metadata = { owner = 1 }"),
+       {at(6, 22, "'metadata.owner' must be a string, not an integer")}},
+      {"AttachNotAnArrayOfTables",
+       "[[program]]\nname = \"p\"\ntype = \"xdp\"\nbpf_function = \"f\"\nbytecode = { path = \"/o\" }\nattach = \"eth0\"\n",
+       {at(6, 1, "'attach' must be an array of tables ([[program.attach]])")}},
+      {"AttachSingleTable", program("xdp") + "[program.attach]\ninterface = \"eth0\"\n",
+       {at(6, 10, "'attach' must be an array of tables ([[program.attach]])")}},
+      {"ProgramSingleTable", "[program]\nname = \"p\"\n",
+       {at(1, 2, "'program' must be an array of tables ([[program]])")}},
+      {"ProgramNotATable", "program = \"p\"\n", {at(1, 1, "'program' must be an array of tables ([[program]])")}},
+      // An empty array is not an array of tables for toml++, so this message wins over "needs at
+      // least one [[program.attach]]".
+      {"AttachEmptyArray", program("xdp") + "attach = []\n",
+       {at(6, 1, "'attach' must be an array of tables ([[program.attach]])")}},
+      {"ProgramEmptyArray", "program = []\n", {at(1, 1, "'program' must be an array of tables ([[program]])")}},
+      {"PriorityString", attach_case("xdp", "priority = \"high\""),
+       {at(7, 12, "'priority' must be an integer, not a string")}},
+      {"PriorityFloat", attach_case("tc", "priority = 1.5"), {at(7, 12, "'priority' must be an integer, not a float")}},
+      {"InterfaceNotAString", program("xdp") + "[[program.attach]]\ninterface = 3\n",
+       {at(7, 13, "'interface' must be a string, not an integer")}},
+      {"ProceedOnString", attach_case("xdp", "proceed_on = \"pass\""),
+       {at(7, 14, "'proceed_on' must be an array of strings, not a string")}},
+      {"ProceedOnElementInteger", attach_case("xdp", "proceed_on = [\"pass\", 2]"),
+       {at(7, 23, "'proceed_on' must be a string, not an integer")}},
+      {"PidString", attach_case("uprobe", "pid = \"1\""), {at(7, 7, "'pid' must be an integer, not a string")}},
+      {"OffsetDate", attach_case("uprobe", "offset = 1979-05-27"), {at(7, 10, "'offset' must be an integer, not a date")}},
+
+      // --- out-of-range integers
+      {"PriorityZero", attach_case("xdp", "priority = 0"), {at(7, 12, "'priority' = 0 is out of range 1..1000")}},
+      {"Priority1001", attach_case("xdp", "priority = 1001"), {at(7, 12, "'priority' = 1001 is out of range 1..1000")}},
+      {"PriorityNegativeTc", attach_case("tc", "priority = -5"), {at(7, 12, "'priority' = -5 is out of range 1..1000")}},
+      {"PidZero", attach_case("uprobe", "pid = 0"), {at(7, 7, "'pid' = 0 is out of range 1..2147483647")}},
+      {"PidNegative", attach_case("uretprobe", "pid = -1"), {at(7, 7, "'pid' = -1 is out of range 1..2147483647")}},
+      {"PidTooLarge", attach_case("uprobe", "pid = 2147483648"),
+       {at(7, 7, "'pid' = 2147483648 is out of range 1..2147483647")}},
+      {"OffsetNegative", attach_case("uprobe", "offset = -1"),
+       {at(7, 10, "'offset' = -1 is out of range 0..9223372036854775807")}},
+
+      // --- invalid values
+      {"UnknownType", "[[program]]\nname = \"p\"\ntype = \"kprobe\"\nbpf_function = \"f\"\nbytecode = { path = \"/o\" }\n"
+                      "[[program.attach]]\nfunction = \"x\"\n",
+       {at(3, 8, "'type' = \"kprobe\" is not one of: xdp, tc, tracepoint, uprobe, uretprobe")}},
+      {"TypeIsCaseSensitive", "[[program]]\nname = \"p\"\ntype = \"XDP\"\nbpf_function = \"f\"\nbytecode = { path = \"/o\" }\n"
+                              "[[program.attach]]\ninterface = \"eth0\"\n",
+       {at(3, 8, "'type' = \"XDP\" is not one of: xdp, tc, tracepoint, uprobe, uretprobe")}},
+      {"EmptyBpfFunction", "[[program]]\nname = \"p\"\ntype = \"xdp\"\nbpf_function = \"\"\nbytecode = { path = \"/o\" }\n"
+                           "[[program.attach]]\ninterface = \"eth0\"\n",
+       {at(4, 16, "'bpf_function' must not be empty")}},
+      {"EmptyBytecodePath", "[[program]]\nname = \"p\"\ntype = \"xdp\"\nbpf_function = \"f\"\nbytecode = { path = \"\" }\n"
+                            "[[program.attach]]\ninterface = \"eth0\"\n",
+       {at(5, 21, "'path' must not be empty")}},
+      {"InterfaceTooLong", program("xdp") + "[[program.attach]]\ninterface = \"abcdefghijklmnop\"\n",
+       {at(7, 13, "'interface' = \"abcdefghijklmnop\" is not a valid interface name (1..15 characters, no '/')")}},
+      {"InterfaceWithSlash", program("tc") + "[[program.attach]]\ninterface = \"a/b\"\ndirection = \"egress\"\n",
+       {at(7, 13, "'interface' = \"a/b\" is not a valid interface name (1..15 characters, no '/')")}},
+      {"InterfaceEmpty", program("xdp") + "[[program.attach]]\ninterface = \"\"\n",
+       {at(7, 13, "'interface' = \"\" is not a valid interface name (1..15 characters, no '/')")}},
+      {"NetnsRelative", attach_case("xdp", "netns = \"run/netns/blue\""),
+       {at(7, 9, "'netns' must be an absolute path such as /run/netns/blue")}},
+      {"ModeUnknown", attach_case("xdp", "mode = \"generic\""),
+       {at(7, 8, "'mode' = \"generic\" is not one of: auto, native, skb, hw")}},
+      {"DirectionUnknown", program("tc") + "[[program.attach]]\ninterface = \"eth0\"\ndirection = \"both\"\n",
+       {at(8, 13, "'direction' = \"both\" is not one of: ingress, egress")}},
+      {"TargetRelative", program("uprobe") + "[[program.attach]]\ntarget = \"bin/bash\"\nfunction = \"main\"\n",
+       {at(7, 10, "'target' must be an absolute path of a binary or library")}},
+      {"FunctionEmpty", program("uprobe") + "[[program.attach]]\ntarget = \"/bin/bash\"\nfunction = \"\"\n",
+       {at(8, 12, "'function' must not be empty")}},
+
+      // --- proceed_on names and duplicates, positioned at the element
+      {"ProceedOnTcNameInXdp", attach_case("xdp", "proceed_on = [\"pipe\"]"),
+       {at(7, 15, "unknown xdp proceed_on action 'pipe' (expected one of: aborted, drop, pass, tx, redirect, "
+                  "dispatcher_return)")}},
+      {"ProceedOnXdpNameInTc", attach_case("tc", "proceed_on = [\"ok\", \"tx\"]"),
+       {at(7, 21, "unknown tc proceed_on action 'tx' (expected one of: unspec, ok, reclassify, shot, pipe, stolen, "
+                  "queued, repeat, redirect, trap, dispatcher_return)")}},
+      {"ProceedOnDuplicate", attach_case("xdp", "proceed_on = [\"pass\", \"drop\", \"pass\"]"),
+       {at(7, 31, "proceed_on action 'pass' is listed twice")}},
+
+      // --- missing required keys, positioned at the enclosing table
+      {"MissingType", "[[program]]\nname = \"p\"\nbpf_function = \"f\"\nbytecode = { path = \"/o\" }\n"
+                      "[[program.attach]]\ninterface = \"eth0\"\n",
+       {at(1, 1, "[[program]] needs 'type'")}},
+      {"MissingName", "# comment\n[[program]]\ntype = \"xdp\"\nbpf_function = \"f\"\nbytecode = { path = \"/o\" }\n"
+                      "[[program.attach]]\ninterface = \"eth0\"\n",
+       {at(2, 1, "[[program]] needs 'name'")}},
+      {"MissingBpfFunction", "[[program]]\nname = \"p\"\ntype = \"xdp\"\nbytecode = { path = \"/o\" }\n"
+                             "[[program.attach]]\ninterface = \"eth0\"\n",
+       {at(1, 1, "[[program]] needs 'bpf_function'")}},
+      {"MissingBytecode", "[[program]]\nname = \"p\"\ntype = \"xdp\"\nbpf_function = \"f\"\n"
+                          "[[program.attach]]\ninterface = \"eth0\"\n",
+       {at(1, 1, "[[program]] needs 'bytecode'")}},
+      {"MissingBytecodePath", "[[program]]\nname = \"p\"\ntype = \"xdp\"\nbpf_function = \"f\"\n"
+                              "bytecode = { sha256 = \"" + std::string(kSha) + "\" }\n[[program.attach]]\ninterface = \"eth0\"\n",
+       {at(5, 12, "'bytecode' needs 'path'")}},
+      {"MissingBytecodePathSubTable", "[[program]]\nname = \"p\"\ntype = \"xdp\"\nbpf_function = \"f\"\n"
+                                      "[program.bytecode]\nsha256 = \"" + std::string(kSha) + "\"\n"
+                                      "[[program.attach]]\ninterface = \"eth0\"\n",
+       {at(5, 1, "'bytecode' needs 'path'")}},
+      {"MissingAttach", program("xdp"), {at(1, 1, "[[program]] needs at least one [[program.attach]]")}},
+      {"EmptyProgramTable", "[[program]]\n",
+       {at(1, 1, "[[program]] needs 'type'"), at(1, 1, "[[program]] needs 'name'"),
+        at(1, 1, "[[program]] needs 'bpf_function'"), at(1, 1, "[[program]] needs 'bytecode'"),
+        at(1, 1, "[[program]] needs at least one [[program.attach]]")}},
+      {"XdpMissingInterface", program("xdp") + "[[program.attach]]\nmode = \"skb\"\n",
+       {at(6, 1, "[[program.attach]] of a xdp program needs 'interface'")}},
+      {"TcMissingInterface", program("tc") + "[[program.attach]]\ndirection = \"egress\"\n",
+       {at(6, 1, "[[program.attach]] of a tc program needs 'interface'")}},
+      {"TcMissingDirection", program("tc") + "[[program.attach]]\ninterface = \"eth0\"\n",
+       {at(6, 1, "[[program.attach]] of a tc program needs 'direction'")}},
+      {"TcMissingBoth", program("tc") + "[[program.attach]]\npriority = 3\n",
+       {at(6, 1, "[[program.attach]] of a tc program needs 'interface'"),
+        at(6, 1, "[[program.attach]] of a tc program needs 'direction'")}},
+      {"TracepointMissing", program("tracepoint") + "[[program.attach]]\n",
+       {at(6, 1, "[[program.attach]] of a tracepoint program needs 'tracepoint'")}},
+      {"UprobeMissingTarget", program("uprobe") + "[[program.attach]]\nfunction = \"main\"\n",
+       {at(6, 1, "[[program.attach]] of a uprobe program needs 'target'")}},
+      {"UprobeMissingFunctionAndOffset", program("uprobe") + "[[program.attach]]\ntarget = \"/bin/bash\"\npid = 7\n",
+       {at(6, 1, "[[program.attach]] of a uprobe program needs 'function' or 'offset'")}},
+      {"UretprobeMissingEverything", program("uretprobe") + "[[program.attach]]\n",
+       {at(6, 1, "[[program.attach]] of a uretprobe program needs 'target'"),
+        at(6, 1, "[[program.attach]] of a uretprobe program needs 'function' or 'offset'")}},
+
+      // --- duplicates
+      {"DuplicateProgramName",
+       program("xdp", "same") + "[[program.attach]]\ninterface = \"eth0\"\n" + program("xdp", "same") +
+           "[[program.attach]]\ninterface = \"eth1\"\n",
+       {at(9, 8, "duplicate program name 'same' (first declared at line 2)")}},
+      {"RepeatedAttachPoint", program("xdp") + "[[program.attach]]\ninterface = \"eth0\"\n[[program.attach]]\n"
+                                               "interface = \"eth0\"\n",
+       {at(8, 1, "this attach point repeats the one at line 6")}},
+      {"RepeatedAttachPointWithDefaultsSpelledOut",
+       program("xdp") + "[[program.attach]]\ninterface = \"eth0\"\n[[program.attach]]\ninterface = \"eth0\"\n"
+                        "priority = 50\nmode = \"auto\"\nproceed_on = [\"dispatcher_return\", \"pass\"]\n",
+       {at(8, 1, "this attach point repeats the one at line 6")}},
+      {"RepeatedTracepoint", program("tracepoint") + "[[program.attach]]\ntracepoint = \"a/b\"\n[[program.attach]]\n"
+                                                     "tracepoint = \"a/c\"\n[[program.attach]]\ntracepoint = \"a/b\"\n",
+       {at(10, 1, "this attach point repeats the one at line 6")}},
+
+      // --- empty manifests
+      {"EmptyText", "", {at(1, 1, "the manifest declares no [[program]]")}},
+      {"OnlyComments", "# nothing here\n\n# still nothing\n", {at(1, 1, "the manifest declares no [[program]]")}},
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(AllKinds, ManifestError, ::testing::ValuesIn(error_cases()),
+                         [](const ::testing::TestParamInfo<ErrorCase> &i) { return std::string(i.param.name); });
+
+TEST(ManifestErrors, TomlSyntaxErrorIsPositionedByTomlpp) {
+  auto r = parse("[[program]]\nname = \"unterminated\ntype = \"xdp\"\n");
+  ASSERT_THAT(r.errors, SizeIs(1));
+  EXPECT_EQ(r.errors[0].path, kPath);
+  expect_pos(r.errors[0].pos, 2, 21);  // the end of line 2, where the string should have closed
+  EXPECT_THAT(r.errors[0].message, HasSubstr("parsing string"));
+  EXPECT_THAT(r.programs, IsEmpty());
+
+  auto redefined = parse("[[program]]\nname = \"a\"\nname = \"b\"\n");
+  ASSERT_THAT(redefined.errors, SizeIs(1));
+  expect_pos(redefined.errors[0].pos, 3, 8);
+  EXPECT_THAT(redefined.errors[0].message, HasSubstr("redefine"));
+  EXPECT_THAT(redefined.errors[0].str(), testing::StartsWith(std::string(kPath) + ":3:8: error: "));
+
+  auto garbage = parse_manifest("\n\n   = 1\n", kPath);
+  ASSERT_THAT(garbage.errors, SizeIs(1));
+  EXPECT_EQ(garbage.errors[0].pos.line, 3u);
+}
+
+TEST(ManifestErrors, InvalidNamesAreRejected) {
+  const std::string too_long(64, 'a');
+  for (std::string bad : {std::string("Upper"), std::string("-lead"), std::string("_lead"), std::string("a.b"),
+                          std::string("a b"), std::string("a/b"), std::string(""), std::string("é"), too_long}) {
+    SCOPED_TRACE(bad);
+    auto text = "[[program]]\nname = \"" + bad + "\"\ntype = \"xdp\"\nbpf_function = \"f\"\nbytecode = { path = \"/o\" }\n"
+                "[[program.attach]]\ninterface = \"eth0\"\n";
+    EXPECT_THAT(errors_of(text),
+                ElementsAre(at(2, 8, "'name' = \"" + bad + "\" must match [a-z0-9][a-z0-9_-]{0,62}")));
+  }
+}
+
+TEST(ManifestErrors, TracepointMustBeCategorySlashName) {
+  for (std::string_view bad : {"sys_enter_openat", "/sys_enter", "syscalls/", "a/b/c", "", "/"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_THAT(errors_of(program("tracepoint") + "[[program.attach]]\ntracepoint = \"" + std::string(bad) + "\"\n"),
+                ElementsAre(at(7, 14, fmt::format("'tracepoint' = \"{}\" must be \"category/name\"", bad))));
+  }
+}
+
+TEST(ManifestErrors, Sha256MustBe64LowerCaseHexDigits) {
+  std::string upper(kSha);
+  upper[10] = 'A';
+  for (std::string bad : {upper, std::string(kSha).substr(1), std::string(kSha) + "0", std::string(64, 'g'),
+                          std::string(""), "sha256:" + std::string(kSha).substr(7)}) {
+    SCOPED_TRACE(bad);
+    auto text = "[[program]]\nname = \"p\"\ntype = \"xdp\"\nbpf_function = \"f\"\nbytecode = { path = \"/o.bpf.o\", sha256 = \"" +
+                bad + "\" }\n[[program.attach]]\ninterface = \"eth0\"\n";
+    EXPECT_THAT(errors_of(text), ElementsAre(at(5, 42, "'sha256' must be 64 lower-case hex digits")));
+  }
+}
+
+TEST(ManifestErrors, GlobalDataStringsMustBeEvenLengthHex) {
+  for (std::string_view bad : {"0x", "0x1", "0x123", "0xzz", "12", "", "x0", "0x 1", "00ff"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_THAT(errors_of(program_case("xdp", fmt::format("global_data = {{ x = \"{}\" }}", bad))),
+                ElementsAre(at(6, 21, fmt::format("global_data 'x' = \"{}\" must be an integer or \"0x\" followed by an "
+                                                  "even number of hex digits",
+                                                  bad))));
+  }
+}
+
+TEST(ParseManifest, GlobalDataHexAndIntegers) {
+  auto r = parse(program_case("xdp", R"(global_data = { a = "0x00", b = "0XdeadBEEF", c = -7, d = 0x10 })"));
+  ASSERT_THAT(r.errors, IsEmpty());
+  const auto &g = r.programs.at(0).global_data;
+  ASSERT_THAT(g, SizeIs(4));
+  EXPECT_EQ(std::get<std::vector<uint8_t>>(g[0].value), (std::vector<uint8_t>{0}));
+  EXPECT_EQ(std::get<std::vector<uint8_t>>(g[1].value), (std::vector<uint8_t>{0xde, 0xad, 0xbe, 0xef}));
+  EXPECT_EQ(std::get<int64_t>(g[2].value), -7);
+  EXPECT_EQ(std::get<int64_t>(g[3].value), 16);
+}
+
+TEST(ParseManifest, GlobalDataKeepsFileOrder) {
+  // manifest.h: `std::vector<GlobalValue> global_data;  // in file order`.
+  auto r = parse(program_case("xdp", "global_data = { zeta = 1, alpha = 2, mid = 3 }"));
+  ASSERT_THAT(r.errors, IsEmpty());
+  std::vector<std::string> order;
+  for (auto &g : r.programs.at(0).global_data) order.push_back(g.name);
+  EXPECT_THAT(order, ElementsAre("zeta", "alpha", "mid"));
+}
+
+TEST(ManifestErrors, AllErrorsOfAFileAreReportedSortedByPosition) {
+  // Generated out of order: 'type' is read first, attach keys before the missing-key checks.
+  auto text = R"(
+[[program]]
+name = "Bad Name"
+bpf_function = ""
+type = "xdp"
+bytecode = { path = "/o", sha256 = "xyz" }
+extra = 1
+
+[[program.attach]]
+priority = 0
+proceed_on = ["pass", "pass"]
+
+[[program]]
+name = "ok"
+type = "nope"
+)";
+  EXPECT_THAT(errors_of(text),
+              ElementsAre(at(2, 8, "'name' = \"Bad Name\" must match [a-z0-9][a-z0-9_-]{0,62}"),
+                          at(3, 16, "'bpf_function' must not be empty"),
+                          at(5, 36, "'sha256' must be 64 lower-case hex digits"),
+                          at(6, 1, "unknown key 'extra' in [[program]] " + kUnknownInProgram),
+                          at(8, 1, "[[program.attach]] of a xdp program needs 'interface'"),
+                          at(9, 12, "'priority' = 0 is out of range 1..1000"),
+                          at(10, 23, "proceed_on action 'pass' is listed twice"),
+                          at(12, 1, "[[program]] needs 'bpf_function'"), at(12, 1, "[[program]] needs 'bytecode'"),
+                          at(12, 1, "[[program]] needs at least one [[program.attach]]"),
+                          at(14, 8, "'type' = \"nope\" is not one of: xdp, tc, tracepoint, uprobe, uretprobe")));
+}
+
+TEST(ManifestErrors, OneBadProgramDropsTheWholeFile) {
+  auto r = parse(program("xdp", "good") + "[[program.attach]]\ninterface = \"eth0\"\n" + program("xdp", "bad") +
+                 "[[program.attach]]\ninterface = \"eth0\"\npriority = 0\n");
+  EXPECT_THAT(r.errors, SizeIs(1));
+  EXPECT_THAT(r.programs, IsEmpty());
+}
+
+TEST(ManifestErrors, DistinctAttachPointsAreNotRepeats) {
+  auto base = program("xdp") + "[[program.attach]]\ninterface = \"eth0\"\n[[program.attach]]\ninterface = \"eth0\"\n";
+  for (std::string_view differs : {"priority = 51", "mode = \"skb\"", "netns = \"/run/netns/x\"",
+                                   "proceed_on = [\"pass\"]"}) {
+    SCOPED_TRACE(differs);
+    EXPECT_THAT(errors_of(base + std::string(differs) + "\n"), IsEmpty());
+  }
+  EXPECT_THAT(errors_of(program("tc") + "[[program.attach]]\ninterface = \"eth0\"\ndirection = \"ingress\"\n"
+                                        "[[program.attach]]\ninterface = \"eth0\"\ndirection = \"egress\"\n"),
+              IsEmpty());
+  EXPECT_THAT(errors_of(program("uprobe") + "[[program.attach]]\ntarget = \"/bin/a\"\nfunction = \"f\"\n"
+                                            "[[program.attach]]\ntarget = \"/bin/a\"\nfunction = \"f\"\npid = 9\n"),
+              IsEmpty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names, enums, canonical keys and labels
+
+TEST(ValidProgramName, FollowsTheRegex) {
+  for (std::string ok : {std::string("a"), std::string("0"), std::string("a_-9"), std::string("xdp-counter"),
+                         std::string("9lives"), std::string(63, 'z'), "a" + std::string(62, '-')})
+    EXPECT_TRUE(valid_program_name(ok)) << ok;
+  for (std::string bad : {std::string(""), std::string(64, 'z'), std::string("A"), std::string("-a"),
+                          std::string("_a"), std::string("a.b"), std::string("a:b"), std::string("a\n"),
+                          std::string("aB"), std::string("a\0b", 3)})
+    EXPECT_FALSE(valid_program_name(bad)) << bad;
+}
+
+TEST(ProgramTypes, NamesRoundTrip) {
+  for (auto t : {ProgramType::Xdp, ProgramType::Tc, ProgramType::Tracepoint, ProgramType::Uprobe,
+                 ProgramType::Uretprobe})
+    EXPECT_EQ(program_type_from_string(to_string(t)), t);
+  EXPECT_EQ(program_type_from_string("kprobe"), std::nullopt);
+  EXPECT_EQ(program_type_from_string(""), std::nullopt);
+  EXPECT_TRUE(is_network_type(ProgramType::Xdp));
+  EXPECT_TRUE(is_network_type(ProgramType::Tc));
+  EXPECT_FALSE(is_network_type(ProgramType::Tracepoint));
+  EXPECT_FALSE(is_network_type(ProgramType::Uprobe));
+  EXPECT_FALSE(is_network_type(ProgramType::Uretprobe));
+  EXPECT_EQ(to_string(TcDirection::Ingress), "ingress");
+  EXPECT_EQ(to_string(TcDirection::Egress), "egress");
+  EXPECT_THAT(proceed_on_defaults(ProgramType::Xdp), ElementsAre("pass", "dispatcher_return"));
+  EXPECT_THAT(proceed_on_defaults(ProgramType::Tc), ElementsAre("pipe", "dispatcher_return"));
+  EXPECT_THAT(proceed_on_defaults(ProgramType::Uprobe), IsEmpty());
+  EXPECT_THAT(proceed_on_names(ProgramType::Tracepoint), IsEmpty());
+}
+
+TEST(DiagnosticStr, WithAndWithoutPosition) {
+  EXPECT_EQ((Diagnostic{"/a/b.toml", {3, 7}, "boom"}).str(), "/a/b.toml:3:7: error: boom");
+  EXPECT_EQ((Diagnostic{"/a/b.toml", {}, "boom"}).str(), "/a/b.toml: error: boom");
+}
+
+AttachSpec net_attach() {
+  AttachSpec a;
+  a.interface = "eth0";
+  a.netns = "/run/netns/blue";
+  a.priority = 20;
+  a.proceed_on = {"pass", "drop", "dispatcher_return"};
+  return a;
+}
+
+AttachSpec probe_attach() {
+  AttachSpec a;
+  a.target = "/usr/bin/bash";
+  a.function = "readline";
+  a.offset = 8;
+  a.pid = 100;
+  return a;
+}
+
+TEST(AttachCanonical, ProceedOnOrderDoesNotMatter) {
+  for (auto t : {ProgramType::Xdp, ProgramType::Tc}) {
+    auto a = net_attach(), b = net_attach();
+    b.proceed_on = {"dispatcher_return", "pass", "drop"};
+    EXPECT_EQ(a.canonical(t), b.canonical(t));
+    b.proceed_on_explicit = true;  // how the set was given does not matter either
+    b.pos = {99, 3};               // nor where
+    EXPECT_EQ(a.canonical(t), b.canonical(t));
+  }
+}
+
+TEST(AttachCanonical, DiffersWhenAnyNetworkFieldDiffers) {
+  using Mutate = void (*)(AttachSpec &);
+  struct Case {
+    const char *field;
+    Mutate mutate;
+    std::vector<ProgramType> types;
+  } cases[] = {
+      {"interface", [](AttachSpec &a) { a.interface = "eth1"; }, {ProgramType::Xdp, ProgramType::Tc}},
+      {"netns", [](AttachSpec &a) { a.netns = ""; }, {ProgramType::Xdp, ProgramType::Tc}},
+      {"priority", [](AttachSpec &a) { a.priority = 21; }, {ProgramType::Xdp, ProgramType::Tc}},
+      {"proceed_on subset", [](AttachSpec &a) { a.proceed_on.pop_back(); }, {ProgramType::Xdp, ProgramType::Tc}},
+      {"proceed_on other", [](AttachSpec &a) { a.proceed_on[1] = "tx"; }, {ProgramType::Xdp, ProgramType::Tc}},
+      {"mode", [](AttachSpec &a) { a.mode = XdpMode::Skb; }, {ProgramType::Xdp}},
+      {"direction", [](AttachSpec &a) { a.direction = TcDirection::Egress; }, {ProgramType::Tc}},
+  };
+  for (auto &c : cases)
+    for (auto t : c.types) {
+      SCOPED_TRACE(fmt::format("{} / {}", c.field, to_string(t)));
+      auto a = net_attach(), b = net_attach();
+      c.mutate(b);
+      EXPECT_NE(a.canonical(t), b.canonical(t));
+    }
+}
+
+TEST(AttachCanonical, DiffersWhenAnyProbeFieldDiffers) {
+  using Mutate = void (*)(AttachSpec &);
+  std::pair<const char *, Mutate> cases[] = {
+      {"target", [](AttachSpec &a) { a.target = "/usr/bin/zsh"; }},
+      {"function", [](AttachSpec &a) { a.function = "main"; }},
+      {"no function", [](AttachSpec &a) { a.function.clear(); }},
+      {"offset", [](AttachSpec &a) { a.offset = 9; }},
+      {"no offset", [](AttachSpec &a) { a.offset.reset(); }},
+      {"pid", [](AttachSpec &a) { a.pid = 101; }},
+      {"no pid", [](AttachSpec &a) { a.pid.reset(); }},
+  };
+  for (auto t : {ProgramType::Uprobe, ProgramType::Uretprobe})
+    for (auto &[field, mutate] : cases) {
+      SCOPED_TRACE(fmt::format("{} / {}", field, to_string(t)));
+      auto a = probe_attach(), b = probe_attach();
+      mutate(b);
+      EXPECT_NE(a.canonical(t), b.canonical(t));
+    }
+  AttachSpec tp1, tp2;
+  tp1.tracepoint = "sched/sched_switch";
+  tp2.tracepoint = "sched/sched_wakeup";
+  EXPECT_NE(tp1.canonical(ProgramType::Tracepoint), tp2.canonical(ProgramType::Tracepoint));
+  tp2.tracepoint = tp1.tracepoint;
+  EXPECT_EQ(tp1.canonical(ProgramType::Tracepoint), tp2.canonical(ProgramType::Tracepoint));
+}
+
+TEST(AttachCanonical, DiffersByProgramType) {
+  auto n = net_attach();
+  EXPECT_NE(n.canonical(ProgramType::Xdp), n.canonical(ProgramType::Tc));
+  auto p = probe_attach();
+  EXPECT_NE(p.canonical(ProgramType::Uprobe), p.canonical(ProgramType::Uretprobe));
+}
+
+TEST(AttachCanonical, FieldValuesDoNotRunTogether) {
+  // "a" + "bc" must not equal "ab" + "c" across neighbouring fields.
+  AttachSpec a = probe_attach(), b = probe_attach();
+  a.target = "/x";
+  a.function = "yz";
+  b.target = "/xy";
+  b.function = "z";
+  EXPECT_NE(a.canonical(ProgramType::Uprobe), b.canonical(ProgramType::Uprobe));
+}
+
+TEST(AttachTargetLabel, HumanForms) {
+  auto n = net_attach();
+  EXPECT_EQ(n.target_label(ProgramType::Xdp), "eth0 (netns /run/netns/blue)");
+  n.netns.clear();
+  EXPECT_EQ(n.target_label(ProgramType::Xdp), "eth0");
+  n.direction = TcDirection::Egress;
+  EXPECT_EQ(n.target_label(ProgramType::Tc), "eth0 egress");
+  AttachSpec tp;
+  tp.tracepoint = "syscalls/sys_enter_openat";
+  EXPECT_EQ(tp.target_label(ProgramType::Tracepoint), "syscalls/sys_enter_openat");
+  auto p = probe_attach();
+  EXPECT_EQ(p.target_label(ProgramType::Uprobe), "/usr/bin/bash:readline+0x8 (pid 100)");
+  p.function.clear();
+  p.offset = 0x1000;
+  p.pid.reset();
+  EXPECT_EQ(p.target_label(ProgramType::Uretprobe), "/usr/bin/bash:+0x1000");
+}
+
+}  // namespace
+}  // namespace bpfrec

@@ -1,0 +1,330 @@
+// Planner, executor and status: pure logic, with a fake Kernel that records calls.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "reconcile/executor.h"
+#include "reconcile/identity.h"
+#include "reconcile/plan.h"
+#include "status/status.h"
+
+namespace bpfrec {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+ProgramSpec xdp_spec(const std::string &name, std::vector<std::string> ifaces, const std::string &manifest = "/m/a.toml") {
+  ProgramSpec p;
+  p.name = name;
+  p.type = ProgramType::Xdp;
+  p.bpf_function = "xdp_count";
+  p.bytecode_path = "/obj/xdp.o";
+  p.bytecode_digest = std::string(64, 'a');
+  p.manifest = manifest;
+  for (auto &i : ifaces) {
+    AttachSpec a;
+    a.interface = i;
+    a.proceed_on = proceed_on_defaults(ProgramType::Xdp);
+    p.attach.push_back(a);
+  }
+  return p;
+}
+
+ManifestEntry manifest(const std::string &path, ManifestState st = ManifestState::Ok) {
+  return ManifestEntry{std::filesystem::path(path).filename().string(), path, st, {}, {}};
+}
+
+// What the kernel would hold after loading `spec` with every attach point.
+ObservedProgram observed_of(const ProgramSpec &spec, uint32_t id = 10) {
+  ObservedProgram o;
+  o.name = spec.name;
+  o.type = std::string(to_string(spec.type));
+  o.digest = program_digest(spec);
+  o.manifest_name = std::filesystem::path(spec.manifest).filename().string();
+  o.manifest_path = spec.manifest;
+  o.bytecode_sha256 = spec.bytecode_digest;
+  o.prog_id = id;
+  for (auto &a : spec.attach) {
+    AttachRecord r;
+    r.key = attach_key(spec.type, a);
+    r.mechanism = Mechanism::Xdp;
+    r.target = a.target_label(spec.type);
+    o.attachments[r.key] = r;
+  }
+  return o;
+}
+
+std::vector<std::string> summary(const std::vector<ProgramChange> &changes) {
+  std::vector<std::string> out;
+  for (auto &c : changes)
+    out.push_back(fmt::format("{} {} +{} -{}", to_string(c.kind), c.name, c.attach.size(), c.detach.size()));
+  return out;
+}
+
+struct PlanCase {
+  const char *what;
+  std::function<void(ProgramSpec &)> edit;  // applied to the desired copy of an observed program
+  const char *expect;
+};
+
+TEST(Plan, EachFieldChangeGivesTheRightAction) {
+  const std::vector<PlanCase> cases = {
+      {"nothing", [](ProgramSpec &) {}, "keep p +0 -0"},
+      {"bytecode", [](ProgramSpec &p) { p.bytecode_digest = std::string(64, 'b'); }, "replace p +2 -2"},
+      {"function", [](ProgramSpec &p) { p.bpf_function = "other"; }, "replace p +2 -2"},
+      {"type", [](ProgramSpec &p) { p.type = ProgramType::Tc; }, "replace p +2 -2"},
+      {"global_data", [](ProgramSpec &p) { p.global_data.push_back({"sample_every", int64_t{4}, {}}); },
+       "replace p +2 -2"},
+      {"metadata", [](ProgramSpec &p) { p.metadata["owner"] = "x"; }, "keep p +0 -0"},
+      {"priority", [](ProgramSpec &p) { p.attach[0].priority = 10; }, "update p +1 -1"},
+      {"proceed_on", [](ProgramSpec &p) { p.attach[0].proceed_on = {"drop"}; }, "update p +1 -1"},
+      {"proceed_on order", [](ProgramSpec &p) { std::reverse(p.attach[0].proceed_on.begin(), p.attach[0].proceed_on.end()); },
+       "keep p +0 -0"},
+      {"mode", [](ProgramSpec &p) { p.attach[1].mode = XdpMode::Skb; }, "update p +1 -1"},
+      {"netns", [](ProgramSpec &p) { p.attach[1].netns = "/run/netns/x"; }, "update p +1 -1"},
+      {"added attach", [](ProgramSpec &p) { p.attach.push_back(p.attach[0]), p.attach.back().interface = "eth9"; },
+       "update p +1 -0"},
+      {"removed attach", [](ProgramSpec &p) { p.attach.pop_back(); }, "update p +0 -1"},
+  };
+  for (auto &c : cases) {
+    ProgramSpec base = xdp_spec("p", {"eth0", "eth1"});
+    ObservedState obs;
+    obs.programs["p"] = observed_of(base);
+    DesiredState d;
+    d.manifests = {manifest("/m/a.toml")};
+    ProgramSpec changed = base;
+    c.edit(changed);
+    d.programs = {changed};
+    EXPECT_THAT(summary(plan(d, obs)), ElementsAre(c.expect)) << c.what;
+  }
+}
+
+TEST(Plan, OrderIsRemoveReplaceCreateUpdateKeep) {
+  ObservedState obs;
+  auto keep = xdp_spec("keep", {"a"}), upd = xdp_spec("upd", {"a"}), rep = xdp_spec("rep", {"a"}),
+       gone = xdp_spec("gone", {"a"});
+  for (auto *s : {&keep, &upd, &rep, &gone}) obs.programs[s->name] = observed_of(*s);
+  DesiredState d;
+  d.manifests = {manifest("/m/a.toml")};
+  auto upd2 = upd;
+  upd2.attach[0].interface = "b";
+  auto rep2 = rep;
+  rep2.bpf_function = "f2";
+  d.programs = {keep, upd2, rep2, xdp_spec("new", {"a"})};
+  EXPECT_THAT(summary(plan(d, obs)),
+              ElementsAre("remove gone +0 -1", "replace rep +1 -1", "create new +1 -0", "update upd +1 -1", "keep keep +0 -0"));
+}
+
+TEST(Plan, InvalidManifestKeepsLastKnownGood) {
+  ObservedState obs;
+  obs.programs["p"] = observed_of(xdp_spec("p", {"a"}, "/etc/x/a.toml"));
+  obs.programs["q"] = observed_of(xdp_spec("q", {"a"}, "/etc/x/b.toml"));
+  DesiredState d;
+  d.manifests = {manifest("/etc/x/a.toml", ManifestState::Invalid)};  // b.toml was deleted
+  auto changes = plan(d, obs);
+  EXPECT_THAT(summary(changes), ElementsAre("remove q +0 -1", "keep p +0 -0"));
+  EXPECT_TRUE(changes[1].kept_last_good);
+  EXPECT_FALSE(plan_changes_anything({changes[1]}));
+}
+
+TEST(Plan, ManifestMovedIsAKeepWithAStaleRecord) {
+  auto spec = xdp_spec("p", {"a"}, "/usr/lib/x/a.toml");
+  ObservedState obs;
+  obs.programs["p"] = observed_of(spec);
+  spec.manifest = "/etc/x/a.toml";
+  DesiredState d;
+  d.manifests = {manifest(spec.manifest)};
+  d.programs = {spec};
+  auto changes = plan(d, obs);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].kind, ChangeKind::Keep);
+  EXPECT_TRUE(changes[0].record_stale);
+  EXPECT_TRUE(plan_changes_anything(changes));
+}
+
+TEST(Plan, BrokenPinsAreReplaced) {
+  auto spec = xdp_spec("p", {"a"});
+  ObservedState obs;
+  obs.programs["p"] = observed_of(spec);
+  obs.programs["p"].intact = false;
+  DesiredState d;
+  d.manifests = {manifest(spec.manifest)};
+  d.programs = {spec};
+  auto changes = plan(d, obs);
+  EXPECT_THAT(summary(changes), ElementsAre("replace p +1 -1"));
+  EXPECT_EQ(changes[0].reason, "pins are incomplete");
+}
+
+TEST(Identity, DigestIgnoresGlobalDataOrderAndMetadata) {
+  auto a = xdp_spec("p", {"a"});
+  auto b = a;
+  a.global_data = {{"x", int64_t{1}, {}}, {"y", int64_t{2}, {}}};
+  b.global_data = {{"y", int64_t{2}, {}}, {"x", int64_t{1}, {}}};
+  b.metadata["k"] = "v";
+  EXPECT_EQ(program_digest(a), program_digest(b));
+  b.global_data[0].value = int64_t{3};
+  EXPECT_NE(program_digest(a), program_digest(b));
+  EXPECT_EQ(attach_key(ProgramType::Xdp, a.attach[0]).size(), 16u);
+}
+
+// A Kernel that keeps state in memory and can be told to fail.
+class FakeKernel : public Kernel {
+ public:
+  ObservedState state;
+  std::vector<std::string> calls;
+  std::string fail_load, fail_attach_target, fail_detach_key;
+  uint32_t next_id = 100;
+
+  ObservedState observe() override { return state; }
+  Result<ObservedProgram> load(const ProgramSpec &spec) override {
+    calls.push_back("load " + spec.name);
+    if (spec.name == fail_load) return fail("verifier says no");
+    ObservedProgram p;
+    p.name = spec.name;
+    p.type = std::string(to_string(spec.type));
+    p.digest = program_digest(spec);
+    p.manifest_path = spec.manifest;
+    p.manifest_name = std::filesystem::path(spec.manifest).filename().string();
+    p.bytecode_sha256 = spec.bytecode_digest;
+    p.prog_id = next_id++;
+    state.programs[spec.name] = p;
+    return p;
+  }
+  Result<AttachRecord> attach(ObservedProgram &prog, const ProgramSpec &spec, const AttachSpec &a) override {
+    calls.push_back("attach " + prog.name + " " + a.interface);
+    if (a.interface == fail_attach_target) return fail("no such interface");
+    AttachRecord r;
+    r.key = attach_key(spec.type, a);
+    r.target = a.target_label(spec.type);
+    prog.attachments[r.key] = r;
+    state.programs[prog.name] = prog;
+    return r;
+  }
+  Result<void> detach(ObservedProgram &prog, const std::string &key) override {
+    calls.push_back("detach " + prog.name + " " + prog.attachments[key].target);
+    if (key == fail_detach_key) return fail("EBUSY");
+    prog.attachments.erase(key);
+    state.programs[prog.name] = prog;
+    return {};
+  }
+  Result<void> unload(const ObservedProgram &prog) override {
+    calls.push_back("unload " + prog.name);
+    state.programs.erase(prog.name);
+    return {};
+  }
+  Result<void> save(const ObservedProgram &prog) override {
+    state.programs[prog.name] = prog;
+    return {};
+  }
+};
+
+struct Reconciled {
+  ApplyReport report;
+  DaemonStatus status;
+  std::vector<AuditEvent> audit;
+};
+
+Reconciled reconcile(FakeKernel &k, const DesiredState &d) {
+  Reconciled r;
+  auto obs = k.observe();
+  auto changes = plan(d, obs);
+  r.report = apply(k, changes, obs, [&](const AuditEvent &e) { r.audit.push_back(e); });
+  r.status = build_status(1, d, k.observe(), r.report);
+  return r;
+}
+
+TEST(Executor, CreatesThenLeavesUnchangedProgramsAlone) {
+  FakeKernel k;
+  DesiredState d;
+  d.manifests = {manifest("/m/a.toml")};
+  d.programs = {xdp_spec("p", {"a", "b"})};
+  auto r = reconcile(k, d);
+  EXPECT_THAT(k.calls, ElementsAre("load p", "attach p a", "attach p b"));
+  EXPECT_EQ(r.report.changes, 3u);
+  EXPECT_EQ(r.status.state, "idle");
+  ASSERT_EQ(r.status.programs.size(), 1u);
+  EXPECT_EQ(r.status.programs[0].state, "attached");
+  EXPECT_EQ(r.status.programs[0].kernel_id, 100u);
+  EXPECT_EQ(r.audit.size(), 3u);
+  k.calls.clear();
+  r = reconcile(k, d);
+  EXPECT_THAT(k.calls, IsEmpty());
+  EXPECT_EQ(r.report.changes, 0u);
+}
+
+TEST(Executor, AFailedAttachIsPartialAndRetriedNextTime) {
+  FakeKernel k;
+  k.fail_attach_target = "b";
+  DesiredState d;
+  d.manifests = {manifest("/m/a.toml")};
+  d.programs = {xdp_spec("p", {"a", "b"})};
+  auto r = reconcile(k, d);
+  ASSERT_EQ(r.status.programs.size(), 1u);
+  EXPECT_EQ(r.status.programs[0].state, "partial");
+  EXPECT_EQ(r.status.programs[0].attachments[1].state, "failed");
+  EXPECT_EQ(r.status.programs[0].attachments[1].error, "no such interface");
+  EXPECT_EQ(r.status.state, "degraded");
+  ASSERT_EQ(r.audit.size(), 3u);
+  EXPECT_EQ(r.audit[2].error, "no such interface");
+  k.fail_attach_target.clear();
+  k.calls.clear();
+  r = reconcile(k, d);
+  EXPECT_THAT(k.calls, ElementsAre("attach p b"));
+  EXPECT_EQ(r.status.programs[0].state, "attached");
+}
+
+TEST(Executor, ALoadFailureDoesNotStopOthers) {
+  FakeKernel k;
+  k.fail_load = "bad";
+  DesiredState d;
+  d.manifests = {manifest("/m/a.toml")};
+  d.programs = {xdp_spec("bad", {"a"}), xdp_spec("good", {"a"})};
+  auto r = reconcile(k, d);
+  EXPECT_THAT(k.calls, ElementsAre("load bad", "unload bad", "load good", "attach good a"));
+  ASSERT_EQ(r.status.programs.size(), 2u);
+  EXPECT_EQ(r.status.programs[0].state, "failed");
+  EXPECT_EQ(r.status.programs[0].error, "verifier says no");
+  EXPECT_EQ(r.status.programs[1].state, "attached");
+}
+
+TEST(Executor, RemovalDetachesBeforeUnloadAndKeepsPinsWhenDetachFails) {
+  FakeKernel k;
+  DesiredState d;
+  d.manifests = {manifest("/m/a.toml")};
+  d.programs = {xdp_spec("p", {"a"})};
+  reconcile(k, d);
+  k.fail_detach_key = attach_key(ProgramType::Xdp, d.programs[0].attach[0]);
+  k.calls.clear();
+  DesiredState empty;
+  auto r = reconcile(k, empty);
+  EXPECT_THAT(k.calls, ElementsAre("detach p a"));  // no unload: the program is still attached
+  ASSERT_EQ(r.status.programs.size(), 1u);
+  EXPECT_EQ(r.status.programs[0].state, "failed");
+  k.fail_detach_key.clear();
+  k.calls.clear();
+  r = reconcile(k, empty);
+  EXPECT_THAT(k.calls, ElementsAre("detach p a", "unload p"));
+  EXPECT_THAT(r.status.programs, IsEmpty());
+}
+
+TEST(Status, JsonHasTheDescribeShape) {
+  FakeKernel k;
+  DesiredState d;
+  d.manifests = {manifest("/m/a.toml"), manifest("/m/b.toml", ManifestState::Invalid)};
+  d.manifests[1].errors.push_back({"/m/b.toml", {4, 9}, "unknown key 'x'"});
+  d.programs = {xdp_spec("p", {"a"})};
+  auto j = to_json(reconcile(k, d).status);
+  EXPECT_EQ(j["state"], "degraded");
+  EXPECT_EQ(j["generation"], 1);
+  EXPECT_EQ(j["manifests"][1]["state"], "invalid");
+  EXPECT_EQ(j["manifests"][1]["errors"][0]["line"], 4);
+  EXPECT_EQ(j["manifests"][1]["errors"][0]["column"], 9);
+  EXPECT_EQ(j["programs"][0]["name"], "p");
+  EXPECT_EQ(j["programs"][0]["attachments"][0]["state"], "attached");
+  EXPECT_EQ(j["programs"][0]["kernel_id"], 100);
+  auto table = format_status_table(j);
+  EXPECT_NE(table.find("/m/b.toml:4:9: error: unknown key 'x'"), std::string::npos) << table;
+}
+
+}  // namespace
+}  // namespace bpfrec

@@ -1,0 +1,407 @@
+// validate_against_object(), encode_integer() and inspect_object(): a parsed program checked
+// against its bytecode object, both hand-made ObjectInfo and the real objects built in bpf/.
+#include "manifest/validate.h"
+
+#include <linux/bpf.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "manifest/manifest.h"
+#include "manifest/object_info.h"
+
+namespace bpfrec {
+namespace {
+
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::Field;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+using ::testing::SizeIs;
+
+constexpr char kManifest[] = "/etc/bpfman/programs.d/v.toml";
+constexpr char kForeignObject[] = "/usr/lib/x86_64-linux-gnu/bpf/xdpfilt_dny_udp.o";
+
+std::string bpf_obj(std::string_view name) { return fmt::format("{}/{}.bpf.o", BPF_OBJ_DIR, name); }
+
+std::vector<std::string> strs(const std::vector<Diagnostic> &ds) {
+  std::vector<std::string> out;
+  for (auto &d : ds) out.push_back(d.str());
+  return out;
+}
+
+std::string at(uint32_t line, uint32_t col, std::string_view msg) {
+  return fmt::format("{}:{}:{}: error: {}", kManifest, line, col, msg);
+}
+
+// ---------------------------------------------------------------------------------------------
+// encode_integer
+
+struct EncodeCase {
+  int64_t value;
+  uint32_t size;
+  bool is_signed;
+  bool ok;
+  std::vector<uint8_t> bytes;  // when ok
+};
+
+TEST(EncodeInteger, EdgeCases) {
+  constexpr int64_t i64max = std::numeric_limits<int64_t>::max(), i64min = std::numeric_limits<int64_t>::min();
+  const EncodeCase cases[] = {
+      // u32
+      {0, 4, false, true, {0, 0, 0, 0}},
+      {4, 4, false, true, {4, 0, 0, 0}},
+      {0x12345678, 4, false, true, {0x78, 0x56, 0x34, 0x12}},
+      {0xffffffffLL, 4, false, true, {0xff, 0xff, 0xff, 0xff}},
+      {0x100000000LL, 4, false, false, {}},
+      {-1, 4, false, false, {}},
+      // s32
+      {-1, 4, true, true, {0xff, 0xff, 0xff, 0xff}},
+      {INT32_MAX, 4, true, true, {0xff, 0xff, 0xff, 0x7f}},
+      {INT32_MIN, 4, true, true, {0x00, 0x00, 0x00, 0x80}},
+      {int64_t{INT32_MAX} + 1, 4, true, false, {}},
+      {int64_t{INT32_MIN} - 1, 4, true, false, {}},
+      // u8 / s8
+      {255, 1, false, true, {0xff}},
+      {256, 1, false, false, {}},
+      {127, 1, true, true, {0x7f}},
+      {128, 1, true, false, {}},
+      {-128, 1, true, true, {0x80}},
+      {-129, 1, true, false, {}},
+      // u16 / s16
+      {65535, 2, false, true, {0xff, 0xff}},
+      {65536, 2, false, false, {}},
+      {-32768, 2, true, true, {0x00, 0x80}},
+      {32768, 2, true, false, {}},
+      // odd sizes are still little-endian and range-checked
+      {0xabcdef, 3, false, true, {0xef, 0xcd, 0xab}},
+      {0x1000000, 3, false, false, {}},
+      // u64 / s64
+      {i64max, 8, false, true, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}},
+      {-1, 8, false, false, {}},
+      {i64min, 8, false, false, {}},
+      {-1, 8, true, true, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
+      {i64min, 8, true, true, {0, 0, 0, 0, 0, 0, 0, 0x80}},
+      {0x0102030405060708, 8, true, true, {8, 7, 6, 5, 4, 3, 2, 1}},
+      // sizes an integer cannot have
+      {0, 0, false, false, {}},
+      {0, 0, true, false, {}},
+      {1, 9, false, false, {}},
+      {1, 16, true, false, {}},
+  };
+  for (auto &c : cases) {
+    SCOPED_TRACE(fmt::format("value {} size {} {}", c.value, c.size, c.is_signed ? "signed" : "unsigned"));
+    std::vector<uint8_t> out;
+    EXPECT_EQ(encode_integer(c.value, c.size, c.is_signed, out), c.ok);
+    if (c.ok) {
+      EXPECT_EQ(out, c.bytes);
+    }
+  }
+}
+
+TEST(EncodeInteger, ReplacesPreviousContentOfOut) {
+  std::vector<uint8_t> out(10, 0xaa);
+  ASSERT_TRUE(encode_integer(1, 2, false, out));
+  EXPECT_EQ(out, (std::vector<uint8_t>{1, 0}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// validate_against_object with hand-made objects
+
+TEST(RequiredProgType, PerManifestType) {
+  EXPECT_EQ(required_prog_type(ProgramType::Xdp), uint32_t{BPF_PROG_TYPE_XDP});
+  EXPECT_EQ(required_prog_type(ProgramType::Tc), uint32_t{BPF_PROG_TYPE_SCHED_CLS});
+  EXPECT_EQ(required_prog_type(ProgramType::Tracepoint), uint32_t{BPF_PROG_TYPE_TRACEPOINT});
+  EXPECT_EQ(required_prog_type(ProgramType::Uprobe), uint32_t{BPF_PROG_TYPE_KPROBE});
+  EXPECT_EQ(required_prog_type(ProgramType::Uretprobe), uint32_t{BPF_PROG_TYPE_KPROBE});
+}
+
+TEST(ProgTypeName, LibbpfNamesAndFallback) {
+  EXPECT_EQ(prog_type_name(BPF_PROG_TYPE_XDP), "xdp");
+  EXPECT_EQ(prog_type_name(BPF_PROG_TYPE_SCHED_CLS), "sched_cls");
+  EXPECT_EQ(prog_type_name(BPF_PROG_TYPE_KPROBE), "kprobe");
+  EXPECT_EQ(prog_type_name(BPF_PROG_TYPE_TRACEPOINT), "tracepoint");
+  EXPECT_EQ(prog_type_name(9999), "type 9999");
+}
+
+ObjectInfo fake_object() {
+  ObjectInfo o;
+  o.programs = {{"xdp_count", "xdp", BPF_PROG_TYPE_XDP},
+                {"tc_count", "tc", BPF_PROG_TYPE_SCHED_CLS},
+                {"tp_count", "tracepoint/sched/sched_switch", BPF_PROG_TYPE_TRACEPOINT},
+                {"probe", "uprobe", BPF_PROG_TYPE_KPROBE}};
+  o.globals = {{"sample_every", ".rodata", 4, true, false},
+               {"threshold", ".data", 8, true, true},
+               {"flag", ".data", 1, true, true},
+               {"mac", ".rodata", 6, false, false}};
+  o.maps = {"counts"};
+  return o;
+}
+
+// A spec as parse_manifest() would produce it, with positions on distinct lines.
+ProgramSpec spec(ProgramType type, std::string function) {
+  ProgramSpec p;
+  p.name = "p";
+  p.type = type;
+  p.bpf_function = std::move(function);
+  p.bytecode_path = "/obj/fake.bpf.o";
+  p.manifest = kManifest;
+  p.pos = {1, 1};
+  p.name_pos = {2, 8};
+  p.type_pos = {3, 8};
+  p.function_pos = {4, 16};
+  p.bytecode_pos = {5, 21};
+  return p;
+}
+
+void add_global(ProgramSpec &p, std::string name, std::variant<int64_t, std::vector<uint8_t>> v, uint32_t line) {
+  p.global_data.push_back({std::move(name), std::move(v), {line, 5}});
+}
+
+TEST(ValidateAgainstObject, MatchingFunctionAndTypeIsClean) {
+  const auto o = fake_object();
+  const std::pair<ProgramType, const char *> ok[] = {
+      {ProgramType::Xdp, "xdp_count"},         {ProgramType::Tc, "tc_count"},
+      {ProgramType::Tracepoint, "tp_count"},   {ProgramType::Uprobe, "probe"},
+      {ProgramType::Uretprobe, "probe"},
+  };
+  for (auto [type, fn] : ok) EXPECT_THAT(strs(validate_against_object(spec(type, fn), o)), IsEmpty()) << fn;
+}
+
+TEST(ValidateAgainstObject, MissingFunctionListsWhatTheObjectHas) {
+  EXPECT_THAT(strs(validate_against_object(spec(ProgramType::Xdp, "xdp_cnt"), fake_object())),
+              ElementsAre(at(4, 16, "bpf_function 'xdp_cnt' is not in /obj/fake.bpf.o (it has: xdp_count, tc_count, "
+                                    "tp_count, probe)")));
+  EXPECT_THAT(strs(validate_against_object(spec(ProgramType::Xdp, "f"), ObjectInfo{})),
+              ElementsAre(at(4, 16, "bpf_function 'f' is not in /obj/fake.bpf.o (it has: no programs)")));
+}
+
+TEST(ValidateAgainstObject, SectionMustGiveTheManifestsType) {
+  const auto o = fake_object();
+  EXPECT_THAT(strs(validate_against_object(spec(ProgramType::Tc, "xdp_count"), o)),
+              ElementsAre(at(4, 16, "bpf_function 'xdp_count' is in section \"xdp\" (a xdp program), which does not "
+                                    "match type = \"tc\" (needs sched_cls)")));
+  EXPECT_THAT(strs(validate_against_object(spec(ProgramType::Xdp, "tc_count"), o)),
+              ElementsAre(at(4, 16, "bpf_function 'tc_count' is in section \"tc\" (a sched_cls program), which does "
+                                    "not match type = \"xdp\" (needs xdp)")));
+  EXPECT_THAT(strs(validate_against_object(spec(ProgramType::Uretprobe, "tp_count"), o)),
+              ElementsAre(at(4, 16, "bpf_function 'tp_count' is in section \"tracepoint/sched/sched_switch\" (a "
+                                    "tracepoint program), which does not match type = \"uretprobe\" (needs kprobe)")));
+  EXPECT_THAT(strs(validate_against_object(spec(ProgramType::Tracepoint, "probe"), o)),
+              ElementsAre(at(4, 16, "bpf_function 'probe' is in section \"uprobe\" (a kprobe program), which does not "
+                                    "match type = \"tracepoint\" (needs tracepoint)")));
+}
+
+TEST(ValidateAgainstObject, GlobalDataThatFits) {
+  auto p = spec(ProgramType::Xdp, "xdp_count");
+  add_global(p, "sample_every", int64_t{4}, 6);
+  add_global(p, "threshold", int64_t{-5}, 7);
+  add_global(p, "flag", int64_t{-128}, 8);
+  add_global(p, "mac", std::vector<uint8_t>{1, 2, 3, 4, 5, 6}, 9);
+  add_global(p, "sample_every", std::vector<uint8_t>{4, 0, 0, 0}, 10);  // bytes of the right size also do
+  EXPECT_THAT(strs(validate_against_object(p, fake_object())), IsEmpty());
+}
+
+TEST(ValidateAgainstObject, GlobalDataErrors) {
+  auto p = spec(ProgramType::Xdp, "xdp_count");
+  add_global(p, "nope", int64_t{1}, 6);
+  add_global(p, "sample_every", int64_t{-1}, 7);
+  add_global(p, "sample_every", int64_t{4294967296}, 8);
+  add_global(p, "flag", int64_t{128}, 9);
+  add_global(p, "mac", int64_t{1}, 10);
+  add_global(p, "mac", std::vector<uint8_t>{1, 2, 3}, 11);
+  add_global(p, "threshold", std::vector<uint8_t>{1, 2, 3, 4, 5, 6, 7, 8, 9}, 12);
+  EXPECT_THAT(strs(validate_against_object(p, fake_object())),
+              ElementsAre(at(6, 5, "global_data 'nope' is not a .rodata or .data variable of /obj/fake.bpf.o"),
+                          at(7, 5, "global_data 'sample_every' = -1 does not fit its type (unsigned 32-bit)"),
+                          at(8, 5, "global_data 'sample_every' = 4294967296 does not fit its type (unsigned 32-bit)"),
+                          at(9, 5, "global_data 'flag' = 128 does not fit its type (signed 8-bit)"),
+                          at(10, 5, "global_data 'mac' is not an integer variable (6 bytes): give \"0x..\" bytes"),
+                          at(11, 5, "global_data 'mac' has 3 bytes, the variable has 6"),
+                          at(12, 5, "global_data 'threshold' has 9 bytes, the variable has 8")));
+}
+
+TEST(ValidateAgainstObject, FunctionAndGlobalErrorsAreAllReported) {
+  auto p = spec(ProgramType::Tc, "xdp_count");
+  add_global(p, "nope", int64_t{1}, 6);
+  auto errs = validate_against_object(p, fake_object());
+  ASSERT_THAT(errs, SizeIs(2));
+  EXPECT_EQ(errs[0].pos.line, 4u);
+  EXPECT_EQ(errs[1].pos.line, 6u);
+  for (auto &e : errs) EXPECT_EQ(e.path, kManifest);
+}
+
+TEST(ValidateAgainstObject, MapsAreNotGlobals) {
+  auto p = spec(ProgramType::Xdp, "xdp_count");
+  add_global(p, "counts", int64_t{1}, 6);
+  EXPECT_THAT(validate_against_object(p, fake_object()), SizeIs(1));
+}
+
+// ---------------------------------------------------------------------------------------------
+// inspect_object on the objects built from bpf/*.bpf.c (never loaded: no root needed)
+
+struct BuiltObject {
+  const char *name, *function, *section;
+  uint32_t prog_type;
+  ProgramType type;
+};
+
+const BuiltObject kBuilt[] = {
+    {"xdp_counter", "xdp_count", "xdp", BPF_PROG_TYPE_XDP, ProgramType::Xdp},
+    {"tc_counter", "tc_count", "tc", BPF_PROG_TYPE_SCHED_CLS, ProgramType::Tc},
+    {"tracepoint_counter", "tracepoint_count", "tracepoint", BPF_PROG_TYPE_TRACEPOINT, ProgramType::Tracepoint},
+    {"uprobe_counter", "uprobe_count", "uprobe", BPF_PROG_TYPE_KPROBE, ProgramType::Uprobe},
+};
+
+TEST(InspectObject, BuiltCounters) {
+  for (auto &b : kBuilt) {
+    SCOPED_TRACE(b.name);
+    auto info = inspect_object(bpf_obj(b.name));
+    ASSERT_TRUE(info) << info.error().message;
+    ASSERT_THAT(info->programs, SizeIs(1));
+    EXPECT_EQ(info->programs[0].function, b.function);
+    EXPECT_EQ(info->programs[0].section, b.section);
+    EXPECT_EQ(info->programs[0].prog_type, b.prog_type);
+    // counters.h: `const volatile __u32 sample_every` in .rodata; `__u64 seen` is .bss (not listed).
+    ASSERT_THAT(info->globals, SizeIs(1));
+    const auto &g = info->globals[0];
+    EXPECT_EQ(g.name, "sample_every");
+    EXPECT_EQ(g.section, ".rodata");
+    EXPECT_EQ(g.size, 4u);
+    EXPECT_TRUE(g.is_int);
+    EXPECT_FALSE(g.is_signed);
+    EXPECT_THAT(info->maps, Contains("counts"));
+  }
+}
+
+TEST(InspectObject, MissingFileNamesThePathAndErrno) {
+  const std::string path = "/nonexistent/dir/none.bpf.o";
+  auto info = inspect_object(path);
+  ASSERT_FALSE(info);
+  EXPECT_EQ(info.error().code, ENOENT);
+  EXPECT_EQ(info.error().message, "open BPF object " + path + ": No such file or directory");
+}
+
+TEST(InspectObject, NotAnElfObject) {
+  const std::string path = std::string(TEST_DATA_DIR) + "/objects/not-bpf.o";
+  ASSERT_EQ(::access(path.c_str(), R_OK), 0) << path;
+  auto info = inspect_object(path);
+  ASSERT_FALSE(info);
+  EXPECT_NE(info.error().code, 0);
+  EXPECT_THAT(info.error().message, testing::StartsWith("open BPF object " + path + ": "));
+}
+
+TEST(InspectObject, ForeignXdpToolsObject) {
+  if (::access(kForeignObject, R_OK) != 0) GTEST_SKIP() << kForeignObject << " is absent (Debian package xdp-tools)";
+  auto info = inspect_object(kForeignObject);
+  ASSERT_TRUE(info) << info.error().message;
+  EXPECT_THAT(info->programs, Contains(AllOf(Field(&ObjectProgram::function, "xdpfilt_dny_udp"),
+                                             Field(&ObjectProgram::prog_type, uint32_t{BPF_PROG_TYPE_XDP}))));
+  EXPECT_THAT(info->maps, Not(IsEmpty()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// validate_against_object on real objects, through parse_manifest()
+
+// Parses a one-program manifest (type, function and bytecode path given; line 6 is `extra`) and
+// validates it against the object it names. Returns the rendered diagnostics of both steps.
+std::vector<std::string> check_real(std::string_view type, std::string_view function, const std::string &object,
+                                    std::string_view extra = "") {
+  auto text = fmt::format(
+      "[[program]]\n"
+      "name = \"p\"\n"
+      "type = \"{}\"\n"
+      "bpf_function = \"{}\"\n"
+      "bytecode = {{ path = \"{}\" }}\n"
+      "{}\n"
+      "[[program.attach]]\n"
+      "{}\n",
+      type, function, object, extra,
+      type == "xdp"          ? "interface = \"eth0\""
+      : type == "tc"         ? "interface = \"eth0\"\ndirection = \"ingress\""
+      : type == "tracepoint" ? "tracepoint = \"sched/sched_switch\""
+                             : "target = \"/usr/bin/bash\"\nfunction = \"readline\"");
+  auto parsed = parse_manifest(text, kManifest);
+  if (!parsed.errors.empty()) return strs(parsed.errors);
+  auto info = inspect_object(object);
+  if (!info) return {"inspect: " + info.error().message};
+  return strs(validate_against_object(parsed.programs.at(0), *info));
+}
+
+TEST(ValidateRealObject, EachCounterMatchesItsType) {
+  for (auto &b : kBuilt) EXPECT_THAT(check_real(to_string(b.type), b.function, bpf_obj(b.name)), IsEmpty()) << b.name;
+  // libbpf gives SEC("uprobe") the kprobe type, which serves a uretprobe too.
+  EXPECT_THAT(check_real("uretprobe", "uprobe_count", bpf_obj("uprobe_counter")), IsEmpty());
+}
+
+TEST(ValidateRealObject, MissingFunction) {
+  const auto obj = bpf_obj("xdp_counter");
+  EXPECT_THAT(check_real("xdp", "xdp_cnt", obj),
+              ElementsAre(at(4, 16, "bpf_function 'xdp_cnt' is not in " + obj + " (it has: xdp_count)")));
+}
+
+TEST(ValidateRealObject, SectionTypeMismatch) {
+  EXPECT_THAT(check_real("tc", "xdp_count", bpf_obj("xdp_counter")),
+              ElementsAre(at(4, 16, "bpf_function 'xdp_count' is in section \"xdp\" (a xdp program), which does not "
+                                    "match type = \"tc\" (needs sched_cls)")));
+  EXPECT_THAT(check_real("tracepoint", "uprobe_count", bpf_obj("uprobe_counter")),
+              ElementsAre(at(4, 16, "bpf_function 'uprobe_count' is in section \"uprobe\" (a kprobe program), which "
+                                    "does not match type = \"tracepoint\" (needs tracepoint)")));
+  EXPECT_THAT(check_real("xdp", "tc_count", bpf_obj("tc_counter")),
+              ElementsAre(at(4, 16, "bpf_function 'tc_count' is in section \"tc\" (a sched_cls program), which does "
+                                    "not match type = \"xdp\" (needs xdp)")));
+}
+
+TEST(ValidateRealObject, SampleEveryIsAU32InRodata) {
+  const auto obj = bpf_obj("xdp_counter");
+  // line 6: `global_data = { sample_every = <v> }`, the value at column 32
+  auto gd = [](std::string_view v) { return fmt::format("global_data = {{ sample_every = {} }}", v); };
+  EXPECT_THAT(check_real("xdp", "xdp_count", obj, gd("4")), IsEmpty());
+  EXPECT_THAT(check_real("xdp", "xdp_count", obj, gd("0")), IsEmpty());
+  EXPECT_THAT(check_real("xdp", "xdp_count", obj, gd("4294967295")), IsEmpty());
+  EXPECT_THAT(check_real("xdp", "xdp_count", obj, gd("\"0x04000000\"")), IsEmpty());
+  EXPECT_THAT(check_real("xdp", "xdp_count", obj, gd("-1")),
+              ElementsAre(at(6, 32, "global_data 'sample_every' = -1 does not fit its type (unsigned 32-bit)")));
+  EXPECT_THAT(check_real("xdp", "xdp_count", obj, gd("4294967296")),
+              ElementsAre(at(6, 32, "global_data 'sample_every' = 4294967296 does not fit its type (unsigned 32-bit)")));
+  EXPECT_THAT(check_real("xdp", "xdp_count", obj, gd("\"0x0400\"")),
+              ElementsAre(at(6, 32, "global_data 'sample_every' has 2 bytes, the variable has 4")));
+  EXPECT_THAT(check_real("xdp", "xdp_count", obj, gd("\"0x0400000000\"")),
+              ElementsAre(at(6, 32, "global_data 'sample_every' has 5 bytes, the variable has 4")));
+}
+
+TEST(ValidateRealObject, UnknownGlobals) {
+  const auto obj = bpf_obj("tc_counter");
+  // `seen` is in .bss, `counts` is a map, `LICENSE` is in its own section: none can be overridden.
+  for (std::string_view name : {"nope", "seen", "counts", "LICENSE"}) {
+    SCOPED_TRACE(name);
+    EXPECT_THAT(check_real("tc", "tc_count", obj, fmt::format("global_data = {{ {} = 1 }}", name)),
+                ElementsAre(at(6, 17 + static_cast<uint32_t>(name.size()) + 3,
+                               fmt::format("global_data '{}' is not a .rodata or .data variable of {}", name, obj))));
+  }
+}
+
+TEST(ValidateRealObject, ForeignXdpToolsObject) {
+  if (::access(kForeignObject, R_OK) != 0) GTEST_SKIP() << kForeignObject << " is absent (Debian package xdp-tools)";
+  EXPECT_THAT(check_real("xdp", "xdpfilt_dny_udp", kForeignObject), IsEmpty());
+  auto errs = check_real("tc", "xdpfilt_dny_udp", kForeignObject);
+  ASSERT_THAT(errs, SizeIs(1));
+  EXPECT_THAT(errs[0], HasSubstr("(a xdp program), which does not match type = \"tc\" (needs sched_cls)"));
+  errs = check_real("xdp", "xdp_count", kForeignObject);
+  ASSERT_THAT(errs, SizeIs(1));
+  EXPECT_THAT(errs[0], HasSubstr("bpf_function 'xdp_count' is not in " + std::string(kForeignObject) + " (it has: "));
+  EXPECT_THAT(errs[0], HasSubstr("xdpfilt_dny_udp"));
+}
+
+}  // namespace
+}  // namespace bpfrec
