@@ -225,7 +225,7 @@ void parse_attach(Reader &r, const toml::table &t, ProgramType type, AttachSpec 
     case ProgramType::Uprobe:
     case ProgramType::Uretprobe: allowed = {"target", "function", "offset", "pid"}; break;
   }
-  const auto where = fmt::format("[[program.attach]] of a {} program", to_string(type));
+  const auto where = fmt::format("[[program.attach]] (type {})", to_string(type));
   r.each_key(t, where, allowed, [&](std::string_view key, SourcePos, const toml::node &v) {
     if (key == "interface") {
       if (auto s = r.str(v, key)) {
@@ -298,7 +298,7 @@ void parse_attach(Reader &r, const toml::table &t, ProgramType type, AttachSpec 
   });
   if (!a.proceed_on_explicit) a.proceed_on = proceed_on_defaults(type);
   auto missing = [&](std::string_view key) {
-    r.error(a.pos, fmt::format("[[program.attach]] of a {} program needs '{}'", to_string(type), key));
+    r.error(a.pos, fmt::format("[[program.attach]] (type {}) needs '{}'", to_string(type), key));
   };
   switch (type) {
     case ProgramType::Xdp:
