@@ -73,11 +73,12 @@ int cmd_status(bool as_json) {
     fmt::print(stderr, "malformed Describe() reply: {}\n", std::strerror(-r));
     return 1;
   }
-  if (as_json) {
-    fmt::print("{}\n", nlohmann::json::parse(doc).dump(2));
-  } else {
-    fmt::print("{}", format_status_table(nlohmann::json::parse(doc)));
+  nlohmann::json j = nlohmann::json::parse(doc, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    fmt::print(stderr, "Describe() returned malformed JSON\n");
+    return 1;
   }
+  fmt::print("{}", as_json ? j.dump(2) + "\n" : format_status_table(j));
   return 0;
 }
 

@@ -4,7 +4,9 @@
 #include <sys/inotify.h>
 #include <systemd/sd-daemon.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 
 #include <spdlog/spdlog.h>
@@ -111,15 +113,21 @@ Result<void> Daemon::watch_dirs() {
 }
 
 void Daemon::schedule_reconcile() {
+  uint64_t now = 0;
+  (void)sd_event_now(event_.get(), CLOCK_MONOTONIC, &now);
+  int enabled = SD_EVENT_OFF;
+  if (timer_) (void)sd_event_source_get_enabled(timer_.get(), &enabled);
+  if (enabled == SD_EVENT_OFF) burst_start_usec_ = now;
+  // Wait for a quiet period after the last event, but never longer than coalesce_max_usec after
+  // the first one, so that a writer that never stops cannot starve the reconcile.
+  uint64_t deadline = std::min(now + opts_.coalesce_usec, burst_start_usec_ + opts_.coalesce_max_usec);
   if (timer_) {
-    // Push the deadline back: reconcile once the burst is over.
-    (void)sd_event_source_set_time_relative(timer_.get(), opts_.coalesce_usec);
+    (void)sd_event_source_set_time(timer_.get(), deadline);
     (void)sd_event_source_set_enabled(timer_.get(), SD_EVENT_ONESHOT);
     return;
   }
   sd_event_source *src = nullptr;
-  if (int r = sd_event_add_time_relative(event_.get(), &src, CLOCK_MONOTONIC, opts_.coalesce_usec, 0, on_timer, this);
-      r < 0) {
+  if (int r = sd_event_add_time(event_.get(), &src, CLOCK_MONOTONIC, deadline, /*accuracy: 1 us, not the 250 ms default*/ 1, on_timer, this); r < 0) {
     spdlog::error("cannot arm the reconcile timer: {}; reconciling now", std::strerror(-r));
     reconcile("manifest change");
     return;
@@ -128,6 +136,16 @@ void Daemon::schedule_reconcile() {
 }
 
 void Daemon::reconcile(const char *why) {
+  // One bad input must never take the daemon (and with it the status of every program) down.
+  try {
+    reconcile_once(why);
+  } catch (const std::exception &e) {
+    spdlog::error("reconcile ({}) aborted: {}", why, e.what());
+    status_.state = "degraded";
+  }
+}
+
+void Daemon::reconcile_once(const char *why) {
   const auto t0 = std::chrono::steady_clock::now();
   if (generation_ > 0) (void)sd_notify(0, "RELOADING=1");
   DesiredState desired = load_desired(opts_.programs_dirs);

@@ -20,7 +20,8 @@ struct DaemonOptions {
   std::vector<std::string> programs_dirs;  // highest precedence first
   std::string pin_root = "/sys/fs/bpf/bpfman-reconciler";
   TcMechanism tc = TcMechanism::Auto;
-  uint64_t coalesce_usec = 100'000;  // quiet time after the last inotify event before reconciling
+  uint64_t coalesce_usec = 10'000;       // quiet time after the last inotify event before reconciling
+  uint64_t coalesce_max_usec = 500'000;  // longest wait after the first event of a burst
 };
 
 // sd-event/sd-bus objects are reference counted; the deleters drop our reference.
@@ -57,6 +58,7 @@ class Daemon {
   sd_bus *bus() const { return bus_.get(); }
 
  private:
+  void reconcile_once(const char *why);
   Result<void> setup_bus();
   Result<void> watch_dirs();
   void schedule_reconcile();
@@ -75,6 +77,7 @@ class Daemon {
   SourcePtr timer_;
   DaemonStatus status_;
   uint64_t generation_ = 0;
+  uint64_t burst_start_usec_ = 0;  // CLOCK_MONOTONIC of the first inotify event of this burst
 };
 
 }  // namespace bpfrec
