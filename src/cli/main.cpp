@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "kernel/kernel.h"
 #include "manifest/discovery.h"
 
 int main(int argc, char **argv) {
@@ -50,6 +51,10 @@ int main(int argc, char **argv) {
   spdlog::cfg::load_env_levels();  // SPDLOG_LEVEL overrides, as spdlog documents
   // journald adds its own timestamp; keep lines short there.
   spdlog::set_pattern(getenv("JOURNAL_STREAM") ? "%l: %v" : "%Y-%m-%d %H:%M:%S.%e %l: %v");
+
+  // libbpf and libxdp print warnings (e.g. "skipping unrecognized data section") on stderr by
+  // default; route them to our log at debug level instead.
+  install_libbpf_logging();
 
   if (*daemon) {
     if (dopts.programs_dirs.empty()) dopts.programs_dirs = default_programs_dirs();
