@@ -117,19 +117,33 @@ Result<AttachRecord> link_perf_event(int prog_fd, UniqueFd pfd, const std::strin
   return rec;
 }
 
-}  // namespace
-
-Result<AttachRecord> attach_xdp(int prog_fd, const AttachSpec &a) {
-  auto ns = NetnsGuard::enter(a.netns);
-  if (!ns) return std::unexpected(ns.error());
+// The fields every interface attachment records.
+AttachRecord interface_record(const AttachSpec &a, ProgramType t, Mechanism m) {
   AttachRecord rec;
-  rec.mechanism = Mechanism::Xdp;
-  rec.target = a.target_label(ProgramType::Xdp);
+  rec.mechanism = m;
+  rec.target = a.target_label(t);
   rec.netns = a.netns;
-  rec.xdp_flags = to_libxdp(a.mode);
+  rec.egress = t == ProgramType::Tc && a.direction == TcDirection::Egress;
+  return rec;
+}
+
+// Enters the attach point's netns (for the caller's scope) and resolves its interface there.
+Result<NetnsGuard> enter_interface_netns(const AttachSpec &a, AttachRecord &rec) {
+  auto ns = NetnsGuard::enter(a.netns);
+  if (!ns) return ns;
   unsigned idx = if_nametoindex(a.interface.c_str());
   if (idx == 0) return fail_errno(ENODEV, "interface {}", rec.target);
   rec.ifindex = static_cast<int>(idx);
+  return ns;
+}
+
+}  // namespace
+
+Result<AttachRecord> attach_xdp(int prog_fd, const AttachSpec &a) {
+  AttachRecord rec = interface_record(a, ProgramType::Xdp, Mechanism::Xdp);
+  auto ns = enter_interface_netns(a, rec);
+  if (!ns) return std::unexpected(ns.error());
+  rec.xdp_flags = to_libxdp(a.mode);
   auto xp = xdp_from_fd(prog_fd);
   if (!xp) return std::unexpected(xp.error());
   // libxdp takes run priority and chain-call actions only before it loads a program; ours is
@@ -183,16 +197,10 @@ bool xdp_in_place(uint32_t prog_id, const AttachRecord &r) {
 }
 
 Result<AttachRecord> attach_tcx(int prog_fd, const AttachSpec &a, const std::string &link_pin) {
-  auto ns = NetnsGuard::enter(a.netns);
+  AttachRecord rec = interface_record(a, ProgramType::Tc, Mechanism::Tcx);
+  auto ns = enter_interface_netns(a, rec);
   if (!ns) return std::unexpected(ns.error());
-  AttachRecord rec;
-  rec.mechanism = Mechanism::Tcx;
-  rec.target = a.target_label(ProgramType::Tc);
-  rec.netns = a.netns;
-  rec.egress = a.direction == TcDirection::Egress;
-  unsigned idx = if_nametoindex(a.interface.c_str());
-  if (idx == 0) return fail_errno(ENODEV, "interface {}", rec.target);
-  rec.ifindex = static_cast<int>(idx);
+  const unsigned idx = static_cast<unsigned>(rec.ifindex);
   // union bpf_attr's link_create with the TCX members of Linux 6.6 (relative_fd and
   // expected_revision at offsets 16 and 24), laid over libbpf 1.1.2's smaller definition.
   union bpf_attr attr;
@@ -210,16 +218,9 @@ Result<AttachRecord> attach_tcx(int prog_fd, const AttachSpec &a, const std::str
 }
 
 Result<AttachRecord> attach_tc(int prog_fd, const AttachSpec &a, const std::string &key) {
-  auto ns = NetnsGuard::enter(a.netns);
+  AttachRecord rec = interface_record(a, ProgramType::Tc, Mechanism::Tc);
+  auto ns = enter_interface_netns(a, rec);
   if (!ns) return std::unexpected(ns.error());
-  AttachRecord rec;
-  rec.mechanism = Mechanism::Tc;
-  rec.target = a.target_label(ProgramType::Tc);
-  rec.netns = a.netns;
-  rec.egress = a.direction == TcDirection::Egress;
-  unsigned idx = if_nametoindex(a.interface.c_str());
-  if (idx == 0) return fail_errno(ENODEV, "interface {}", rec.target);
-  rec.ifindex = static_cast<int>(idx);
   rec.tc_priority = a.priority;
   // Handle from the attach key: stable across restarts, unlikely to meet another tool's handle
   // (tc picks small ones), never 0.
