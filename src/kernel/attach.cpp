@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <linux/if_link.h>
 #include <linux/perf_event.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -30,7 +31,9 @@ constexpr uint32_t kBpfTcxIngress = 46;
 constexpr uint32_t kBpfTcxEgress = 47;
 constexpr uint32_t kBpfLinkTypeTcx = 11;
 
-// xdp_program owns a dup of the program fd; xdp_program__close() closes it and does not detach.
+// xdp_program__close() frees libxdp's description and does not detach. For a program made
+// with xdp_program__from_fd(), libxdp 1.3.1 does not close that fd either (measured): the
+// caller keeps owning it.
 struct XdpProgramCloser {
   void operator()(xdp_program *p) const { xdp_program__close(p); }
 };
@@ -47,36 +50,47 @@ std::string libxdp_error(int err) {
   return buf;
 }
 
+// `prog_fd` stays owned by the caller and must outlive the returned handle.
 Result<XdpProgram> xdp_from_fd(int prog_fd) {
-  int fd = ::fcntl(prog_fd, F_DUPFD_CLOEXEC, 3);
-  if (fd < 0) return fail_errno(errno, "dup program fd");
-  XdpProgram p(xdp_program__from_fd(fd));
+  XdpProgram p(xdp_program__from_fd(prog_fd));
   if (long err = libxdp_get_error(p.get())) {
     (void)p.release();
-    ::close(fd);
     return fail("libxdp cannot use program fd: {}", libxdp_error(static_cast<int>(err)));
   }
   return p;
 }
 
-// Program ids on an interface's XDP hook: the legacy program, or the dispatcher's components.
+std::string prog_name_of_id(uint32_t id) {
+  UniqueFd fd(bpf_prog_get_fd_by_id(id));
+  if (!fd.valid()) return {};
+  bpf_prog_info info{};
+  uint32_t len = sizeof info;
+  return bpf_obj_get_info_by_fd(fd.get(), &info, &len) == 0 ? std::string(info.name) : std::string();
+}
+
+// Program ids on an interface's XDP hook: the program alone ("legacy" in libxdp's words), or a
+// libxdp dispatcher's components. The plain case is answered with bpf_xdp_query(): libxdp
+// 1.3.1's xdp_multiprog__get_from_ifindex() leaks a program fd on a legacy hook (measured), and
+// a leaked fd keeps a detached program loaded.
 std::vector<uint32_t> xdp_hook_programs(int ifindex, bool *legacy = nullptr, uint32_t *main_id = nullptr) {
   std::vector<uint32_t> ids;
+  DECLARE_LIBBPF_OPTS(bpf_xdp_query_opts, q);
+  if (bpf_xdp_query(ifindex, 0, &q) != 0 || q.prog_id == 0) return ids;
+  if (main_id) *main_id = q.prog_id;
+  // libxdp names its dispatcher program "xdp_dispatcher" (prog_dispatcher.h).
+  if (prog_name_of_id(q.prog_id) != "xdp_dispatcher") {
+    ids.push_back(q.prog_id);
+    if (legacy) *legacy = true;
+    return ids;
+  }
+  if (legacy) *legacy = false;
   Multiprog mp(xdp_multiprog__get_from_ifindex(ifindex));
   if (libxdp_get_error(mp.get()) || !mp) {
     (void)mp.release();
     return ids;
   }
-  if (xdp_multiprog__is_legacy(mp.get())) {
-    if (auto *m = xdp_multiprog__main_prog(mp.get())) ids.push_back(xdp_program__id(m));
-    if (legacy) *legacy = true;
-  } else {
-    for (auto *p = xdp_multiprog__next_prog(nullptr, mp.get()); p; p = xdp_multiprog__next_prog(p, mp.get()))
-      ids.push_back(xdp_program__id(p));
-    if (legacy) *legacy = false;
-  }
-  if (main_id)
-    if (auto *m = xdp_multiprog__main_prog(mp.get())) *main_id = xdp_program__id(m);
+  for (auto *p = xdp_multiprog__next_prog(nullptr, mp.get()); p; p = xdp_multiprog__next_prog(p, mp.get()))
+    ids.push_back(xdp_program__id(p));
   return ids;
 }
 
@@ -179,9 +193,25 @@ Result<void> detach_xdp(int prog_fd, const AttachRecord &r) {
     if (ns.error().code == ENOENT) return {};  // the namespace is gone, and the interface with it
     return std::unexpected(ns.error());
   }
-  auto ids = xdp_hook_programs(r.ifindex);
+  bool legacy = false;
+  auto ids = xdp_hook_programs(r.ifindex, &legacy);
   const uint32_t id = prog_id_of(prog_fd);
   if (std::find(ids.begin(), ids.end(), id) == ids.end()) return {};  // already gone
+  if (legacy) {
+    // Our program alone on the hook: detach it with XDP_FLAGS_REPLACE + old_prog_fd, so the
+    // kernel removes it only if it is still ours. (libxdp 1.3.1's xdp_program__detach() leaks a
+    // program fd on this path, which would keep the detached program loaded.)
+    DECLARE_LIBBPF_OPTS(bpf_xdp_query_opts, q);
+    if (bpf_xdp_query(r.ifindex, 0, &q) != 0) return fail_errno(errno, "query XDP on {}", r.target);
+    uint32_t flags = XDP_FLAGS_REPLACE;
+    flags |= q.attach_mode == XDP_ATTACHED_SKB ? XDP_FLAGS_SKB_MODE
+             : q.attach_mode == XDP_ATTACHED_HW ? XDP_FLAGS_HW_MODE
+                                                : XDP_FLAGS_DRV_MODE;
+    DECLARE_LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = prog_fd);
+    if (int err = bpf_xdp_detach(r.ifindex, flags, &opts); err && err != -EEXIST)
+      return fail_errno(err, "detach XDP from {}", r.target);
+    return {};
+  }
   auto xp = xdp_from_fd(prog_fd);
   if (!xp) return std::unexpected(xp.error());
   if (int err = xdp_program__detach(xp->get(), r.ifindex, static_cast<xdp_attach_mode>(r.xdp_flags), 0))

@@ -1,0 +1,17 @@
+// Custom main: the private mount namespace (bpffs, tracefs, /run/netns) has to be set up before
+// gtest starts anything, and every daemon the tests start inherits it.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+#include "harness.h"
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  it::setup_process_environment();
+  if (!it::skip_reason().empty())
+    std::fprintf(stderr, "[integration] all tests will be skipped: %s\n", it::skip_reason().c_str());
+  if (!it::fatal_reason().empty())
+    std::fprintf(stderr, "[integration] all tests will fail: %s\n", it::fatal_reason().c_str());
+  return RUN_ALL_TESTS();
+}
