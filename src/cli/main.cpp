@@ -10,6 +10,7 @@
 int main(int argc, char **argv) {
   using namespace bpfrec;
   CLI::App app{"Node-local declarative reconciler for eBPF programs"};
+  app.fallthrough();  // --log-level works before or after the subcommand
   app.require_subcommand(1);
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->check(
