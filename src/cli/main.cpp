@@ -23,6 +23,11 @@ int main(int argc, char **argv) {
                      "Manifest directory, highest precedence first (repeatable; default /etc, /run, /usr/lib "
                      "bpfman/programs.d)");
   daemon->add_option("--pin-root", dopts.pin_root, "bpffs directory for our pins")->capture_default_str();
+  double check_interval = 30;
+  daemon->add_option("--check-interval", check_interval,
+                     "Seconds between drift checks (0: only on changes and netlink events)")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
   daemon->add_option("--tc-mechanism", tc_mech, "auto (TCX where available, else cls_bpf), tcx or tc")
       ->check(CLI::IsMember({"auto", "tcx", "tc"}))
       ->capture_default_str();
@@ -59,6 +64,7 @@ int main(int argc, char **argv) {
 
   if (*daemon) {
     if (dopts.programs_dirs.empty()) dopts.programs_dirs = default_programs_dirs();
+    dopts.check_interval_usec = static_cast<uint64_t>(check_interval * 1e6);
     dopts.tc = tc_mech == "tcx" ? TcMechanism::Tcx : tc_mech == "tc" ? TcMechanism::Tc : TcMechanism::Auto;
     return cmd_daemon(dopts);
   }

@@ -8,10 +8,12 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
 #include "bus/bus.h"
+#include "daemon/link_watch.h"
 #include "kernel/fs.h"
 #include "manifest/desired.h"
 #include "reconcile/executor.h"
@@ -43,6 +45,8 @@ Daemon::~Daemon() {
   slots_.clear();
   sources_.clear();
   timer_.reset();
+  check_timer_.reset();
+  links_.reset();
   bus_.reset();
   event_.reset();
 }
@@ -70,6 +74,16 @@ Result<void> Daemon::run() {
   (void)sd_event_set_watchdog(ev, 1);
 
   if (auto r = watch_dirs(); !r) return r;
+  links_ = std::make_unique<LinkWatcher>(ev, [this] { schedule_reconcile(); });
+  if (opts_.check_interval_usec > 0) {
+    sd_event_source *src = nullptr;
+    // 1 s accuracy lets the kernel batch this wakeup with others; the check is not urgent.
+    if (int r = sd_event_add_time_relative(ev, &src, CLOCK_MONOTONIC, opts_.check_interval_usec, 1'000'000, on_check,
+                                           this);
+        r < 0)
+      return fail_errno(r, "arm the periodic check");
+    check_timer_.reset(src);
+  }
   if (auto r = setup_bus(); !r) return r;
 
   reconcile("start");
@@ -149,8 +163,16 @@ void Daemon::reconcile_once(const char *why) {
   const auto t0 = std::chrono::steady_clock::now();
   if (generation_ > 0) (void)sd_notify(0, "RELOADING=1");
   DesiredState desired = load_desired(opts_.programs_dirs);
-  for (auto &m : desired.manifests)
-    for (auto &e : m.errors) spdlog::warn("{}", e.str());
+  // Report a manifest's errors when they change, not on every periodic check.
+  for (auto &m : desired.manifests) {
+    std::vector<std::string> now, known;
+    for (auto &e : m.errors) now.push_back(e.str());
+    for (auto &old : status_.manifests)
+      if (old.path == m.path)
+        for (auto &e : old.errors) known.push_back(e.str());
+    if (now != known)
+      for (auto &line : now) spdlog::warn("{}", line);
+  }
   ObservedState observed = kernel_->observe();
   auto changes = plan(desired, observed);
   for (auto &c : changes)
@@ -164,9 +186,29 @@ void Daemon::reconcile_once(const char *why) {
   for (auto &p : status_.programs) attached += p.state == "attached";
   std::string summary = fmt::format("generation {}: {} of {} programs attached, {} kernel changes, state {}",
                                     generation_, attached, status_.programs.size(), report.changes, status_.state);
-  spdlog::info("reconciled ({}) in {:.1f} ms: {}", why, ms, summary);
+  const bool quiet = report.changes == 0 && before.state == status_.state;
+  spdlog::log(quiet ? spdlog::level::debug : spdlog::level::info, "reconciled ({}) in {:.1f} ms: {}", why, ms, summary);
   (void)sd_notifyf(0, "READY=1\nSTATUS=%s", summary.c_str());
   publish(before);
+  watch_links(desired);
+}
+
+void Daemon::watch_links(const DesiredState &desired) {
+  if (!links_) return;
+  std::set<std::string> netns{""};
+  for (auto &p : desired.programs)
+    if (is_network_type(p.type))
+      for (auto &a : p.attach) netns.insert(a.netns);
+  for (auto &[path, why] : links_->watch(netns))
+    spdlog::debug("not watching interfaces in netns {}: {} (the periodic check covers it)", path, why);
+}
+
+int Daemon::on_check(sd_event_source *src, uint64_t, void *userdata) {
+  auto *d = static_cast<Daemon *>(userdata);
+  d->reconcile("periodic check");
+  (void)sd_event_source_set_time_relative(src, d->opts_.check_interval_usec);
+  (void)sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
+  return 0;
 }
 
 void Daemon::publish(const DaemonStatus &before) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernel/kernel.h"
+#include "manifest/desired.h"
 #include "status/status.h"
 #include "util/result.h"
 
@@ -22,6 +23,8 @@ struct DaemonOptions {
   TcMechanism tc = TcMechanism::Auto;
   uint64_t coalesce_usec = 10'000;       // quiet time after the last inotify event before reconciling
   uint64_t coalesce_max_usec = 500'000;  // longest wait after the first event of a burst
+  /// Periodic drift check (observe + plan, no reloads when nothing drifted); 0 disables.
+  uint64_t check_interval_usec = 30'000'000;
 };
 
 // sd-event/sd-bus objects are reference counted; the deleters drop our reference.
@@ -41,6 +44,8 @@ using EventPtr = std::unique_ptr<sd_event, EventUnref>;
 using BusPtr = std::unique_ptr<sd_bus, BusUnref>;
 using SlotPtr = std::unique_ptr<sd_bus_slot, SlotUnref>;
 using SourcePtr = std::unique_ptr<sd_event_source, SourceUnref>;
+
+class LinkWatcher;
 
 class Daemon {
  public:
@@ -67,6 +72,8 @@ class Daemon {
   static int on_signal(sd_event_source *, const struct signalfd_siginfo *si, void *userdata);
   static int on_inotify(sd_event_source *, const struct inotify_event *ev, void *userdata);
   static int on_timer(sd_event_source *, uint64_t usec, void *userdata);
+  static int on_check(sd_event_source *, uint64_t usec, void *userdata);
+  void watch_links(const DesiredState &desired);
 
   DaemonOptions opts_;
   std::unique_ptr<Kernel> kernel_;
@@ -75,6 +82,8 @@ class Daemon {
   std::vector<SlotPtr> slots_;
   std::vector<SourcePtr> sources_;
   SourcePtr timer_;
+  SourcePtr check_timer_;
+  std::unique_ptr<LinkWatcher> links_;
   DaemonStatus status_;
   uint64_t generation_ = 0;
   uint64_t burst_start_usec_ = 0;  // CLOCK_MONOTONIC of the first inotify event of this burst

@@ -187,6 +187,10 @@ Result<AttachRecord> attach_xdp(int prog_fd, const AttachSpec &a) {
   return rec;
 }
 
+namespace {
+uint32_t xdp_mode_flags(uint8_t attach_mode);
+}  // namespace
+
 Result<void> detach_xdp(int prog_fd, const AttachRecord &r) {
   auto ns = NetnsGuard::enter(r.netns);
   if (!ns) {
@@ -203,10 +207,7 @@ Result<void> detach_xdp(int prog_fd, const AttachRecord &r) {
     // program fd on this path, which would keep the detached program loaded.)
     DECLARE_LIBBPF_OPTS(bpf_xdp_query_opts, q);
     if (bpf_xdp_query(r.ifindex, 0, &q) != 0) return fail_errno(errno, "query XDP on {}", r.target);
-    uint32_t flags = XDP_FLAGS_REPLACE;
-    flags |= q.attach_mode == XDP_ATTACHED_SKB ? XDP_FLAGS_SKB_MODE
-             : q.attach_mode == XDP_ATTACHED_HW ? XDP_FLAGS_HW_MODE
-                                                : XDP_FLAGS_DRV_MODE;
+    const uint32_t flags = XDP_FLAGS_REPLACE | xdp_mode_flags(q.attach_mode);
     DECLARE_LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = prog_fd);
     if (int err = bpf_xdp_detach(r.ifindex, flags, &opts); err && err != -EEXIST)
       return fail_errno(err, "detach XDP from {}", r.target);
@@ -217,6 +218,37 @@ Result<void> detach_xdp(int prog_fd, const AttachRecord &r) {
   if (int err = xdp_program__detach(xp->get(), r.ifindex, static_cast<xdp_attach_mode>(r.xdp_flags), 0))
     return fail("detach XDP from {}: {}", r.target, libxdp_error(err));
   return {};
+}
+
+namespace {
+uint32_t xdp_mode_flags(uint8_t attach_mode) {
+  return attach_mode == XDP_ATTACHED_SKB ? XDP_FLAGS_SKB_MODE
+         : attach_mode == XDP_ATTACHED_HW ? XDP_FLAGS_HW_MODE
+                                          : XDP_FLAGS_DRV_MODE;
+}
+}  // namespace
+
+Result<void> swap_xdp(int old_fd, int new_fd, const AttachSpec &a, const AttachRecord &r) {
+  {
+    auto ns = NetnsGuard::enter(r.netns);
+    if (!ns) return std::unexpected(ns.error());
+    bool legacy = false;
+    auto ids = xdp_hook_programs(r.ifindex, &legacy);
+    const uint32_t old_id = prog_id_of(old_fd);
+    if (std::find(ids.begin(), ids.end(), old_id) == ids.end())
+      return fail_errno(ENOENT, "replace XDP on {}: our program is no longer there", r.target);
+    if (legacy) {
+      DECLARE_LIBBPF_OPTS(bpf_xdp_query_opts, q);
+      if (bpf_xdp_query(r.ifindex, 0, &q) != 0) return fail_errno(errno, "query XDP on {}", r.target);
+      DECLARE_LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = old_fd);
+      if (int err = bpf_xdp_attach(r.ifindex, new_fd, XDP_FLAGS_REPLACE | xdp_mode_flags(q.attach_mode), &opts))
+        return fail_errno(err, "replace XDP program on {}", r.target);
+      return {};
+    }
+  }
+  // In a dispatcher both can run side by side for a moment: add the new, then remove the old.
+  if (auto n = attach_xdp(new_fd, a); !n) return std::unexpected(n.error());
+  return detach_xdp(old_fd, r);
 }
 
 bool xdp_in_place(uint32_t prog_id, const AttachRecord &r) {
@@ -275,6 +307,18 @@ uint32_t tc_query(const AttachRecord &r) {
   return bpf_tc_query(&hook, &opts) == 0 ? opts.prog_id : 0;
 }
 }  // namespace
+
+Result<void> swap_tc(uint32_t old_id, int new_fd, const AttachRecord &r) {
+  auto ns = NetnsGuard::enter(r.netns);
+  if (!ns) return std::unexpected(ns.error());
+  if (tc_query(r) != old_id)
+    return fail_errno(ENOENT, "replace cls_bpf on {}: our filter is no longer there", r.target);
+  DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = r.ifindex, .attach_point = r.egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+  DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = new_fd, .flags = BPF_TC_F_REPLACE, .handle = r.tc_handle,
+                      .priority = r.tc_priority);
+  if (int err = bpf_tc_attach(&hook, &opts)) return fail_errno(err, "replace cls_bpf on {}", r.target);
+  return {};
+}
 
 Result<void> detach_tc(uint32_t prog_id, const AttachRecord &r) {
   auto ns = NetnsGuard::enter(r.netns);
@@ -339,6 +383,13 @@ Result<AttachRecord> attach_uprobe(int prog_fd, bool retprobe, const AttachSpec 
   UniqueFd pfd(static_cast<int>(perf_event_open(&attr, pid, pid == -1 ? 0 : -1)));
   if (!pfd.valid()) return fail_errno(errno, "perf_event_open uprobe {}", rec.target);
   return link_perf_event(prog_fd, std::move(pfd), link_pin, std::move(rec));
+}
+
+Result<void> update_pinned_link(const std::string &link_pin, int new_fd) {
+  UniqueFd fd(bpf_obj_get(link_pin.c_str()));
+  if (!fd.valid()) return fail_errno(errno, "open link {}", link_pin);
+  if (bpf_link_update(fd.get(), new_fd, nullptr) != 0) return fail_errno(errno, "update link {}", link_pin);
+  return {};
 }
 
 Result<void> detach_pinned_link(const std::string &link_pin) {

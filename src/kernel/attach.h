@@ -22,6 +22,11 @@ Result<void> detach_xdp(int prog_fd, const AttachRecord &r);
 /// True when the recorded interface's XDP hook runs program `prog_id` (alone or in a dispatcher).
 bool xdp_in_place(uint32_t prog_id, const AttachRecord &r);
 
+/// Replaces program `old_fd` by `new_fd` on the recorded XDP hook without leaving it empty:
+/// XDP_FLAGS_REPLACE with old_prog_fd when our program is alone on the hook (the kernel refuses
+/// if it is not ours any more), else (a libxdp dispatcher) attach the new, then detach the old.
+Result<void> swap_xdp(int old_fd, int new_fd, const AttachSpec &a, const AttachRecord &r);
+
 /// TCX (Linux 6.6+) through a raw BPF_LINK_CREATE (libbpf 1.1.2 has no bpf_program__attach_tcx),
 /// appended after the links already on the hook; the link is pinned at `link_pin`.
 /// Errors: code EINVAL when the kernel has no TCX (the caller may fall back to cls_bpf).
@@ -32,6 +37,9 @@ Result<AttachRecord> attach_tcx(int prog_fd, const AttachSpec &a, const std::str
 /// attach key, so it never replaces somebody else's filter. Errors: EEXIST when that
 /// priority/handle is taken.
 Result<AttachRecord> attach_tc(int prog_fd, const AttachSpec &a, const std::string &key);
+/// Replaces our cls_bpf filter (same priority and handle) by `new_fd` with BPF_TC_F_REPLACE,
+/// when it still runs `old_id`. Errors: ENOENT when the filter is no longer ours.
+Result<void> swap_tc(uint32_t old_id, int new_fd, const AttachRecord &r);
 /// Deletes our cls_bpf filter when it still runs `prog_id`; leaves the qdisc alone.
 Result<void> detach_tc(uint32_t prog_id, const AttachRecord &r);
 bool tc_in_place(uint32_t prog_id, const AttachRecord &r);
@@ -44,6 +52,9 @@ Result<AttachRecord> attach_tracepoint(int prog_fd, const AttachSpec &a, const s
 /// process, through the uprobe PMU and a perf link pinned at `link_pin`. The symbol is resolved
 /// to a file offset from .symtab/.dynsym with libelf. Errors: missing file or symbol.
 Result<AttachRecord> attach_uprobe(int prog_fd, bool retprobe, const AttachSpec &a, const std::string &link_pin);
+
+/// Points the pinned link at `new_fd` (BPF_LINK_UPDATE: same link id, no gap; TCX links).
+Result<void> update_pinned_link(const std::string &link_pin, int new_fd);
 
 /// Detaches (BPF_LINK_DETACH) and unpins a pinned link; a missing pin is not an error.
 Result<void> detach_pinned_link(const std::string &link_pin);

@@ -1,5 +1,7 @@
 #include "kernel/fs.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -17,6 +19,12 @@ bool on_fs(const std::string &path, long magic) {
 }
 
 }  // namespace
+
+Result<void> exchange_dirs(const std::string &a, const std::string &b) {
+  if (::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) != 0)
+    return fail_errno(errno, "exchange {} and {}", a, b);
+  return {};
+}
 
 Result<void> make_dirs(const std::string &path) {
   std::error_code ec;

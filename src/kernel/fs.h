@@ -14,17 +14,28 @@ namespace bpfrec {
 ///   <root>/<program>/maps/<map>     every map of the object, for other tools to read
 ///                                   (a . in a map name becomes _: bpffs refuses dots)
 ///   <root>/<program>/links/<key>    TCX and perf links (key = attach_key())
+///   <root>/_staging-<program>/      a replacement being built; swapped with <program> in one
+///                                   renameat2(RENAME_EXCHANGE), so <program> is always whole
+/// The per-directory helpers take a program directory (live or staging).
 struct PinLayout {
   std::string root;
 
   std::string dir(const std::string &program) const { return root + "/" + program; }
-  std::string prog(const std::string &program) const { return dir(program) + "/prog"; }
-  std::string record(const std::string &program) const { return dir(program) + "/record"; }
-  std::string maps_dir(const std::string &program) const { return dir(program) + "/maps"; }
-  std::string map(const std::string &program, const std::string &m) const { return maps_dir(program) + "/" + m; }
-  std::string links_dir(const std::string &program) const { return dir(program) + "/links"; }
-  std::string link(const std::string &program, const std::string &key) const { return links_dir(program) + "/" + key; }
+  std::string staging_dir(const std::string &program) const { return root + "/" + kStagingPrefix + program; }
+
+  // Not a valid program name (those start with [a-z0-9]), and without a dot: bpffs refuses
+  // names with dots (EPERM), even for lookups.
+  static constexpr const char *kStagingPrefix = "_staging-";
+  static std::string prog(const std::string &dir) { return dir + "/prog"; }
+  static std::string record(const std::string &dir) { return dir + "/record"; }
+  static std::string maps_dir(const std::string &dir) { return dir + "/maps"; }
+  static std::string map(const std::string &dir, const std::string &m) { return maps_dir(dir) + "/" + m; }
+  static std::string links_dir(const std::string &dir) { return dir + "/links"; }
+  static std::string link(const std::string &dir, const std::string &key) { return links_dir(dir) + "/" + key; }
 };
+
+/// Atomically exchanges two directories (renameat2 RENAME_EXCHANGE; bpffs supports it).
+Result<void> exchange_dirs(const std::string &a, const std::string &b);
 
 /// Makes sure `pin_root` exists on a bpffs. When the nearest existing ancestor is /sys/fs/bpf
 /// and it is not a bpffs yet, mounts one there (as systemd does at boot). Errors: the path is

@@ -22,16 +22,24 @@ class Kernel {
 
   /// Reads every program under the pin root: its record, its program pin (-> prog_id), its map
   /// pins, and keeps only the attachments that are still in place in the kernel (a link pin that
-  /// exists; an XDP or cls_bpf hook that still runs our program). Never fails: a program whose
-  /// pins are unreadable is returned with intact = false.
+  /// is live; an XDP or cls_bpf hook that still runs our program). Staging directories of an
+  /// interrupted replace are listed in `stale`. Read-only; never fails: a program whose pins are
+  /// unreadable is returned with intact = false.
   virtual ObservedState observe() = 0;
 
   /// Loads `spec`'s bpf_function (only that program of the object) with its global_data, pins the
-  /// program and every map, and writes the record. Errors carry libbpf's last log lines (verifier).
-  virtual Result<ObservedProgram> load(const ProgramSpec &spec) = 0;
+  /// program and every map in <pin-root>/<name> (or, `staged`, in its staging directory), and
+  /// writes the record. Errors carry libbpf's last log lines (verifier).
+  virtual Result<ObservedProgram> load(const ProgramSpec &spec, bool staged) = 0;
 
   /// Attaches the loaded program `prog` at `a`; on success updates prog.attachments and the record.
   virtual Result<AttachRecord> attach(ObservedProgram &prog, const ProgramSpec &spec, const AttachSpec &a) = 0;
+
+  /// Moves attachment `key` from `from` to `to` (another load of the same program name) without
+  /// leaving the hook empty: XDP replace, TCX link update, cls_bpf replace, or (perf links)
+  /// attach the new then detach the old. Both records are updated.
+  virtual Result<void> swap(ObservedProgram &from, ObservedProgram &to, const ProgramSpec &spec,
+                            const AttachSpec &a) = 0;
 
   /// Detaches one attachment we made; an attachment that is already gone (interface deleted,
   /// detached by hand) is not an error. Updates prog.attachments and the record.
@@ -40,6 +48,10 @@ class Kernel {
   /// Removes every pin of `prog` (program, maps, links, record) and its directory; the kernel
   /// frees the objects once nothing else holds them. Attachments must be detached first.
   virtual Result<void> unload(const ObservedProgram &prog) = 0;
+
+  /// Makes the staged program `staged` the live one: exchanges the directories in one rename and
+  /// removes the previous program's pins. `staged.dir` becomes the live directory.
+  virtual Result<void> commit(ObservedProgram &staged) = 0;
 
   /// Rewrites the record (e.g. the manifest moved).
   virtual Result<void> save(const ObservedProgram &prog) = 0;

@@ -118,38 +118,31 @@ class LibbpfKernel final : public Kernel {
 
   ObservedState observe() override {
     ObservedState st;
-    for (const auto &name : list_dir(pins_.root)) {
+    for (const auto &entry : list_dir(pins_.root)) {
+      const bool staging = entry.starts_with(PinLayout::kStagingPrefix);
+      const std::string name = staging ? entry.substr(std::strlen(PinLayout::kStagingPrefix)) : entry;
       if (!valid_program_name(name)) continue;  // not one of ours
-      ObservedProgram p;
-      p.name = name;
-      if (auto r = read_record(pins_, name, p); !r) {
-        spdlog::warn("program {}: {}", name, r.error().message);
-        p.intact = false;
-      }
-      UniqueFd fd(bpf_obj_get(pins_.prog(name).c_str()));
-      p.prog_id = fd.valid() ? prog_id_of_fd(fd.get()) : 0;
-      if (p.prog_id == 0) p.intact = false;
-      for (const auto &m : list_dir(pins_.maps_dir(name))) p.maps[m] = pins_.map(name, m);
-      for (auto it = p.attachments.begin(); it != p.attachments.end();) {
-        if (in_place(p, it->second)) {
-          if (it->second.mechanism == Mechanism::Tcx || it->second.mechanism == Mechanism::PerfLink)
-            it->second.link_id = pinned_link_id(pins_.link(name, it->first));
-          ++it;
-        } else {
-          spdlog::warn("program {}: attachment {} is no longer in place", name, it->second.target);
-          it = p.attachments.erase(it);
-        }
-      }
-      st.programs.emplace(name, std::move(p));
+      ObservedProgram p = read_program(name, pins_.root + "/" + entry);
+      if (staging) st.stale.push_back(std::move(p));
+      else st.programs.emplace(name, std::move(p));
     }
     return st;
   }
 
-  Result<ObservedProgram> load(const ProgramSpec &spec) override {
-    const std::string dir = pins_.dir(spec.name);
-    if (auto r = make_dirs(pins_.maps_dir(spec.name)); !r) return std::unexpected(r.error());
-    if (auto r = make_dirs(pins_.links_dir(spec.name)); !r) return std::unexpected(r.error());
-    const std::string maps_dir = pins_.maps_dir(spec.name);
+  Result<ObservedProgram> load(const ProgramSpec &spec, bool staged) override {
+    const std::string dir = staged ? pins_.staging_dir(spec.name) : pins_.dir(spec.name);
+    auto r = load_into(spec, dir);
+    if (!r) (void)remove_tree(dir);  // no half-pinned program left behind
+    return r;
+  }
+
+ private:
+  Result<ObservedProgram> load_into(const ProgramSpec &spec, const std::string &dir) {
+    // A leftover directory (e.g. of a load that was interrupted) would make the pins fail.
+    if (auto r = remove_tree(dir); !r) return std::unexpected(r.error());
+    if (auto r = make_dirs(PinLayout::maps_dir(dir)); !r) return std::unexpected(r.error());
+    if (auto r = make_dirs(PinLayout::links_dir(dir)); !r) return std::unexpected(r.error());
+    const std::string maps_dir = PinLayout::maps_dir(dir);
     // Maps that the object marks LIBBPF_PIN_BY_NAME are pinned in this program's maps dir, not
     // in /sys/fs/bpf where other loaders would share them.
     DECLARE_LIBBPF_OPTS(bpf_object_open_opts, oopts, .pin_root_path = maps_dir.c_str());
@@ -172,9 +165,10 @@ class LibbpfKernel final : public Kernel {
                   log.empty() ? "" : "; libbpf: ", log);
     }
     const int fd = bpf_program__fd(prog);
-    if (bpf_obj_pin(fd, pins_.prog(spec.name).c_str()) != 0) return fail_errno(errno, "pin {}", pins_.prog(spec.name));
+    if (bpf_obj_pin(fd, PinLayout::prog(dir).c_str()) != 0) return fail_errno(errno, "pin {}", PinLayout::prog(dir));
     ObservedProgram out;
     out.name = spec.name;
+    out.dir = dir;
     out.type = std::string(to_string(spec.type));
     out.digest = program_digest(spec);
     out.manifest_name = std::filesystem::path(spec.manifest).filename().string();
@@ -187,26 +181,28 @@ class LibbpfKernel final : public Kernel {
       // ("xdp_coun.rodata"); pin those as "xdp_coun_rodata".
       std::string pin_name = bpf_map__name(m);
       std::replace(pin_name.begin(), pin_name.end(), '.', '_');
-      const std::string path = pins_.map(spec.name, pin_name);
+      const std::string path = PinLayout::map(dir, pin_name);
       if (bpf_map__pin(m, path.c_str()) != 0) return fail_errno(errno, "pin map {}", path);
       out.maps[pin_name] = path;
     }
-    if (auto r = write_record(pins_, out); !r) return std::unexpected(r.error());
+    if (auto r = write_record(out); !r) return std::unexpected(r.error());
     return out;
   }
 
+
+ public:
   Result<AttachRecord> attach(ObservedProgram &prog, const ProgramSpec &spec, const AttachSpec &a) override {
     const std::string key = attach_key(spec.type, a);
-    UniqueFd fd(bpf_obj_get(pins_.prog(prog.name).c_str()));
-    if (!fd.valid()) return fail_errno(errno, "open {}", pins_.prog(prog.name));
-    const std::string link_pin = pins_.link(prog.name, key);
-    (void)::unlink(link_pin.c_str());  // a stale pin from an interrupted attach
+    auto fd = open_prog(prog);
+    if (!fd) return std::unexpected(fd.error());
+    const std::string link_pin = PinLayout::link(prog.dir, key);
+    (void)::unlink(link_pin.c_str());  // a stale pin from an interrupted attach or a dead link
     Result<AttachRecord> r = fail("unsupported program type");
     switch (spec.type) {
-      case ProgramType::Xdp: r = attach_xdp(fd.get(), a); break;
+      case ProgramType::Xdp: r = attach_xdp(fd->get(), a); break;
       case ProgramType::Tc:
         if (tc_ == TcMechanism::Tcx || (tc_ == TcMechanism::Auto && !tcx_missing_)) {
-          r = attach_tcx(fd.get(), a, link_pin);
+          r = attach_tcx(fd->get(), a, link_pin);
           if (r) {
             tcx_known_ = true;
           } else if (tc_ == TcMechanism::Auto && !tcx_known_ && r.error().code == EINVAL) {
@@ -214,21 +210,66 @@ class LibbpfKernel final : public Kernel {
             tcx_missing_ = true;
           }
         }
-        if (tc_ == TcMechanism::Tc || (tc_ == TcMechanism::Auto && tcx_missing_)) r = attach_tc(fd.get(), a, key);
+        if (tc_ == TcMechanism::Tc || (tc_ == TcMechanism::Auto && tcx_missing_)) r = attach_tc(fd->get(), a, key);
         break;
-      case ProgramType::Tracepoint: r = attach_tracepoint(fd.get(), a, link_pin); break;
+      case ProgramType::Tracepoint: r = attach_tracepoint(fd->get(), a, link_pin); break;
       case ProgramType::Uprobe:
-      case ProgramType::Uretprobe: r = attach_uprobe(fd.get(), spec.type == ProgramType::Uretprobe, a, link_pin); break;
+      case ProgramType::Uretprobe: r = attach_uprobe(fd->get(), spec.type == ProgramType::Uretprobe, a, link_pin); break;
     }
     if (!r) return r;
     r->key = key;
+    r->spec = a;
     prog.attachments[key] = *r;
-    if (auto w = write_record(pins_, prog); !w) {
+    if (auto w = write_record(prog); !w) {
       // Without a record the attachment could not be found again: undo it now.
       (void)detach(prog, key);
       return std::unexpected(w.error());
     }
     return r;
+  }
+
+  Result<void> swap(ObservedProgram &from, ObservedProgram &to, const ProgramSpec &spec, const AttachSpec &a) override {
+    const std::string key = attach_key(spec.type, a);
+    auto it = from.attachments.find(key);
+    if (it == from.attachments.end()) return fail("swap: {} is not attached at {}", from.name, key);
+    AttachRecord rec = it->second;
+    auto old_fd = open_prog(from);
+    if (!old_fd) return std::unexpected(old_fd.error());
+    auto new_fd = open_prog(to);
+    if (!new_fd) return std::unexpected(new_fd.error());
+    switch (rec.mechanism) {
+      case Mechanism::Xdp:
+        if (auto r = swap_xdp(old_fd->get(), new_fd->get(), a, rec); !r) return r;
+        break;
+      case Mechanism::Tc:
+        if (auto r = swap_tc(from.prog_id, new_fd->get(), rec); !r) return r;
+        break;
+      case Mechanism::Tcx: {
+        // Same link, new program: the link id stays, and the pin moves to the new directory.
+        const std::string old_pin = PinLayout::link(from.dir, key), new_pin = PinLayout::link(to.dir, key);
+        if (auto r = update_pinned_link(old_pin, new_fd->get()); !r) return r;
+        if (::rename(old_pin.c_str(), new_pin.c_str()) != 0) {
+          int err = errno;
+          (void)update_pinned_link(old_pin, old_fd->get());
+          return fail_errno(err, "move link pin {}", old_pin);
+        }
+        break;
+      }
+      case Mechanism::PerfLink: {
+        // Perf links cannot change program: run both for a moment rather than neither.
+        auto n = attach(to, spec, a);
+        if (!n) return std::unexpected(n.error());
+        if (auto d = detach(from, key); !d) {
+          (void)detach(to, key);
+          return d;
+        }
+        return {};
+      }
+    }
+    from.attachments.erase(key);
+    to.attachments[key] = rec;
+    if (auto w = write_record(to); !w) return w;
+    return write_record(from);
   }
 
   Result<void> detach(ObservedProgram &prog, const std::string &key) override {
@@ -238,31 +279,94 @@ class LibbpfKernel final : public Kernel {
     Result<void> r;
     switch (rec.mechanism) {
       case Mechanism::Xdp: {
-        UniqueFd fd(bpf_obj_get(pins_.prog(prog.name).c_str()));
-        if (!fd.valid()) return fail_errno(errno, "open {}", pins_.prog(prog.name));
-        r = detach_xdp(fd.get(), rec);
+        // Another attach point of ours on the same hook (e.g. only its priority changed) keeps
+        // the program there: forget this record without touching the hook.
+        bool shared = false;
+        for (auto &[k, other] : prog.attachments)
+          shared |= k != key && other.mechanism == Mechanism::Xdp && other.netns == rec.netns &&
+                    other.ifindex == rec.ifindex;
+        if (shared) break;
+        auto fd = open_prog(prog);
+        if (!fd) return std::unexpected(fd.error());
+        r = detach_xdp(fd->get(), rec);
         break;
       }
       case Mechanism::Tc: r = detach_tc(prog.prog_id, rec); break;
       case Mechanism::Tcx:
-      case Mechanism::PerfLink: r = detach_pinned_link(pins_.link(prog.name, key)); break;
+      case Mechanism::PerfLink: r = detach_pinned_link(PinLayout::link(prog.dir, key)); break;
     }
     if (!r) return r;
     prog.attachments.erase(it);
-    return write_record(pins_, prog);
+    return write_record(prog);
   }
 
-  Result<void> unload(const ObservedProgram &prog) override { return remove_tree(pins_.dir(prog.name)); }
+  Result<void> unload(const ObservedProgram &prog) override { return remove_tree(prog.dir); }
 
-  Result<void> save(const ObservedProgram &prog) override { return write_record(pins_, prog); }
+  Result<void> commit(ObservedProgram &staged) override {
+    const std::string live = pins_.dir(staged.name);
+    std::error_code ec;
+    if (std::filesystem::exists(live, ec)) {
+      if (auto r = exchange_dirs(staged.dir, live); !r) return r;
+      // staged.dir now holds the previous program: its attachments were swapped or detached.
+      (void)remove_tree(staged.dir);
+    } else if (::rename(staged.dir.c_str(), live.c_str()) != 0) {
+      return fail_errno(errno, "rename {} to {}", staged.dir, live);
+    }
+    staged.dir = live;
+    // Map pin paths in the record and status follow the directory.
+    for (auto &[m, path] : staged.maps) path = PinLayout::map(live, m);
+    return {};
+  }
+
+  Result<void> save(const ObservedProgram &prog) override { return write_record(prog); }
 
  private:
+  ObservedProgram read_program(const std::string &name, const std::string &dir) {
+    ObservedProgram p;
+    p.name = name;
+    p.dir = dir;
+    if (auto r = read_record(p); !r) {
+      spdlog::warn("program {}: {}", name, r.error().message);
+      p.intact = false;
+    }
+    UniqueFd fd(bpf_obj_get(PinLayout::prog(dir).c_str()));
+    if (fd.valid()) {
+      p.prog_id = prog_id_of_fd(fd.get());
+    } else {
+      // The program pin was removed behind our back: the record still names the program, which
+      // lives on while a hook or link holds it. Keep its id so it can be found and replaced.
+      p.intact = false;
+      UniqueFd by_id(p.prog_id ? bpf_prog_get_fd_by_id(p.prog_id) : -1);
+      if (!by_id.valid()) p.prog_id = 0;
+    }
+    for (const auto &m : list_dir(PinLayout::maps_dir(dir))) p.maps[m] = PinLayout::map(dir, m);
+    for (auto it = p.attachments.begin(); it != p.attachments.end();) {
+      if (in_place(p, it->second)) {
+        if (it->second.mechanism == Mechanism::Tcx || it->second.mechanism == Mechanism::PerfLink)
+          it->second.link_id = pinned_link_id(PinLayout::link(dir, it->first));
+        ++it;
+      } else {
+        spdlog::info("program {}: attachment {} is no longer in place", name, it->second.target);
+        it = p.attachments.erase(it);
+      }
+    }
+    return p;
+  }
+
+  // The pinned program, or (pin removed by hand) the program by its recorded id.
+  Result<UniqueFd> open_prog(const ObservedProgram &prog) {
+    UniqueFd fd(bpf_obj_get(PinLayout::prog(prog.dir).c_str()));
+    if (!fd.valid() && prog.prog_id) fd.reset(bpf_prog_get_fd_by_id(prog.prog_id));
+    if (!fd.valid()) return fail_errno(errno, "open {}", PinLayout::prog(prog.dir));
+    return fd;
+  }
+
   bool in_place(const ObservedProgram &p, const AttachRecord &a) {
     switch (a.mechanism) {
       case Mechanism::Xdp: return p.prog_id != 0 && xdp_in_place(p.prog_id, a);
       case Mechanism::Tc: return tc_in_place(p.prog_id, a);
       case Mechanism::Tcx:
-      case Mechanism::PerfLink: return pinned_link_id(pins_.link(p.name, a.key)) != 0;
+      case Mechanism::PerfLink: return pinned_link_id(PinLayout::link(p.dir, a.key)) != 0;
     }
     return false;
   }

@@ -12,6 +12,39 @@ namespace bpfrec {
 
 using nlohmann::json;
 
+namespace {
+
+json spec_to_json(const AttachSpec &a) {
+  json j = {{"interface", a.interface}, {"netns", a.netns},         {"priority", a.priority},
+            {"proceed_on", a.proceed_on}, {"proceed_on_explicit", a.proceed_on_explicit},
+            {"mode", std::string(to_string(a.mode))}, {"egress", a.direction == TcDirection::Egress},
+            {"tracepoint", a.tracepoint}, {"target", a.target}, {"function", a.function}};
+  if (a.offset) j["offset"] = *a.offset;
+  if (a.pid) j["pid"] = *a.pid;
+  return j;
+}
+
+AttachSpec spec_from_json(const json &j) {
+  AttachSpec a;
+  a.interface = j.at("interface").get<std::string>();
+  a.netns = j.at("netns").get<std::string>();
+  a.priority = j.at("priority").get<uint32_t>();
+  a.proceed_on = j.at("proceed_on").get<std::vector<std::string>>();
+  a.proceed_on_explicit = j.at("proceed_on_explicit").get<bool>();
+  const auto mode = j.at("mode").get<std::string>();
+  for (auto m : {XdpMode::Auto, XdpMode::Native, XdpMode::Skb, XdpMode::Hw})
+    if (to_string(m) == mode) a.mode = m;
+  a.direction = j.at("egress").get<bool>() ? TcDirection::Egress : TcDirection::Ingress;
+  a.tracepoint = j.at("tracepoint").get<std::string>();
+  a.target = j.at("target").get<std::string>();
+  a.function = j.at("function").get<std::string>();
+  if (j.contains("offset")) a.offset = j.at("offset").get<uint64_t>();
+  if (j.contains("pid")) a.pid = j.at("pid").get<int32_t>();
+  return a;
+}
+
+}  // namespace
+
 std::string record_to_json(const ObservedProgram &p) {
   json atts = json::object();
   for (auto &[k, a] : p.attachments) {
@@ -22,10 +55,12 @@ std::string record_to_json(const ObservedProgram &p) {
                {"xdp_flags", a.xdp_flags},
                {"egress", a.egress},
                {"tc_handle", a.tc_handle},
-               {"tc_priority", a.tc_priority}};
+               {"tc_priority", a.tc_priority},
+               {"spec", spec_to_json(a.spec)}};
   }
   json j = {{"version", 1},
             {"type", p.type},
+            {"prog_id", p.prog_id},
             {"digest", p.digest},
             {"manifest_name", p.manifest_name},
             {"manifest_path", p.manifest_path},
@@ -40,6 +75,7 @@ Result<void> record_from_json(const std::string &text, ObservedProgram &p) {
     if (j.at("version").get<int>() != 1) return fail("record version {} is not supported", j.at("version").dump());
     ObservedProgram out = p;
     out.type = j.at("type").get<std::string>();
+    out.prog_id = j.at("prog_id").get<uint32_t>();
     out.digest = j.at("digest").get<std::string>();
     out.manifest_name = j.at("manifest_name").get<std::string>();
     out.manifest_path = j.at("manifest_path").get<std::string>();
@@ -60,6 +96,7 @@ Result<void> record_from_json(const std::string &text, ObservedProgram &p) {
       a.egress = v.at("egress").get<bool>();
       a.tc_handle = v.at("tc_handle").get<uint32_t>();
       a.tc_priority = v.at("tc_priority").get<uint32_t>();
+      a.spec = spec_from_json(v.at("spec"));
       out.attachments.emplace(k, std::move(a));
     }
     p = std::move(out);
@@ -69,12 +106,12 @@ Result<void> record_from_json(const std::string &text, ObservedProgram &p) {
   return {};
 }
 
-Result<void> write_record(const PinLayout &layout, const ObservedProgram &p) {
+Result<void> write_record(const ObservedProgram &p) {
   std::string text = record_to_json(p);
   if (text.size() + 1 > kRecordValueSize)
     return fail("record of program '{}' is {} bytes, more than {}: too many attach points", p.name, text.size(),
                 kRecordValueSize - 1);
-  const std::string pin = layout.record(p.name);
+  const std::string pin = PinLayout::record(p.dir);
   UniqueFd fd(bpf_obj_get(pin.c_str()));
   if (!fd.valid()) {
     if (errno != ENOENT) return fail_errno(errno, "open record {}", pin);
@@ -89,8 +126,8 @@ Result<void> write_record(const PinLayout &layout, const ObservedProgram &p) {
   return {};
 }
 
-Result<void> read_record(const PinLayout &layout, const std::string &name, ObservedProgram &p) {
-  const std::string pin = layout.record(name);
+Result<void> read_record(ObservedProgram &p) {
+  const std::string pin = PinLayout::record(p.dir);
   UniqueFd fd(bpf_obj_get(pin.c_str()));
   if (!fd.valid()) return fail_errno(errno, "open record {}", pin);
   std::vector<char> value(kRecordValueSize, 0);

@@ -10,8 +10,8 @@
 
 namespace bpfrec {
 
-/// Largest record (JSON bytes + NUL). One attach point takes ~200 bytes, so ~40 per program.
-inline constexpr uint32_t kRecordValueSize = 8192;
+/// Largest record (JSON bytes + NUL). One attach point takes ~450 bytes, so ~35 per program.
+inline constexpr uint32_t kRecordValueSize = 16384;
 
 /// Serialises the persistent fields of `p` (digest, manifest, bytecode sha256, attachments) to JSON.
 std::string record_to_json(const ObservedProgram &p);
@@ -20,12 +20,12 @@ std::string record_to_json(const ObservedProgram &p);
 /// Errors: malformed JSON or missing fields.
 Result<void> record_from_json(const std::string &json, ObservedProgram &p);
 
-/// Writes the record map at `layout.record(p.name)`, creating and pinning it on first use.
+/// Writes the record map at PinLayout::record(p.dir), creating and pinning it on first use.
 /// One bpf_map_update_elem(), so a reader sees the old or the new record.
 /// Errors: the record is too large, or map create/pin/update fail (errno).
-Result<void> write_record(const PinLayout &layout, const ObservedProgram &p);
+Result<void> write_record(const ObservedProgram &p);
 
-/// Reads the record of `name` into `p`. Errors: no record pin (ENOENT) or unreadable.
-Result<void> read_record(const PinLayout &layout, const std::string &name, ObservedProgram &p);
+/// Reads the record in `p.dir` into `p`. Errors: no record pin (ENOENT) or unreadable.
+Result<void> read_record(ObservedProgram &p);
 
 }  // namespace bpfrec

@@ -8,6 +8,8 @@
 namespace bpfrec {
 namespace {
 
+std::string base_name(const std::string &path) { return std::filesystem::path(path).filename().string(); }
+
 class Applier {
  public:
   Applier(Kernel &k, const AuditSink &audit, ApplyReport &report) : kernel_(k), audit_(audit), report_(report) {}
@@ -15,61 +17,156 @@ class Applier {
   // Detaches everything and removes the pins. False when something could not be detached.
   bool remove(ObservedProgram &obs) {
     bool ok = true;
-    std::vector<std::string> keys;
-    for (auto &[k, _] : obs.attachments) keys.push_back(k);
-    for (auto &k : keys) ok = detach(obs, k) && ok;
+    for (auto &k : keys_of(obs)) ok = detach(obs, k) && ok;
     if (!ok) {
       report_.program_errors[obs.name] = "could not detach every attach point; pins kept";
       return false;
     }
-    AuditEvent e = event("unload", obs);
-    if (auto r = kernel_.unload(obs); !r) {
-      e.error = r.error().message;
-      report_.program_errors[obs.name] = e.error;
-      audit_(e);
-      return false;
-    }
-    ++report_.changes;
-    audit_(e);
-    return true;
+    return unload(obs);
   }
 
   void create(const ProgramSpec &spec, const std::vector<std::string> &keys) {
-    auto loaded = kernel_.load(spec);
+    auto loaded = load(spec, /*staged=*/false);
+    if (!loaded) return;
+    for (auto &a : spec.attach)
+      if (wanted(keys, spec, a)) (void)attach(*loaded, spec, a);
+  }
+
+  // Replaces `old` by a new load of `spec` without emptying any hook that both use.
+  void replace(ObservedProgram &old, const ProgramSpec &spec) {
+    auto staged = load(spec, /*staged=*/true);
+    if (!staged) return;  // the old program is untouched
+    std::vector<const AttachSpec *> swapped, added;
+    std::string failure;
+    for (auto &a : spec.attach) {
+      const std::string key = attach_key(spec.type, a);
+      if (old.attachments.contains(key)) {
+        if (!swap(old, *staged, spec, a)) {
+          failure = report_.attach_errors[spec.name][key].message;
+          break;
+        }
+        swapped.push_back(&a);
+      } else if (attach(*staged, spec, a)) {
+        added.push_back(&a);
+      }
+    }
+    if (!failure.empty()) {
+      // Undo: the previous program goes back where it was and the new one is dropped.
+      for (auto *a : swapped) (void)swap(*staged, old, spec, *a);
+      for (auto *a : added) (void)detach(*staged, attach_key(spec.type, *a));
+      (void)unload(*staged);
+      report_.program_errors[spec.name] = "replace failed, previous program kept: " + failure;
+      return;
+    }
+    for (auto &k : keys_of(old)) (void)detach(old, k);  // attach points the new spec dropped
+    AuditEvent e = event("commit", *staged);
+    if (auto r = kernel_.commit(*staged); !r) {
+      e.error = r.error().message;
+      report_.program_errors[spec.name] = e.error;
+    } else {
+      ++report_.changes;
+    }
+    audit_(e);
+  }
+
+  void update(ObservedProgram &obs, const ProgramSpec &spec, const std::vector<std::string> &attach_keys,
+              const std::vector<std::string> &detach_keys) {
+    // Hooks are identified by the attach point's label (interface, direction, netns; tracepoint;
+    // binary, symbol, pid): the parts a key change can keep.
+    std::vector<std::string> same_hook, other;
+    for (auto &k : detach_keys) {
+      const std::string target = obs.attachments.contains(k) ? obs.attachments.at(k).target : "";
+      bool same = false;
+      for (auto &a : spec.attach)
+        same |= wanted(attach_keys, spec, a) && a.target_label(spec.type) == target;
+      (same ? same_hook : other).push_back(k);
+    }
+    std::map<std::string, AttachSpec> previous;
+    for (auto &k : same_hook) {
+      previous[obs.attachments.at(k).target] = obs.attachments.at(k).spec;
+      (void)detach(obs, k);
+    }
+    for (auto &a : spec.attach) {
+      if (!wanted(attach_keys, spec, a)) continue;
+      if (attach(obs, spec, a)) continue;
+      // Put the attach point back as it was, rather than leave its hook without us.
+      auto prev = previous.find(a.target_label(spec.type));
+      if (prev != previous.end()) (void)attach(obs, spec, prev->second);
+    }
+    for (auto &k : other) (void)detach(obs, k);
+  }
+
+  // Discards a staging directory left by an interrupted replace.
+  void discard(ObservedProgram &stale) {
+    for (auto &k : keys_of(stale)) (void)detach(stale, k);
+    (void)unload(stale);
+  }
+
+  void relocate(ObservedProgram &obs, const ProgramSpec &spec) {
+    obs.manifest_path = spec.manifest;
+    obs.manifest_name = base_name(spec.manifest);
+    if (auto r = kernel_.save(obs); !r) report_.program_errors[obs.name] = r.error().message;
+  }
+
+ private:
+  static std::vector<std::string> keys_of(const ObservedProgram &p) {
+    std::vector<std::string> keys;
+    for (auto &[k, _] : p.attachments) keys.push_back(k);
+    return keys;
+  }
+
+  static bool wanted(const std::vector<std::string> &keys, const ProgramSpec &spec, const AttachSpec &a) {
+    return std::find(keys.begin(), keys.end(), attach_key(spec.type, a)) != keys.end();
+  }
+
+  std::optional<ObservedProgram> load(const ProgramSpec &spec, bool staged) {
+    auto loaded = kernel_.load(spec, staged);
     AuditEvent e{"load", spec.name, spec.manifest, spec.bytecode_digest};
     if (!loaded) {
       e.error = loaded.error().message;
       report_.program_errors[spec.name] = e.error;
       audit_(e);
-      // Remove whatever pins the failed load left behind.
-      ObservedProgram partial;
-      partial.name = spec.name;
-      (void)kernel_.unload(partial);
-      return;
+      return std::nullopt;
     }
     ++report_.changes;
     e.prog_id = loaded->prog_id;
     audit_(e);
-    attach_all(*loaded, spec, keys);
+    return *loaded;
   }
 
-  void attach_all(ObservedProgram &obs, const ProgramSpec &spec, const std::vector<std::string> &keys) {
-    for (auto &a : spec.attach) {
-      const std::string key = attach_key(spec.type, a);
-      if (std::find(keys.begin(), keys.end(), key) == keys.end()) continue;
-      AuditEvent e = event("attach", obs);
-      e.target = a.target_label(spec.type);
-      auto r = kernel_.attach(obs, spec, a);
-      if (!r) {
-        e.error = r.error().message;
-        report_.attach_errors[spec.name][key] = e.error;
-      } else {
-        ++report_.changes;
-        e.mechanism = to_string(r->mechanism);
-        e.link_id = r->link_id;
-      }
-      audit_(e);
+  bool attach(ObservedProgram &obs, const ProgramSpec &spec, const AttachSpec &a) {
+    AuditEvent e = event("attach", obs);
+    e.target = a.target_label(spec.type);
+    auto r = kernel_.attach(obs, spec, a);
+    if (!r) {
+      e.error = r.error().message;
+      report_.attach_errors[spec.name][attach_key(spec.type, a)] = r.error();
+    } else {
+      ++report_.changes;
+      report_.attach_errors[spec.name].erase(attach_key(spec.type, a));
+      e.mechanism = to_string(r->mechanism);
+      e.link_id = r->link_id;
     }
+    audit_(e);
+    return r.has_value();
+  }
+
+  bool swap(ObservedProgram &from, ObservedProgram &to, const ProgramSpec &spec, const AttachSpec &a) {
+    const std::string key = attach_key(spec.type, a);
+    AuditEvent e = event("replace", to);
+    e.target = a.target_label(spec.type);
+    if (from.attachments.contains(key)) e.mechanism = to_string(from.attachments.at(key).mechanism);
+    e.error = "";
+    auto r = kernel_.swap(from, to, spec, a);
+    if (!r) {
+      e.error = fmt::format("{} (from program id {})", r.error().message, from.prog_id);
+      report_.attach_errors[spec.name][key] = r.error();
+    } else {
+      ++report_.changes;
+      if (to.attachments.contains(key)) e.link_id = to.attachments.at(key).link_id;
+    }
+    audit_(e);
+    return r.has_value();
   }
 
   bool detach(ObservedProgram &obs, const std::string &key) {
@@ -82,7 +179,7 @@ class Applier {
     auto r = kernel_.detach(obs, key);
     if (!r) {
       e.error = r.error().message;
-      report_.attach_errors[obs.name][key] = e.error;
+      report_.attach_errors[obs.name][key] = r.error();
     } else {
       ++report_.changes;
     }
@@ -90,7 +187,19 @@ class Applier {
     return r.has_value();
   }
 
- private:
+  bool unload(const ObservedProgram &obs) {
+    AuditEvent e = event("unload", obs);
+    if (auto r = kernel_.unload(obs); !r) {
+      e.error = r.error().message;
+      report_.program_errors[obs.name] = e.error;
+      audit_(e);
+      return false;
+    }
+    ++report_.changes;
+    audit_(e);
+    return true;
+  }
+
   AuditEvent event(const char *action, const ObservedProgram &obs) {
     return AuditEvent{action, obs.name, obs.manifest_path, obs.bytecode_sha256, obs.prog_id};
   }
@@ -106,30 +215,27 @@ ApplyReport apply(Kernel &kernel, const std::vector<ProgramChange> &changes, con
                   const AuditSink &audit) {
   ApplyReport report;
   Applier a(kernel, audit, report);
+  for (auto stale : observed.stale) a.discard(stale);
   for (const auto &c : changes) {
     auto it = observed.programs.find(c.name);
     ObservedProgram obs = it != observed.programs.end() ? it->second : ObservedProgram{};
     switch (c.kind) {
       case ChangeKind::Remove: (void)a.remove(obs); break;
       case ChangeKind::Replace:
-        if (a.remove(obs)) a.create(*c.desired, c.attach);
+        // A program that is gone from the kernel cannot be swapped from: start over.
+        if (obs.prog_id == 0) {
+          if (a.remove(obs)) a.create(*c.desired, c.attach);
+        } else {
+          a.replace(obs, *c.desired);
+        }
         break;
       case ChangeKind::Create: a.create(*c.desired, c.attach); break;
       case ChangeKind::Update:
-        for (auto &k : c.detach) (void)a.detach(obs, k);
-        if (c.record_stale) {
-          obs.manifest_path = c.desired->manifest;
-          obs.manifest_name = std::filesystem::path(c.desired->manifest).filename().string();
-        }
-        a.attach_all(obs, *c.desired, c.attach);
-        if (c.record_stale) (void)kernel.save(obs);
+        a.update(obs, *c.desired, c.attach, c.detach);
+        if (c.record_stale) a.relocate(obs, *c.desired);
         break;
       case ChangeKind::Keep:
-        if (c.record_stale && c.desired) {
-          obs.manifest_path = c.desired->manifest;
-          obs.manifest_name = std::filesystem::path(c.desired->manifest).filename().string();
-          (void)kernel.save(obs);
-        }
+        if (c.record_stale && c.desired) a.relocate(obs, *c.desired);
         break;
     }
   }

@@ -26,16 +26,24 @@ struct AuditEvent {
 };
 using AuditSink = std::function<void(const AuditEvent &)>;
 
-/// Errors of one apply, for status.
+/// Errors of one apply, for status. Error::code keeps the errno (ENODEV: interface missing).
 struct ApplyReport {
-  std::map<std::string, std::string> program_errors;                        // program -> error
-  std::map<std::string, std::map<std::string, std::string>> attach_errors;  // program -> attach key -> error
-  unsigned changes = 0;  // kernel changes made (loads, attaches, detaches, unloads)
+  std::map<std::string, std::string> program_errors;                  // program -> error
+  std::map<std::string, std::map<std::string, Error>> attach_errors;  // program -> attach key -> error
+  unsigned changes = 0;  // kernel changes made (loads, attaches, swaps, detaches, unloads)
 };
 
 /// Applies `changes` (from plan()) to `kernel`. `observed` is the state plan() saw. Every kernel
-/// change and failure goes to `audit`. A program whose load fails has its partial pins removed;
-/// one whose detach fails keeps its pins so that nothing is left running unowned.
+/// change and failure goes to `audit`. Per program, all or nothing where it matters:
+/// - Create: a failed load leaves no pins; failed attach points are reported (program partial).
+/// - Replace: the new program is loaded into a staging directory and moved onto each hook with
+///   Kernel::swap() (the hook is never empty), then committed in one rename. If the load or a
+///   swap fails, the swaps are undone and the previous program stays as it was.
+/// - Update: attach points on a new hook are attached before the old ones are detached; an
+///   attach point whose hook stays the same (only priority, proceed_on or mode changed) is
+///   detached first and, if the new attach fails, attached again as it was.
+/// - Remove: a program whose detach fails keeps its pins, so nothing runs unowned.
+/// Staging directories of an interrupted replace (observed.stale) are discarded first.
 ApplyReport apply(Kernel &kernel, const std::vector<ProgramChange> &changes, const ObservedState &observed,
                   const AuditSink &audit);
 

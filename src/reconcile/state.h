@@ -6,6 +6,9 @@
 #include <map>
 #include <string>
 
+#include "manifest/manifest.h"
+#include <vector>
+
 namespace bpfrec {
 
 /// How an attach point is attached.
@@ -29,12 +32,14 @@ struct AttachRecord {
   uint32_t tc_handle = 0;   // tc
   uint32_t tc_priority = 0; // tc
   uint32_t link_id = 0;     // kernel link id (tcx, perf_link); 0 for netlink attachments
+  AttachSpec spec;          // as the manifest said it, to re-attach when undoing a change
 };
 
 /// One program under the pin root. `record` fields are persisted in the pinned record map;
 /// ids are read from the kernel at observation time.
 struct ObservedProgram {
   std::string name;
+  std::string dir;            // its pin directory (<pin-root>/<name>, or a staging directory)
   std::string type;           // manifest type name ("xdp", ...), for status of kept programs
   std::string digest;         // program_digest() of the spec that was loaded
   std::string manifest_name;  // base name of the manifest that declared it
@@ -48,6 +53,8 @@ struct ObservedProgram {
 
 struct ObservedState {
   std::map<std::string, ObservedProgram> programs;  // by program name
+  /// Staging directories left by an interrupted replace: discarded before anything else.
+  std::vector<ObservedProgram> stale;
 };
 
 }  // namespace bpfrec

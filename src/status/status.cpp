@@ -1,6 +1,7 @@
 #include "status/status.h"
 
 #include <algorithm>
+#include <cerrno>
 
 #include <fmt/format.h>
 
@@ -23,11 +24,11 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
     auto it = report.program_errors.find(prog);
     return it == report.program_errors.end() ? std::string() : it->second;
   };
-  auto attach_error = [&](const std::string &prog, const std::string &key) {
+  auto attach_error = [&](const std::string &prog, const std::string &key) -> const Error * {
     auto it = report.attach_errors.find(prog);
-    if (it == report.attach_errors.end()) return std::string();
+    if (it == report.attach_errors.end()) return nullptr;
     auto jt = it->second.find(key);
-    return jt == it->second.end() ? std::string() : jt->second;
+    return jt == it->second.end() ? nullptr : &jt->second;
   };
 
   std::map<std::string, ProgramStatus> progs;
@@ -57,10 +58,13 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
         as.mechanism = to_string(r.mechanism);
         as.link_id = r.link_id;
         ++attached;
+      } else if (const Error *e = attach_error(spec.name, key)) {
+        // A missing interface is expected on a fleet: it is attached when it appears.
+        as.state = e->code == ENODEV ? "pending" : "failed";
+        as.error = e->message;
       } else {
         as.state = "failed";
-        as.error = attach_error(spec.name, key);
-        if (as.error.empty()) as.error = obs ? "not attached" : "program not loaded";
+        as.error = obs ? "not attached" : "program not loaded";
       }
       p.attachments.push_back(std::move(as));
     }

@@ -17,7 +17,7 @@ namespace bpfrec {
 
 struct AttachmentStatus {
   std::string target;
-  std::string state;      // attached | failed
+  std::string state;      // attached | pending (interface does not exist yet) | failed
   std::string mechanism;  // xdp | tcx | tc | perf_link, empty when not attached
   uint32_t link_id = 0;
   std::string error;

@@ -171,51 +171,80 @@ TEST(Identity, DigestIgnoresGlobalDataOrderAndMetadata) {
 class FakeKernel : public Kernel {
  public:
   ObservedState state;
+  std::map<std::string, ObservedProgram> staging;
   std::vector<std::string> calls;
-  std::string fail_load, fail_attach_target, fail_detach_key;
+  std::string fail_load, fail_attach_target, fail_detach_key, fail_swap_target;
   uint32_t next_id = 100;
 
-  ObservedState observe() override { return state; }
-  Result<ObservedProgram> load(const ProgramSpec &spec) override {
-    calls.push_back("load " + spec.name);
+  ObservedState observe() override {
+    ObservedState s = state;
+    for (auto &[_, p] : staging) s.stale.push_back(p);
+    return s;
+  }
+  Result<ObservedProgram> load(const ProgramSpec &spec, bool staged) override {
+    calls.push_back(std::string(staged ? "load-staged " : "load ") + spec.name);
     if (spec.name == fail_load) return fail("verifier says no");
     ObservedProgram p;
     p.name = spec.name;
+    p.dir = (staged ? "/pins/_staging-" : "/pins/") + spec.name;
     p.type = std::string(to_string(spec.type));
     p.digest = program_digest(spec);
     p.manifest_path = spec.manifest;
     p.manifest_name = std::filesystem::path(spec.manifest).filename().string();
     p.bytecode_sha256 = spec.bytecode_digest;
     p.prog_id = next_id++;
-    state.programs[spec.name] = p;
+    store(p);
     return p;
   }
   Result<AttachRecord> attach(ObservedProgram &prog, const ProgramSpec &spec, const AttachSpec &a) override {
     calls.push_back("attach " + prog.name + " " + a.interface);
-    if (a.interface == fail_attach_target) return fail("no such interface");
+    if (a.interface == fail_attach_target) return fail_errno(ENODEV, "interface {}", a.interface);
     AttachRecord r;
     r.key = attach_key(spec.type, a);
     r.target = a.target_label(spec.type);
+    r.spec = a;
     prog.attachments[r.key] = r;
-    state.programs[prog.name] = prog;
+    store(prog);
     return r;
+  }
+  Result<void> swap(ObservedProgram &from, ObservedProgram &to, const ProgramSpec &spec, const AttachSpec &a) override {
+    calls.push_back(fmt::format("swap {} {}->{}", a.interface, from.prog_id, to.prog_id));
+    if (a.interface == fail_swap_target) return fail("EBUSY");
+    const std::string key = attach_key(spec.type, a);
+    to.attachments[key] = from.attachments.at(key);
+    from.attachments.erase(key);
+    store(from);
+    store(to);
+    return {};
   }
   Result<void> detach(ObservedProgram &prog, const std::string &key) override {
     calls.push_back("detach " + prog.name + " " + prog.attachments[key].target);
     if (key == fail_detach_key) return fail("EBUSY");
     prog.attachments.erase(key);
-    state.programs[prog.name] = prog;
+    store(prog);
     return {};
   }
   Result<void> unload(const ObservedProgram &prog) override {
-    calls.push_back("unload " + prog.name);
-    state.programs.erase(prog.name);
+    calls.push_back(std::string(staged(prog) ? "unload-staged " : "unload ") + prog.name);
+    if (staged(prog)) staging.erase(prog.name);
+    else state.programs.erase(prog.name);
     return {};
   }
-  Result<void> save(const ObservedProgram &prog) override {
+  Result<void> commit(ObservedProgram &prog) override {
+    calls.push_back("commit " + prog.name);
+    staging.erase(prog.name);
+    prog.dir = "/pins/" + prog.name;
     state.programs[prog.name] = prog;
     return {};
   }
+  Result<void> save(const ObservedProgram &prog) override {
+    store(prog);
+    return {};
+  }
+
+ private:
+  static bool staged(const ObservedProgram &p) { return p.dir.find("/_staging-") != std::string::npos; }
+  void store(const ObservedProgram &p) { (staged(p) ? staging : state.programs)[p.name] = p; }
 };
 
 struct Reconciled {
@@ -261,11 +290,12 @@ TEST(Executor, AFailedAttachIsPartialAndRetriedNextTime) {
   auto r = reconcile(k, d);
   ASSERT_EQ(r.status.programs.size(), 1u);
   EXPECT_EQ(r.status.programs[0].state, "partial");
-  EXPECT_EQ(r.status.programs[0].attachments[1].state, "failed");
-  EXPECT_EQ(r.status.programs[0].attachments[1].error, "no such interface");
+  // A missing interface is pending, not failed: it is attached when it appears.
+  EXPECT_EQ(r.status.programs[0].attachments[1].state, "pending");
+  EXPECT_EQ(r.status.programs[0].attachments[1].error, "interface b: No such device");
   EXPECT_EQ(r.status.state, "degraded");
   ASSERT_EQ(r.audit.size(), 3u);
-  EXPECT_EQ(r.audit[2].error, "no such interface");
+  EXPECT_EQ(r.audit[2].error, "interface b: No such device");
   k.fail_attach_target.clear();
   k.calls.clear();
   r = reconcile(k, d);
@@ -280,7 +310,7 @@ TEST(Executor, ALoadFailureDoesNotStopOthers) {
   d.manifests = {manifest("/m/a.toml")};
   d.programs = {xdp_spec("bad", {"a"}), xdp_spec("good", {"a"})};
   auto r = reconcile(k, d);
-  EXPECT_THAT(k.calls, ElementsAre("load bad", "unload bad", "load good", "attach good a"));
+  EXPECT_THAT(k.calls, ElementsAre("load bad", "load good", "attach good a"));
   ASSERT_EQ(r.status.programs.size(), 2u);
   EXPECT_EQ(r.status.programs[0].state, "failed");
   EXPECT_EQ(r.status.programs[0].error, "verifier says no");
@@ -305,6 +335,103 @@ TEST(Executor, RemovalDetachesBeforeUnloadAndKeepsPinsWhenDetachFails) {
   r = reconcile(k, empty);
   EXPECT_THAT(k.calls, ElementsAre("detach p a", "unload p"));
   EXPECT_THAT(r.status.programs, IsEmpty());
+}
+
+TEST(Executor, ReplaceSwapsEveryHookThenCommits) {
+  FakeKernel k;
+  DesiredState d;
+  d.manifests = {manifest("/m/a.toml")};
+  d.programs = {xdp_spec("p", {"a", "b"})};
+  reconcile(k, d);
+  k.calls.clear();
+  d.programs[0].bytecode_digest = std::string(64, 'c');
+  d.programs[0].attach.pop_back();  // b is dropped,
+  AttachSpec c = d.programs[0].attach[0];
+  c.interface = "c";  // c is new
+  d.programs[0].attach.push_back(c);
+  auto r = reconcile(k, d);
+  // The new program takes over a before anything is detached; b goes only after; one commit.
+  EXPECT_THAT(k.calls, ElementsAre("load-staged p", "swap a 100->101", "attach p c", "detach p b", "commit p"));
+  ASSERT_EQ(r.status.programs.size(), 1u);
+  EXPECT_EQ(r.status.programs[0].state, "attached");
+  EXPECT_EQ(r.status.programs[0].kernel_id, 101u);
+  EXPECT_TRUE(k.staging.empty());
+}
+
+TEST(Executor, AFailedSwapKeepsThePreviousProgram) {
+  FakeKernel k;
+  DesiredState d;
+  d.manifests = {manifest("/m/a.toml")};
+  d.programs = {xdp_spec("p", {"a", "b"})};
+  reconcile(k, d);
+  k.calls.clear();
+  k.fail_swap_target = "b";
+  d.programs[0].bpf_function = "other";
+  auto r = reconcile(k, d);
+  EXPECT_THAT(k.calls, ElementsAre("load-staged p", "swap a 100->101", "swap b 100->101", "swap a 101->100",
+                                   "unload-staged p"));
+  EXPECT_EQ(k.state.programs.at("p").prog_id, 100u);
+  EXPECT_EQ(k.state.programs.at("p").attachments.size(), 2u);
+  EXPECT_TRUE(k.staging.empty());
+  ASSERT_EQ(r.status.programs.size(), 1u);
+  EXPECT_EQ(r.status.programs[0].state, "failed");
+  EXPECT_NE(r.status.programs[0].error.find("previous program kept"), std::string::npos);
+}
+
+TEST(Executor, AFailedStagedLoadLeavesTheProgramAlone) {
+  FakeKernel k;
+  DesiredState d;
+  d.manifests = {manifest("/m/a.toml")};
+  d.programs = {xdp_spec("p", {"a"})};
+  reconcile(k, d);
+  k.calls.clear();
+  k.fail_load = "p";
+  d.programs[0].bytecode_digest = std::string(64, 'd');
+  reconcile(k, d);
+  EXPECT_THAT(k.calls, ElementsAre("load-staged p"));
+  EXPECT_EQ(k.state.programs.at("p").prog_id, 100u);
+  EXPECT_EQ(k.state.programs.at("p").attachments.size(), 1u);
+}
+
+TEST(Executor, NewHookIsAttachedBeforeTheOldIsDetached) {
+  FakeKernel k;
+  DesiredState d;
+  d.manifests = {manifest("/m/a.toml")};
+  d.programs = {xdp_spec("p", {"a"})};
+  reconcile(k, d);
+  k.calls.clear();
+  d.programs[0].attach[0].interface = "b";
+  reconcile(k, d);
+  EXPECT_THAT(k.calls, ElementsAre("attach p b", "detach p a"));
+}
+
+TEST(Executor, SameHookIsDetachedFirstAndRestoredWhenTheNewAttachFails) {
+  FakeKernel k;
+  DesiredState d;
+  d.manifests = {manifest("/m/a.toml")};
+  d.programs = {xdp_spec("p", {"a"})};
+  reconcile(k, d);
+  k.calls.clear();
+  d.programs[0].attach[0].mode = XdpMode::Skb;  // same hook, new key
+  reconcile(k, d);
+  EXPECT_THAT(k.calls, ElementsAre("detach p a", "attach p a"));
+}
+
+TEST(Executor, StaleStagingIsDiscardedFirst) {
+  FakeKernel k;
+  ObservedProgram stale;
+  stale.name = "p";
+  stale.dir = "/pins/_staging-p";
+  stale.prog_id = 7;
+  AttachRecord r;
+  r.key = "k";
+  r.target = "a";
+  stale.attachments["k"] = r;
+  k.staging["p"] = stale;
+  DesiredState d;
+  reconcile(k, d);
+  EXPECT_THAT(k.calls, ElementsAre("detach p a", "unload-staged p"));
+  EXPECT_TRUE(k.staging.empty());
 }
 
 TEST(Status, JsonHasTheDescribeShape) {
