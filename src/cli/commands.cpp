@@ -85,9 +85,13 @@ int cmd_status(bool as_json) {
 int cmd_plan(const std::vector<std::string> &dirs, const std::string &pin_root, bool as_json) {
   DesiredState desired = load_desired(dirs);
   std::error_code ec;
-  if (!std::filesystem::is_directory(pin_root, ec)) {
-    // Nothing pinned yet: everything is a create. Reading the pin root needs root, not this.
+  if (!std::filesystem::exists(pin_root, ec)) {
+    // Nothing pinned yet (first boot): everything is a create.
     spdlog::debug("pin root {} does not exist", pin_root);
+  } else if (::access(pin_root.c_str(), R_OK | X_OK) != 0) {
+    // Without reading the pins the plan would claim that everything is new.
+    fmt::print(stderr, "cannot read pin root {}: {} (run as root)\n", pin_root, std::strerror(errno));
+    return 1;
   }
   auto kernel = make_libbpf_kernel(pin_root);
   ObservedState observed = kernel->observe();
