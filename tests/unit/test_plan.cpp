@@ -337,13 +337,24 @@ TEST(Executor, RemovalDetachesBeforeUnloadAndKeepsPinsWhenDetachFails) {
   EXPECT_THAT(r.status.programs, IsEmpty());
 }
 
-TEST(Executor, ReplaceSwapsEveryHookThenCommits) {
+// A FakeKernel holding program "p" (id 100) attached at `ifaces`, with the desired state that
+// produced it; the call log starts empty.
+struct Running {
   FakeKernel k;
   DesiredState d;
-  d.manifests = {manifest("/m/a.toml")};
-  d.programs = {xdp_spec("p", {"a", "b"})};
-  reconcile(k, d);
-  k.calls.clear();
+  explicit Running(std::vector<std::string> ifaces) {
+    d.manifests = {manifest("/m/a.toml")};
+    d.programs = {xdp_spec("p", std::move(ifaces))};
+    reconcile(k, d);
+    k.calls.clear();
+  }
+  ProgramSpec &spec() { return d.programs[0]; }
+};
+
+TEST(Executor, ReplaceSwapsEveryHookThenCommits) {
+  Running run({"a", "b"});
+  auto &k = run.k;
+  auto &d = run.d;
   d.programs[0].bytecode_digest = std::string(64, 'c');
   d.programs[0].attach.pop_back();  // b is dropped,
   AttachSpec c = d.programs[0].attach[0];
@@ -359,12 +370,9 @@ TEST(Executor, ReplaceSwapsEveryHookThenCommits) {
 }
 
 TEST(Executor, AFailedSwapKeepsThePreviousProgram) {
-  FakeKernel k;
-  DesiredState d;
-  d.manifests = {manifest("/m/a.toml")};
-  d.programs = {xdp_spec("p", {"a", "b"})};
-  reconcile(k, d);
-  k.calls.clear();
+  Running run({"a", "b"});
+  auto &k = run.k;
+  auto &d = run.d;
   k.fail_swap_target = "b";
   d.programs[0].bpf_function = "other";
   auto r = reconcile(k, d);
@@ -379,12 +387,9 @@ TEST(Executor, AFailedSwapKeepsThePreviousProgram) {
 }
 
 TEST(Executor, AFailedStagedLoadLeavesTheProgramAlone) {
-  FakeKernel k;
-  DesiredState d;
-  d.manifests = {manifest("/m/a.toml")};
-  d.programs = {xdp_spec("p", {"a"})};
-  reconcile(k, d);
-  k.calls.clear();
+  Running run({"a"});
+  auto &k = run.k;
+  auto &d = run.d;
   k.fail_load = "p";
   d.programs[0].bytecode_digest = std::string(64, 'd');
   reconcile(k, d);
@@ -394,24 +399,18 @@ TEST(Executor, AFailedStagedLoadLeavesTheProgramAlone) {
 }
 
 TEST(Executor, NewHookIsAttachedBeforeTheOldIsDetached) {
-  FakeKernel k;
-  DesiredState d;
-  d.manifests = {manifest("/m/a.toml")};
-  d.programs = {xdp_spec("p", {"a"})};
-  reconcile(k, d);
-  k.calls.clear();
+  Running run({"a"});
+  auto &k = run.k;
+  auto &d = run.d;
   d.programs[0].attach[0].interface = "b";
   reconcile(k, d);
   EXPECT_THAT(k.calls, ElementsAre("attach p b", "detach p a"));
 }
 
 TEST(Executor, SameHookIsDetachedFirstAndRestoredWhenTheNewAttachFails) {
-  FakeKernel k;
-  DesiredState d;
-  d.manifests = {manifest("/m/a.toml")};
-  d.programs = {xdp_spec("p", {"a"})};
-  reconcile(k, d);
-  k.calls.clear();
+  Running run({"a"});
+  auto &k = run.k;
+  auto &d = run.d;
   d.programs[0].attach[0].mode = XdpMode::Skb;  // same hook, new key
   reconcile(k, d);
   EXPECT_THAT(k.calls, ElementsAre("detach p a", "attach p a"));
