@@ -1,5 +1,8 @@
 #include "cli/commands.h"
 
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <systemd/sd-bus.h>
 #include <unistd.h>
 
@@ -84,13 +87,19 @@ int cmd_status(bool as_json) {
 
 int cmd_plan(const std::vector<std::string> &dirs, const std::string &pin_root, bool as_json) {
   DesiredState desired = load_desired(dirs);
-  std::error_code ec;
-  if (!std::filesystem::exists(pin_root, ec)) {
+  // Without reading the pins the plan would claim that everything is new: refuse instead.
+  struct stat st {};
+  if (::stat(pin_root.c_str(), &st) != 0) {
+    if (errno != ENOENT) {
+      fmt::print(stderr, "cannot read pin root {}: {} (run as root)\n", pin_root, std::strerror(errno));
+      return 1;
+    }
     // Nothing pinned yet (first boot): everything is a create.
-    spdlog::debug("pin root {} does not exist", pin_root);
   } else if (::access(pin_root.c_str(), R_OK | X_OK) != 0) {
-    // Without reading the pins the plan would claim that everything is new.
     fmt::print(stderr, "cannot read pin root {}: {} (run as root)\n", pin_root, std::strerror(errno));
+    return 1;
+  } else if (struct statfs sfs {}; ::statfs(pin_root.c_str(), &sfs) != 0 || sfs.f_type != BPF_FS_MAGIC) {
+    fmt::print(stderr, "pin root {} is not on a bpffs: the daemon would refuse it\n", pin_root);
     return 1;
   }
   auto kernel = make_libbpf_kernel(pin_root);

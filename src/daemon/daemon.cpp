@@ -77,8 +77,10 @@ Result<void> Daemon::run() {
   links_ = std::make_unique<LinkWatcher>(ev, [this] { schedule_reconcile(); });
   if (opts_.check_interval_usec > 0) {
     sd_event_source *src = nullptr;
-    // 1 s accuracy lets the kernel batch this wakeup with others; the check is not urgent.
-    if (int r = sd_event_add_time_relative(ev, &src, CLOCK_MONOTONIC, opts_.check_interval_usec, 1'000'000, on_check,
+    // A loose accuracy (a tenth of the interval, at most 1 s) lets the kernel batch this
+    // wakeup with others; the check is not urgent.
+    const uint64_t accuracy = std::min<uint64_t>(1'000'000, std::max<uint64_t>(1, opts_.check_interval_usec / 10));
+    if (int r = sd_event_add_time_relative(ev, &src, CLOCK_MONOTONIC, opts_.check_interval_usec, accuracy, on_check,
                                            this);
         r < 0)
       return fail_errno(r, "arm the periodic check");

@@ -402,7 +402,7 @@ Result<void> detach_pinned_link(const std::string &link_pin) {
   return {};
 }
 
-uint32_t pinned_link_id(const std::string &link_pin) {
+uint32_t pinned_link_id(const std::string &link_pin, uint32_t *prog_id) {
   UniqueFd fd(bpf_obj_get(link_pin.c_str()));
   if (!fd.valid()) return 0;
   // bpf_link_info of Linux 6.6+: the TCX member {ifindex, attach_type} sits at offset 16; a TCX
@@ -410,10 +410,12 @@ uint32_t pinned_link_id(const std::string &link_pin) {
   alignas(8) unsigned char buf[256] = {};
   uint32_t len = sizeof buf;
   if (bpf_obj_get_info_by_fd(fd.get(), buf, &len) != 0) return 0;
-  uint32_t type, id, ifindex;
+  uint32_t type, id, prog, ifindex;
   std::memcpy(&type, buf, 4);
   std::memcpy(&id, buf + 4, 4);
+  std::memcpy(&prog, buf + 8, 4);
   std::memcpy(&ifindex, buf + 16, 4);
+  if (prog_id) *prog_id = prog;
   if (type == kBpfLinkTypeTcx && ifindex == 0) return 0;
   return id;
 }

@@ -61,7 +61,8 @@ Result<void> detach_pinned_link(const std::string &link_pin);
 
 /// Kernel id of the link pinned at `link_pin`, 0 when there is none or it was detached
 /// (a TCX link whose interface went away reports ifindex 0; we treat it as gone).
-uint32_t pinned_link_id(const std::string &link_pin);
+/// `prog_id`, when given, receives the id of the program the link runs.
+uint32_t pinned_link_id(const std::string &link_pin, uint32_t *prog_id = nullptr);
 
 /// File offset of `symbol` in the ELF file at `path` (what the uprobe PMU wants).
 /// Errors: not an ELF file, or no defined function of that name.

@@ -237,20 +237,35 @@ class LibbpfKernel final : public Kernel {
     if (!old_fd) return std::unexpected(old_fd.error());
     auto new_fd = open_prog(to);
     if (!new_fd) return std::unexpected(new_fd.error());
+    if (rec.mechanism != Mechanism::PerfLink) {
+      // Record the intent first: if we die between the kernel swap and the records, the
+      // staging record already names the hook, so discarding it detaches the new program
+      // instead of leaving it there unowned.
+      to.attachments[key] = rec;
+      if (auto w = write_record(to); !w) {
+        to.attachments.erase(key);
+        return w;
+      }
+    }
+    auto undo_intent = [&] {
+      to.attachments.erase(key);
+      (void)write_record(to);
+    };
     switch (rec.mechanism) {
       case Mechanism::Xdp:
-        if (auto r = swap_xdp(old_fd->get(), new_fd->get(), a, rec); !r) return r;
+        if (auto r = swap_xdp(old_fd->get(), new_fd->get(), a, rec); !r) return undo_intent(), r;
         break;
       case Mechanism::Tc:
-        if (auto r = swap_tc(from.prog_id, new_fd->get(), rec); !r) return r;
+        if (auto r = swap_tc(from.prog_id, new_fd->get(), rec); !r) return undo_intent(), r;
         break;
       case Mechanism::Tcx: {
         // Same link, new program: the link id stays, and the pin moves to the new directory.
         const std::string old_pin = PinLayout::link(from.dir, key), new_pin = PinLayout::link(to.dir, key);
-        if (auto r = update_pinned_link(old_pin, new_fd->get()); !r) return r;
+        if (auto r = update_pinned_link(old_pin, new_fd->get()); !r) return undo_intent(), r;
         if (::rename(old_pin.c_str(), new_pin.c_str()) != 0) {
           int err = errno;
           (void)update_pinned_link(old_pin, old_fd->get());
+          undo_intent();
           return fail_errno(err, "move link pin {}", old_pin);
         }
         break;
@@ -267,8 +282,6 @@ class LibbpfKernel final : public Kernel {
       }
     }
     from.attachments.erase(key);
-    to.attachments[key] = rec;
-    if (auto w = write_record(to); !w) return w;
     return write_record(from);
   }
 
@@ -366,7 +379,12 @@ class LibbpfKernel final : public Kernel {
       case Mechanism::Xdp: return p.prog_id != 0 && xdp_in_place(p.prog_id, a);
       case Mechanism::Tc: return tc_in_place(p.prog_id, a);
       case Mechanism::Tcx:
-      case Mechanism::PerfLink: return pinned_link_id(PinLayout::link(p.dir, a.key)) != 0;
+      case Mechanism::PerfLink: {
+        // The link must run this program: after an interrupted replace a link pinned here can
+        // run the staged one.
+        uint32_t prog_id = 0;
+        return pinned_link_id(PinLayout::link(p.dir, a.key), &prog_id) != 0 && prog_id == p.prog_id;
+      }
     }
     return false;
   }

@@ -3,12 +3,16 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -939,6 +943,595 @@ std::string ReconcilerTest::uprobe_manifest(const std::string& name, const std::
          "[[program.attach]]\n"
          "target = \"" + target + "\"\n"
          "function = \"" + function + "\"\n";
+}
+
+}  // namespace it
+
+// =============================================================================================
+// Additions: raw kernel views, hook sampling, background commands, renamed objects, pin-root
+// checks (used by test_restart/test_crash/test_drift/test_foreign/test_plan_cli).
+
+namespace it {
+namespace {
+
+long sys_bpf(int cmd, union bpf_attr* attr) {
+  return ::syscall(SYS_bpf, cmd, attr, sizeof(*attr));
+}
+
+int raw_obj_get(const std::string& path) {
+  union bpf_attr attr;
+  std::memset(&attr, 0, sizeof attr);
+  attr.pathname = reinterpret_cast<std::uintptr_t>(path.c_str());
+  attr.file_flags = BPF_F_RDONLY;
+  int fd = static_cast<int>(sys_bpf(BPF_OBJ_GET, &attr));
+  if (fd < 0 && errno == EINVAL) {  // links and programs refuse access flags
+    attr.file_flags = 0;
+    fd = static_cast<int>(sys_bpf(BPF_OBJ_GET, &attr));
+  }
+  return fd;
+}
+
+bool raw_info(int fd, void* info, std::uint32_t len) {
+  union bpf_attr attr;
+  std::memset(&attr, 0, sizeof attr);
+  attr.info.bpf_fd = static_cast<std::uint32_t>(fd);
+  attr.info.info_len = len;
+  attr.info.info = reinterpret_cast<std::uintptr_t>(info);
+  return sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &attr) == 0;
+}
+
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  bool ok() const { return fd >= 0; }
+};
+
+std::optional<RawProg> raw_prog_of_fd(int fd) {
+  bpf_prog_info info{};
+  std::uint32_t map_ids[64] = {};
+  info.nr_map_ids = 64;
+  info.map_ids = reinterpret_cast<std::uintptr_t>(map_ids);
+  if (!raw_info(fd, &info, sizeof info)) return std::nullopt;
+  RawProg p;
+  p.id = info.id;
+  p.name = std::string(info.name, strnlen(info.name, sizeof info.name));
+  p.map_ids.assign(map_ids, map_ids + std::min<std::uint32_t>(info.nr_map_ids, 64));
+  return p;
+}
+
+// Runs fn on a short-lived thread inside /run/netns/<ns> (setns moves only the calling thread).
+template <typename F>
+void in_netns(const std::string& ns, F&& fn) {
+  std::thread t([&] {
+    const int fd = ::open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    const bool ok = ::setns(fd, CLONE_NEWNET) == 0;
+    ::close(fd);
+    if (ok) fn();
+  });
+  t.join();
+}
+
+// RTM_GETLINK for ifindex on netlink socket nl; the XDP program ids from IFLA_XDP.
+std::optional<std::vector<std::uint32_t>> xdp_query_nl(int nl, unsigned ifindex) {
+  struct {
+    nlmsghdr nh;
+    ifinfomsg ifi;
+  } req{};
+  static std::atomic<std::uint32_t> seq{1};
+  req.nh.nlmsg_len = sizeof req;
+  req.nh.nlmsg_type = RTM_GETLINK;
+  req.nh.nlmsg_flags = NLM_F_REQUEST;
+  req.nh.nlmsg_seq = seq++;
+  req.ifi.ifi_family = AF_UNSPEC;
+  req.ifi.ifi_index = static_cast<int>(ifindex);
+  if (::send(nl, &req, sizeof req, 0) < 0) return std::nullopt;
+  alignas(nlmsghdr) static thread_local char buf[65536];
+  for (;;) {
+    const ssize_t n = ::recv(nl, buf, sizeof buf, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return std::nullopt;
+    }
+    int len = static_cast<int>(n);
+    for (auto* nh = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) {
+      if (nh->nlmsg_seq != req.nh.nlmsg_seq) continue;  // a stale answer
+      if (nh->nlmsg_type == NLMSG_ERROR) return std::nullopt;
+      if (nh->nlmsg_type != RTM_NEWLINK) continue;
+      auto* ifi = static_cast<ifinfomsg*>(NLMSG_DATA(nh));
+      int alen = static_cast<int>(IFLA_PAYLOAD(nh));
+      std::vector<std::uint32_t> ids;
+      for (auto* rta = IFLA_RTA(ifi); RTA_OK(rta, alen); rta = RTA_NEXT(rta, alen)) {
+        if ((rta->rta_type & ~NLA_F_NESTED) != IFLA_XDP) continue;
+        int xlen = static_cast<int>(RTA_PAYLOAD(rta));
+        for (auto* x = static_cast<rtattr*>(RTA_DATA(rta)); RTA_OK(x, xlen); x = RTA_NEXT(x, xlen)) {
+          const int t = x->rta_type;
+          if (t == IFLA_XDP_PROG_ID || t == IFLA_XDP_DRV_PROG_ID || t == IFLA_XDP_SKB_PROG_ID ||
+              t == IFLA_XDP_HW_PROG_ID) {
+            std::uint32_t id = 0;
+            std::memcpy(&id, RTA_DATA(x), sizeof id);
+            if (id != 0 && std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+          }
+        }
+      }
+      std::sort(ids.begin(), ids.end());
+      return ids;
+    }
+  }
+}
+
+std::optional<std::vector<std::uint32_t>> tcx_query_here(unsigned ifindex, bool ingress) {
+  std::uint32_t ids[64] = {};
+  union bpf_attr attr;
+  std::memset(&attr, 0, sizeof attr);
+  attr.query.target_fd = ifindex;
+  attr.query.attach_type = ingress ? kBpfTcxIngress : kBpfTcxEgress;
+  attr.query.prog_ids = reinterpret_cast<std::uintptr_t>(ids);
+  attr.query.prog_cnt = 64;
+  if (sys_bpf(BPF_PROG_QUERY, &attr) != 0) return std::nullopt;
+  std::vector<std::uint32_t> out(ids, ids + std::min<std::uint32_t>(attr.query.prog_cnt, 64));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string ids_text(const std::optional<std::vector<std::uint32_t>>& ids) {
+  if (!ids) return "(error)";
+  std::string s = "[";
+  for (std::size_t i = 0; i < ids->size(); ++i) s += (i ? "," : "") + std::to_string((*ids)[i]);
+  return s + "]";
+}
+
+}  // namespace
+
+std::optional<std::uint32_t> raw_pinned_prog_id(const std::string& path) {
+  Fd fd(raw_obj_get(path));
+  if (!fd.ok()) return std::nullopt;
+  const auto p = raw_prog_of_fd(fd.fd);
+  if (!p) return std::nullopt;
+  return p->id;
+}
+
+std::optional<std::uint32_t> raw_pinned_map_id(const std::string& path) {
+  Fd fd(raw_obj_get(path));
+  if (!fd.ok()) return std::nullopt;
+  bpf_map_info info{};
+  if (!raw_info(fd.fd, &info, sizeof info)) return std::nullopt;
+  return info.id;
+}
+
+std::optional<RawLink> raw_pinned_link(const std::string& path) {
+  Fd fd(raw_obj_get(path));
+  if (!fd.ok()) return std::nullopt;
+  bpf_link_info info{};
+  if (!raw_info(fd.fd, &info, sizeof info)) return std::nullopt;
+  return RawLink{info.id, info.prog_id, info.type};
+}
+
+std::optional<RawProg> raw_prog(std::uint32_t id) {
+  union bpf_attr attr;
+  std::memset(&attr, 0, sizeof attr);
+  attr.prog_id = id;
+  Fd fd(static_cast<int>(sys_bpf(BPF_PROG_GET_FD_BY_ID, &attr)));
+  if (!fd.ok()) return std::nullopt;
+  return raw_prog_of_fd(fd.fd);
+}
+
+std::vector<RawProg> kernel_progs_named(const std::vector<std::string>& names) {
+  std::vector<RawProg> out;
+  std::uint32_t id = 0;
+  for (;;) {
+    union bpf_attr attr;
+    std::memset(&attr, 0, sizeof attr);
+    attr.start_id = id;
+    if (sys_bpf(BPF_PROG_GET_NEXT_ID, &attr) != 0) break;
+    id = attr.next_id;
+    const auto p = raw_prog(id);
+    if (!p) continue;  // freed in between
+    for (const auto& n : names)
+      if (p->name == n.substr(0, 15)) out.push_back(*p);
+  }
+  return out;
+}
+
+std::optional<std::vector<std::uint8_t>> raw_map_value0(const std::string& map_pin) {
+  Fd fd(raw_obj_get(map_pin));
+  if (!fd.ok()) return std::nullopt;
+  bpf_map_info info{};
+  if (!raw_info(fd.fd, &info, sizeof info) || info.key_size != 4) return std::nullopt;
+  std::vector<std::uint8_t> value(info.value_size);
+  std::uint32_t key = 0;
+  union bpf_attr attr;
+  std::memset(&attr, 0, sizeof attr);
+  attr.map_fd = static_cast<std::uint32_t>(fd.fd);
+  attr.key = reinterpret_cast<std::uintptr_t>(&key);
+  attr.value = reinterpret_cast<std::uintptr_t>(value.data());
+  if (sys_bpf(BPF_MAP_LOOKUP_ELEM, &attr) != 0) return std::nullopt;
+  return value;
+}
+
+std::optional<std::uint32_t> raw_map_u32(const std::string& map_pin) {
+  const auto v = raw_map_value0(map_pin);
+  if (!v || v->size() < 4) return std::nullopt;
+  return static_cast<std::uint32_t>((*v)[0] | ((*v)[1] << 8) | ((*v)[2] << 16) | ((*v)[3] << 24));
+}
+
+std::optional<std::vector<std::uint32_t>> xdp_ids_netlink(const std::string& ns, const std::string& ifname) {
+  std::optional<std::vector<std::uint32_t>> out;
+  in_netns(ns, [&] {
+    const unsigned ifindex = ::if_nametoindex(ifname.c_str());
+    if (ifindex == 0) return;
+    const int nl = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (nl < 0) return;
+    out = xdp_query_nl(nl, ifindex);
+    ::close(nl);
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+std::string HookTarget::label() const {
+  const char* k = kind == Xdp ? "xdp" : kind == TcxIngress ? "tcx-ingress" : "tcx-egress";
+  return std::string(k) + "@" + ifname + "(" + ns + ")";
+}
+
+HookSampler::HookSampler(std::vector<HookTarget> targets, std::chrono::microseconds period)
+    : targets_(std::move(targets)), period_(period), start_(std::chrono::steady_clock::now()) {
+  samples_.reserve(8192);
+  thread_ = std::thread([this] { loop(); });
+}
+
+HookSampler::~HookSampler() { stop(); }
+
+void HookSampler::stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void HookSampler::loop() {
+  std::vector<int> ns_fds;
+  std::vector<int> nl_fds;
+  for (const auto& t : targets_) {
+    const int fd = ::open(("/run/netns/" + t.ns).c_str(), O_RDONLY | O_CLOEXEC);
+    ns_fds.push_back(fd);
+    int nl = -1;
+    if (fd >= 0 && ::setns(fd, CLONE_NEWNET) == 0)
+      nl = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);  // lives in that netns
+    nl_fds.push_back(nl);
+    if (fd < 0 || nl < 0) thread_error_ += "cannot enter netns " + t.ns + "; ";
+  }
+  auto next = std::chrono::steady_clock::now();
+  while (!stop_) {
+    HookSample s;
+    s.t = std::chrono::steady_clock::now();
+    for (std::size_t i = 0; i < targets_.size(); ++i) {
+      std::optional<std::vector<std::uint32_t>> ids;
+      if (ns_fds[i] >= 0 && ::setns(ns_fds[i], CLONE_NEWNET) == 0) {
+        const unsigned ifindex = ::if_nametoindex(targets_[i].ifname.c_str());
+        if (ifindex != 0) {
+          if (targets_[i].kind == HookTarget::Xdp) ids = xdp_query_nl(nl_fds[i], ifindex);
+          else ids = tcx_query_here(ifindex, targets_[i].kind == HookTarget::TcxIngress);
+        }
+      }
+      s.ids.push_back(std::move(ids));
+    }
+    samples_.push_back(std::move(s));
+    next += period_;
+    const auto now = std::chrono::steady_clock::now();
+    if (next > now) std::this_thread::sleep_until(next);
+    else next = now;
+  }
+  for (int fd : ns_fds)
+    if (fd >= 0) ::close(fd);
+  for (int fd : nl_fds)
+    if (fd >= 0) ::close(fd);
+}
+
+std::size_t HookSampler::empty_count(std::size_t i) const {
+  std::size_t n = 0;
+  for (const auto& s : samples_) n += s.ids[i] && s.ids[i]->empty();
+  return n;
+}
+
+std::size_t HookSampler::error_count(std::size_t i) const {
+  std::size_t n = 0;
+  for (const auto& s : samples_) n += !s.ids[i];
+  return n;
+}
+
+std::size_t HookSampler::max_count(std::size_t i) const {
+  std::size_t n = 0;
+  for (const auto& s : samples_)
+    if (s.ids[i]) n = std::max(n, s.ids[i]->size());
+  return n;
+}
+
+std::string HookSampler::timeline(std::size_t i) const {
+  std::string out = targets_[i].label() + ": ";
+  std::optional<std::optional<std::vector<std::uint32_t>>> prev;
+  std::size_t run_len = 0;
+  char buf[64];
+  for (const auto& s : samples_) {
+    if (prev && *prev == s.ids[i]) {
+      ++run_len;
+      continue;
+    }
+    if (prev) out += " (x" + std::to_string(run_len) + ") -> ";
+    std::snprintf(buf, sizeof buf, "+%.1fms ",
+                  std::chrono::duration<double, std::milli>(s.t - start_).count());
+    out += buf + ids_text(s.ids[i]);
+    prev = s.ids[i];
+    run_len = 1;
+  }
+  if (prev) out += " (x" + std::to_string(run_len) + ")";
+  return out;
+}
+
+std::string HookSampler::rate() const {
+  if (samples_.size() < 2) return std::to_string(samples_.size()) + " samples " + thread_error_;
+  const double ms = std::chrono::duration<double, std::milli>(samples_.back().t - samples_.front().t).count();
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "%zu samples over %.0f ms (every %.2f ms)", samples_.size(), ms,
+                ms / static_cast<double>(samples_.size() - 1));
+  return buf + (thread_error_.empty() ? "" : "; " + thread_error_);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+BackgroundCommand::BackgroundCommand(const std::vector<std::string>& argv, const std::string& log) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    const int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, 0);
+    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (out >= 0) {
+      ::dup2(out, 1);
+      ::dup2(out, 2);
+    }
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+}
+
+bool BackgroundCommand::alive() {
+  if (pid_ <= 0 || reaped_) return false;
+  int status = 0;
+  if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+    reaped_ = true;
+    return false;
+  }
+  return true;
+}
+
+BackgroundCommand::~BackgroundCommand() {
+  if (pid_ <= 0 || reaped_) return;
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  if (!wait_until([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, 2s, 5ms)) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status, 0);
+  }
+}
+
+std::string Daemon::kill_hard() {
+  if (pid_ <= 0) return "not running";
+  if (!alive()) return exit_text_;
+  stopped_ = true;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  status_ = status;
+  exit_text_ = wait_text(status);
+  return exit_text_;
+}
+
+::testing::AssertionResult make_renamed_object(const std::string& src, const std::string& old_fn,
+                                               const std::string& new_fn, const std::string& dest) {
+  if (old_fn.size() != new_fn.size())
+    return ::testing::AssertionFailure() << "rename " << old_fn << " -> " << new_fn << ": lengths differ";
+  std::string data = read_file(src);
+  if (data.empty()) return ::testing::AssertionFailure() << "cannot read " << src;
+  const std::string needle = std::string(1, '\0') + old_fn + std::string(1, '\0');
+  const std::string repl = std::string(1, '\0') + new_fn + std::string(1, '\0');
+  std::size_t n = 0;
+  for (std::size_t pos = data.find(needle); pos != std::string::npos; pos = data.find(needle, pos + 1)) {
+    data.replace(pos, needle.size(), repl);
+    ++n;
+  }
+  if (n == 0) return ::testing::AssertionFailure() << "no '" << old_fn << "' string in " << src;
+  std::ofstream out(dest, std::ios::binary | std::ios::trunc);
+  out << data;
+  out.close();
+  if (!out) return ::testing::AssertionFailure() << "cannot write " << dest;
+  return ::testing::AssertionSuccess() << n << " occurrences renamed";
+}
+
+std::string add_veth(const std::string& ns1, const std::string& if1, const std::string& ns2,
+                     const std::string& if2, const std::string& addr1, const std::string& addr2) {
+  std::vector<std::vector<std::string>> steps = {
+      {"ip", "link", "add", if1, "netns", ns1, "type", "veth", "peer", "name", if2, "netns", ns2}};
+  if (!addr1.empty()) steps.push_back({"ip", "-n", ns1, "addr", "add", addr1 + "/30", "dev", if1});
+  if (!addr2.empty()) steps.push_back({"ip", "-n", ns2, "addr", "add", addr2 + "/30", "dev", if2});
+  steps.push_back({"ip", "-n", ns1, "link", "set", if1, "up"});
+  steps.push_back({"ip", "-n", ns2, "link", "set", if2, "up"});
+  for (const auto& s : steps) {
+    const auto r = run(s);
+    if (r.rc != 0) {
+      std::string cmd;
+      for (const auto& w : s) cmd += w + " ";
+      return cmd + "-> " + r.describe();
+    }
+  }
+  return "";
+}
+
+ScopedBusAddress::ScopedBusAddress(const std::string& address) {
+  if (const char* p = std::getenv("DBUS_SYSTEM_BUS_ADDRESS")) previous_ = p;
+  ::setenv("DBUS_SYSTEM_BUS_ADDRESS", address.c_str(), 1);
+}
+
+ScopedBusAddress::~ScopedBusAddress() {
+  if (previous_) ::setenv("DBUS_SYSTEM_BUS_ADDRESS", previous_->c_str(), 1);
+  else ::unsetenv("DBUS_SYSTEM_BUS_ADDRESS");
+}
+
+std::vector<std::string> list_tree(const std::string& root) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec))
+    out.push_back(fs::relative(it->path(), root, ec).string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> check_pin_root_exact(const std::string& pin_root,
+                                              const std::vector<ExpectedProgram>& expected,
+                                              const std::vector<std::string>& kernel_names,
+                                              std::chrono::milliseconds settle) {
+  std::vector<std::string> problems;
+  auto problem = [&](const std::string& p) { problems.push_back(p); };
+
+  // 1. Exactly the expected directories under the pin root (hidden or staging names included).
+  std::vector<std::string> want_dirs;
+  for (const auto& e : expected) want_dirs.push_back(e.name);
+  std::sort(want_dirs.begin(), want_dirs.end());
+  const auto have_dirs = list_dir(pin_root);
+  for (const auto& d : have_dirs)
+    if (!std::binary_search(want_dirs.begin(), want_dirs.end(), d))
+      problem("unexpected entry under the pin root: " + d + " (contains: " +
+              json(list_tree(pin_root + "/" + d)).dump() + ")");
+  for (const auto& d : want_dirs)
+    if (!std::binary_search(have_dirs.begin(), have_dirs.end(), d)) problem("missing program dir " + d);
+
+  // 2. Each program: pins, maps, links, hooks.
+  json links;
+  try {
+    links = all_links();
+  } catch (const std::exception& ex) {
+    problem(ex.what());
+  }
+  auto bpftool_lists_link = [&](std::uint32_t id) {
+    if (!links.is_array()) return false;
+    for (const auto& l : links)
+      if (l.value("id", 0u) == id) return true;
+    return false;
+  };
+  std::vector<std::uint32_t> pinned_ids;
+  for (const auto& e : expected) {
+    const std::string dir = pin_root + "/" + e.name;
+    if (!path_exists(dir)) continue;
+    const auto entries = list_dir(dir);
+    const std::vector<std::string> want_entries = {"links", "maps", "prog", "record"};
+    if (entries != want_entries)
+      problem(e.name + ": entries " + json(entries).dump() + ", expected " + json(want_entries).dump());
+    const auto id = raw_pinned_prog_id(dir + "/prog");
+    if (!id) {
+      problem(e.name + ": no live program pinned at prog");
+      continue;
+    }
+    pinned_ids.push_back(*id);
+    const auto prog = raw_prog(*id);
+    if (!prog) {
+      problem(e.name + ": program " + std::to_string(*id) + " vanished");
+      continue;
+    }
+    // Maps: every pin is one of the program's maps, every map of the program is pinned.
+    std::vector<std::uint32_t> map_pin_ids;
+    for (const auto& m : list_dir(dir + "/maps")) {
+      const auto mid = raw_pinned_map_id(dir + "/maps/" + m);
+      if (!mid) {
+        problem(e.name + ": maps/" + m + " is not a live map");
+        continue;
+      }
+      if (std::find(prog->map_ids.begin(), prog->map_ids.end(), *mid) == prog->map_ids.end())
+        problem(e.name + ": maps/" + m + " (map " + std::to_string(*mid) + ") is not a map of program " +
+                std::to_string(*id));
+      map_pin_ids.push_back(*mid);
+      if (e.sample_every && m.size() > 7 && m.ends_with("_rodata")) {
+        const auto v = raw_map_u32(dir + "/maps/" + m);
+        if (v != e.sample_every)
+          problem(e.name + ": sample_every in " + m + " is " + (v ? std::to_string(*v) : "unreadable") +
+                  ", expected " + std::to_string(*e.sample_every));
+      }
+    }
+    for (const auto mid : prog->map_ids)
+      if (std::find(map_pin_ids.begin(), map_pin_ids.end(), mid) == map_pin_ids.end())
+        problem(e.name + ": map " + std::to_string(mid) + " of program " + std::to_string(*id) + " is not pinned");
+    // Links.
+    const auto link_pins = list_dir(dir + "/links");
+    const std::size_t want_links = e.kind == ExpectedProgram::Xdp ? 0 : e.link_pins;
+    if (link_pins.size() != want_links)
+      problem(e.name + ": " + std::to_string(link_pins.size()) + " link pins " + json(link_pins).dump() +
+              ", expected " + std::to_string(want_links));
+    for (const auto& l : link_pins) {
+      const auto link = raw_pinned_link(dir + "/links/" + l);
+      if (!link) {
+        problem(e.name + ": links/" + l + " is not a live link");
+        continue;
+      }
+      if (link->prog_id != *id)
+        problem(e.name + ": links/" + l + " (link " + std::to_string(link->id) + ") runs program " +
+                std::to_string(link->prog_id) + ", the pinned program is " + std::to_string(*id));
+      if (!bpftool_lists_link(link->id))
+        problem(e.name + ": bpftool link show does not list link " + std::to_string(link->id));
+    }
+    // Hooks.
+    if (e.kind == ExpectedProgram::Xdp) {
+      const auto ids = xdp_ids_netlink(e.ns, e.ifname);
+      if (!ids || *ids != std::vector<std::uint32_t>{*id})
+        problem(e.name + ": XDP hook of " + e.ifname + " holds " + ids_text(ids) + ", expected [" +
+                std::to_string(*id) + "]");
+    } else if (e.kind == ExpectedProgram::Tcx) {
+      const auto ids = tcx_prog_ids(e.ns, e.ifname, e.ingress);
+      if (!ids || std::count(ids->begin(), ids->end(), *id) != 1)
+        problem(e.name + ": TCX hook of " + e.ifname + " holds " + ids_text(ids) + ", expected " +
+                std::to_string(*id) + " once");
+    }
+  }
+  {
+    auto sorted = pinned_ids;
+    std::sort(sorted.begin(), sorted.end());
+    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
+      problem("the same program id is pinned for two programs: " + json(sorted).dump());
+  }
+
+  // 3. The kernel's programs with our names are exactly the pinned ones (deferred frees settle).
+  if (kernel_names.empty()) return problems;
+  std::vector<std::uint32_t> extra;
+  std::vector<std::uint32_t> missing;
+  wait_until(
+      [&] {
+        extra.clear();
+        missing.clear();
+        std::vector<std::uint32_t> loaded;
+        for (const auto& p : kernel_progs_named(kernel_names)) loaded.push_back(p.id);
+        for (const auto id : loaded)
+          if (std::find(pinned_ids.begin(), pinned_ids.end(), id) == pinned_ids.end()) extra.push_back(id);
+        for (const auto id : pinned_ids)
+          if (std::find(loaded.begin(), loaded.end(), id) == loaded.end()) missing.push_back(id);
+        return extra.empty() && missing.empty();
+      },
+      settle, 20ms);
+  for (const auto id : extra) {
+    std::string attached;
+    for (const auto& l : links.is_array() ? links : json::array())
+      if (l.value("prog_id", 0u) == id) attached += " link " + std::to_string(l.value("id", 0u));
+    problem("program " + std::to_string(id) + " (" + (raw_prog(id) ? raw_prog(id)->name : "?") +
+            ") is loaded but not pinned under the pin root (leak);" + attached + " " + prog_holders(id));
+  }
+  for (const auto id : missing) problem("pinned program " + std::to_string(id) + " not listed by the kernel");
+  return problems;
 }
 
 }  // namespace it

@@ -19,7 +19,9 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <atomic>
 #include <optional>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -201,6 +203,8 @@ class Daemon {
   int exit_status() const { return status_; }
   /// Whether the last run ended through stop() rather than on its own.
   bool stopped_by_harness() const { return stopped_; }
+  /// SIGKILL (no chance to clean up) and reap. Returns the wait status text ("signal 9").
+  std::string kill_hard();
 
  private:
   pid_t pid_ = -1;
@@ -285,5 +289,159 @@ class ReconcilerTest : public ::testing::Test {
   std::unique_ptr<Bus> bus_;
   std::unique_ptr<Daemon> daemon_;
 };
+
+// ---------------------------------------------------------------------------------------------
+// Raw bpf(2) and rtnetlink views of the kernel (fast enough to poll every millisecond; no fork).
+
+/// Id of the program pinned at path (BPF_OBJ_GET + BPF_OBJ_GET_INFO_BY_FD), nullopt if none.
+std::optional<std::uint32_t> raw_pinned_prog_id(const std::string& path);
+/// Id of the map pinned at path, nullopt if none.
+std::optional<std::uint32_t> raw_pinned_map_id(const std::string& path);
+struct RawLink {
+  std::uint32_t id = 0;
+  std::uint32_t prog_id = 0;
+  std::uint32_t type = 0;  ///< BPF_LINK_TYPE_* (7 perf_event, 11 tcx)
+};
+/// The link pinned at path, nullopt if none.
+std::optional<RawLink> raw_pinned_link(const std::string& path);
+struct RawProg {
+  std::uint32_t id = 0;
+  std::string name;  ///< as the kernel has it: at most 15 characters
+  std::vector<std::uint32_t> map_ids;
+};
+/// The program with this id, nullopt when the kernel has none.
+std::optional<RawProg> raw_prog(std::uint32_t id);
+/// Every program loaded in the kernel (BPF_PROG_GET_NEXT_ID) whose kernel name is one of `names`
+/// (compare with the 15-character kernel name).
+std::vector<RawProg> kernel_progs_named(const std::vector<std::string>& names);
+/// The value of key 0 of the map pinned at path (BPF_MAP_LOOKUP_ELEM), nullopt on failure.
+std::optional<std::vector<std::uint8_t>> raw_map_value0(const std::string& map_pin);
+/// Little-endian u32 at the start of the value of key 0 (e.g. sample_every in a .rodata pin).
+std::optional<std::uint32_t> raw_map_u32(const std::string& map_pin);
+/// Program ids on the XDP hook of ifname inside netns ns, from RTM_GETLINK (IFLA_XDP);
+/// nullopt when the interface does not exist (or the query failed).
+std::optional<std::vector<std::uint32_t>> xdp_ids_netlink(const std::string& ns, const std::string& ifname);
+
+// ---------------------------------------------------------------------------------------------
+// Hook sampling in a background thread.
+
+struct HookTarget {
+  enum Kind { Xdp, TcxIngress, TcxEgress };
+  Kind kind;
+  std::string ns;  ///< netns name under /run/netns
+  std::string ifname;
+  std::string label() const;
+};
+
+/// One sample: per target, the program ids on the hook, or nullopt when the query failed
+/// (e.g. the interface does not exist at that moment).
+struct HookSample {
+  std::chrono::steady_clock::time_point t;
+  std::vector<std::optional<std::vector<std::uint32_t>>> ids;
+};
+
+/// Samples every target (in order, within one sample) every `period` on its own thread, with
+/// raw rtnetlink / BPF_PROG_QUERY (no fork), until stop() or destruction.
+class HookSampler {
+ public:
+  HookSampler(std::vector<HookTarget> targets, std::chrono::microseconds period);
+  ~HookSampler();
+  HookSampler(const HookSampler&) = delete;
+  HookSampler& operator=(const HookSampler&) = delete;
+
+  /// Stops the thread; samples() is stable afterwards.
+  void stop();
+  const std::vector<HookSample>& samples() const { return samples_; }
+  const std::vector<HookTarget>& targets() const { return targets_; }
+  /// Samples in which target i had no program (an empty hook; failed queries not counted).
+  std::size_t empty_count(std::size_t i) const;
+  /// Samples in which the query for target i failed.
+  std::size_t error_count(std::size_t i) const;
+  /// Largest number of programs seen at once on target i.
+  std::size_t max_count(std::size_t i) const;
+  /// Every distinct id set seen on target i, in order of first appearance, with time offsets:
+  /// "+0.0ms [12] -> +35.1ms [] (x17) -> +52.0ms [14]" (for failure messages).
+  std::string timeline(std::size_t i) const;
+  /// Whether the thread ran at all, and the average period actually achieved.
+  std::string rate() const;
+
+ private:
+  void loop();
+  std::vector<HookTarget> targets_;
+  std::chrono::microseconds period_;
+  std::atomic<bool> stop_{false};
+  std::vector<HookSample> samples_;
+  std::string thread_error_;
+  std::chrono::steady_clock::time_point start_;
+  std::thread thread_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Background processes, objects, interfaces.
+
+/// A long-running command (e.g. ping) with PR_SET_PDEATHSIG; SIGTERM + reap on destruction.
+class BackgroundCommand {
+ public:
+  explicit BackgroundCommand(const std::vector<std::string>& argv, const std::string& log = "/dev/null");
+  ~BackgroundCommand();
+  BackgroundCommand(const BackgroundCommand&) = delete;
+  BackgroundCommand& operator=(const BackgroundCommand&) = delete;
+  bool alive();
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+};
+
+/// Copies the BPF object `src` to `dest` with the function (ELF symbol, BTF and debug strings)
+/// `old_fn` renamed to `new_fn` (same length; every NUL-delimited occurrence). The copy has
+/// different bytes (sha256), and its program gets a kernel name no other test uses, so the
+/// kernel's whole program list can be searched for leaks without seeing other loaders' programs.
+::testing::AssertionResult make_renamed_object(const std::string& src, const std::string& old_fn,
+                                               const std::string& new_fn, const std::string& dest);
+
+/// A veth pair: if1 in netns ns1 and if2 in netns ns2, both up, optional /30 addresses ("" for
+/// none). Returns "" on success, else the failing command and its output.
+std::string add_veth(const std::string& ns1, const std::string& if1, const std::string& ns2,
+                     const std::string& if2, const std::string& addr1 = "",
+                     const std::string& addr2 = "");
+
+/// Sets DBUS_SYSTEM_BUS_ADDRESS for the scope (to talk to, or start, a second daemon on its own
+/// bus), restoring the previous value after.
+class ScopedBusAddress {
+ public:
+  explicit ScopedBusAddress(const std::string& address);
+  ~ScopedBusAddress();
+
+ private:
+  std::optional<std::string> previous_;
+};
+
+/// Every file and directory under root, relative, sorted ("a", "a/prog", ...).
+std::vector<std::string> list_tree(const std::string& root);
+
+/// What a pin root must hold exactly after a settle, program by program.
+struct ExpectedProgram {
+  std::string name;
+  enum Kind { Tracepoint, Xdp, Tcx } kind = Tracepoint;
+  std::size_t link_pins = 1;                   ///< pins under links/ (tracepoint, tcx)
+  std::optional<std::uint32_t> sample_every;   ///< expected first u32 of the *_rodata pin
+  std::string ns, ifname;                      ///< xdp/tcx: where it must be attached
+  bool ingress = true;                         ///< tcx
+};
+
+/// Checks the pin root against `expected` through the kernel only: the directory holds exactly
+/// the expected program dirs (nothing else, no staging or temp names), each exactly
+/// {prog, maps, links, record}; the program pin is a live program, every map pin is one of its
+/// maps and every one of its maps is pinned; links/ holds exactly link_pins live links of that
+/// program (and `bpftool -j link show` lists each); XDP/TCX hooks hold exactly the pinned ids;
+/// ids are distinct; and the kernel's list of programs named like `kernel_names` equals the
+/// pinned set (no leaked or duplicate programs; waits up to `settle` for deferred frees).
+/// An empty `kernel_names` skips the kernel-wide search. Returns the problems found (empty: good).
+std::vector<std::string> check_pin_root_exact(const std::string& pin_root,
+                                              const std::vector<ExpectedProgram>& expected,
+                                              const std::vector<std::string>& kernel_names,
+                                              std::chrono::milliseconds settle = 3s);
 
 }  // namespace it
