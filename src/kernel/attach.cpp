@@ -123,6 +123,9 @@ long perf_event_open(perf_event_attr *attr, pid_t pid, int cpu) {
 
 Result<AttachRecord> link_perf_event(int prog_fd, UniqueFd pfd, const std::string &link_pin, AttachRecord rec) {
   UniqueFd link(bpf_link_create(prog_fd, pfd.get(), BPF_PERF_EVENT, nullptr));
+  if (!link.valid() && errno == E2BIG)
+    return fail_errno(E2BIG, "create perf link for {}: the kernel runs at most 64 BPF programs per trace event "
+                      "(BPF_TRACE_MAX_PROGS), and this one has them all", rec.target);
   if (!link.valid()) return fail_errno(errno, "create perf link for {}", rec.target);
   if (bpf_obj_pin(link.get(), link_pin.c_str()) != 0) return fail_errno(errno, "pin link {}", link_pin);
   bpf_link_info info{};

@@ -359,7 +359,8 @@ class LibbpfKernel final : public Kernel {
           it->second.link_id = pinned_link_id(PinLayout::link(dir, it->first));
         ++it;
       } else {
-        spdlog::info("program {}: attachment {} is no longer in place", name, it->second.target);
+        spdlog::warn("drift: program {} is no longer attached at {}; it will be attached again", name,
+                     it->second.target);
         it = p.attachments.erase(it);
       }
     }
