@@ -166,6 +166,12 @@ Result<AttachRecord> attach_xdp(int prog_fd, const AttachSpec &a) {
   // libxdp takes run priority and chain-call actions only before it loads a program; ours is
   // loaded (and pinned) already, so they cannot be set here. They matter only in a dispatcher:
   // see the check after attaching.
+  {
+    // Already there (we were killed after attaching and before recording it): adopt it.
+    bool legacy = false;
+    auto ids = xdp_hook_programs(rec.ifindex, &legacy);
+    if (std::find(ids.begin(), ids.end(), prog_id_of(prog_fd)) != ids.end()) return rec;
+  }
   int err = xdp_program__attach(xp->get(), rec.ifindex, static_cast<xdp_attach_mode>(rec.xdp_flags), 0);
   if (err) {
     bool legacy = false;
@@ -282,6 +288,14 @@ Result<AttachRecord> attach_tcx(int prog_fd, const AttachSpec &a, const std::str
   return rec;
 }
 
+namespace {
+uint32_t tc_query(const AttachRecord &r) {
+  DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = r.ifindex, .attach_point = r.egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+  DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = r.tc_handle, .priority = r.tc_priority);
+  return bpf_tc_query(&hook, &opts) == 0 ? opts.prog_id : 0;
+}
+}  // namespace
+
 Result<AttachRecord> attach_tc(int prog_fd, const AttachSpec &a, const std::string &key) {
   AttachRecord rec = interface_record(a, ProgramType::Tc, Mechanism::Tc);
   auto ns = enter_interface_netns(a, rec);
@@ -296,6 +310,8 @@ Result<AttachRecord> attach_tc(int prog_fd, const AttachSpec &a, const std::stri
   if (err && err != -EEXIST) return fail_errno(err, "create clsact qdisc on {}", rec.target);
   DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .handle = rec.tc_handle, .priority = rec.tc_priority);
   err = bpf_tc_attach(&hook, &opts);
+  // Our own filter already there (killed after attaching, before recording): adopt it.
+  if (err == -EEXIST && tc_query(rec) == prog_id_of(prog_fd)) return rec;
   if (err == -EEXIST)
     return fail_errno(err, "attach cls_bpf to {} at priority {} handle {:#x}: a filter is already there", rec.target,
                       rec.tc_priority, rec.tc_handle);
@@ -303,13 +319,6 @@ Result<AttachRecord> attach_tc(int prog_fd, const AttachSpec &a, const std::stri
   return rec;
 }
 
-namespace {
-uint32_t tc_query(const AttachRecord &r) {
-  DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = r.ifindex, .attach_point = r.egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
-  DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = r.tc_handle, .priority = r.tc_priority);
-  return bpf_tc_query(&hook, &opts) == 0 ? opts.prog_id : 0;
-}
-}  // namespace
 
 Result<void> swap_tc(uint32_t old_id, int new_fd, const AttachRecord &r) {
   auto ns = NetnsGuard::enter(r.netns);
