@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/inotify.h>
+#include <time.h>
 #include <systemd/sd-daemon.h>
 
 #include <algorithm>
@@ -163,7 +164,14 @@ void Daemon::reconcile(const char *why) {
 
 void Daemon::reconcile_once(const char *why) {
   const auto t0 = std::chrono::steady_clock::now();
-  if (generation_ > 0) (void)sd_notify(0, "RELOADING=1");
+  if (generation_ > 0) {
+    // systemd 252 (RHEL 9) takes RELOADING=1 ... READY=1; MONOTONIC_USEC is what later versions
+    // (Type=notify-reload) want alongside, and older ones ignore.
+    struct timespec ts {};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    const unsigned long long usec = static_cast<unsigned long long>(ts.tv_sec) * 1'000'000ULL + ts.tv_nsec / 1000;
+    (void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", usec);
+  }
   DesiredState desired = load_desired(opts_.programs_dirs);
   // Report a manifest's errors when they change, not on every periodic check.
   for (auto &m : desired.manifests) {
