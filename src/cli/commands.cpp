@@ -8,6 +8,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -15,6 +17,7 @@
 
 #include "bus/bus.h"
 #include "kernel/kernel.h"
+#include "machineconfig/machineconfig.h"
 #include "manifest/desired.h"
 #include "reconcile/identity.h"
 #include "reconcile/plan.h"
@@ -82,6 +85,72 @@ int cmd_status(bool as_json) {
     return 1;
   }
   fmt::print("{}", as_json ? j.dump(2) + "\n" : format_status_table(j));
+  return 0;
+}
+
+int cmd_machineconfig(const MachineConfigOptions &opts) {
+  auto fail_with = [](const std::string &msg) {
+    fmt::print(stderr, "machineconfig: {}\n", msg);
+    return 1;
+  };
+  auto read = [](const std::string &path) -> Result<std::string> {
+    std::error_code ec;
+    if (std::filesystem::is_symlink(path, ec))
+      return fail("{} is a symlink, which a MachineConfig cannot carry", path);
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return fail_errno(errno, "read {}", path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  MachineConfigSpec spec;
+  spec.name = opts.name;
+  spec.role = opts.role;
+  if (!opts.manifests.empty()) {
+    auto files = manifest_files(opts.manifests);
+    if (!files) return fail_with(files.error().message);
+    spec.files = std::move(*files);
+  }
+  for (auto &f : opts.files) {
+    // DEST=SRC[:MODE]
+    auto eq = f.find('=');
+    if (eq == std::string::npos) return fail_with(fmt::format("--file {}: expected DEST=SRC[:MODE]", f));
+    std::string dest = f.substr(0, eq), src = f.substr(eq + 1);
+    uint32_t mode = 0644;
+    if (auto colon = src.rfind(':'); colon != std::string::npos) {
+      try {
+        size_t used = 0;
+        mode = static_cast<uint32_t>(std::stoul(src.substr(colon + 1), &used, 8));
+        if (used != src.size() - colon - 1) throw std::invalid_argument("mode");
+      } catch (const std::exception &) {
+        return fail_with(fmt::format("--file {}: mode must be octal, e.g. 0644", f));
+      }
+      src.resize(colon);
+    }
+    auto content = read(src);
+    if (!content) return fail_with(content.error().message);
+    spec.files.push_back({dest, std::move(*content), mode});
+  }
+  for (auto &u : opts.units) {
+    auto content = read(u);
+    if (!content) return fail_with(content.error().message);
+    spec.units.push_back({std::filesystem::path(u).filename().string(), std::move(*content), true});
+  }
+  auto rendered = render_checked(spec, opts.force);
+  if (!rendered) return fail_with(rendered.error().message);
+  const std::string &yaml = *rendered;
+  if (opts.output.empty() || opts.output == "-") {
+    fmt::print("{}", yaml);
+    return 0;
+  }
+  const std::string tmp = opts.output + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << yaml;
+    if (!out) return fail_with(fmt::format("write {}: {}", tmp, std::strerror(errno)));
+  }
+  if (std::rename(tmp.c_str(), opts.output.c_str()) != 0)
+    return fail_with(fmt::format("rename {}: {}", opts.output, std::strerror(errno)));
   return 0;
 }
 

@@ -24,4 +24,20 @@ int cmd_status(bool json);
 /// 2 when something would, 1 on error (terraform plan -detailed-exitcode).
 int cmd_plan(const std::vector<std::string> &dirs, const std::string &pin_root, bool json);
 
+/// Options of `machineconfig`.
+struct MachineConfigOptions {
+  std::string name = "50-bpfman-programs";
+  std::string role = "worker";
+  std::string output;                   // "" or "-": stdout
+  bool force = false;                   // render even above kMachineConfigLimit
+  std::vector<std::string> units;       // systemd unit files to carry
+  std::vector<std::string> files;       // DEST=SRC[:MODE]
+  std::vector<std::string> manifests;   // manifest files or directories
+};
+
+/// `machineconfig`: renders a MachineConfig carrying manifests, their bytecode, units and files.
+/// 0 on success; 1 with a message on invalid manifests, symlinks, setuid modes, or a result over
+/// 1 MiB without --force.
+int cmd_machineconfig(const MachineConfigOptions &opts);
+
 }  // namespace bpfrec

@@ -1,6 +1,7 @@
 // bpfman-reconciler: thin entry point; every subcommand lives in commands.cpp.
 #include <CLI/CLI.hpp>
 #include <spdlog/cfg/env.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
@@ -48,6 +49,17 @@ int main(int argc, char **argv) {
   planc->add_option("--pin-root", plan_pin_root, "bpffs directory of our pins")->capture_default_str();
   planc->add_flag("--json", plan_json, "Print the plan as JSON");
 
+  MachineConfigOptions mc;
+  auto *mcc = app.add_subcommand("machineconfig",
+                                 "Render a MachineConfig (Ignition 3.4.0) carrying manifests, their bytecode, units and files");
+  mcc->add_option("path", mc.manifests, "Manifest files or programs.d directories");
+  mcc->add_option("--name", mc.name, "metadata.name")->capture_default_str();
+  mcc->add_option("--role", mc.role, "machineconfiguration.openshift.io/role label (the pool)")->capture_default_str();
+  mcc->add_option("-o,--output", mc.output, "Output file (default: stdout)");
+  mcc->add_flag("--force", mc.force, "Render even when the result is over 1 MiB");
+  mcc->add_option("--unit", mc.units, "A systemd unit file to carry (enabled)");
+  mcc->add_option("--file", mc.files, "Any other file: DEST=SRC[:MODE], mode octal (default 0644)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
@@ -70,6 +82,13 @@ int main(int argc, char **argv) {
   }
   if (*check) return cmd_check(check_paths.empty() ? default_programs_dirs() : check_paths);
   if (*status) return cmd_status(status_json);
+  if (*mcc) {
+    if (mc.manifests.empty() && mc.units.empty() && mc.files.empty()) {
+      fmt::print(stderr, "machineconfig: nothing to render: give manifests, --unit or --file\n");
+      return 1;
+    }
+    return cmd_machineconfig(mc);
+  }
   if (*planc) {
     try {
       return cmd_plan(plan_dirs.empty() ? default_programs_dirs() : plan_dirs, plan_pin_root, plan_json);

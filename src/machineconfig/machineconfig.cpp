@@ -1,0 +1,299 @@
+#include "machineconfig/machineconfig.h"
+
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+#include <yaml-cpp/yaml.h>
+
+#include "manifest/desired.h"
+#include "util/sha256.h"
+
+namespace bpfrec {
+namespace fs = std::filesystem;
+
+std::string gzip_bytes(std::string_view data) {
+  z_stream zs{};
+  // windowBits 15 + 16: a gzip wrapper; zlib writes mtime 0 and no file name by default.
+  (void)deflateInit2(&zs, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+  std::string out(deflateBound(&zs, data.size()) + 32, '\0');
+  zs.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  zs.next_out = reinterpret_cast<Bytef *>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  (void)deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  (void)deflateEnd(&zs);
+  return out;
+}
+
+Result<std::string> gunzip_bytes(std::string_view data) {
+  z_stream zs{};
+  if (inflateInit2(&zs, 15 + 32) != Z_OK) return fail("inflateInit2 failed");
+  zs.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  std::string out;
+  char buf[65536];
+  int r = Z_OK;
+  while (r != Z_STREAM_END) {
+    zs.next_out = reinterpret_cast<Bytef *>(buf);
+    zs.avail_out = sizeof buf;
+    r = inflate(&zs, Z_NO_FLUSH);
+    if (r != Z_OK && r != Z_STREAM_END) {
+      (void)inflateEnd(&zs);
+      return fail("corrupt gzip data ({})", zs.msg ? zs.msg : "inflate error");
+    }
+    out.append(buf, sizeof buf - zs.avail_out);
+    if (r == Z_OK && zs.avail_in == 0 && zs.avail_out != 0) {
+      (void)inflateEnd(&zs);
+      return fail("truncated gzip data");
+    }
+  }
+  (void)inflateEnd(&zs);
+  return out;
+}
+
+std::string base64_encode(std::string_view data) {
+  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char *>(out.data()),
+                          reinterpret_cast<const unsigned char *>(data.data()), static_cast<int>(data.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+Result<std::string> base64_decode(std::string_view text) {
+  if (text.size() % 4 != 0) return fail("base64 length {} is not a multiple of 4", text.size());
+  std::string out(text.size() / 4 * 3 + 1, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char *>(out.data()),
+                          reinterpret_cast<const unsigned char *>(text.data()), static_cast<int>(text.size()));
+  if (n < 0) return fail("invalid base64");
+  // EVP_DecodeBlock counts padding as zero bytes: drop one per '='.
+  size_t pad = 0;
+  for (size_t i = text.size(); i > 0 && text[i - 1] == '='; --i) ++pad;
+  out.resize(static_cast<size_t>(n) - pad);
+  return out;
+}
+
+std::string data_url(std::string_view contents) { return "data:;base64," + base64_encode(gzip_bytes(contents)); }
+
+namespace {
+
+Result<std::string> read_whole(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail_errno(errno, "read {}", path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Byte offset of a toml++ position (1-based line, 1-based column counted in code points).
+size_t offset_of(std::string_view text, const toml::source_position &p) {
+  size_t off = 0;
+  for (uint32_t line = 1; line < p.line && off < text.size(); ++off)
+    if (text[off] == '\n') ++line;
+  for (uint32_t col = 1; col < p.column && off < text.size(); ++off)
+    if ((static_cast<unsigned char>(text[off]) & 0xC0) != 0x80) ++col;
+  // Step over continuation bytes of the code point we stopped in front of.
+  while (off < text.size() && (static_cast<unsigned char>(text[off]) & 0xC0) == 0x80) ++off;
+  return off;
+}
+
+// A TOML basic string ("..."), like the rest of our manifests.
+std::string toml_quote(const std::string &s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+      continue;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+struct Edit {
+  size_t begin, end;
+  std::string text;
+};
+
+// Rewrites every program's bytecode to its node path and sha256, keeping the rest of the text.
+std::string rewrite_manifest(const std::string &text, const std::string &manifest_path,
+                             const std::map<std::string, std::pair<std::string, std::string>> &objects) {
+  toml::table doc = toml::parse(text, std::string_view(manifest_path));  // valid: checked before
+  std::vector<Edit> edits;
+  if (auto *programs = doc["program"].as_array()) {
+    for (auto &pn : *programs) {
+      auto *bt = pn.as_table()->get("bytecode") ? pn.as_table()->get("bytecode")->as_table() : nullptr;
+      if (!bt) continue;
+      const toml::node *path_node = bt->get("path");
+      fs::path src(path_node->value<std::string>().value_or(""));
+      if (src.is_relative()) src = fs::absolute(fs::path(manifest_path)).parent_path() / src;
+      const auto &[node_path, sha] = objects.at(src.lexically_normal().string());
+      const auto pr = path_node->source();
+      edits.push_back({offset_of(text, pr.begin), offset_of(text, pr.end), toml_quote(node_path)});
+      if (const toml::node *sha_node = bt->get("sha256")) {
+        const auto sr = sha_node->source();
+        edits.push_back({offset_of(text, sr.begin), offset_of(text, sr.end), toml_quote(sha)});
+      } else {
+        const size_t at = offset_of(text, pr.end);
+        edits.push_back({at, at, (bt->is_inline() ? ", sha256 = " : "\nsha256 = ") + toml_quote(sha)});
+        if (!bt->is_inline()) {
+          // After the rest of the path's line (a comment may follow the value).
+          const size_t eol = text.find('\n', at);
+          edits.back().begin = edits.back().end = eol == std::string::npos ? text.size() : eol;
+        }
+      }
+    }
+  }
+  std::sort(edits.begin(), edits.end(), [](const Edit &a, const Edit &b) { return a.begin > b.begin; });
+  std::string out = text;
+  for (auto &e : edits) out.replace(e.begin, e.end - e.begin, e.text);
+  return out;
+}
+
+bool is_symlink(const std::string &path) {
+  std::error_code ec;
+  return fs::is_symlink(path, ec);
+}
+
+}  // namespace
+
+Result<std::vector<NodeFile>> manifest_files(const std::vector<std::string> &paths) {
+  // Expand directories with the programs.d rules; keep explicit files as given.
+  std::vector<std::string> manifests;
+  for (auto &p : paths) {
+    if (is_symlink(p))
+      return fail("{} is a symlink, which a MachineConfig cannot carry: name {} instead", p,
+                  fs::read_symlink(p).string());
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) {
+      for (auto &e : discover_manifests({p})) {
+        if (e.state == ManifestState::Overridden) continue;
+        if (is_symlink(e.path))
+          return fail("{} is a symlink, which a MachineConfig cannot carry: name {} instead", e.path,
+                      fs::read_symlink(e.path).string());
+        manifests.push_back(e.path);
+      }
+    } else {
+      manifests.push_back(p);
+    }
+  }
+  DesiredState d = load_files(manifests);
+  std::string errors;
+  for (auto &m : d.manifests)
+    for (auto &e : m.errors) errors += "\n" + e.str();
+  if (!errors.empty()) return fail("invalid manifests:{}", errors);
+
+  // Objects: source path -> (node path, sha256); node names made unique.
+  std::map<std::string, std::pair<std::string, std::string>> objects;
+  std::map<std::string, std::string> node_name_owner;  // node base name -> sha256
+  std::vector<NodeFile> bytecode;
+  for (auto &prog : d.programs) {
+    if (objects.contains(prog.bytecode_path)) continue;
+    if (is_symlink(prog.bytecode_path))
+      return fail("bytecode {} is a symlink, which a MachineConfig cannot carry: name {} instead", prog.bytecode_path,
+                  fs::read_symlink(prog.bytecode_path).string());
+    std::string base = fs::path(prog.bytecode_path).filename().string();
+    auto [it, fresh] = node_name_owner.emplace(base, prog.bytecode_digest);
+    if (!fresh && it->second != prog.bytecode_digest) base = prog.bytecode_digest.substr(0, 12) + "-" + base;
+    const std::string node_path = std::string(kNodeBytecodeDir) + "/" + base;
+    objects[prog.bytecode_path] = {node_path, prog.bytecode_digest};
+    auto content = read_whole(prog.bytecode_path);
+    if (!content) return std::unexpected(content.error());
+    if (sha256_hex(*content) != prog.bytecode_digest)
+      return fail("{} changed while rendering; try again", prog.bytecode_path);
+    if (std::none_of(bytecode.begin(), bytecode.end(), [&](const NodeFile &f) { return f.path == node_path; }))
+      bytecode.push_back({node_path, std::move(*content), 0644});
+  }
+  std::vector<NodeFile> out;
+  for (auto &m : d.manifests) {
+    auto text = read_whole(m.path);
+    if (!text) return std::unexpected(text.error());
+    const std::string node_path = std::string(kNodeProgramsDir) + "/" + fs::path(m.path).filename().string();
+    // A masked (empty) manifest is carried as it is: it masks the name on the node too.
+    out.push_back({node_path, m.state == ManifestState::Masked ? *text : rewrite_manifest(*text, m.path, objects), 0644});
+  }
+  out.insert(out.end(), std::make_move_iterator(bytecode.begin()), std::make_move_iterator(bytecode.end()));
+  return out;
+}
+
+Result<void> check_node_files(const std::vector<NodeFile> &files) {
+  std::set<std::string> seen;
+  for (auto &f : files) {
+    if (f.path.empty() || f.path[0] != '/') return fail("{}: node paths must be absolute", f.path);
+    if (!seen.insert(f.path).second) return fail("{} is given twice", f.path);
+    if (f.mode & (S_ISUID | S_ISGID | S_ISVTX))
+      return fail("{}: mode {:04o} has setuid, setgid or sticky bits, which a MachineConfig must not carry", f.path,
+                  f.mode);
+    if (f.mode > 0777) return fail("{}: mode {:o} is not a permission mode", f.path, f.mode);
+  }
+  return {};
+}
+
+std::string render_machineconfig(const MachineConfigSpec &spec) {
+  YAML::Emitter y;
+  y << YAML::BeginMap;
+  y << YAML::Key << "apiVersion" << YAML::Value << "machineconfiguration.openshift.io/v1";
+  y << YAML::Key << "kind" << YAML::Value << "MachineConfig";
+  y << YAML::Key << "metadata" << YAML::Value << YAML::BeginMap;
+  y << YAML::Key << "name" << YAML::Value << spec.name;
+  y << YAML::Key << "labels" << YAML::Value << YAML::BeginMap;
+  y << YAML::Key << "machineconfiguration.openshift.io/role" << YAML::Value << spec.role;
+  y << YAML::EndMap << YAML::EndMap;
+  y << YAML::Key << "spec" << YAML::Value << YAML::BeginMap;
+  y << YAML::Key << "config" << YAML::Value << YAML::BeginMap;
+  y << YAML::Key << "ignition" << YAML::Value << YAML::BeginMap;
+  y << YAML::Key << "version" << YAML::Value << "3.4.0" << YAML::EndMap;
+  if (!spec.files.empty()) {
+    y << YAML::Key << "storage" << YAML::Value << YAML::BeginMap;
+    y << YAML::Key << "files" << YAML::Value << YAML::BeginSeq;
+    for (auto &f : spec.files) {
+      y << YAML::BeginMap;
+      y << YAML::Key << "path" << YAML::Value << f.path;
+      y << YAML::Key << "mode" << YAML::Value << f.mode;  // Ignition wants the decimal integer (0644 -> 420)
+      y << YAML::Key << "overwrite" << YAML::Value << true;
+      y << YAML::Key << "contents" << YAML::Value << YAML::BeginMap;
+      y << YAML::Key << "compression" << YAML::Value << "gzip";
+      y << YAML::Key << "source" << YAML::Value << data_url(f.contents);
+      y << YAML::EndMap << YAML::EndMap;
+    }
+    y << YAML::EndSeq << YAML::EndMap;
+  }
+  if (!spec.units.empty()) {
+    y << YAML::Key << "systemd" << YAML::Value << YAML::BeginMap;
+    y << YAML::Key << "units" << YAML::Value << YAML::BeginSeq;
+    for (auto &u : spec.units) {
+      y << YAML::BeginMap;
+      y << YAML::Key << "name" << YAML::Value << u.name;
+      y << YAML::Key << "enabled" << YAML::Value << u.enabled;
+      y << YAML::Key << "contents" << YAML::Value << YAML::Literal << u.contents;
+      y << YAML::EndMap;
+    }
+    y << YAML::EndSeq << YAML::EndMap;
+  }
+  y << YAML::EndMap << YAML::EndMap << YAML::EndMap;
+  return std::string(y.c_str()) + "\n";
+}
+
+Result<std::string> render_checked(const MachineConfigSpec &spec, bool force) {
+  if (auto r = check_node_files(spec.files); !r) return std::unexpected(r.error());
+  std::string yaml = render_machineconfig(spec);
+  if (yaml.size() > kMachineConfigLimit && !force)
+    return fail("the MachineConfig is {} bytes, over the {} bytes this tool allows (etcd stores at most 1.5 MiB per "
+                "object, and the pool's rendered config merges every MachineConfig of the pool); split it, or pass "
+                "--force",
+                yaml.size(), kMachineConfigLimit);
+  return yaml;
+}
+
+}  // namespace bpfrec
