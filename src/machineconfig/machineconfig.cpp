@@ -5,6 +5,8 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -13,7 +15,7 @@
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
-#include <yaml-cpp/yaml.h>
+#include <nlohmann/json.hpp>
 
 #include "manifest/desired.h"
 #include "util/sha256.h"
@@ -240,49 +242,83 @@ Result<void> check_node_files(const std::vector<NodeFile> &files) {
   return {};
 }
 
+namespace {
+
+// A YAML scalar for `s`: plain when that cannot be misread (paths, data URLs, names), else a
+// double-quoted scalar with JSON escapes (YAML 1.2 double-quoted style accepts them).
+std::string yaml_scalar(const std::string &s) {
+  static const std::set<std::string> reserved{"true", "false", "yes", "no", "on", "off", "null", "~", "y", "n"};
+  // A digit may lead ("50-bpfman-programs") when a letter follows somewhere: then it cannot be
+  // read as a number, a date or a time.
+  const bool has_alpha = std::any_of(s.begin(), s.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)); });
+  bool plain = !s.empty() && !reserved.contains(s) && has_alpha &&
+               (std::isalnum(static_cast<unsigned char>(s[0])) || s[0] == '/');
+  for (char c : s)
+    plain = plain && (std::isalnum(static_cast<unsigned char>(c)) || std::strchr("/._;,+=@-", c) ||
+                      (c == ':' && &c != &s.back()));
+  // ':' is fine unless followed by a space or at the end; we never emit spaces in plain scalars.
+  if (plain && s.find(": ") == std::string::npos && s.back() != ':') return s;
+  return nlohmann::json(s).dump();
+}
+
+// A literal block scalar for text such as a unit file, indented by `indent` spaces.
+std::string yaml_block(const std::string &text, int indent) {
+  bool literal = !text.empty() && text[0] != ' ' && text[0] != '\n';
+  for (unsigned char c : text) literal = literal && (c >= 0x20 || c == '\n') && c != 0x7f;
+  if (!literal) return nlohmann::json(text).dump();
+  std::string out = text.back() == '\n' ? "|\n" : "|-\n";
+  const std::string pad(static_cast<size_t>(indent), ' ');
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(start, end - start);
+    out += line.empty() ? "\n" : pad + line + "\n";
+    start = end + 1;
+  }
+  if (text.back() == '\n') out.pop_back();
+  return out;
+}
+
+}  // namespace
+
+// Written by hand rather than with YAML::Emitter: the structure is fixed, and yaml-cpp 0.7
+// needs seconds for a data URL of a few MiB.
 std::string render_machineconfig(const MachineConfigSpec &spec) {
-  YAML::Emitter y;
-  y << YAML::BeginMap;
-  y << YAML::Key << "apiVersion" << YAML::Value << "machineconfiguration.openshift.io/v1";
-  y << YAML::Key << "kind" << YAML::Value << "MachineConfig";
-  y << YAML::Key << "metadata" << YAML::Value << YAML::BeginMap;
-  y << YAML::Key << "name" << YAML::Value << spec.name;
-  y << YAML::Key << "labels" << YAML::Value << YAML::BeginMap;
-  y << YAML::Key << "machineconfiguration.openshift.io/role" << YAML::Value << spec.role;
-  y << YAML::EndMap << YAML::EndMap;
-  y << YAML::Key << "spec" << YAML::Value << YAML::BeginMap;
-  y << YAML::Key << "config" << YAML::Value << YAML::BeginMap;
-  y << YAML::Key << "ignition" << YAML::Value << YAML::BeginMap;
-  y << YAML::Key << "version" << YAML::Value << "3.4.0" << YAML::EndMap;
+  std::string y;
+  y += "apiVersion: machineconfiguration.openshift.io/v1\n";
+  y += "kind: MachineConfig\n";
+  y += "metadata:\n";
+  y += "  name: " + yaml_scalar(spec.name) + "\n";
+  y += "  labels:\n";
+  y += "    machineconfiguration.openshift.io/role: " + yaml_scalar(spec.role) + "\n";
+  y += "spec:\n";
+  y += "  config:\n";
+  y += "    ignition:\n";
+  y += "      version: 3.4.0\n";
   if (!spec.files.empty()) {
-    y << YAML::Key << "storage" << YAML::Value << YAML::BeginMap;
-    y << YAML::Key << "files" << YAML::Value << YAML::BeginSeq;
+    y += "    storage:\n";
+    y += "      files:\n";
     for (auto &f : spec.files) {
-      y << YAML::BeginMap;
-      y << YAML::Key << "path" << YAML::Value << f.path;
-      y << YAML::Key << "mode" << YAML::Value << f.mode;  // Ignition wants the decimal integer (0644 -> 420)
-      y << YAML::Key << "overwrite" << YAML::Value << true;
-      y << YAML::Key << "contents" << YAML::Value << YAML::BeginMap;
-      y << YAML::Key << "compression" << YAML::Value << "gzip";
-      y << YAML::Key << "source" << YAML::Value << data_url(f.contents);
-      y << YAML::EndMap << YAML::EndMap;
+      y += "        - path: " + yaml_scalar(f.path) + "\n";
+      // Ignition wants the mode as a decimal integer (0644 -> 420).
+      y += "          mode: " + std::to_string(f.mode) + "\n";
+      y += "          overwrite: true\n";
+      y += "          contents:\n";
+      y += "            compression: gzip\n";
+      y += "            source: " + yaml_scalar(data_url(f.contents)) + "\n";
     }
-    y << YAML::EndSeq << YAML::EndMap;
   }
   if (!spec.units.empty()) {
-    y << YAML::Key << "systemd" << YAML::Value << YAML::BeginMap;
-    y << YAML::Key << "units" << YAML::Value << YAML::BeginSeq;
+    y += "    systemd:\n";
+    y += "      units:\n";
     for (auto &u : spec.units) {
-      y << YAML::BeginMap;
-      y << YAML::Key << "name" << YAML::Value << u.name;
-      y << YAML::Key << "enabled" << YAML::Value << u.enabled;
-      y << YAML::Key << "contents" << YAML::Value << YAML::Literal << u.contents;
-      y << YAML::EndMap;
+      y += "        - name: " + yaml_scalar(u.name) + "\n";
+      y += std::string("          enabled: ") + (u.enabled ? "true" : "false") + "\n";
+      y += "          contents: " + yaml_block(u.contents, 12) + "\n";
     }
-    y << YAML::EndSeq << YAML::EndMap;
   }
-  y << YAML::EndMap << YAML::EndMap << YAML::EndMap;
-  return std::string(y.c_str()) + "\n";
+  return y;
 }
 
 Result<std::string> render_checked(const MachineConfigSpec &spec, bool force) {
