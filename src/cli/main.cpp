@@ -57,8 +57,10 @@ int main(int argc, char **argv) {
   mcc->add_option("--role", mc.role, "machineconfiguration.openshift.io/role label (the pool)")->capture_default_str();
   mcc->add_option("-o,--output", mc.output, "Output file (default: stdout)");
   mcc->add_flag("--force", mc.force, "Render even when the result is over 1 MiB");
-  mcc->add_option("--unit", mc.units, "A systemd unit file to carry (enabled)");
-  mcc->add_option("--file", mc.files, "Any other file: DEST=SRC[:MODE], mode octal (default 0644)");
+  // One value per occurrence, so that positional paths can follow.
+  mcc->add_option("--unit", mc.units, "A systemd unit file to carry (enabled); repeatable")->allow_extra_args(false);
+  mcc->add_option("--file", mc.files, "Any other file: DEST=SRC[:MODE], mode octal (default 0644); repeatable")
+      ->allow_extra_args(false);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,348 @@
+#!/usr/bin/python3
+"""Boot a Debian 6.1 guest under qemu (TCG) with the host's root as a read-only 9p lower layer.
+
+Reusable by any VM test (node boot, kernel matrix). A test tool, hence Python (stdlib only).
+
+The guest root is overlay(upper = tmpfs seeded from a host directory, lower = host root over 9p).
+Two modes:
+  run      the initramfs mounts the overlay, mounts proc/sys/dev/tmp/bpffs/tracefs in it, runs one
+           command chrooted there (output on the serial console), prints "VMTEST EXIT <rc>" and
+           powers off. No systemd. Fast (~10 s).
+  systemd  the initramfs mounts the overlay and `exec switch_root /newroot /lib/systemd/systemd`:
+           systemd is PID 1 with the real system bus. Whatever the seed enables runs; a test unit
+           reports on /dev/ttyS0 and powers off (see install_report_unit()).
+
+Facts this relies on (measured, /work/shared/ENVIRONMENT.md): KVM hangs on the CI machine, so only
+`-accel tcg`; Debian's linux-image-amd64 has virtio/9p/overlay as modules, loaded by our initramfs.
+
+CLI (for ad-hoc use and the later kernel matrix):
+  vmharness.py run  [--kernel VER] [--seed DIR] [--cache DIR] [--timeout S] -- CMD...
+  vmharness.py boot [--kernel VER] --seed DIR [--cache DIR] [--timeout S]   (systemd mode)
+"""
+import argparse
+import glob
+import gzip
+import io
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+
+MODULES = ["virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci",
+           "netfs", "fscache", "9pnet", "9pnet_virtio", "9p", "overlay"]
+QEMU = "qemu-system-x86_64"
+BUSYBOX_CANDIDATES = ["/bin/busybox", "/usr/bin/busybox"]
+
+INIT_SCRIPT = r"""#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+die() { echo "VMTEST INIT-FAIL $*"; poweroff -f; sleep 5; }
+for m in $(cat /modules.order); do
+  insmod /lib/modules/$m.ko || die "insmod $m"
+done
+arg() { sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" /proc/cmdline | head -n1; }
+mode=$(arg vmtest.mode); seed=$(arg vmtest.seed)
+mkdir -p /lower /rw /newroot
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 host /lower || die "mount 9p"
+mount -t tmpfs -o mode=0755 tmpfs /rw || die "mount tmpfs"
+mkdir -p /rw/upper /rw/work
+# The seed (its own 9p share, tag "seed") is a read-only layer between the upper (tmpfs) and the
+# host root: nothing is copied (a debug build of the daemon is ~27 MB; copying it over 9p cost
+# ~15 s). It cannot be a path inside /lower: overlayfs refuses overlapping layers (ELOOP).
+if [ -n "$seed" ]; then
+  mkdir -p /seed
+  mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 seed /seed || die "mount seed"
+  mount -t overlay overlay -o "lowerdir=/seed:/lower,upperdir=/rw/upper,workdir=/rw/work" /newroot || die "mount overlay"
+else
+  mount -t overlay overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work /newroot || die "mount overlay"
+fi
+# The host root may be a container's (/.dockerenv): systemd would then believe it runs in docker,
+# ignore the kernel command line and start console-getty. Hide those markers in the guest.
+for f in /.dockerenv /run/.containerenv; do
+  [ -e "/newroot$f" ] && rm -f "/newroot$f"
+done
+# Fresh /tmp and /var/tmp: otherwise systemd-tmpfiles --boot deletes the host's /tmp contents one
+# by one through the overlay (whiteouts over 9p, tens of seconds).
+mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp
+mount -t tmpfs -o mode=1777 tmpfs /newroot/var/tmp
+echo "VMTEST INIT root ready mode=$mode uptime=$(cut -d' ' -f1 /proc/uptime)"
+if [ "$mode" = systemd ]; then
+  umount /proc /sys
+  umount /dev 2>/dev/null || mount --move /dev /newroot/dev
+  exec switch_root /newroot /lib/systemd/systemd --unit=multi-user.target --show-status=error
+fi
+mount -t proc proc /newroot/proc
+mount -t sysfs sysfs /newroot/sys
+mount -t devtmpfs devtmpfs /newroot/dev
+mount -t tmpfs tmpfs /newroot/run
+mount -t bpf bpf /newroot/sys/fs/bpf
+mount -t tracefs tracefs /newroot/sys/kernel/tracing
+chroot /newroot /bin/sh /vmtest-run.sh
+echo "VMTEST EXIT $?"
+poweroff -f
+"""
+
+
+class VMError(Exception):
+    """The VM cannot run here (missing kernel, qemu, busybox, modules): a skip, not a failure."""
+
+
+def find_kernel(version=None):
+    """Return (version, vmlinuz path, modules dir) of a Debian 6.1 kernel (or the given version)."""
+    cands = sorted(glob.glob("/boot/vmlinuz-*"))
+    if version:
+        cands = [c for c in cands if c.endswith("-" + version)]
+    else:
+        cands = [c for c in cands if re.match(r".*/vmlinuz-6\.1\.", c)] or cands
+    for c in reversed(cands):
+        ver = c.split("vmlinuz-", 1)[1]
+        mdir = "/lib/modules/" + ver
+        if os.path.isdir(mdir):
+            return ver, c, mdir
+    raise VMError("no kernel image /boot/vmlinuz-%s with /lib/modules (install linux-image-amd64)"
+                  % (version or "6.1.*"))
+
+
+def _cpio_newc(entries):
+    """entries: list of (name, mode, data bytes or symlink target). Returns a newc archive."""
+    out = io.BytesIO()
+    ino = 1
+
+    def hdr(name, mode, size, nlink=1):
+        nonlocal ino
+        nb = name.encode() + b"\0"
+        h = b"070701" + b"".join(b"%08X" % v for v in (
+            ino, mode, 0, 0, nlink, 0, size, 0, 0, 0, 0, len(nb), 0))
+        ino += 1
+        out.write(h + nb)
+        out.write(b"\0" * ((4 - (110 + len(nb)) % 4) % 4))
+
+    for name, mode, data in entries:
+        hdr(name, mode, len(data))
+        out.write(data)
+        out.write(b"\0" * ((4 - len(data) % 4) % 4))
+    hdr("TRAILER!!!", 0, 0)
+    return out.getvalue()
+
+
+def build_initramfs(cache_dir, kver, mdir):
+    """Build (or reuse) <cache_dir>/initramfs-<kver>.cpio.gz: busybox-static + modules + /init."""
+    os.makedirs(cache_dir, exist_ok=True)
+    busybox = next((b for b in BUSYBOX_CANDIDATES if os.path.exists(b)), None)
+    if not busybox:
+        raise VMError("busybox not found (install busybox-static)")
+    with open(busybox, "rb") as f:
+        bb = f.read()
+    if b"ld-linux" in bb[:4096] or subprocess.run(["ldd", busybox], capture_output=True).returncode == 0:
+        raise VMError("%s is dynamically linked (install busybox-static)" % busybox)
+    import hashlib
+    key = hashlib.sha256(INIT_SCRIPT.encode() + bb[:65536] + kver.encode()).hexdigest()[:12]
+    path = os.path.join(cache_dir, "initramfs-%s-%s.cpio.gz" % (kver, key))
+    if os.path.exists(path):
+        return path
+    entries = []
+    for d in ["bin", "dev", "proc", "sys", "lib", "lib/modules", "lower", "rw", "newroot", "tmp"]:
+        entries.append((d, stat.S_IFDIR | 0o755, b""))
+    entries.append(("bin/busybox", stat.S_IFREG | 0o755, bb))
+    entries.append(("init", stat.S_IFREG | 0o755, INIT_SCRIPT.encode()))
+    order = []
+    for m in MODULES:
+        found = glob.glob(os.path.join(mdir, "kernel", "**", m + ".ko"), recursive=True)
+        if not found:
+            if glob.glob(os.path.join(mdir, "kernel", "**", m + ".ko.*"), recursive=True):
+                raise VMError("module %s is compressed; this initramfs needs plain .ko" % m)
+            # Built in (=y) in this kernel: nothing to load.
+            continue
+        with open(found[0], "rb") as f:
+            entries.append(("lib/modules/%s.ko" % m, stat.S_IFREG | 0o644, f.read()))
+        order.append(m)
+    entries.append(("modules.order", stat.S_IFREG | 0o644, ("\n".join(order) + "\n").encode()))
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(gzip.compress(_cpio_newc(entries), 6))
+    os.rename(tmp, path)
+    return path
+
+
+def check_host():
+    if not shutil.which(QEMU):
+        raise VMError("%s not found (install qemu-system-x86)" % QEMU)
+
+
+def boot(mode, seed=None, run_cmd=None, kernel=None, cache_dir=None, timeout=240, log_path=None,
+         mem=1024, smp=2, extra_append="", done_marker=None, echo=False):
+    """Boot the guest and return (serial output, elapsed seconds, timed_out, marks).
+
+    marks maps every line prefix 'VMTEST X' seen to the time (s since qemu start) it first arrived,
+    for timings. When done_marker is seen, the VM gets 30 s more to power off by itself.
+    """
+    check_host()
+    kver, vmlinuz, mdir = find_kernel(kernel)
+    cache_dir = cache_dir or os.path.join(tempfile.gettempdir(), "bpfman-vm-cache")
+    initrd = build_initramfs(cache_dir, kver, mdir)
+    tmp_seed = None
+    if mode == "run":
+        # The command travels as a file in the upper layer (/vmtest-run.sh), not on the cmdline.
+        if not seed:
+            tmp_seed = seed = tempfile.mkdtemp(prefix="vmseed-")
+        with open(os.path.join(seed, "vmtest-run.sh"), "w") as f:
+            f.write("cd /\nexport PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n" + (run_cmd or "true") + "\n")
+    if seed:
+        seed = os.path.abspath(seed)
+        if re.search(r"[\s,]", seed):
+            raise VMError("seed path must not contain spaces: %s" % seed)
+    append = "console=ttyS0 panic=-1 quiet vmtest.mode=%s" % mode
+    if seed:
+        append += " vmtest.seed=%s" % seed
+    if mode == "systemd":
+        # multi-user (the host's default may be graphical); only errors in systemd's status output,
+        # so that the serial console stays readable for the report lines.
+        append += " systemd.unit=multi-user.target systemd.show_status=error"
+    if extra_append:
+        append += " " + extra_append
+    cmd = [QEMU, "-accel", "tcg", "-cpu", "max", "-smp", str(smp), "-m", str(mem),
+           "-nographic", "-no-reboot",
+           "-kernel", vmlinuz, "-initrd", initrd, "-append", append,
+           "-fsdev", "local,id=host,path=/,security_model=none,readonly=on,multidevs=remap",
+           "-device", "virtio-9p-pci,fsdev=host,mount_tag=host",
+           ] + ([] if not seed else [
+           "-fsdev", "local,id=seed,path=%s,security_model=none,readonly=on,multidevs=remap" % seed,
+           "-device", "virtio-9p-pci,fsdev=seed,mount_tag=seed"]) + [
+           "-nic", "none"]
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    os.set_blocking(proc.stdout.fileno(), False)
+    buf = bytearray()
+    marks = {}
+    timed_out = False
+    deadline = start + timeout
+    logf = open(log_path, "wb") if log_path else None
+    pending = b""
+    import select
+    try:
+        while True:
+            r, _, _ = select.select([proc.stdout], [], [], 1.0)
+            now = time.monotonic()
+            if r:
+                chunk = proc.stdout.read() or b""
+                if not chunk and proc.poll() is not None:
+                    break
+                buf += chunk
+                if logf:
+                    logf.write(chunk)
+                    logf.flush()
+                if echo:
+                    sys.stderr.buffer.write(chunk)
+                    sys.stderr.flush()
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for ln in lines:
+                    m = re.search(rb"VMTEST [A-Z-]+", ln)
+                    if m:
+                        marks.setdefault(m.group().decode(), now - start)
+                        if done_marker and done_marker.encode() in ln:
+                            deadline = min(deadline, now + 30)
+            elif proc.poll() is not None:
+                break
+            if now > deadline:
+                timed_out = "VMTEST DONE" not in marks if done_marker else True
+                proc.kill()
+                break
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if logf:
+            logf.close()
+        if tmp_seed:
+            shutil.rmtree(tmp_seed, ignore_errors=True)
+    return buf.decode(errors="replace"), time.monotonic() - start, timed_out, marks
+
+
+def install_report_unit(seed, name, exec_start, after=(), wants=(), timeout=600):
+    """Write and enable a oneshot unit in the seed that runs exec_start with its output on the
+    serial console, then powers the guest off (whatever the result)."""
+    unit = """[Unit]
+Description=VM test %(name)s
+After=multi-user.target %(after)s
+%(wants)s
+
+[Service]
+Type=oneshot
+ExecStart=%(exec)s
+ExecStopPost=/bin/systemctl poweroff -f --no-block
+StandardOutput=tty
+StandardError=tty
+TTYPath=/dev/ttyS0
+TimeoutStartSec=%(timeout)d
+
+[Install]
+WantedBy=multi-user.target
+""" % {"name": name, "after": " ".join(after), "wants": ("Wants=" + " ".join(wants)) if wants else "", "exec": exec_start, "timeout": timeout}
+    d = os.path.join(seed, "etc/systemd/system")
+    os.makedirs(os.path.join(d, "multi-user.target.wants"), exist_ok=True)
+    with open(os.path.join(d, name + ".service"), "w") as f:
+        f.write(unit)
+    link = os.path.join(d, "multi-user.target.wants", name + ".service")
+    if os.path.lexists(link):
+        os.unlink(link)
+    os.symlink("../" + name + ".service", link)
+
+
+# Units of the host's own installation that a throw-away test guest should not start: they only
+# cost boot time (postgres, timers, getty on a tty nobody reads) or need hardware/network.
+NOISY_UNITS = ["postgresql.service", "e2scrub_reap.service", "e2scrub_all.timer", "apt-daily.timer",
+               "apt-daily-upgrade.timer", "dpkg-db-backup.timer", "fstrim.timer", "man-db.timer",
+               "systemd-timesyncd.service", "getty@tty1.service", "systemd-pstore.service",
+               "remote-fs.target", "serial-getty@ttyS0.service", "console-getty.service", "systemd-networkd-wait-online.service"]
+
+
+def mask_units(seed, units=NOISY_UNITS):
+    d = os.path.join(seed, "etc/systemd/system")
+    os.makedirs(d, exist_ok=True)
+    for u in units:
+        p = os.path.join(d, u)
+        if os.path.lexists(p):
+            os.unlink(p)
+        os.symlink("/dev/null", p)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("mode", choices=["run", "boot"])
+    ap.add_argument("--kernel", help="kernel version (default: newest 6.1.* in /boot)")
+    ap.add_argument("--seed", help="host directory copied into the guest's overlay upper layer")
+    ap.add_argument("--cache", help="initramfs cache directory")
+    ap.add_argument("--timeout", type=float, default=240)
+    ap.add_argument("--log", help="write the serial output here")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cmd = argv[argv.index("--") + 1:] if "--" in argv else []
+    a = ap.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    a.cmd = cmd
+    try:
+        out, el, to, marks = boot("run" if a.mode == "run" else "systemd", seed=a.seed,
+                                  run_cmd=" ".join(a.cmd) if a.cmd else None, kernel=a.kernel,
+                                  cache_dir=a.cache, timeout=a.timeout, log_path=a.log, echo=True,
+                                  done_marker="VMTEST DONE" if a.mode == "boot" else None)
+    except VMError as e:
+        print("SKIP: %s" % e, file=sys.stderr)
+        return 77
+    print("\n[vmharness] %.1f s%s; marks: %s" % (el, " (timed out)" if to else "", marks),
+          file=sys.stderr)
+    if a.mode == "run":
+        m = re.search(r"VMTEST EXIT (\d+)", out)
+        return int(m.group(1)) if m else 1
+    return 1 if to else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
