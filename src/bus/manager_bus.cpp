@@ -7,7 +7,7 @@ namespace {
 
 int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *) {
   auto *d = static_cast<Daemon *>(userdata);
-  d->reconcile("D-Bus Reload()");
+  d->reconcile("D-Bus Reload()", /*reload=*/true);
   // Succeeds even when manifests are invalid: a failing reload would abort an OpenShift
   // NodeDisruptionPolicy rollout; the errors are in the status.
   return sd_bus_reply_method_return(m, nullptr);

@@ -152,19 +152,19 @@ void Daemon::schedule_reconcile() {
   timer_.reset(src);
 }
 
-void Daemon::reconcile(const char *why) {
+void Daemon::reconcile(const char *why, bool reload) {
   // One bad input must never take the daemon (and with it the status of every program) down.
   try {
-    reconcile_once(why);
+    reconcile_once(why, reload);
   } catch (const std::exception &e) {
     spdlog::error("reconcile ({}) aborted: {}", why, e.what());
     status_.state = "degraded";
   }
 }
 
-void Daemon::reconcile_once(const char *why) {
+void Daemon::reconcile_once(const char *why, bool reload) {
   const auto t0 = std::chrono::steady_clock::now();
-  if (generation_ > 0) {
+  if (reload && generation_ > 0) {
     // systemd 252 (RHEL 9) takes RELOADING=1 ... READY=1; MONOTONIC_USEC is what later versions
     // (Type=notify-reload) want alongside, and older ones ignore.
     struct timespec ts {};
@@ -198,7 +198,7 @@ void Daemon::reconcile_once(const char *why) {
                                     generation_, attached, status_.programs.size(), report.changes, status_.state);
   const bool quiet = report.changes == 0 && before.state == status_.state;
   spdlog::log(quiet ? spdlog::level::debug : spdlog::level::info, "reconciled ({}) in {:.1f} ms: {}", why, ms, summary);
-  (void)sd_notifyf(0, "READY=1\nSTATUS=%s", summary.c_str());
+  (void)sd_notifyf(0, "%sSTATUS=%s", reload || generation_ == 1 ? "READY=1\n" : "", summary.c_str());
   publish(before);
   watch_links(desired);
 }
@@ -238,7 +238,7 @@ void Daemon::publish(const DaemonStatus &before) {
 int Daemon::on_signal(sd_event_source *, const struct signalfd_siginfo *si, void *userdata) {
   auto *d = static_cast<Daemon *>(userdata);
   if (si->ssi_signo == SIGHUP) {
-    d->reconcile("SIGHUP");
+    d->reconcile("SIGHUP", /*reload=*/true);
     return 0;
   }
   spdlog::info("received signal {}", si->ssi_signo);

@@ -57,13 +57,16 @@ class Daemon {
   Result<void> run();
 
   /// Reconciles now: manifests -> plan -> apply -> status, then emits PropertiesChanged.
-  void reconcile(const char *why);
+  /// `reload`: a reload in systemd's sense (D-Bus Reload(), SIGHUP), announced to the service
+  /// manager with RELOADING=1 ... READY=1; other reconciles (manifest changes, link events, the
+  /// periodic check) only update STATUS=.
+  void reconcile(const char *why, bool reload = false);
 
   const DaemonStatus &status() const { return status_; }
   sd_bus *bus() const { return bus_.get(); }
 
  private:
-  void reconcile_once(const char *why);
+  void reconcile_once(const char *why, bool reload);
   Result<void> setup_bus();
   Result<void> watch_dirs();
   void schedule_reconcile();

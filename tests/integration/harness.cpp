@@ -560,6 +560,12 @@ Bus::Bus(const std::string& dir) {
 </busconfig>
 )";
   }
+  start(dir, conf);
+}
+
+Bus::Bus(const std::string& dir, const std::string& config_file) { start(dir, config_file); }
+
+void Bus::start(const std::string& dir, const std::string& conf) {
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) {
     error_ = errno_text("pipe");
@@ -627,7 +633,8 @@ Daemon::~Daemon() { stop(2s); }
   pid_ = -1;
   stopped_ = false;
   exit_text_.clear();
-  std::vector<std::string> argv = {reconciler_bin()};
+  std::vector<std::string> argv = prefix_;
+  argv.push_back(reconciler_bin());
   argv.insert(argv.end(), args.begin(), args.end());
   std::string cmdline;
   for (const auto& a : argv) cmdline += a + " ";
@@ -648,7 +655,11 @@ Daemon::~Daemon() { stop(2s); }
     ::dup2(logfd, 2);
     const int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, 0);
-    ::execv(cargs[0], cargs.data());
+    for (const auto& [name, value] : env_) {
+      if (value) ::setenv(name.c_str(), value->c_str(), 1);
+      else ::unsetenv(name.c_str());
+    }
+    ::execvp(cargs[0], cargs.data());
     std::fprintf(stderr, "exec %s: %s\n", cargs[0], std::strerror(errno));
     ::_exit(127);
   }

@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 #include <atomic>
 #include <optional>
+#include <utility>
 #include <thread>
 #include <string>
 #include <vector>
@@ -168,6 +169,9 @@ class NetnsPair {
 class Bus {
  public:
   explicit Bus(const std::string& dir);
+  /// A private dbus-daemon with the given configuration file instead; it must listen on
+  /// unix:path=<dir>/system_bus_socket (its log goes to <dir>/dbus-daemon.log).
+  Bus(const std::string& dir, const std::string& config_file);
   ~Bus();
   Bus(const Bus&) = delete;
   Bus& operator=(const Bus&) = delete;
@@ -177,6 +181,7 @@ class Bus {
   const std::string& address() const { return address_; }
 
  private:
+  void start(const std::string& dir, const std::string& conf);
   pid_t pid_ = -1;
   std::string address_;
   std::string error_;
@@ -205,8 +210,17 @@ class Daemon {
   bool stopped_by_harness() const { return stopped_; }
   /// SIGKILL (no chance to clean up) and reap. Returns the wait status text ("signal 9").
   std::string kill_hard();
+  /// For the next start()s: argv put before the daemon's (e.g. {"setpriv", "--bounding-set=...",
+  /// "--"}); empty (the default) runs the daemon directly.
+  void set_command_prefix(std::vector<std::string> prefix) { prefix_ = std::move(prefix); }
+  /// For the next start()s: environment changes made in the child only (value nullopt: unset).
+  void set_environment(std::vector<std::pair<std::string, std::optional<std::string>>> env) {
+    env_ = std::move(env);
+  }
 
  private:
+  std::vector<std::string> prefix_;
+  std::vector<std::pair<std::string, std::optional<std::string>>> env_;
   pid_t pid_ = -1;
   bool stopped_ = false;
   int status_ = 0;

@@ -33,6 +33,18 @@ std::string slurp(const std::string &path) {
   return s.str();
 }
 
+// "line N: got ... / want ..." for the first line where two renderings differ.
+std::string first_difference(const std::string &got, const std::string &want) {
+  std::istringstream a(got), b(want);
+  std::string la, lb;
+  for (int line = 1;; ++line) {
+    const bool ga = static_cast<bool>(std::getline(a, la)), gb = static_cast<bool>(std::getline(b, lb));
+    if (!ga && !gb) return "no difference";
+    if (!ga || !gb || la != lb)
+      return "line " + std::to_string(line) + ":\n  got:  " + la.substr(0, 160) + "\n  want: " + lb.substr(0, 160);
+  }
+}
+
 // The examples, with their installed bytecode paths pointed at the checked-in objects.
 std::string copy_examples(const TempDir &tmp) {
   const std::string dir = tmp / "programs.d";
@@ -94,7 +106,29 @@ TEST(MachineConfig, GoldenOutputForTheExamples) {
   ASSERT_TRUE(yaml) << yaml.error().message;
   const std::string golden = kData + "/examples.golden.yaml";
   if (std::getenv("BPFREC_UPDATE_GOLDEN")) std::ofstream(golden, std::ios::binary) << *yaml;
-  EXPECT_EQ(*yaml, slurp(golden)) << "regenerate with BPFREC_UPDATE_GOLDEN=1 if the change is intended";
+  const std::string expected = slurp(golden);
+  EXPECT_TRUE(*yaml == expected) << "regenerate with BPFREC_UPDATE_GOLDEN=1 if the change is intended\n"
+                                 << first_difference(*yaml, expected);
+}
+
+// machineconfig/50-bpfman-reconciler.yaml is what machineconfig/render makes of units/ and the
+// examples: render the same here and compare, so the committed file cannot go stale.
+TEST(MachineConfig, CommittedMachineConfigIsUpToDate) {
+  TempDir tmp;
+  auto files = manifest_files({copy_examples(tmp)});
+  ASSERT_TRUE(files) << files.error().message;
+  const std::string units = std::string(SOURCE_DIR) + "/units/";
+  MachineConfigSpec spec;
+  spec.name = "50-bpfman-reconciler";
+  spec.files = {{"/etc/dbus-1/system.d/io.bpfman.Reconciler1.conf", slurp(units + "io.bpfman.Reconciler1.conf"), 0644},
+                {"/etc/tmpfiles.d/bpfman-reconciler.conf", slurp(units + "bpfman-reconciler.conf"), 0644}};
+  spec.files.insert(spec.files.begin(), files->begin(), files->end());
+  spec.units = {{"bpfman-reconciler.service", slurp(units + "bpfman-reconciler.service"), true}};
+  auto yaml = render_checked(spec, false);
+  ASSERT_TRUE(yaml) << yaml.error().message;
+  const std::string committed = slurp(std::string(SOURCE_DIR) + "/machineconfig/50-bpfman-reconciler.yaml");
+  EXPECT_TRUE(*yaml == committed) << "machineconfig/50-bpfman-reconciler.yaml is out of date: run machineconfig/render\n"
+                                  << first_difference(*yaml, committed);
 }
 
 TEST(MachineConfig, RoundTripIsByteForByte) {
