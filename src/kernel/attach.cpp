@@ -94,10 +94,11 @@ std::vector<uint32_t> xdp_hook_programs(int ifindex, bool *legacy = nullptr, uin
   return ids;
 }
 
-uint32_t prog_id_of(int fd) {
-  bpf_prog_info info{};
-  uint32_t len = sizeof info;
-  return bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.id : 0;
+// XDP_FLAGS_*_MODE for the mode bpf_xdp_query() reports a program attached in.
+uint32_t xdp_mode_flags(uint8_t attach_mode) {
+  return attach_mode == XDP_ATTACHED_SKB ? XDP_FLAGS_SKB_MODE
+         : attach_mode == XDP_ATTACHED_HW ? XDP_FLAGS_HW_MODE
+                                          : XDP_FLAGS_DRV_MODE;
 }
 
 xdp_attach_mode to_libxdp(XdpMode m) {
@@ -156,6 +157,12 @@ Result<NetnsGuard> enter_interface_netns(const AttachSpec &a, AttachRecord &rec)
 
 }  // namespace
 
+uint32_t prog_id_of(int fd) {
+  bpf_prog_info info{};
+  uint32_t len = sizeof info;
+  return bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.id : 0;
+}
+
 Result<AttachRecord> attach_xdp(int prog_fd, const AttachSpec &a) {
   AttachRecord rec = interface_record(a, ProgramType::Xdp, Mechanism::Xdp);
   auto ns = enter_interface_netns(a, rec);
@@ -196,10 +203,6 @@ Result<AttachRecord> attach_xdp(int prog_fd, const AttachSpec &a) {
   return rec;
 }
 
-namespace {
-uint32_t xdp_mode_flags(uint8_t attach_mode);
-}  // namespace
-
 Result<void> detach_xdp(int prog_fd, const AttachRecord &r) {
   auto ns = NetnsGuard::enter(r.netns);
   if (!ns) {
@@ -228,14 +231,6 @@ Result<void> detach_xdp(int prog_fd, const AttachRecord &r) {
     return fail("detach XDP from {}: {}", r.target, libxdp_error(err));
   return {};
 }
-
-namespace {
-uint32_t xdp_mode_flags(uint8_t attach_mode) {
-  return attach_mode == XDP_ATTACHED_SKB ? XDP_FLAGS_SKB_MODE
-         : attach_mode == XDP_ATTACHED_HW ? XDP_FLAGS_HW_MODE
-                                          : XDP_FLAGS_DRV_MODE;
-}
-}  // namespace
 
 Result<void> swap_xdp(int old_fd, int new_fd, const AttachSpec &a, const AttachRecord &r) {
   {

@@ -12,6 +12,9 @@
 
 namespace bpfrec {
 
+/// Kernel id of the program behind `fd`; 0 when it cannot be read.
+uint32_t prog_id_of(int fd);
+
 /// XDP through libxdp: xdp_program__attach() uses libxdp's multi-program dispatcher where the
 /// kernel allows freplace, else attaches the program alone (one per interface). `a.priority` and
 /// `a.proceed_on` become libxdp's run priority and chain-call actions.

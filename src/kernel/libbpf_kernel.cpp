@@ -17,6 +17,7 @@
 #include "kernel/fs.h"
 #include "kernel/kernel.h"
 #include "kernel/record.h"
+#include "manifest/object_info.h"
 #include "manifest/validate.h"
 #include "reconcile/identity.h"
 #include "util/unique_fd.h"
@@ -50,17 +51,6 @@ int libbpf_print(enum libbpf_print_level, const char *fmt, va_list ap) {
 int libxdp_print(enum libxdp_print_level, const char *fmt, va_list ap) {
   remember(fmt, ap);
   return 0;
-}
-
-// bpf_object owns programs and maps; its fds close with it, after we pinned what must outlive it.
-struct ObjectCloser {
-  void operator()(bpf_object *o) const { bpf_object__close(o); }
-};
-
-uint32_t prog_id_of_fd(int fd) {
-  bpf_prog_info info{};
-  uint32_t len = sizeof info;
-  return bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.id : 0;
 }
 
 // Applies global_data overrides to the internal .rodata/.data maps before load.
@@ -146,7 +136,7 @@ class LibbpfKernel final : public Kernel {
     // Maps that the object marks LIBBPF_PIN_BY_NAME are pinned in this program's maps dir, not
     // in /sys/fs/bpf where other loaders would share them.
     DECLARE_LIBBPF_OPTS(bpf_object_open_opts, oopts, .pin_root_path = maps_dir.c_str());
-    std::unique_ptr<bpf_object, ObjectCloser> obj(bpf_object__open_file(spec.bytecode_path.c_str(), &oopts));
+    BpfObjectPtr obj(bpf_object__open_file(spec.bytecode_path.c_str(), &oopts));
     if (!obj) return fail_errno(errno, "open {}", spec.bytecode_path);
     bpf_program *prog = nullptr;  // borrowed from obj
     bpf_program *p;
@@ -174,7 +164,7 @@ class LibbpfKernel final : public Kernel {
     out.manifest_name = std::filesystem::path(spec.manifest).filename().string();
     out.manifest_path = spec.manifest;
     out.bytecode_sha256 = spec.bytecode_digest;
-    out.prog_id = prog_id_of_fd(fd);
+    out.prog_id = prog_id_of(fd);
     bpf_map *m;
     bpf_object__for_each_map(m, obj.get()) {
       // bpffs refuses names with '.' (EPERM), which libbpf's internal maps have
@@ -344,7 +334,7 @@ class LibbpfKernel final : public Kernel {
     }
     UniqueFd fd(bpf_obj_get(PinLayout::prog(dir).c_str()));
     if (fd.valid()) {
-      p.prog_id = prog_id_of_fd(fd.get());
+      p.prog_id = prog_id_of(fd.get());
     } else {
       // The program pin was removed behind our back: the record still names the program, which
       // lives on while a hook or link holds it. Keep its id so it can be found and replaced.

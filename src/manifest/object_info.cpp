@@ -8,11 +8,6 @@
 namespace bpfrec {
 namespace {
 
-// bpf_object owns its programs, maps and BTF; closing it frees them all.
-struct ObjectCloser {
-  void operator()(bpf_object *o) const { bpf_object__close(o); }
-};
-
 // Skips typedefs and cv-qualifiers to reach the underlying type.
 const btf_type *resolve(const btf *b, uint32_t id) {
   const btf_type *t = btf__type_by_id(b, id);
@@ -29,7 +24,7 @@ std::string prog_type_name(uint32_t prog_type) {
 }
 
 Result<ObjectInfo> inspect_object(const std::string &path) {
-  std::unique_ptr<bpf_object, ObjectCloser> obj(bpf_object__open_file(path.c_str(), nullptr));
+  BpfObjectPtr obj(bpf_object__open_file(path.c_str(), nullptr));
   if (!obj) {
     // libbpf's own codes (LIBBPF_ERRNO__FORMAT = 4001...) need libbpf_strerror, not strerror.
     const int err = errno;

@@ -1,13 +1,23 @@
 // What a BPF object file offers, read with libbpf without loading anything (no root needed).
 #pragma once
 
+#include <bpf/libbpf.h>
+
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "util/result.h"
 
 namespace bpfrec {
+
+/// bpf_object owns its programs, maps, BTF and their fds; closing it frees them all (after the
+/// caller pinned whatever must outlive it).
+struct BpfObjectCloser {
+  void operator()(bpf_object *o) const { bpf_object__close(o); }
+};
+using BpfObjectPtr = std::unique_ptr<bpf_object, BpfObjectCloser>;
 
 /// One program of an object: its function name, ELF section and the program type libbpf
 /// derives from the section (a raw `enum bpf_prog_type` value).
