@@ -212,3 +212,41 @@ TEST_F(DriftEvents, MissingInterfaceIsPendingThenAttachedWhenCreated) {
 
 }  // namespace
 }  // namespace it
+
+namespace it {
+namespace {
+
+// Drift that no netlink event announces (a TCX link detached with bpftool), with the periodic
+// check far away: `plan` reports the repair the daemon would make, and Reload() makes it.
+TEST_F(DriftEvents, PlanReportsDriftAndReloadRepairsIt) {
+  if (!tcx_prog_ids(net_->a, net_->if_a, true)) GTEST_SKIP() << "kernel has no TCX";
+  ASSERT_TRUE(start_daemon());
+  write_manifest("tc.toml", tc_manifest("pd-tc", "ingress"));
+  ASSERT_TRUE(wait_until([&] { return list_dir(links_dir("pd-tc")).size() == 1; }, 5s)) << diag();
+  const auto id = raw_pinned_prog_id(prog_pin("pd-tc"));
+  ASSERT_TRUE(id);
+  ASSERT_TRUE(wait_until([&] { return tcx_prog_ids(net_->a, net_->if_a, true) == std::vector<std::uint32_t>{*id}; }, 5s))
+      << diag();
+  const std::vector<std::string> plan = {reconciler_bin(), "plan", "--programs-dir", programs_dir_, "--pin-root",
+                                         pin_root_};
+  auto quiet = run(plan);
+  EXPECT_EQ(quiet.rc, 0) << "nothing drifted yet: " << quiet.describe();
+
+  const std::string pin = links_dir("pd-tc") + "/" + list_dir(links_dir("pd-tc"))[0];
+  ASSERT_EQ(run({"bpftool", "link", "detach", "pinned", pin}).rc, 0);
+  ASSERT_TRUE(wait_until([&] { return tcx_prog_ids(net_->a, net_->if_a, true) == std::vector<std::uint32_t>{}; }, 2s));
+
+  auto drift = run(plan);
+  EXPECT_EQ(drift.rc, 2) << drift.describe();
+  EXPECT_NE(drift.out.find("update   pd-tc"), std::string::npos) << drift.describe();
+  EXPECT_NE(drift.out.find("+ attach veth-a ingress"), std::string::npos) << drift.describe();
+  // Still drifted: plan changed nothing.
+  EXPECT_EQ(tcx_prog_ids(net_->a, net_->if_a, true), std::vector<std::uint32_t>{});
+
+  ASSERT_EQ(call_reload().rc, 0);
+  EXPECT_EQ(tcx_prog_ids(net_->a, net_->if_a, true), std::vector<std::uint32_t>{*id}) << diag();
+  EXPECT_EQ(run(plan).rc, 0);
+}
+
+}  // namespace
+}  // namespace it
