@@ -186,6 +186,19 @@ class Update : public ReconcilerTest {
     if (!tcx_prog_ids(net_->a, net_->if_a, true)) GTEST_SKIP() << "kernel has no TCX";
   }
 
+  /// Writes 20-tc.toml (tc_counter as "up-tc" on veth-a ingress) and waits until its pinned
+  /// program is the only TCX program there; returns its id.
+  std::optional<std::uint32_t> start_tc_counter() {
+    write_manifest("20-tc.toml", tc_manifest_g("up-tc", "ingress", 1, obj("tc_counter"), "tc_count"));
+    std::optional<std::uint32_t> id;
+    if (!wait_until([&] {
+          id = raw_pinned_prog_id(prog_pin("up-tc"));
+          return id && tcx_prog_ids(net_->a, net_->if_a, true) == std::vector<std::uint32_t>{*id};
+        }, 5s))
+      return std::nullopt;
+    return id;
+  }
+
   std::string tc_manifest_g(const std::string& name, const std::string& direction, int sample_every,
                             const std::string& object, const std::string& function) const {
     return "[[program]]\n"
@@ -321,12 +334,8 @@ TEST_F(Update, XdpBytecodeAndFunctionReplacedWithoutGap) {
 
 TEST_F(Update, TcxGlobalDataReplacedInPlaceWithoutGap) {
   ASSERT_TRUE(start_daemon());
-  write_manifest("20-tc.toml", tc_manifest_g("up-tc", "ingress", 1, obj("tc_counter"), "tc_count"));
-  std::optional<std::uint32_t> id0;
-  ASSERT_TRUE(wait_until([&] {
-    id0 = raw_pinned_prog_id(prog_pin("up-tc"));
-    return id0 && tcx_prog_ids(net_->a, net_->if_a, true) == std::vector<std::uint32_t>{*id0};
-  }, 5s)) << diag();
+  const auto id0 = start_tc_counter();
+  ASSERT_TRUE(id0) << diag();
   const auto nb = add_neighbours(/*other_is_tc=*/false);
   ASSERT_TRUE(nb) << diag();
   const auto links0 = list_dir(links_dir("up-tc"));
@@ -351,12 +360,8 @@ TEST_F(Update, TcxGlobalDataReplacedInPlaceWithoutGap) {
 
 TEST_F(Update, TcxBytecodeAndFunctionReplacedInPlaceWithoutGap) {
   ASSERT_TRUE(start_daemon());
-  write_manifest("20-tc.toml", tc_manifest_g("up-tc", "ingress", 1, obj("tc_counter"), "tc_count"));
-  std::optional<std::uint32_t> id0;
-  ASSERT_TRUE(wait_until([&] {
-    id0 = raw_pinned_prog_id(prog_pin("up-tc"));
-    return id0 && tcx_prog_ids(net_->a, net_->if_a, true) == std::vector<std::uint32_t>{*id0};
-  }, 5s)) << diag();
+  const auto id0 = start_tc_counter();
+  ASSERT_TRUE(id0) << diag();
   const auto nb = add_neighbours(false);
   ASSERT_TRUE(nb) << diag();
   const std::string other = renamed("tc_counter", "tc_count", "tc_cnt_b");

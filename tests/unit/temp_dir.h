@@ -3,11 +3,14 @@
 
 #include <stdlib.h>
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace bpfrec::testing_util {
 
@@ -38,5 +41,17 @@ inline void write_file(const std::string &path, std::string_view content) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   std::ofstream(path, std::ios::binary) << content;
 }
+
+/// /etc-, /run- and /usr/lib-like manifest directories under a TempDir, highest precedence first.
+class ProgramsDirsTest : public ::testing::Test {
+ protected:
+  TempDir tmp;
+  std::string etc = tmp / "etc", run = tmp / "run", lib = tmp / "lib";
+  std::vector<std::string> dirs{etc, run, lib};
+
+  void SetUp() override {
+    for (auto &d : dirs) std::filesystem::create_directories(d);
+  }
+};
 
 }  // namespace bpfrec::testing_util

@@ -93,16 +93,8 @@ std::vector<std::string> names(const std::vector<ProgramSpec> &ps) {
   return out;
 }
 
-class DesiredTest : public ::testing::Test {
+class DesiredTest : public testing_util::ProgramsDirsTest {
  protected:
-  TempDir tmp;
-  std::string etc = tmp / "etc", run = tmp / "run", lib = tmp / "lib";
-  std::vector<std::string> dirs{etc, run, lib};
-
-  void SetUp() override {
-    for (auto &d : dirs) fs::create_directories(d);
-  }
-
   // The single manifest entry named `name`, that is not Overridden.
   const ManifestEntry &entry(const DesiredState &d, std::string_view name) {
     for (auto &m : d.manifests)

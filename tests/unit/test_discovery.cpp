@@ -27,17 +27,7 @@ using ::testing::IsEmpty;
 using testing_util::TempDir;
 using testing_util::write_file;
 
-// /etc-, /run- and /usr/lib-like directories, highest precedence first.
-class DiscoveryTest : public ::testing::Test {
- protected:
-  TempDir tmp;
-  std::string etc = tmp / "etc", run = tmp / "run", lib = tmp / "lib";
-  std::vector<std::string> dirs{etc, run, lib};
-
-  void SetUp() override {
-    for (auto &d : dirs) fs::create_directories(d);
-  }
-};
+using DiscoveryTest = testing_util::ProgramsDirsTest;
 
 // One entry, rendered compactly for whole-result comparisons: "name state path [overridden_by]".
 std::string row(const ManifestEntry &e) {
