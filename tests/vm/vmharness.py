@@ -81,9 +81,23 @@ fi
 mount -t proc proc /newroot/proc
 mount -t sysfs sysfs /newroot/sys
 mount -t devtmpfs devtmpfs /newroot/dev
-mount -t tmpfs tmpfs /newroot/run
+mkdir -p /newroot/dev/pts /newroot/dev/shm
+mount -t devpts devpts /newroot/dev/pts
+mount -t tmpfs -o mode=1777 tmpfs /newroot/dev/shm
+mount -t tmpfs -o mode=0755 tmpfs /newroot/run
 mount -t bpf bpf /newroot/sys/fs/bpf
 mount -t tracefs tracefs /newroot/sys/kernel/tracing
+mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup
+# Module autoload (tc's clsact, cls_bpf, veth...): the kernel runs its modprobe helper in the
+# initramfs root, where only busybox lives; the host root's kmod knows the guest's modules.
+printf '#!/bin/busybox sh\nexec chroot /newroot /sbin/modprobe "$@"\n' > /bin/vmtest-modprobe
+chmod 755 /bin/vmtest-modprobe
+echo /bin/vmtest-modprobe > /proc/sys/kernel/modprobe
+# A writable share (tag "out") for results: mounted at /vmtest-out in the chroot.
+if [ "$(arg vmtest.out)" = 1 ]; then
+  mkdir -p /newroot/vmtest-out
+  mount -t 9p -o trans=virtio,version=9p2000.L,rw,msize=512000 out /newroot/vmtest-out || die "mount out"
+fi
 chroot /newroot /bin/sh /vmtest-run.sh
 echo "VMTEST EXIT $?"
 poweroff -f
@@ -177,8 +191,11 @@ def check_host():
 
 
 def boot(mode, seed=None, run_cmd=None, kernel=None, cache_dir=None, timeout=240, log_path=None,
-         mem=1024, smp=2, extra_append="", done_marker=None, echo=False):
+         mem=1024, smp=2, extra_append="", done_marker=None, echo=False, out_dir=None):
     """Boot the guest and return (serial output, elapsed seconds, timed_out, marks).
+
+    out_dir (run mode): a host directory shared writable over 9p, /vmtest-out in the guest, for
+    results that must come back (files appear owned by root on the host).
 
     marks maps every line prefix 'VMTEST X' seen to the time (s since qemu start) it first arrived,
     for timings. When done_marker is seen, the VM gets 30 s more to power off by itself.
@@ -205,6 +222,11 @@ def boot(mode, seed=None, run_cmd=None, kernel=None, cache_dir=None, timeout=240
         # multi-user (the host's default may be graphical); only errors in systemd's status output,
         # so that the serial console stays readable for the report lines.
         append += " systemd.unit=multi-user.target systemd.show_status=error"
+    if out_dir:
+        out_dir = os.path.abspath(out_dir)
+        if re.search(r"[\s,]", out_dir):
+            raise VMError("out path must not contain spaces or commas: %s" % out_dir)
+        append += " vmtest.out=1"
     if extra_append:
         append += " " + extra_append
     cmd = [QEMU, "-accel", "tcg", "-cpu", "max", "-smp", str(smp), "-m", str(mem),
@@ -214,7 +236,9 @@ def boot(mode, seed=None, run_cmd=None, kernel=None, cache_dir=None, timeout=240
            "-device", "virtio-9p-pci,fsdev=host,mount_tag=host",
            ] + ([] if not seed else [
            "-fsdev", "local,id=seed,path=%s,security_model=none,readonly=on,multidevs=remap" % seed,
-           "-device", "virtio-9p-pci,fsdev=seed,mount_tag=seed"]) + [
+           "-device", "virtio-9p-pci,fsdev=seed,mount_tag=seed"]) + ([] if not out_dir else [
+           "-fsdev", "local,id=out,path=%s,security_model=none,multidevs=remap" % out_dir,
+           "-device", "virtio-9p-pci,fsdev=out,mount_tag=out"]) + [
            "-nic", "none"]
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
