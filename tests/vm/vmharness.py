@@ -16,7 +16,7 @@ Facts this relies on (measured, /work/shared/ENVIRONMENT.md): KVM hangs on the C
 `-accel tcg`; Debian's linux-image-amd64 has virtio/9p/overlay as modules, loaded by our initramfs.
 
 CLI (for ad-hoc use and the later kernel matrix):
-  vmharness.py run  [--kernel VER] [--seed DIR] [--cache DIR] [--timeout S] -- CMD...
+  vmharness.py run  [--kernel VER] [--seed DIR] [--out DIR] [--mem MiB] [--cache DIR] [--timeout S] -- CMD...
   vmharness.py boot [--kernel VER] --seed DIR [--cache DIR] [--timeout S]   (systemd mode)
 """
 import argparse
@@ -348,6 +348,8 @@ def main(argv=None):
     ap.add_argument("--cache", help="initramfs cache directory")
     ap.add_argument("--timeout", type=float, default=240)
     ap.add_argument("--log", help="write the serial output here")
+    ap.add_argument("--out", help="run mode: a host directory shared writable at /vmtest-out")
+    ap.add_argument("--mem", type=int, default=1024, help="guest RAM in MiB (default 1024)")
     argv = list(sys.argv[1:] if argv is None else argv)
     cmd = argv[argv.index("--") + 1:] if "--" in argv else []
     a = ap.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
@@ -356,6 +358,7 @@ def main(argv=None):
         out, el, to, marks = boot("run" if a.mode == "run" else "systemd", seed=a.seed,
                                   run_cmd=" ".join(a.cmd) if a.cmd else None, kernel=a.kernel,
                                   cache_dir=a.cache, timeout=a.timeout, log_path=a.log, echo=True,
+                                  mem=a.mem, out_dir=a.out,
                                   done_marker="VMTEST DONE" if a.mode == "boot" else None)
     except VMError as e:
         print("SKIP: %s" % e, file=sys.stderr)
