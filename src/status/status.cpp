@@ -12,7 +12,7 @@ namespace bpfrec {
 using nlohmann::json;
 
 DaemonStatus build_status(uint64_t generation, const DesiredState &desired, const ObservedState &after,
-                          const ApplyReport &report) {
+                          const ApplyReport &report, const std::vector<PatternNote> &notes) {
   DaemonStatus s;
   s.generation = generation;
   bool degraded = false;
@@ -52,6 +52,7 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
       const std::string key = attach_key(spec.type, a);
       AttachmentStatus as;
       as.target = a.target_label(spec.type);
+      as.pattern = a.interface_pattern;
       if (obs && obs->attachments.contains(key)) {
         const auto &r = obs->attachments.at(key);
         as.state = "attached";
@@ -68,13 +69,24 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
       }
       p.attachments.push_back(std::move(as));
     }
+    bool pattern_failed = false, pattern_pending = false;
+    for (auto &n : notes) {
+      if (n.program != spec.name) continue;
+      pattern_failed |= n.kind == PatternNote::Failed;
+      pattern_pending |= n.kind == PatternNote::NoMatch;
+      p.attachments.push_back({n.spec.target_label(spec.type), std::string(to_string(n.kind)), "", 0, n.message,
+                               n.kind == PatternNote::Gone ? n.spec.interface_pattern : n.spec.interface});
+    }
     if (obs) {
       p.kernel_id = obs->prog_id;
       p.maps = obs->maps;
     }
-    p.state = !obs ? "failed" : attached == spec.attach.size() ? "attached" : "partial";
+    if (!obs) p.state = "failed";
+    else if (attached < spec.attach.size() || pattern_failed) p.state = "partial";
+    else if (spec.attach.empty() && pattern_pending) p.state = "pending";
+    else p.state = "attached";
     if (p.state == "failed" && p.error.empty()) p.error = "not loaded";
-    degraded |= p.state != "attached";
+    degraded |= p.state != "attached" && p.state != "pending";
     progs.emplace(spec.name, std::move(p));
   }
   for (auto &[name, obs] : after.programs) {
@@ -93,7 +105,7 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
     p.state = invalid && p.error.empty() ? "kept" : "failed";
     if (p.state == "failed" && p.error.empty()) p.error = "no manifest declares it, and removing it failed";
     for (auto &[key, r] : obs.attachments)
-      p.attachments.push_back({r.target, "attached", std::string(to_string(r.mechanism)), r.link_id, ""});
+      p.attachments.push_back({r.target, "attached", std::string(to_string(r.mechanism)), r.link_id, "", ""});
     degraded = true;
     progs.emplace(name, std::move(p));
   }
@@ -114,7 +126,7 @@ json to_json(const DaemonStatus &s) {
     json atts = json::array();
     for (auto &a : p.attachments)
       atts.push_back({{"target", a.target}, {"state", a.state}, {"mechanism", a.mechanism}, {"link_id", a.link_id},
-                      {"error", a.error}});
+                      {"error", a.error}, {"pattern", a.pattern}});
     programs.push_back({{"name", p.name},
                         {"type", p.type},
                         {"manifest", p.manifest},
@@ -144,6 +156,8 @@ std::string format_status_table(const json &d) {
     if (atts.empty()) out += prog_cols() + "\n";
     for (auto &a : atts) {
       std::string tail = a.value("target", "");
+      if (a.value("state", "") == "attached" && !a.value("pattern", "").empty())
+        tail += fmt::format("  [matched '{}']", a.value("pattern", ""));
       if (a.value("state", "") != "attached") tail += fmt::format("  [{}: {}]", a.value("state", ""), a.value("error", ""));
       out += fmt::format("{}  {:<10} {:>7}  {}\n", prog_cols(), a.value("mechanism", "-"), a.value("link_id", 0u), tail);
       first = false;
