@@ -26,7 +26,8 @@ namespace {
 Result<void> dump(int fd, uint16_t type, const void *payload, size_t len,
                   const std::function<void(const nlmsghdr *)> &on_msg) {
   static uint32_t seq = 0;
-  std::array<char, NLMSG_SPACE(sizeof(rtmsg))> req{};
+  alignas(nlmsghdr) std::array<char, NLMSG_SPACE(std::max(sizeof(ifinfomsg), sizeof(rtmsg)))> req{};
+  if (NLMSG_LENGTH(len) > req.size()) return fail("rtnetlink request of {} bytes is too long", len);
   auto *nh = reinterpret_cast<nlmsghdr *>(req.data());
   nh->nlmsg_len = static_cast<uint32_t>(NLMSG_LENGTH(len));
   nh->nlmsg_type = type;
