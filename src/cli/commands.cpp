@@ -174,7 +174,8 @@ int cmd_plan(const std::vector<std::string> &dirs, const std::string &pin_root, 
     return 1;
   }
   // Patterns expand against the interfaces as they are now, exactly as the daemon would.
-  const auto notes = expand_interfaces(desired, read_interface_inventory(pattern_netns(desired)));
+  const auto notes = expand_interfaces(
+      desired, read_interface_inventory(pattern_netns(desired), pattern_netns(desired, /*primary_only=*/true)));
   auto kernel = make_libbpf_kernel(pin_root);
   ObservedState observed = kernel->observe();
   auto changes = plan(desired, observed);

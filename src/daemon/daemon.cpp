@@ -187,7 +187,7 @@ void Daemon::reconcile_once(const char *why, bool reload) {
   // Globs and "@primary" become one attach point per matching interface, from what the
   // namespaces they name hold right now; the link watcher reconciles again when that changes.
   const auto pattern_ns = pattern_netns(desired), primary_ns = pattern_netns(desired, /*primary_only=*/true);
-  const InterfaceInventory inventory = read_interface_inventory(pattern_ns);
+  const InterfaceInventory inventory = read_interface_inventory(pattern_ns, primary_ns);
   std::vector<PatternNote> notes = expand_interfaces(desired, inventory);
   log_pattern_notes(notes, vanished_.update(desired, notes, inventory));
   notes.insert(notes.end(), vanished_.notes().begin(), vanished_.notes().end());

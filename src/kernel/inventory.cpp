@@ -134,7 +134,7 @@ Result<void> retry(const std::function<Result<void>()> &f) {
   return r;
 }
 
-NetnsInterfaces read_netns(const std::string &path) {
+NetnsInterfaces read_netns(const std::string &path, bool routes_too) {
   NetnsInterfaces out;
   auto ns = NetnsGuard::enter(path);
   if (!ns) {
@@ -153,8 +153,11 @@ NetnsInterfaces read_netns(const std::string &path) {
     names.clear();
     routes.clear();
     if (auto l = read_links(fd.get(), out, names); !l) return l;
+    if (!routes_too) return {};
     if (auto v4 = read_default_routes(fd.get(), AF_INET, routes); !v4) return v4;
-    return read_default_routes(fd.get(), AF_INET6, routes);
+    auto v6 = read_default_routes(fd.get(), AF_INET6, routes);
+    if (!v6 && v6.error().code == EAFNOSUPPORT) return {};  // booted with ipv6.disable=1
+    return v6;
   });
   if (!r) {
     out = {};
@@ -172,9 +175,10 @@ NetnsInterfaces read_netns(const std::string &path) {
 
 }  // namespace
 
-InterfaceInventory read_interface_inventory(const std::set<std::string> &netns_paths) {
+InterfaceInventory read_interface_inventory(const std::set<std::string> &netns_paths,
+                                            const std::set<std::string> &primary_netns) {
   InterfaceInventory inv;
-  for (auto &path : netns_paths) inv[path] = read_netns(path);
+  for (auto &path : netns_paths) inv[path] = read_netns(path, primary_netns.contains(path));
   return inv;
 }
 
