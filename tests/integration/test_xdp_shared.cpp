@@ -132,11 +132,12 @@ TEST_F(XdpShared, OrderProceedOnAndAForeignProgramInOneDispatcher) {
 
   ASSERT_TRUE(start_daemon());
   write_manifest("30-c.toml", shared_manifest("prog-c", 30, 2));
-  write_manifest("10-a.toml", shared_manifest("prog-a", 10, 2));
+  write_manifest("10-a.toml", shared_manifest("prog-a", 5, 2));
   write_manifest("20-b.toml", shared_manifest("prog-b", 20, 2));
-  // Ours by priority, the foreign one at its own (xdp-filter's 50 unless its BTF says else).
+  // Ours by priority, the foreign one at its own (xdp-filter's objects say 10 in their BTF;
+  // ours avoid it: libxdp orders equal priorities by name).
   std::vector<std::string> want = {kOurs, kOurs, kOurs};
-  want.insert(want.begin() + (foreign_prio < 10 ? 0 : foreign_prio < 20 ? 1 : foreign_prio < 30 ? 2 : 3), foreign_name);
+  want.insert(want.begin() + (foreign_prio < 5 ? 0 : foreign_prio < 20 ? 1 : foreign_prio < 30 ? 2 : 3), foreign_name);
   ASSERT_TRUE(wait_order(want, &comps)) << names(comps) << diag();
   EXPECT_EQ(id_of(comps, foreign_name), foreign_id) << "the foreign component was replaced: " << names(comps);
   for (const char* p : {"prog-a", "prog-b", "prog-c"}) {
@@ -145,6 +146,21 @@ TEST_F(XdpShared, OrderProceedOnAndAForeignProgramInOneDispatcher) {
     ASSERT_TRUE(prog) << d.dump();
     EXPECT_EQ((*prog)["attachments"][0].value("mechanism", ""), "xdp_dispatcher") << prog->dump();
   }
+
+  std::printf("[info] dispatcher on %s: %s\n", net_->if_a.c_str(), names(comps).c_str());
+  RecordProperty("dispatcher_order", names(comps));
+
+  // A restarted daemon adopts its components: same ids, no dispatcher rebuilt.
+  const auto before_restart = comps;
+  EXPECT_EQ(stop_daemon(), "exit 0");
+  ASSERT_TRUE(start_daemon());
+  ASSERT_TRUE(wait_until([&] {
+    const auto d = describe_or_fail();
+    return d.value("state", "") == "idle" && find_program(d, "prog-c");
+  }, 10s)) << diag();
+  comps = dispatcher_components(net_->a, net_->if_a);
+  ASSERT_EQ(comps.size(), before_restart.size()) << names(comps);
+  for (std::size_t i = 0; i < comps.size(); ++i) EXPECT_EQ(comps[i].id, before_restart[i].id) << names(comps);
 
   // Every program passes: each counts every ping.
   EXPECT_GE(counted_during_ping("prog-a", 5), 5u);
@@ -180,10 +196,10 @@ TEST_F(XdpShared, OrderProceedOnAndAForeignProgramInOneDispatcher) {
     EXPECT_EQ(id_of(comps, foreign_name), foreign_id) << "after removing " << name << ": " << names(comps);
   }
   ASSERT_TRUE(wait_order({foreign_name}, &comps)) << names(comps);
-  write_manifest("10-a.toml", shared_manifest("prog-a", 10, 2));
+  write_manifest("10-a.toml", shared_manifest("prog-a", 5, 2));
   write_manifest("30-c.toml", shared_manifest("prog-c", 30, 2));
   want = {kOurs, kOurs};
-  want.insert(want.begin() + (foreign_prio < 10 ? 0 : foreign_prio < 30 ? 1 : 2), foreign_name);
+  want.insert(want.begin() + (foreign_prio < 5 ? 0 : foreign_prio < 30 ? 1 : 2), foreign_name);
   ASSERT_TRUE(wait_order(want, &comps)) << names(comps) << diag();
   EXPECT_EQ(id_of(comps, foreign_name), foreign_id) << names(comps);
 
@@ -246,7 +262,7 @@ TEST_F(XdpShared, ExplicitDispatcherWithoutFreplaceIsAClearError) {
   if (dispatcher_unavailable().empty()) GTEST_SKIP() << "this kernel allows freplace: the dispatcher works here";
   ASSERT_TRUE(daemon().start({"daemon", "--programs-dir", programs_dir_, "--pin-root", pin_root_,
                               "--xdp-mechanism", "dispatcher"}, log_path_));
-  write_manifest("a.toml", shared_manifest("prog-a", 10, 2));
+  write_manifest("a.toml", shared_manifest("prog-a", 5, 2));
   const auto p = wait_program("prog-a", [](const json& j) { return !j["attachments"].empty() &&
                                                                      j["attachments"][0].value("state", "") == "failed"; });
   ASSERT_TRUE(p) << diag();
