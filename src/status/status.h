@@ -21,8 +21,9 @@ struct AttachmentStatus {
   /// attached | pending (the interface does not exist yet, or no interface matches the pattern)
   /// | gone (an interface the pattern matched went away: reported, not an error) | failed
   std::string state;
-  std::string mechanism;  // xdp | tcx | tc | perf_link, empty when not attached
+  std::string mechanism;  // to_string(Mechanism), empty when not attached
   uint32_t link_id = 0;
+  uint32_t prog_id = 0;   // the program running here when it is not the program's own (an XDP dispatcher component)
   std::string error;
   std::string pattern;  // the glob or "@primary" that selected the interface; empty for a name
 };
