@@ -12,9 +12,10 @@
 
 namespace bpfrec {
 
-/// How TC attach points are attached: `Auto` uses TCX where the kernel has it (6.6+) and falls
-/// back to clsact + cls_bpf; the others force one mechanism.
-enum class TcMechanism { Auto, Tcx, Tc };
+/// How TC attach points are attached: `Auto` uses TCX where the kernel has it (6.6+), else the
+/// TC dispatcher where freplace works, else clsact + one cls_bpf filter per program; the others
+/// force one mechanism (Dispatcher fails where freplace is refused).
+enum class TcMechanism { Auto, Tcx, Tc, Dispatcher };
 
 class Kernel {
  public:

@@ -32,6 +32,7 @@ std::string_view to_string(Mechanism m) {
     case Mechanism::Tcx: return "tcx";
     case Mechanism::Tc: return "tc";
     case Mechanism::PerfLink: return "perf_link";
+    case Mechanism::TcDispatcher: return "tc-dispatcher";
   }
   return "?";
 }

@@ -14,8 +14,10 @@ namespace bpfrec {
 /// How an attach point is attached.
 /// xdp: libxdp (a dispatcher, or the interface's only program where freplace is missing);
 /// tcx: a TCX bpf_link (kernel >= 6.6); tc: clsact + cls_bpf direct-action filter;
-/// perf_link: a perf event (tracepoint, uprobe) bound through a bpf_link.
-enum class Mechanism { Xdp, Tcx, Tc, PerfLink };
+/// perf_link: a perf event (tracepoint, uprobe) bound through a bpf_link;
+/// tc-dispatcher: a slot of our TC dispatcher (cls_bpf + freplace, bpfman's design), where TCX
+/// is missing and freplace works.
+enum class Mechanism { Xdp, Tcx, Tc, PerfLink, TcDispatcher };
 std::string_view to_string(Mechanism m);
 
 /// One attachment we made, as recorded at attach time. The fields needed to find and undo it
@@ -45,6 +47,8 @@ struct ObservedProgram {
   std::string manifest_name;  // base name of the manifest that declared it
   std::string manifest_path;
   std::string bytecode_sha256;
+  std::string bytecode_path;  // object and function it was loaded from: the TC dispatcher loads
+  std::string bpf_function;   // the program again as an extension (empty in older records)
   uint32_t prog_id = 0;
   std::map<std::string, AttachRecord> attachments;  // by key
   std::map<std::string, std::string> maps;          // map name -> pin path
