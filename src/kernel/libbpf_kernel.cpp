@@ -417,7 +417,7 @@ class LibbpfKernel final : public Kernel {
       case TcMechanism::Tcx: return Mechanism::Tcx;
       case TcMechanism::Tc: return Mechanism::Tc;
       case TcMechanism::Dispatcher:
-        if (!freplace().empty()) return fail_errno(EOPNOTSUPP, "TC dispatcher: {}", freplace());
+        if (!freplace().empty()) return fail(Error{EOPNOTSUPP, fmt::format("TC dispatcher: {}", freplace())});
         return Mechanism::TcDispatcher;
       case TcMechanism::Auto: break;
     }

@@ -165,6 +165,22 @@ class TcSharedDispatcher : public TcShared {
   std::vector<std::string> daemon_flags() const override { return {"--tc-mechanism", "dispatcher"}; }
 };
 
+/// "Each program marked 1 saw the same packets (at least the 5 echo requests; ARP and retries
+/// add some), each marked 0 saw none."
+::testing::AssertionResult ran(const std::vector<std::uint64_t>& counts, const std::vector<int>& pattern) {
+  std::uint64_t seen = 0;
+  bool ok = counts.size() == pattern.size();
+  for (std::size_t i = 0; ok && i < counts.size(); ++i) {
+    if (pattern[i] == 0) ok = counts[i] == 0;
+    else if (seen == 0) ok = (seen = counts[i]) >= 5;
+    else ok = counts[i] == seen;
+  }
+  std::string text;
+  for (auto c : counts) text += (text.empty() ? "" : ", ") + std::to_string(c);
+  if (ok) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "packets counted per program {" << text << "} do not match the run pattern";
+}
+
 std::string join_ids(const std::vector<std::uint32_t>& v) {
   std::string s;
   for (auto x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
@@ -206,20 +222,20 @@ TEST_F(TcShared, TcxOrderByPriorityWithForeignLinkUntouched) {
       << id_of("tc-a") << "; hook " << hook_text() << diag();
 
   // All return TC_ACT_UNSPEC (TCX_NEXT): every program sees every packet.
-  EXPECT_EQ(counted({"tc-b", "tc-c", "tc-a"}), (std::vector<std::uint64_t>{5, 5, 5}));
+  EXPECT_TRUE(ran(counted({"tc-b", "tc-c", "tc-a"}), {1, 1, 1}));
 
   // tc-c (priority 20) now drops: tc-b before it counts, tc-a after it does not.
   write_manifest("c.toml", verdict_manifest("tc-c", 20, kShot));
   ASSERT_TRUE(wait_until([&] { return order_is({"tc-b", "tc-c", "tc-a"}) && raw_pinned_map_id(map_pin("tc-c")) &&
                                       wait_attached("tc-c"); }, 10s)) << hook_text() << diag();
   std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(counted({"tc-b", "tc-c", "tc-a"}), (std::vector<std::uint64_t>{5, 5, 0})) << hook_text();
+  EXPECT_TRUE(ran(counted({"tc-b", "tc-c", "tc-a"}), {1, 1, 0})) << hook_text();
 
   // A priority change re-positions the link: tc-a to 5 goes first of ours, still after the
   // foreign link.
   write_manifest("a.toml", verdict_manifest("tc-a", 5, kUnspec));
   EXPECT_TRUE(wait_until([&] { return order_is({"tc-a", "tc-b", "tc-c"}); }, 10s)) << hook_text() << diag();
-  EXPECT_EQ(counted({"tc-a", "tc-b", "tc-c"}), (std::vector<std::uint64_t>{5, 5, 5})) << hook_text();
+  EXPECT_TRUE(ran(counted({"tc-a", "tc-b", "tc-c"}), {1, 1, 1})) << hook_text();
 
   // Removing one of ours leaves the others in order, the foreign link in place.
   remove_manifest("b.toml");
@@ -277,7 +293,7 @@ TEST_F(TcSharedLegacy, ClsBpfChainByPriority) {
   EXPECT_EQ(chain, want);
   EXPECT_EQ(wait_attached("tc-a").value_or(json::object())["attachments"][0].value("mechanism", ""), "tc");
   // tc-c drops: tc-b (pref 10) counts, tc-a (pref 30) never sees the packets.
-  EXPECT_EQ(counted({"tc-b", "tc-c", "tc-a"}), (std::vector<std::uint64_t>{5, 5, 0}));
+  EXPECT_TRUE(ran(counted({"tc-b", "tc-c", "tc-a"}), {1, 1, 0}));
 
   // proceed_on ["unspec"] is not what cls_bpf does (pipe and others go on too): refused.
   write_manifest("d.toml", verdict_manifest("tc-d", 40, kUnspec, "[\"unspec\"]"));
@@ -320,26 +336,26 @@ TEST_F(TcSharedDispatcher, ProceedOnDecidesWhetherLaterProgramsRun) {
     ASSERT_TRUE(info) << filters[0].dump();
     EXPECT_EQ(info->name, "tc_dispatcher");
   }
-  EXPECT_EQ(counted({"tc-b", "tc-c", "tc-a"}), (std::vector<std::uint64_t>{5, 5, 0})) << diag();
+  EXPECT_TRUE(ran(counted({"tc-b", "tc-c", "tc-a"}), {1, 1, 0})) << diag();
 
   // proceed_on = ["shot"] on tc-c: its drop now lets tc-a run (and tc-a's unspec ends the chain:
   // the packets pass).
   write_manifest("c.toml", verdict_manifest("tc-c", 20, kShot, "[\"shot\"]"));
   ASSERT_TRUE(wait_until([&] {
     const auto p = wait_program("tc-c", [](const json& j) { return j.value("state", "") == "attached"; }, 1s);
-    return p && counted({"tc-a"})[0] == 5;
+    return p && counted({"tc-a"})[0] >= 5;
   }, 15s)) << diag();
-  EXPECT_EQ(counted({"tc-b", "tc-c", "tc-a"}), (std::vector<std::uint64_t>{5, 5, 5}));
+  EXPECT_TRUE(ran(counted({"tc-b", "tc-c", "tc-a"}), {1, 1, 1}));
 
   // Remove and re-add in another order; the dispatcher follows.
   remove_manifest("b.toml");
   ASSERT_TRUE(wait_until([&] { return !path_exists(pin_dir("tc-b")); }, 10s)) << diag();
-  EXPECT_EQ(counted({"tc-c", "tc-a"}), (std::vector<std::uint64_t>{5, 5}));
+  EXPECT_TRUE(ran(counted({"tc-c", "tc-a"}), {1, 1}));
   remove_manifest("c.toml");
   ASSERT_TRUE(wait_until([&] { return !path_exists(pin_dir("tc-c")); }, 10s)) << diag();
   write_manifest("b.toml", verdict_manifest("tc-b", 40, kShot));  // now after tc-a
   ASSERT_TRUE(wait_attached("tc-b")) << diag();
-  EXPECT_EQ(counted({"tc-a", "tc-b"}), (std::vector<std::uint64_t>{5, 5}));
+  EXPECT_TRUE(ran(counted({"tc-a", "tc-b"}), {1, 1}));
   EXPECT_EQ(cls_bpf_filters(net_->a, net_->if_a, true).size(), 1u);
 
   remove_manifest("a.toml");
