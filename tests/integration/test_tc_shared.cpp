@@ -25,6 +25,7 @@ namespace {
 
 constexpr int kShot = 2;
 constexpr int kUnspec = -1;
+constexpr int kPipe = 3;
 constexpr std::uint32_t kTcxIngress = 46;
 
 /// Program ids and link ids on the TCX ingress hook of ifname in netns ns (Linux 6.6 query).
@@ -165,14 +166,14 @@ class TcSharedDispatcher : public TcShared {
   std::vector<std::string> daemon_flags() const override { return {"--tc-mechanism", "dispatcher"}; }
 };
 
-/// "Each program marked 1 saw the same packets (at least the 5 echo requests; ARP and retries
-/// add some), each marked 0 saw none."
+/// "Each program marked 1 saw the same packets (at least one: ARP and retries add some, and
+/// ping gives up early when every request is dropped), each marked 0 saw none."
 ::testing::AssertionResult ran(const std::vector<std::uint64_t>& counts, const std::vector<int>& pattern) {
   std::uint64_t seen = 0;
   bool ok = counts.size() == pattern.size();
   for (std::size_t i = 0; ok && i < counts.size(); ++i) {
     if (pattern[i] == 0) ok = counts[i] == 0;
-    else if (seen == 0) ok = (seen = counts[i]) >= 5;
+    else if (seen == 0) ok = (seen = counts[i]) >= 1;
     else ok = counts[i] == seen;
   }
   std::string text;
@@ -308,10 +309,11 @@ TEST_F(TcSharedLegacy, ClsBpfChainByPriority) {
 
 TEST_F(TcSharedDispatcher, ProceedOnDecidesWhetherLaterProgramsRun) {
   ASSERT_TRUE(start_daemon());
-  // tc-c (priority 20) drops; with the default proceed_on (pipe, dispatcher_return) the
-  // dispatcher returns its TC_ACT_SHOT, so tc-a (priority 30) never runs.
-  write_manifest("a.toml", verdict_manifest("tc-a", 30, kUnspec));
-  write_manifest("b.toml", verdict_manifest("tc-b", 10, kUnspec));
+  // With the default proceed_on (pipe, dispatcher_return), a program that returns TC_ACT_PIPE
+  // lets the next one run. tc-c (priority 20) drops: the dispatcher returns its TC_ACT_SHOT, so
+  // tc-a (priority 30) never runs.
+  write_manifest("a.toml", verdict_manifest("tc-a", 30, kPipe));
+  write_manifest("b.toml", verdict_manifest("tc-b", 10, kPipe));
   write_manifest("c.toml", verdict_manifest("tc-c", 20, kShot));
   std::optional<json> a;
   ASSERT_TRUE(wait_until([&] {
@@ -338,12 +340,12 @@ TEST_F(TcSharedDispatcher, ProceedOnDecidesWhetherLaterProgramsRun) {
   }
   EXPECT_TRUE(ran(counted({"tc-b", "tc-c", "tc-a"}), {1, 1, 0})) << diag();
 
-  // proceed_on = ["shot"] on tc-c: its drop now lets tc-a run (and tc-a's unspec ends the chain:
-  // the packets pass).
+  // proceed_on = ["shot"] on tc-c: its drop now lets tc-a run (tc-a's pipe proceeds too, and
+  // after the last slot the dispatcher returns TC_ACT_UNSPEC: the packets pass).
   write_manifest("c.toml", verdict_manifest("tc-c", 20, kShot, "[\"shot\"]"));
   ASSERT_TRUE(wait_until([&] {
     const auto p = wait_program("tc-c", [](const json& j) { return j.value("state", "") == "attached"; }, 1s);
-    return p && counted({"tc-a"})[0] >= 5;
+    return p && counted({"tc-a"})[0] >= 1;
   }, 15s)) << diag();
   EXPECT_TRUE(ran(counted({"tc-b", "tc-c", "tc-a"}), {1, 1, 1}));
 
