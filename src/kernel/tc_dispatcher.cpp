@@ -143,6 +143,24 @@ std::string current_generation(const std::string &dir, uint32_t filter_prog) {
 
 std::string link_name(const std::string &program, const std::string &key) { return program + "-" + key; }
 
+// Removes the dispatcher directories of this netns whose interface is gone (deleted, or
+// re-created with another ifindex): their pins would keep the old dispatchers and extensions
+// loaded for nothing.
+void collect_dead_hooks(const std::string &pin_root) {
+  struct stat st{};
+  if (::stat("/proc/thread-self/ns/net", &st) != 0) return;
+  const std::string prefix = fmt::format("tc-{}-", st.st_ino), base = pin_root + "/_dispatchers";
+  for (const auto &d : list_dir(base)) {
+    if (!d.starts_with(prefix)) continue;
+    const unsigned idx = static_cast<unsigned>(std::strtoul(d.c_str() + prefix.size(), nullptr, 10));
+    char name[IF_NAMESIZE];
+    if (idx != 0 && if_indextoname(idx, name) == nullptr) {
+      spdlog::info("TC dispatcher pins {}: interface {} is gone, removing them", d, idx);
+      (void)remove_tree(base + "/" + d);
+    }
+  }
+}
+
 }  // namespace
 
 std::string probe_freplace() {
@@ -180,6 +198,7 @@ Result<std::map<std::string, uint32_t>> tc_dispatcher_sync(const std::string &pi
   if (!ns) return std::unexpected(ns.error());
   const int ifindex = static_cast<int>(if_nametoindex(hook.interface.c_str()));
   if (ifindex == 0) return fail_errno(ENODEV, "interface {}", label);
+  collect_dead_hooks(pin_root);
   const std::string dir = hook_dir(pin_root, ifindex, egress);
   const uint32_t filter_prog = dispatcher_filter_prog(ifindex, egress);
   const std::string current = current_generation(dir, filter_prog);

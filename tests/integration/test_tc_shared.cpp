@@ -349,6 +349,18 @@ TEST_F(TcSharedDispatcher, ProceedOnDecidesWhetherLaterProgramsRun) {
   }, 15s)) << diag();
   EXPECT_TRUE(ran(counted({"tc-b", "tc-c", "tc-a"}), {1, 1, 1}));
 
+  // A restarted daemon adopts the dispatcher: same filter program, nothing rebuilt.
+  const auto disp_before = cls_bpf_filters(net_->a, net_->if_a, true);
+  ASSERT_EQ(disp_before.size(), 1u);
+  stop_daemon();
+  ASSERT_TRUE(start_daemon());
+  ASSERT_TRUE(wait_attached("tc-a")) << diag();
+  const auto disp_after = cls_bpf_filters(net_->a, net_->if_a, true);
+  ASSERT_EQ(disp_after.size(), 1u);
+  EXPECT_EQ(disp_after[0]["options"]["prog"].value("id", 0u), disp_before[0]["options"]["prog"].value("id", 1u))
+      << "the restarted daemon rebuilt the dispatcher instead of adopting it";
+  EXPECT_TRUE(ran(counted({"tc-b", "tc-c", "tc-a"}), {1, 1, 1}));
+
   // Remove and re-add in another order; the dispatcher follows.
   remove_manifest("b.toml");
   ASSERT_TRUE(wait_until([&] { return !path_exists(pin_dir("tc-b")); }, 10s)) << diag();
