@@ -144,14 +144,26 @@ class TcShared : public ReconcilerTest {
   std::optional<json> wait_attached(const std::string& name) {
     return wait_program(name, [](const json& p) { return p.value("state", "") == "attached"; }, 10s);
   }
+  /// The counters of `names` once they stop moving (two reads 300 ms apart agree; late ARP or
+  /// ping retries would otherwise land between two programs' reads).
+  std::vector<std::uint64_t> settled(const std::vector<std::string>& names) {
+    std::vector<std::uint64_t> last;
+    for (int i = 0; i < 20; ++i) {
+      std::vector<std::uint64_t> now;
+      for (auto& n : names) now.push_back(count(n));
+      if (now == last) break;
+      last = std::move(now);
+      std::this_thread::sleep_for(300ms);
+    }
+    return last;
+  }
   /// Pings 5 times and returns how much each of `names` counted.
   std::vector<std::uint64_t> counted(const std::vector<std::string>& names) {
-    std::vector<std::uint64_t> before;
-    for (auto& n : names) before.push_back(count(n));
+    const auto before = settled(names);
     (void)net_->ping_a_from_b(5);
-    std::this_thread::sleep_for(200ms);
+    const auto after = settled(names);
     std::vector<std::uint64_t> out;
-    for (std::size_t i = 0; i < names.size(); ++i) out.push_back(count(names[i]) - before[i]);
+    for (std::size_t i = 0; i < names.size(); ++i) out.push_back(after[i] - before[i]);
     return out;
   }
 };
@@ -361,14 +373,29 @@ TEST_F(TcSharedDispatcher, ProceedOnDecidesWhetherLaterProgramsRun) {
       << "the restarted daemon rebuilt the dispatcher instead of adopting it";
   EXPECT_TRUE(ran(counted({"tc-b", "tc-c", "tc-a"}), {1, 1, 1}));
 
+  // Replacing a program (global_data changed) swaps its slot in a new dispatcher; tc-a, last,
+  // now returns TC_ACT_UNSPEC (not in its proceed_on: the dispatcher returns it, packets pass).
+  const auto old_a = id_of("tc-a");
+  write_manifest("a.toml", verdict_manifest("tc-a", 30, kUnspec));
+  ASSERT_TRUE(wait_until([&] { return id_of("tc-a") != old_a && id_of("tc-a") != 0 && wait_attached("tc-a"); }, 15s))
+      << diag();
+  EXPECT_EQ(cls_bpf_filters(net_->a, net_->if_a, true).size(), 1u);
+  EXPECT_TRUE(ran(counted({"tc-b", "tc-c", "tc-a"}), {1, 1, 1})) << diag();
+
   // Remove and re-add in another order; the dispatcher follows.
   remove_manifest("b.toml");
   ASSERT_TRUE(wait_until([&] { return !path_exists(pin_dir("tc-b")); }, 10s)) << diag();
   EXPECT_TRUE(ran(counted({"tc-c", "tc-a"}), {1, 1}));
   remove_manifest("c.toml");
   ASSERT_TRUE(wait_until([&] { return !path_exists(pin_dir("tc-c")); }, 10s)) << diag();
-  write_manifest("b.toml", verdict_manifest("tc-b", 40, kShot));  // now after tc-a
+  // tc-b comes back after tc-a, whose TC_ACT_UNSPEC (since the replace) is not in its
+  // proceed_on: the dispatcher returns it, and tc-b never runs ...
+  write_manifest("b.toml", verdict_manifest("tc-b", 40, kShot));
   ASSERT_TRUE(wait_attached("tc-b")) << diag();
+  EXPECT_TRUE(ran(counted({"tc-a", "tc-b"}), {1, 0}));
+  // ... until tc-a's proceed_on names unspec.
+  write_manifest("a.toml", verdict_manifest("tc-a", 30, kUnspec, "[\"unspec\"]"));
+  ASSERT_TRUE(wait_until([&] { return counted({"tc-b"})[0] >= 1; }, 15s)) << diag();
   EXPECT_TRUE(ran(counted({"tc-a", "tc-b"}), {1, 1}));
   EXPECT_EQ(cls_bpf_filters(net_->a, net_->if_a, true).size(), 1u);
 
