@@ -36,6 +36,12 @@ class Kernel {
   /// Attaches the loaded program `prog` at `a`; on success updates prog.attachments and the record.
   virtual Result<AttachRecord> attach(ObservedProgram &prog, const ProgramSpec &spec, const AttachSpec &a) = 0;
 
+  /// Whether `a` can be attached the way the manifest asks, known without touching the hook
+  /// (e.g. a TC proceed_on the chosen mechanism cannot honour). The executor asks before it
+  /// detaches an attach point that `a` replaces on the same hook, so a refused change leaves
+  /// the running one alone. Errors: what attach() would fail with.
+  virtual Result<void> check_attach(const ProgramSpec &, const AttachSpec &) { return {}; }
+
   /// Moves attachment `key` from `from` to `to` (another load of the same program name) without
   /// leaving the hook empty: XDP replace, TCX link update, cls_bpf replace, or (perf links)
   /// attach the new then detach the old. Both records are updated.

@@ -211,6 +211,13 @@ class LibbpfKernel final : public Kernel {
     return r;
   }
 
+  Result<void> check_attach(const ProgramSpec &spec, const AttachSpec &a) override {
+    if (spec.type != ProgramType::Tc) return {};
+    auto m = choose_tc();
+    if (!m) return std::unexpected(m.error());
+    return check_tc_proceed_on(*m, spec.manifest, a);
+  }
+
   Result<void> swap(ObservedProgram &from, ObservedProgram &to, const ProgramSpec &spec, const AttachSpec &a) override {
     const std::string key = attach_key(spec.type, a);
     auto it = from.attachments.find(key);

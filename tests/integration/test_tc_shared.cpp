@@ -281,6 +281,22 @@ TEST_F(TcShared, TcxRefusesProceedOnItCannotHonour) {
   const auto ok = wait_attached("tc-p");
   ASSERT_TRUE(ok) << diag();
   EXPECT_EQ((*ok)["attachments"][0].value("mechanism", ""), "tcx");
+  const auto link = tcx_hook(net_->a, net_->if_a);
+  ASSERT_TRUE(link && link->links.size() == 1u);
+
+  // Changing it to something TCX cannot honour is refused up front: the running link stays
+  // (same link id), it is not detached and re-attached on every reconcile.
+  write_manifest("p.toml", verdict_manifest("tc-p", 10, kUnspec, "[\"shot\"]"));
+  const auto refused = wait_program("tc-p", [](const json& j) {
+    return j["attachments"][0].value("error", "").find("cannot be honoured") != std::string::npos;
+  }, 10s);
+  ASSERT_TRUE(refused) << diag();
+  EXPECT_EQ(call_reload().rc, 0);
+  std::this_thread::sleep_for(300ms);
+  const auto after = tcx_hook(net_->a, net_->if_a);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->links, link->links) << "the running link was replaced or removed";
+  EXPECT_EQ(after->progs, std::vector<std::uint32_t>{id_of("tc-p")});
 }
 
 /// cls_bpf filter preferences on veth-a ingress with the program id of each, in run order.
