@@ -79,12 +79,4 @@ out:
 	return TC_ACT_UNSPEC;
 }
 
-/* Probe: the daemon loads this as an extension of prog0 to learn whether the kernel allows
- * freplace (lockdown, or kernels without BPF trampolines, refuse it). Never attached. */
-SEC("freplace/prog0")
-int tc_freplace_probe(struct __sk_buff *skb)
-{
-	return TC_ACT_UNSPEC;
-}
-
 char LICENSE[] SEC("license") = "GPL";

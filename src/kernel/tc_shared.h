@@ -4,9 +4,10 @@
 // and probe_freplace()):
 //   tcx            TCX links (Linux 6.6+). Ours are ordered among themselves by priority with
 //                  BEFORE/AFTER anchors on our own links; foreign links are never moved.
-//   tc-dispatcher  one cls_bpf filter of ours running a dispatcher program (bpf/tc_dispatcher.bpf.c,
+//   tc_dispatcher  one cls_bpf filter of ours running a dispatcher program (bpf/tc_dispatcher.bpf.c,
 //                  bpfman's design) whose slots our programs replace through freplace; needs
-//                  BPF_PROG_TYPE_EXT, which lockdown and some kernels refuse.
+//                  BPF_PROG_TYPE_EXT, which lockdown and some kernels refuse (probe_freplace(),
+//                  kernel/features.h).
 //   tc             one cls_bpf direct-action filter per program, at tc priority = our priority.
 // Which proceed_on each one honours: see check_tc_proceed_on().
 #pragma once
@@ -68,11 +69,6 @@ inline constexpr unsigned kTcDispatcherSlots = 10;
 /// cls_bpf priority and handle of our dispatcher filter on every hook.
 inline constexpr uint32_t kTcDispatcherPriority = 50;
 inline constexpr uint32_t kTcDispatcherHandle = 0xb1d50;
-
-/// Empty when the kernel lets us replace a dispatcher slot through freplace (an EXT program
-/// loads against a loaded dispatcher and links to it), else why not ("load freplace program:
-/// Operation not permitted" under lockdown). Call once and keep the answer.
-std::string probe_freplace();
 
 /// One program in a dispatcher: where its pins are (its maps are reused, so counters are shared
 /// with the pinned program) and how to load it again as an extension.

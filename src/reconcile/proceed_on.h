@@ -19,7 +19,7 @@ uint32_t tc_proceed_on_mask(const std::vector<std::string> &names);
 
 /// Checks that mechanism `m` can honour the attach point's proceed_on, i.e. that "the next
 /// program runs" happens for exactly the return codes the manifest lists:
-///  - tc-dispatcher: any set (the dispatcher checks each slot's code against its bitmask).
+///  - tc_dispatcher: any set (the dispatcher checks each slot's code against its bitmask).
 ///  - tcx: the kernel goes on only after TCX_NEXT (-1) and stops on any other code
 ///    (net/core/dev.c tcx_run()), so only proceed_on = ["unspec"] is honoured.
 ///  - tc (cls_bpf direct-action): cls_bpf_exec_opcode() turns every code but ok, shot, stolen,

@@ -355,7 +355,7 @@ TEST_F(TcSharedDispatcher, ProceedOnDecidesWhetherLaterProgramsRun) {
     if (err.find("TC dispatcher:") != std::string::npos) GTEST_SKIP() << "no TC dispatcher here: " << err;
   }
   for (auto n : {"tc-a", "tc-b", "tc-c"}) ASSERT_TRUE(wait_attached(n)) << n << diag();
-  EXPECT_EQ(wait_attached("tc-b").value_or(json::object())["attachments"][0].value("mechanism", ""), "tc-dispatcher");
+  EXPECT_EQ(wait_attached("tc-b").value_or(json::object())["attachments"][0].value("mechanism", ""), "tc_dispatcher");
   // One filter of ours on the hook: the dispatcher.
   {
     const auto filters = cls_bpf_filters(net_->a, net_->if_a, true);
