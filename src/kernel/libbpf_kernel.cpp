@@ -413,9 +413,8 @@ class LibbpfKernel final : public Kernel {
         }
         ++it;
       } else {
-        spdlog::warn("drift: program {} is no longer attached at {}; it will be attached again", name,
-                     it->second.target);
-        it = p.attachments.erase(it);
+        spdlog::warn("drift: program {} is no longer attached at {}", name, it->second.target);
+        p.lost.insert(p.attachments.extract(it++));
       }
     }
     return p;
