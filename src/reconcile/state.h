@@ -14,8 +14,9 @@ namespace bpfrec {
 /// How an attach point is attached.
 /// xdp: libxdp (a dispatcher, or the interface's only program where freplace is missing);
 /// tcx: a TCX bpf_link (kernel >= 6.6); tc: clsact + cls_bpf direct-action filter;
-/// perf_link: a perf event (tracepoint, uprobe) bound through a bpf_link.
-enum class Mechanism { Xdp, Tcx, Tc, PerfLink };
+/// perf_link: a perf event (tracepoint, uprobe, kprobe) bound through a bpf_link;
+/// link: any other pinned bpf_link (fentry/fexit tracing links, raw tracepoints, cgroups).
+enum class Mechanism { Xdp, Tcx, Tc, PerfLink, Link };
 std::string_view to_string(Mechanism m);
 
 /// One attachment we made, as recorded at attach time. The fields needed to find and undo it
