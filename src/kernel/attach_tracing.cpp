@@ -69,8 +69,8 @@ Result<void> probe_tracing(bool fexit) {
   if (!vmlinux) return unavailable(fmt::format("no kernel BTF (/sys/kernel/btf/vmlinux: {})", errno_text(errno)));
   int fn = -1;
   // bpf_fentry_test1 exists for BPF selftests in every kernel with CONFIG_NET; the others are
-  // fallbacks that every x86_64 kernel has.
-  for (const char *name : {"bpf_fentry_test1", "do_sys_openat2", "__x64_sys_getpid"})
+  // fallbacks that kernels of every architecture have.
+  for (const char *name : {"bpf_fentry_test1", "do_sys_openat2", "__task_pid_nr_ns"})
     if ((fn = btf__find_by_name_kind(vmlinux.get(), name, BTF_KIND_FUNC)) > 0) break;
   if (fn <= 0) return unavailable("no known function in the kernel's BTF to probe fentry/fexit with");
   const bpf_insn insns[] = {
@@ -83,7 +83,7 @@ Result<void> probe_tracing(bool fexit) {
   if (fd.valid()) return {};
   const int err = errno;
   if (err == EPERM)
-    return unavailable(fmt::format("the kernel refuses BPF_PROG_TYPE_TRACING ({}: kernel lockdown does this)",
+    return unavailable(fmt::format("the kernel refuses BPF_PROG_TYPE_TRACING ({}; kernel lockdown refuses it so)",
                                    errno_text(err)));
   if (err == kKernelEnotsupp) return unavailable("the kernel has no BPF trampoline for fentry/fexit (ENOTSUPP)");
   return unavailable(fmt::format("the kernel refuses BPF_PROG_TYPE_TRACING ({})", errno_text(err)));

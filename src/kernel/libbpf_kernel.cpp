@@ -131,8 +131,8 @@ class LibbpfKernel final : public Kernel {
   Result<ObservedProgram> load_into(const ProgramSpec &spec, const std::string &dir) {
     // Probed once per process: a type this kernel lacks fails here with the reason, before any pin.
     if (auto r = probe_program_type(spec.type); !r)
-      return fail_errno(r.error().code, "{} programs are not available on this kernel: {}", to_string(spec.type),
-                        r.error().message);
+      return fail(Error{r.error().code, fmt::format("{} programs are not available on this kernel: {}",
+                                                    to_string(spec.type), r.error().message)});
     // A leftover directory (e.g. of a load that was interrupted) would make the pins fail.
     if (auto r = remove_tree(dir); !r) return std::unexpected(r.error());
     if (auto r = make_dirs(PinLayout::maps_dir(dir)); !r) return std::unexpected(r.error());
