@@ -412,6 +412,39 @@ TEST_F(CgroupTypes, NotACgroupIsAFailedAttachPoint) {
       << p->dump();
 }
 
+class CgroupDrift : public CgroupTypes {
+ protected:
+  std::vector<std::string> daemon_flags() const override { return {"--check-interval", "1"}; }
+};
+
+// A cgroup removed and made again (a service restarted by systemd): the kernel detached our link
+// with the old cgroup; the periodic check sees the link dead and attaches to the new directory.
+TEST_F(CgroupDrift, RemovedAndRecreatedCgroupIsAttachedAgain) {
+  ASSERT_TRUE(start_daemon());
+  write_manifest("in.toml", cgroup_skb("cg-in", "ingress"));
+  const auto p = wait_settled("cg-in");
+  ASSERT_TRUE(p) << diag();
+  if (p->value("error", "").find(kUnavailable) != std::string::npos) GTEST_SKIP() << p->value("error", "");
+  ASSERT_EQ(p->value("state", ""), "attached") << p->dump() << diag();
+  std::string why;
+  const auto first = the_link("cg-in", why);
+  ASSERT_TRUE(first) << why;
+  ASSERT_EQ(::rmdir(cgroup_->path().c_str()), 0) << std::strerror(errno);
+  ASSERT_EQ(::mkdir(cgroup_->path().c_str(), 0755), 0) << std::strerror(errno);
+  std::optional<RawLink> again;
+  EXPECT_TRUE(wait_until([&] {
+    again = the_link("cg-in", why);
+    return again && again->id != first->id &&
+           run({"bpftool", "-j", "cgroup", "show", cgroup_->path()}).out.find(
+               "\"id\":" + std::to_string(first->prog_id)) != std::string::npos;
+  }, 15s)) << "not attached to the new cgroup: " << why << diag();
+  const auto c0 = read_counter(map_pin("cg-in"), 0);
+  ASSERT_TRUE(c0);
+  const auto r = run_socket_child(cgroup_->path(), net_->path_a(), 0, 3, 10);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(read_counter(map_pin("cg-in"), 0).value_or(0), *c0 + 3);
+}
+
 // ---------------------------------------------------------------------------------------------
 // A type the kernel lacks: reported in status, the others keep running.
 
