@@ -56,7 +56,7 @@ Result<void> Daemon::run() {
   if (auto r = ensure_pin_root(opts_.pin_root); !r) return r;
   if (auto r = ensure_tracefs(); !r) spdlog::warn("{}; tracepoint and uprobe programs will fail to attach", r.error().message);
   install_libbpf_logging();
-  kernel_ = make_libbpf_kernel(opts_.pin_root, opts_.tc);
+  kernel_ = make_libbpf_kernel(opts_.pin_root, opts_.tc, opts_.xdp);
 
   sd_event *ev = nullptr;
   if (int r = sd_event_default(&ev); r < 0) return fail_errno(r, "sd_event_default");

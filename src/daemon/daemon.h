@@ -21,6 +21,7 @@ struct DaemonOptions {
   std::vector<std::string> programs_dirs;  // highest precedence first
   std::string pin_root = "/sys/fs/bpf/bpfman-reconciler";
   TcMechanism tc = TcMechanism::Auto;
+  XdpMechanism xdp = XdpMechanism::Auto;
   uint64_t coalesce_usec = 10'000;       // quiet time after the last inotify event before reconciling
   uint64_t coalesce_max_usec = 500'000;  // longest wait after the first event of a burst
   /// Periodic drift check (observe + plan, no reloads when nothing drifted); 0 disables.

@@ -90,7 +90,7 @@ Result<void> record_from_json(const std::string &text, ObservedProgram &p) {
       a.key = k;
       auto mech = v.at("mechanism").get<std::string>();
       bool known = false;
-      for (auto m : {Mechanism::Xdp, Mechanism::Tcx, Mechanism::Tc, Mechanism::PerfLink, Mechanism::Link})
+      for (auto m : kAllMechanisms)
         if (to_string(m) == mech) a.mechanism = m, known = true;
       if (!known) return fail("record names an unknown mechanism '{}'", mech);
       a.target = v.at("target").get<std::string>();

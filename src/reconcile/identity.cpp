@@ -32,6 +32,7 @@ std::string attach_key(ProgramType t, const AttachSpec &a) { return sha256_hex(a
 std::string_view to_string(Mechanism m) {
   switch (m) {
     case Mechanism::Xdp: return "xdp";
+    case Mechanism::XdpDispatcher: return "xdp_dispatcher";
     case Mechanism::Tcx: return "tcx";
     case Mechanism::Tc: return "tc";
     case Mechanism::PerfLink: return "perf_link";

@@ -57,6 +57,7 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
         as.state = "attached";
         as.mechanism = to_string(r.mechanism);
         as.link_id = r.link_id;
+        as.prog_id = r.prog_id;
         ++attached;
       } else if (const Error *e = attach_error(spec.name, key)) {
         // A missing interface is expected on a fleet: it is attached when it appears.
@@ -93,7 +94,7 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
     p.state = invalid && p.error.empty() ? "kept" : "failed";
     if (p.state == "failed" && p.error.empty()) p.error = "no manifest declares it, and removing it failed";
     for (auto &[key, r] : obs.attachments)
-      p.attachments.push_back({r.target, "attached", std::string(to_string(r.mechanism)), r.link_id, ""});
+      p.attachments.push_back({r.target, "attached", std::string(to_string(r.mechanism)), r.link_id, r.prog_id, ""});
     degraded = true;
     progs.emplace(name, std::move(p));
   }
@@ -114,6 +115,7 @@ json to_json(const DaemonStatus &s) {
     json atts = json::array();
     for (auto &a : p.attachments)
       atts.push_back({{"target", a.target}, {"state", a.state}, {"mechanism", a.mechanism}, {"link_id", a.link_id},
+                      {"prog_id", a.prog_id},
                       {"error", a.error}});
     programs.push_back({{"name", p.name},
                         {"type", p.type},
@@ -131,7 +133,7 @@ json to_json(const DaemonStatus &s) {
 
 std::string format_status_table(const json &d) {
   std::string out = fmt::format("State: {}   Generation: {}\n", d.value("state", "?"), d.value("generation", 0));
-  out += fmt::format("\n{:<24} {:<11} {:<9} {:>8}  {:<10} {:>7}  {}\n", "PROGRAM", "TYPE", "STATE", "PROG-ID",
+  out += fmt::format("\n{:<24} {:<11} {:<9} {:>8}  {:<14} {:>7}  {}\n", "PROGRAM", "TYPE", "STATE", "PROG-ID",
                      "MECHANISM", "LINK-ID", "ATTACH POINT");
   for (auto &p : d.value("programs", json::array())) {
     auto atts = p.value("attachments", json::array());
@@ -145,7 +147,8 @@ std::string format_status_table(const json &d) {
     for (auto &a : atts) {
       std::string tail = a.value("target", "");
       if (a.value("state", "") != "attached") tail += fmt::format("  [{}: {}]", a.value("state", ""), a.value("error", ""));
-      out += fmt::format("{}  {:<10} {:>7}  {}\n", prog_cols(), a.value("mechanism", "-"), a.value("link_id", 0u), tail);
+      if (a.value("prog_id", 0u)) tail += fmt::format("  (component prog id {})", a.value("prog_id", 0u));
+      out += fmt::format("{}  {:<14} {:>7}  {}\n", prog_cols(), a.value("mechanism", "-"), a.value("link_id", 0u), tail);
       first = false;
     }
     if (!p.value("error", "").empty()) out += fmt::format("{:<24} error: {}\n", "", p.value("error", ""));

@@ -18,8 +18,9 @@ namespace bpfrec {
 struct AttachmentStatus {
   std::string target;
   std::string state;      // attached | pending (interface does not exist yet) | failed
-  std::string mechanism;  // xdp | tcx | tc | perf_link, empty when not attached
+  std::string mechanism;  // to_string(Mechanism), empty when not attached
   uint32_t link_id = 0;
+  uint32_t prog_id = 0;   // the program running here when it is not the program's own (an XDP dispatcher component)
   std::string error;
 };
 

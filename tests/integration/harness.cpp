@@ -793,7 +793,13 @@ void ReconcilerTest::SetUp() {
   // --log-level is an option of the top-level command (CLI11), so it goes before `daemon`.
   std::vector<std::string> args = {"--log-level", "debug", "daemon", "--programs-dir", programs_dir_,
                                    "--pin-root", pin_root_};
-  for (const auto& f : daemon_flags()) args.push_back(f);
+  const auto flags = daemon_flags();
+  // The tests that watch one program on a hook (pinned id == the hook's id) ask for one program
+  // per interface: where the kernel allows freplace (the VM), `auto` would put it in libxdp's
+  // dispatcher as a separate component. test_xdp_shared.cpp tests the dispatcher.
+  if (std::find(flags.begin(), flags.end(), "--xdp-mechanism") == flags.end())
+    args.insert(args.end(), {"--xdp-mechanism", "single"});
+  for (const auto& f : flags) args.push_back(f);
   return daemon_->start(args, log_path_);
 }
 
