@@ -427,9 +427,8 @@ class LibbpfKernel final : public Kernel {
           it->second.link_id = pinned_live_link_id(PinLayout::link(dir, it->first));
         ++it;
       } else {
-        spdlog::warn("drift: program {} is no longer attached at {}; it will be attached again", name,
-                     it->second.target);
-        it = p.attachments.erase(it);
+        spdlog::warn("drift: program {} is no longer attached at {}", name, it->second.target);
+        p.lost.insert(p.attachments.extract(it++));
       }
     }
     return p;

@@ -1,4 +1,5 @@
 #include "manifest/manifest.h"
+#include "manifest/interface_pattern.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -290,9 +291,9 @@ void parse_attach(Reader &r, const toml::table &t, ProgramType type, AttachSpec 
   const auto where = fmt::format("[[program.attach]] (type {})", to_string(type));
   r.each_key(t, where, allowed, [&](std::string_view key, SourcePos, const toml::node &v) {
     if (key == "interface") {
+      // A name, an fnmatch(3) glob or "@primary" (interface_pattern.h).
       if (auto s = r.str(v, key)) {
-        if (s->empty() || s->size() >= 16 || s->find('/') != std::string::npos)
-          r.error(v, fmt::format("'interface' = \"{}\" is not a valid interface name (1..15 characters, no '/')", *s));
+        if (auto why = interface_value_error(*s)) r.error(v, *why);
         else a.interface = *s;
       }
     } else if (key == "netns") {

@@ -84,7 +84,11 @@ const std::vector<std::string> &proceed_on_defaults(ProgramType t);
 /// rejects keys that do not apply, so unused fields keep their defaults.
 struct AttachSpec {
   // xdp, tc
-  std::string interface;
+  std::string interface;  // a name, a glob or "@primary" as written (see interface_pattern.h)
+  /// Set by expand_interfaces() on the concrete attach points it makes from a glob or
+  /// "@primary": that pattern, for status. Not part of canonical(): the attachment is the same
+  /// whichever pattern selected its interface.
+  std::string interface_pattern;
   std::string netns;  // path of a netns file (e.g. /run/netns/blue); empty = the daemon's netns
   uint32_t priority = 50;                // 1..1000, lower runs first
   std::vector<std::string> proceed_on;   // defaults filled in by the parser

@@ -48,8 +48,11 @@ std::vector<ProgramChange> plan(const DesiredState &desired, const ObservedState
         if (!obs.attachments.contains(k)) c.attach.push_back(k);
       for (auto &[k, _] : obs.attachments)
         if (std::find(keys.begin(), keys.end(), k) == keys.end()) c.detach.push_back(k);
-      c.kind = c.attach.empty() && c.detach.empty() ? ChangeKind::Keep : ChangeKind::Update;
-      c.reason = c.kind == ChangeKind::Keep ? "unchanged" : "attach points changed";
+      for (auto &[k, _] : obs.lost)
+        if (std::find(keys.begin(), keys.end(), k) == keys.end()) c.forget.push_back(k);
+      const bool moved = !c.attach.empty() || !c.detach.empty();
+      c.kind = moved || !c.forget.empty() ? ChangeKind::Update : ChangeKind::Keep;
+      c.reason = moved ? "attach points changed" : c.forget.empty() ? "unchanged" : "attach points went away";
       c.record_stale = obs.manifest_path != spec.manifest;
     }
     out.push_back(std::move(c));

@@ -53,6 +53,10 @@ struct ObservedProgram {
   std::string bytecode_sha256;
   uint32_t prog_id = 0;
   std::map<std::string, AttachRecord> attachments;  // by key
+  /// Attachments the record names that are no longer in place (interface deleted, detached by
+  /// another tool), by key. The planner attaches the wanted ones again and drops the others
+  /// from the record (ProgramChange::forget).
+  std::map<std::string, AttachRecord> lost;
   std::map<std::string, std::string> maps;          // map name -> pin path
   bool intact = true;  // record and program pin present and readable
 };
