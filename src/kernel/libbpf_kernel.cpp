@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "kernel/attach.h"
+#include "kernel/attach_tracing.h"
 #include "kernel/features.h"
 #include "kernel/fs.h"
 #include "kernel/kernel.h"
@@ -165,6 +166,10 @@ class LibbpfKernel final : public Kernel {
 
  private:
   Result<ObservedProgram> load_into(const ProgramSpec &spec, const std::string &dir) {
+    // Probed once per process: a type this kernel lacks fails here with the reason, before any pin.
+    if (auto r = probe_program_type(spec.type); !r)
+      return fail(Error{r.error().code, fmt::format("{} programs are not available on this kernel: {}",
+                                                    to_string(spec.type), r.error().message)});
     // A leftover directory (e.g. of a load that was interrupted) would make the pins fail.
     if (auto r = remove_tree(dir); !r) return std::unexpected(r.error());
     if (auto r = make_dirs(PinLayout::maps_dir(dir)); !r) return std::unexpected(r.error());
@@ -173,6 +178,13 @@ class LibbpfKernel final : public Kernel {
     if (!opened) return std::unexpected(opened.error());
     auto &[obj, prog] = *opened;
     recent_log().clear();
+    if (target_fixed_at_load(spec.type) && !spec.attach.empty()) {
+      // fentry/fexit: the kernel function is the program's attach_btf_id, resolved here from the
+      // kernel's BTF; the expected attach type (fentry or fexit) comes from the section.
+      const std::string &fn = spec.attach[0].function;
+      if (int err = bpf_program__set_attach_target(prog, 0, fn.c_str()))
+        return fail_errno(-err, "{} target {}: not a function in the kernel's BTF", to_string(spec.type), fn);
+    }
     if (int err = bpf_object__load(obj.get())) {
       std::string log;
       for (auto &l : recent_log()) log += (log.empty() ? "" : " | ") + l;
@@ -228,6 +240,13 @@ class LibbpfKernel final : public Kernel {
       case ProgramType::Tracepoint: r = attach_tracepoint(fd->get(), a, link_pin); break;
       case ProgramType::Uprobe:
       case ProgramType::Uretprobe: r = attach_uprobe(fd->get(), spec.type == ProgramType::Uretprobe, a, link_pin); break;
+      case ProgramType::Kprobe:
+      case ProgramType::Kretprobe: r = attach_kprobe(fd->get(), spec.type == ProgramType::Kretprobe, a, link_pin); break;
+      case ProgramType::Fentry:
+      case ProgramType::Fexit: r = attach_fentry(fd->get(), spec.type, a, link_pin); break;
+      case ProgramType::RawTracepoint: r = attach_raw_tracepoint(fd->get(), a, link_pin); break;
+      case ProgramType::CgroupSkb:
+      case ProgramType::CgroupSock: r = attach_cgroup(fd->get(), spec.type, a, link_pin); break;
     }
     if (!r) return r;
     r->key = key;
@@ -257,6 +276,17 @@ class LibbpfKernel final : public Kernel {
     if (!old_fd) return std::unexpected(old_fd.error());
     auto new_fd = open_prog(to);
     if (!new_fd) return std::unexpected(new_fd.error());
+    if (rec.mechanism == Mechanism::Link && !link_updatable(spec.type)) {
+      // Tracing and raw tracepoint links cannot change program: run both for a moment rather
+      // than neither, as for perf links below.
+      auto n = attach(to, spec, a);
+      if (!n) return std::unexpected(n.error());
+      if (auto d = detach(from, key); !d) {
+        (void)detach(to, key);
+        return d;
+      }
+      return {};
+    }
     const bool side_by_side = rec.mechanism == Mechanism::PerfLink || rec.mechanism == Mechanism::XdpDispatcher;
     if (!side_by_side) {
       // Record the intent first: if we die between the kernel swap and the records, the
@@ -289,8 +319,9 @@ class LibbpfKernel final : public Kernel {
         if (auto w = write_record(to); !w) return w;
         break;
       }
-      case Mechanism::Tcx: {
-        // Same link, new program: the link id stays, and the pin moves to the new directory.
+      case Mechanism::Tcx:
+      case Mechanism::Link: {
+        // Same link, new program (TCX, cgroup): the link id stays, and the pin moves to the new directory.
         const std::string old_pin = PinLayout::link(from.dir, key), new_pin = PinLayout::link(to.dir, key);
         if (auto r = update_pinned_link(old_pin, new_fd->get()); !r) return undo_intent(), r;
         if (::rename(old_pin.c_str(), new_pin.c_str()) != 0) {
@@ -354,7 +385,8 @@ class LibbpfKernel final : public Kernel {
         break;
       }
       case Mechanism::Tcx:
-      case Mechanism::PerfLink: r = detach_pinned_link(PinLayout::link(prog.dir, key)); break;
+      case Mechanism::PerfLink:
+      case Mechanism::Link: r = detach_pinned_link(PinLayout::link(prog.dir, key)); break;
     }
     if (!r) return r;
     prog.attachments.erase(it);
@@ -411,6 +443,8 @@ class LibbpfKernel final : public Kernel {
           UniqueFd component(bpf_obj_get(PinLayout::link(dir, it->first).c_str()));
           it->second.prog_id = component.valid() ? prog_id_of(component.get()) : 0;
         }
+        if (it->second.mechanism == Mechanism::Link)
+          it->second.link_id = pinned_live_link_id(PinLayout::link(dir, it->first));
         ++it;
       } else {
         spdlog::warn("drift: program {} is no longer attached at {}", name, it->second.target);
@@ -468,6 +502,10 @@ class LibbpfKernel final : public Kernel {
         // run the staged one.
         uint32_t prog_id = 0;
         return pinned_link_id(PinLayout::link(p.dir, a.key), &prog_id) != 0 && prog_id == p.prog_id;
+      }
+      case Mechanism::Link: {
+        uint32_t prog_id = 0;
+        return pinned_live_link_id(PinLayout::link(p.dir, a.key), &prog_id) != 0 && prog_id == p.prog_id;
       }
     }
     return false;

@@ -21,6 +21,8 @@ json spec_to_json(const AttachSpec &a) {
             {"tracepoint", a.tracepoint}, {"target", a.target}, {"function", a.function}};
   if (a.offset) j["offset"] = *a.offset;
   if (a.pid) j["pid"] = *a.pid;
+  // cgroup programs (records written before they existed have neither key)
+  if (!a.cgroup.empty()) j["cgroup"] = a.cgroup, j["attach_type"] = a.attach_type;
   return j;
 }
 
@@ -40,6 +42,8 @@ AttachSpec spec_from_json(const json &j) {
   a.function = j.at("function").get<std::string>();
   if (j.contains("offset")) a.offset = j.at("offset").get<uint64_t>();
   if (j.contains("pid")) a.pid = j.at("pid").get<int32_t>();
+  if (j.contains("cgroup")) a.cgroup = j.at("cgroup").get<std::string>();
+  if (j.contains("attach_type")) a.attach_type = j.at("attach_type").get<std::string>();
   return a;
 }
 
