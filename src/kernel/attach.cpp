@@ -26,7 +26,7 @@
 namespace bpfrec {
 namespace {
 
-// Not in libbpf 1.1.2's UAPI copy: TCX attach types and link type (Linux 6.6).
+// Not in libbpf 1.1.2's UAPI copy: the TCX link type (Linux 6.6).
 constexpr uint32_t kBpfLinkTypeTcx = 11;
 
 // xdp_program__close() frees libxdp's description and does not detach. For a program made
