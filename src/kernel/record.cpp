@@ -21,6 +21,8 @@ json spec_to_json(const AttachSpec &a) {
             {"tracepoint", a.tracepoint}, {"target", a.target}, {"function", a.function}};
   if (a.offset) j["offset"] = *a.offset;
   if (a.pid) j["pid"] = *a.pid;
+  // cgroup programs (records written before they existed have neither key)
+  if (!a.cgroup.empty()) j["cgroup"] = a.cgroup, j["attach_type"] = a.attach_type;
   return j;
 }
 
@@ -40,6 +42,8 @@ AttachSpec spec_from_json(const json &j) {
   a.function = j.at("function").get<std::string>();
   if (j.contains("offset")) a.offset = j.at("offset").get<uint64_t>();
   if (j.contains("pid")) a.pid = j.at("pid").get<int32_t>();
+  if (j.contains("cgroup")) a.cgroup = j.at("cgroup").get<std::string>();
+  if (j.contains("attach_type")) a.attach_type = j.at("attach_type").get<std::string>();
   return a;
 }
 
@@ -65,6 +69,8 @@ std::string record_to_json(const ObservedProgram &p) {
             {"manifest_name", p.manifest_name},
             {"manifest_path", p.manifest_path},
             {"bytecode_sha256", p.bytecode_sha256},
+            {"bytecode_path", p.bytecode_path},
+            {"bpf_function", p.bpf_function},
             {"attachments", atts}};
   return j.dump();
 }
@@ -80,6 +86,8 @@ Result<void> record_from_json(const std::string &text, ObservedProgram &p) {
     out.manifest_name = j.at("manifest_name").get<std::string>();
     out.manifest_path = j.at("manifest_path").get<std::string>();
     out.bytecode_sha256 = j.at("bytecode_sha256").get<std::string>();
+    out.bytecode_path = j.value("bytecode_path", "");
+    out.bpf_function = j.value("bpf_function", "");
     out.attachments.clear();
     for (auto &[k, v] : j.at("attachments").items()) {
       AttachRecord a;

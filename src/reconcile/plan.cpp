@@ -42,7 +42,7 @@ std::vector<ProgramChange> plan(const DesiredState &desired, const ObservedState
       for (auto &[k, _] : obs.attachments) c.detach.push_back(k);
       c.reason = !obs.intact                                 ? "pins are incomplete"
                  : obs.bytecode_sha256 != spec.bytecode_digest ? "bytecode changed"
-                                                               : "bpf_function, type or global_data changed";
+                                                               : "bpf_function, type, global_data or the fentry/fexit function changed";
     } else {
       for (auto &k : keys)
         if (!obs.attachments.contains(k)) c.attach.push_back(k);

@@ -116,7 +116,8 @@ void setup_process_environment() {
   if (::access(reconciler_bin().c_str(), X_OK) != 0) {
     g_fatal = "daemon binary not executable: " + reconciler_bin();
   }
-  for (const char* o : {"xdp_counter", "tc_counter", "tracepoint_counter", "uprobe_counter"}) {
+  for (const char* o : {"xdp_counter", "tc_counter", "tracepoint_counter", "uprobe_counter", "kprobe_counter",
+                        "cgroup_counter", "raw_tp_counter"}) {
     const std::string p = std::string(BPF_OBJ_DIR) + "/" + o + ".bpf.o";
     if (::access(p.c_str(), R_OK) != 0) g_fatal += (g_fatal.empty() ? "" : "; ") + ("missing " + p);
   }
