@@ -32,7 +32,6 @@ class Crash : public ReconcilerTest {
   void SetUp() override {
     ReconcilerTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
-    if (!tcx_prog_ids(net_->a, net_->if_a, true)) GTEST_SKIP() << "kernel has no TCX";
     std::random_device rd;
     const std::uint32_t tag = rd() & 0x0fffffffu;
     // Same lengths as the originals (tracepoint_count 16, xdp_count 9, tc_count 8).
@@ -102,6 +101,7 @@ struct Desired {
 };
 
 TEST_F(Crash, SigkillDuringLargeReconcileLeavesExactlyTheDesiredState) {
+  if (!tcx_prog_ids(net_->a, net_->if_a, true)) GTEST_SKIP() << "kernel has no TCX";
   int trials = 50;
   if (const char* e = std::getenv("BPFREC_IT_CRASH_TRIALS")) trials = std::max(1, std::atoi(e));
   std::mt19937 rng(std::random_device{}());
@@ -303,6 +303,7 @@ TEST_F(Crash, ChurnThousandRewritesCoalesceAndLeaveTheLastContent) {
 class CrashHook : public Crash {
  protected:
   void run_trials(bool xdp) {
+    if (!xdp && !tcx_prog_ids(net_->a, net_->if_a, true)) GTEST_SKIP() << "kernel has no TCX";
     std::mt19937 rng(std::random_device{}());
     ASSERT_TRUE(start_daemon());
     const std::string name = xdp ? "h-xdp" : "h-tc";

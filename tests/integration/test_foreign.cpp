@@ -142,7 +142,9 @@ void foreign_filter_survives(Foreign& t, NetnsPair& net, const std::function<voi
   std::string text;
   for (const auto& p : watch.problems) text += "\n  - " + p;
   EXPECT_TRUE(watch.problems.empty()) << "over " << watch.samples << " samples:" << text;
-  EXPECT_GT(watch.samples, 5);
+  // The watch really ran during the churn. A sample is two `tc` runs: ~5 ms here, ~1 s under
+  // qemu TCG (tests/vm), where the whole churn takes ~5 samples.
+  EXPECT_GE(watch.samples, 3);
   EXPECT_TRUE(has_clsact(net.a, net.if_a)) << "the clsact qdisc was deleted";
   const auto after = cls_bpf_filters(net.a, net.if_a, true);
   ASSERT_EQ(after.size(), 1u) << "expected only the foreign filter left: " << json(after).dump();

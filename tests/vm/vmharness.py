@@ -16,7 +16,7 @@ Facts this relies on (measured, /work/shared/ENVIRONMENT.md): KVM hangs on the C
 `-accel tcg`; Debian's linux-image-amd64 has virtio/9p/overlay as modules, loaded by our initramfs.
 
 CLI (for ad-hoc use and the later kernel matrix):
-  vmharness.py run  [--kernel VER] [--seed DIR] [--cache DIR] [--timeout S] -- CMD...
+  vmharness.py run  [--kernel VER] [--seed DIR] [--out DIR] [--mem MiB] [--cache DIR] [--timeout S] -- CMD...
   vmharness.py boot [--kernel VER] --seed DIR [--cache DIR] [--timeout S]   (systemd mode)
 """
 import argparse
@@ -84,9 +84,23 @@ fi
 mount -t proc proc /newroot/proc
 mount -t sysfs sysfs /newroot/sys
 mount -t devtmpfs devtmpfs /newroot/dev
-mount -t tmpfs tmpfs /newroot/run
+mkdir -p /newroot/dev/pts /newroot/dev/shm
+mount -t devpts devpts /newroot/dev/pts
+mount -t tmpfs -o mode=1777 tmpfs /newroot/dev/shm
+mount -t tmpfs -o mode=0755 tmpfs /newroot/run
 mount -t bpf bpf /newroot/sys/fs/bpf
 mount -t tracefs tracefs /newroot/sys/kernel/tracing
+mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup
+# Module autoload (tc's clsact, cls_bpf, veth...): the kernel runs its modprobe helper in the
+# initramfs root, where only busybox lives; the host root's kmod knows the guest's modules.
+printf '#!/bin/busybox sh\nexec chroot /newroot /sbin/modprobe "$@"\n' > /bin/vmtest-modprobe
+chmod 755 /bin/vmtest-modprobe
+echo /bin/vmtest-modprobe > /proc/sys/kernel/modprobe
+# A writable share (tag "out") for results: mounted at /vmtest-out in the chroot.
+if [ "$(arg vmtest.out)" = 1 ]; then
+  mkdir -p /newroot/vmtest-out
+  mount -t 9p -o trans=virtio,version=9p2000.L,rw,msize=512000 out /newroot/vmtest-out || die "mount out"
+fi
 chroot /newroot /bin/sh /vmtest-run.sh
 echo "VMTEST EXIT $?"
 poweroff -f
@@ -180,8 +194,11 @@ def check_host():
 
 
 def boot(mode, seed=None, run_cmd=None, kernel=None, cache_dir=None, timeout=240, log_path=None,
-         mem=1024, smp=2, extra_append="", done_marker=None, echo=False):
+         mem=1024, smp=2, extra_append="", done_marker=None, echo=False, out_dir=None):
     """Boot the guest and return (serial output, elapsed seconds, timed_out, marks).
+
+    out_dir (run mode): a host directory shared writable over 9p, /vmtest-out in the guest, for
+    results that must come back (files appear owned by root on the host).
 
     marks maps every line prefix 'VMTEST X' seen to the time (s since qemu start) it first arrived,
     for timings. When done_marker is seen, the VM gets 30 s more to power off by itself.
@@ -208,6 +225,11 @@ def boot(mode, seed=None, run_cmd=None, kernel=None, cache_dir=None, timeout=240
         # multi-user (the host's default may be graphical); only errors in systemd's status output,
         # so that the serial console stays readable for the report lines.
         append += " systemd.unit=multi-user.target systemd.show_status=error"
+    if out_dir:
+        out_dir = os.path.abspath(out_dir)
+        if re.search(r"[\s,]", out_dir):
+            raise VMError("out path must not contain spaces or commas: %s" % out_dir)
+        append += " vmtest.out=1"
     if extra_append:
         append += " " + extra_append
     cmd = [QEMU, "-accel", "tcg", "-cpu", "max", "-smp", str(smp), "-m", str(mem),
@@ -217,7 +239,9 @@ def boot(mode, seed=None, run_cmd=None, kernel=None, cache_dir=None, timeout=240
            "-device", "virtio-9p-pci,fsdev=host,mount_tag=host",
            ] + ([] if not seed else [
            "-fsdev", "local,id=seed,path=%s,security_model=none,readonly=on,multidevs=remap" % seed,
-           "-device", "virtio-9p-pci,fsdev=seed,mount_tag=seed"]) + [
+           "-device", "virtio-9p-pci,fsdev=seed,mount_tag=seed"]) + ([] if not out_dir else [
+           "-fsdev", "local,id=out,path=%s,security_model=none,multidevs=remap" % out_dir,
+           "-device", "virtio-9p-pci,fsdev=out,mount_tag=out"]) + [
            "-nic", "none"]
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -327,6 +351,8 @@ def main(argv=None):
     ap.add_argument("--cache", help="initramfs cache directory")
     ap.add_argument("--timeout", type=float, default=240)
     ap.add_argument("--log", help="write the serial output here")
+    ap.add_argument("--out", help="run mode: a host directory shared writable at /vmtest-out")
+    ap.add_argument("--mem", type=int, default=1024, help="guest RAM in MiB (default 1024)")
     argv = list(sys.argv[1:] if argv is None else argv)
     cmd = argv[argv.index("--") + 1:] if "--" in argv else []
     a = ap.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
@@ -335,6 +361,7 @@ def main(argv=None):
         out, el, to, marks = boot("run" if a.mode == "run" else "systemd", seed=a.seed,
                                   run_cmd=" ".join(a.cmd) if a.cmd else None, kernel=a.kernel,
                                   cache_dir=a.cache, timeout=a.timeout, log_path=a.log, echo=True,
+                                  mem=a.mem, out_dir=a.out,
                                   done_marker="VMTEST DONE" if a.mode == "boot" else None)
     except VMError as e:
         print("SKIP: %s" % e, file=sys.stderr)
