@@ -159,6 +159,7 @@ void collect_dead_hooks(const std::string &pin_root) {
       (void)remove_tree(base + "/" + d);
     }
   }
+  (void)::rmdir(base.c_str());  // only when that left it empty
 }
 
 }  // namespace
@@ -197,6 +198,9 @@ Result<std::map<std::string, uint32_t>> tc_dispatcher_sync(const std::string &pi
         return fail_errno(err, "remove the TC dispatcher from {}", label);
     }
     if (auto r = remove_tree(dir); !r) return std::unexpected(r.error());
+    // The last dispatcher of the pin root leaves no empty _dispatchers behind (ENOTEMPTY while
+    // other hooks have one).
+    (void)::rmdir((pin_root + "/_dispatchers").c_str());
     return std::map<std::string, uint32_t>{};
   }
 
