@@ -276,9 +276,11 @@ class LibbpfKernel final : public Kernel {
     if (!old_fd) return std::unexpected(old_fd.error());
     auto new_fd = open_prog(to);
     if (!new_fd) return std::unexpected(new_fd.error());
-    if (rec.mechanism == Mechanism::Link && !link_updatable(spec.type)) {
-      // Tracing and raw tracepoint links cannot change program: run both for a moment rather
-      // than neither, as for perf links below.
+    // Perf links, tracing and raw tracepoint links cannot change program, and a libxdp
+    // dispatcher changes one component by building a new dispatcher: run both for a moment
+    // rather than neither.
+    if (rec.mechanism == Mechanism::PerfLink || rec.mechanism == Mechanism::XdpDispatcher ||
+        (rec.mechanism == Mechanism::Link && !link_updatable(spec.type))) {
       auto n = attach(to, spec, a);
       if (!n) return std::unexpected(n.error());
       if (auto d = detach(from, key); !d) {
@@ -287,16 +289,13 @@ class LibbpfKernel final : public Kernel {
       }
       return {};
     }
-    const bool side_by_side = rec.mechanism == Mechanism::PerfLink || rec.mechanism == Mechanism::XdpDispatcher;
-    if (!side_by_side) {
-      // Record the intent first: if we die between the kernel swap and the records, the
-      // staging record already names the hook, so discarding it detaches the new program
-      // instead of leaving it there unowned.
-      to.attachments[key] = rec;
-      if (auto w = write_record(to); !w) {
-        to.attachments.erase(key);
-        return w;
-      }
+    // Record the intent first: if we die between the kernel swap and the records, the staging
+    // record already names the hook, so discarding it detaches the new program instead of
+    // leaving it there unowned.
+    to.attachments[key] = rec;
+    if (auto w = write_record(to); !w) {
+      to.attachments.erase(key);
+      return w;
     }
     auto undo_intent = [&] {
       to.attachments.erase(key);
@@ -333,17 +332,7 @@ class LibbpfKernel final : public Kernel {
         break;
       }
       case Mechanism::XdpDispatcher:
-      case Mechanism::PerfLink: {
-        // Perf links cannot change program, and a libxdp dispatcher changes one component by
-        // building a new dispatcher: run both for a moment rather than neither.
-        auto n = attach(to, spec, a);
-        if (!n) return std::unexpected(n.error());
-        if (auto d = detach(from, key); !d) {
-          (void)detach(to, key);
-          return d;
-        }
-        return {};
-      }
+      case Mechanism::PerfLink: break;  // side by side, above
     }
     from.attachments.erase(key);
     return write_record(from);
