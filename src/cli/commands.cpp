@@ -16,10 +16,12 @@
 #include <spdlog/spdlog.h>
 
 #include "bus/bus.h"
+#include "kernel/inventory.h"
 #include "kernel/kernel.h"
 #include "machineconfig/machineconfig.h"
 #include "manifest/desired.h"
 #include "reconcile/identity.h"
+#include "reconcile/interfaces.h"
 #include "reconcile/plan.h"
 #include "status/status.h"
 
@@ -171,6 +173,9 @@ int cmd_plan(const std::vector<std::string> &dirs, const std::string &pin_root, 
     fmt::print(stderr, "pin root {} is not on a bpffs: the daemon would refuse it\n", pin_root);
     return 1;
   }
+  // Patterns expand against the interfaces as they are now, exactly as the daemon would.
+  const auto notes = expand_interfaces(
+      desired, read_interface_inventory(pattern_netns(desired), pattern_netns(desired, /*primary_only=*/true)));
   auto kernel = make_libbpf_kernel(pin_root);
   ObservedState observed = kernel->observe();
   auto changes = plan(desired, observed);
@@ -180,7 +185,7 @@ int cmd_plan(const std::vector<std::string> &dirs, const std::string &pin_root, 
     nlohmann::json out = nlohmann::json::array();
     for (auto &c : changes)
       out.push_back({{"program", c.name}, {"action", to_string(c.kind)}, {"reason", c.reason}, {"attach", c.attach},
-                     {"detach", c.detach}});
+                     {"detach", c.detach}, {"forget", c.forget}});
     fmt::print("{}\n", out.dump(2));
   } else {
     for (auto &m : desired.manifests)
@@ -194,7 +199,13 @@ int cmd_plan(const std::vector<std::string> &dirs, const std::string &pin_root, 
           if (k != c.attach.end()) fmt::print("  + attach {}\n", a.target_label(c.desired->type));
         }
       if (!c.detach.empty()) fmt::print("  - detach {} attach point{}\n", c.detach.size(), c.detach.size() == 1 ? "" : "s");
+      if (!c.forget.empty())
+        fmt::print("  - forget {} attach point{} that went away\n", c.forget.size(), c.forget.size() == 1 ? "" : "s");
     }
+    // Not changes: patterns waiting for an interface (or whose netns could not be read).
+    for (auto &n : notes)
+      fmt::print("{} {}  (attach point '{}': {})\n", n.kind == PatternNote::Failed ? "failed " : "pending", n.program,
+                 n.spec.target_label(n.type), n.message);
   }
   if (invalid && !as_json) fmt::print(stderr, "some manifests are invalid; their programs would be kept as they are\n");
   return plan_changes_anything(changes) ? 2 : 0;

@@ -18,7 +18,7 @@ int main(int argc, char **argv) {
       CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 
   DaemonOptions dopts;
-  std::string tc_mech = "auto";
+  std::string tc_mech = "auto", xdp_mech = "auto";
   auto *daemon = app.add_subcommand("daemon", "Reconcile programs.d manifests into the kernel and serve status on D-Bus");
   daemon->add_option("--programs-dir", dopts.programs_dirs,
                      "Manifest directory, highest precedence first (repeatable; default /etc, /run, /usr/lib "
@@ -31,6 +31,11 @@ int main(int argc, char **argv) {
       ->capture_default_str();
   daemon->add_option("--tc-mechanism", tc_mech, "auto (TCX where available, else cls_bpf), tcx or tc")
       ->check(CLI::IsMember({"auto", "tcx", "tc"}))
+      ->capture_default_str();
+  daemon->add_option("--xdp-mechanism", xdp_mech,
+                     "auto (libxdp's dispatcher where the kernel allows freplace, else one program per "
+                     "interface), dispatcher or single")
+      ->check(CLI::IsMember({"auto", "dispatcher", "single"}))
       ->capture_default_str();
 
   std::vector<std::string> check_paths;
@@ -80,6 +85,9 @@ int main(int argc, char **argv) {
     if (dopts.programs_dirs.empty()) dopts.programs_dirs = default_programs_dirs();
     dopts.check_interval_usec = static_cast<uint64_t>(check_interval * 1e6);
     dopts.tc = tc_mech == "tcx" ? TcMechanism::Tcx : tc_mech == "tc" ? TcMechanism::Tc : TcMechanism::Auto;
+    dopts.xdp = xdp_mech == "dispatcher" ? XdpMechanism::Dispatcher
+                : xdp_mech == "single"   ? XdpMechanism::Single
+                                         : XdpMechanism::Auto;
     return cmd_daemon(dopts);
   }
   if (*check) return cmd_check(check_paths.empty() ? default_programs_dirs() : check_paths);

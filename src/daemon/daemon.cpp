@@ -16,6 +16,7 @@
 #include "bus/bus.h"
 #include "daemon/link_watch.h"
 #include "kernel/fs.h"
+#include "kernel/inventory.h"
 #include "manifest/desired.h"
 #include "reconcile/executor.h"
 #include "reconcile/plan.h"
@@ -56,7 +57,7 @@ Result<void> Daemon::run() {
   if (auto r = ensure_pin_root(opts_.pin_root); !r) return r;
   if (auto r = ensure_tracefs(); !r) spdlog::warn("{}; tracepoint and uprobe programs will fail to attach", r.error().message);
   install_libbpf_logging();
-  kernel_ = make_libbpf_kernel(opts_.pin_root, opts_.tc);
+  kernel_ = make_libbpf_kernel(opts_.pin_root, opts_.tc, opts_.xdp);
 
   sd_event *ev = nullptr;
   if (int r = sd_event_default(&ev); r < 0) return fail_errno(r, "sd_event_default");
@@ -183,6 +184,13 @@ void Daemon::reconcile_once(const char *why, bool reload) {
     if (now != known)
       for (auto &line : now) spdlog::warn("{}", line);
   }
+  // Globs and "@primary" become one attach point per matching interface, from what the
+  // namespaces they name hold right now; the link watcher reconciles again when that changes.
+  const auto pattern_ns = pattern_netns(desired), primary_ns = pattern_netns(desired, /*primary_only=*/true);
+  const InterfaceInventory inventory = read_interface_inventory(pattern_ns, primary_ns);
+  std::vector<PatternNote> notes = expand_interfaces(desired, inventory);
+  log_pattern_notes(notes, vanished_.update(desired, notes, inventory));
+  notes.insert(notes.end(), vanished_.notes().begin(), vanished_.notes().end());
   ObservedState observed = kernel_->observe();
   auto changes = plan(desired, observed);
   for (auto &c : changes)
@@ -190,7 +198,7 @@ void Daemon::reconcile_once(const char *why, bool reload) {
   ApplyReport report = apply(*kernel_, changes, observed, audit);
   ObservedState after = report.changes ? kernel_->observe() : std::move(observed);
   DaemonStatus before = std::move(status_);
-  status_ = build_status(++generation_, desired, after, report);
+  status_ = build_status(++generation_, desired, after, report, notes);
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   size_t attached = 0;
   for (auto &p : status_.programs) attached += p.state == "attached";
@@ -200,17 +208,36 @@ void Daemon::reconcile_once(const char *why, bool reload) {
   spdlog::log(quiet ? spdlog::level::debug : spdlog::level::info, "reconciled ({}) in {:.1f} ms: {}", why, ms, summary);
   (void)sd_notifyf(0, "%sSTATUS=%s", reload || generation_ == 1 ? "READY=1\n" : "", summary.c_str());
   publish(before);
-  watch_links(desired);
+  watch_links(desired, pattern_ns, primary_ns);
 }
 
-void Daemon::watch_links(const DesiredState &desired) {
+void Daemon::watch_links(const DesiredState &desired, const std::set<std::string> &pattern_ns,
+                         const std::set<std::string> &primary_ns) {
   if (!links_) return;
-  std::set<std::string> netns{""};
+  std::set<std::string> netns = pattern_ns;  // a pattern that matches nothing yet has no attach point
+  netns.insert("");
   for (auto &p : desired.programs)
     if (is_network_type(p.type))
       for (auto &a : p.attach) netns.insert(a.netns);
-  for (auto &[path, why] : links_->watch(netns))
+  for (auto &[path, why] : links_->watch(netns, primary_ns))
     spdlog::debug("not watching interfaces in netns {}: {} (the periodic check covers it)", path, why);
+}
+
+void Daemon::log_pattern_notes(const std::vector<PatternNote> &notes, const std::vector<PatternNote> &gone) {
+  // Expected states on a fleet, not errors: logged when they appear, not on every reconcile.
+  std::set<std::string> now;
+  for (auto &n : notes) {
+    const std::string line =
+        fmt::format("program {}: attach point '{}': {}", n.program, n.spec.target_label(n.type), n.message);
+    now.insert(line);
+    if (pattern_notes_.contains(line)) continue;
+    if (n.kind == PatternNote::Failed) spdlog::warn("{}", line);
+    else spdlog::info("{}; attached when one appears", line);
+  }
+  pattern_notes_ = std::move(now);
+  for (auto &n : gone)
+    spdlog::info("program {}: attach point '{}' (matched '{}'): {}; reported, not an error", n.program,
+                 n.spec.target_label(n.type), n.spec.interface_pattern, n.message);
 }
 
 int Daemon::on_check(sd_event_source *src, uint64_t, void *userdata) {

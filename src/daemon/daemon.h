@@ -7,11 +7,13 @@
 #include <systemd/sd-event.h>
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "kernel/kernel.h"
 #include "manifest/desired.h"
+#include "reconcile/interfaces.h"
 #include "status/status.h"
 #include "util/result.h"
 
@@ -21,6 +23,7 @@ struct DaemonOptions {
   std::vector<std::string> programs_dirs;  // highest precedence first
   std::string pin_root = "/sys/fs/bpf/bpfman-reconciler";
   TcMechanism tc = TcMechanism::Auto;
+  XdpMechanism xdp = XdpMechanism::Auto;
   uint64_t coalesce_usec = 10'000;       // quiet time after the last inotify event before reconciling
   uint64_t coalesce_max_usec = 500'000;  // longest wait after the first event of a burst
   /// Periodic drift check (observe + plan, no reloads when nothing drifted); 0 disables.
@@ -76,7 +79,9 @@ class Daemon {
   static int on_inotify(sd_event_source *, const struct inotify_event *ev, void *userdata);
   static int on_timer(sd_event_source *, uint64_t usec, void *userdata);
   static int on_check(sd_event_source *, uint64_t usec, void *userdata);
-  void watch_links(const DesiredState &desired);
+  void watch_links(const DesiredState &desired, const std::set<std::string> &pattern_ns,
+                   const std::set<std::string> &primary_ns);
+  void log_pattern_notes(const std::vector<PatternNote> &notes, const std::vector<PatternNote> &gone);
 
   DaemonOptions opts_;
   std::unique_ptr<Kernel> kernel_;
@@ -88,6 +93,8 @@ class Daemon {
   SourcePtr check_timer_;
   std::unique_ptr<LinkWatcher> links_;
   DaemonStatus status_;
+  VanishedInterfaces vanished_;          // interfaces that patterns matched and that went away
+  std::set<std::string> pattern_notes_;  // the last reconcile's pending/failed pattern notes, logged once
   uint64_t generation_ = 0;
   uint64_t burst_start_usec_ = 0;  // CLOCK_MONOTONIC of the first inotify event of this burst
 };

@@ -17,14 +17,22 @@ unsigned long netns_ino(const std::string &path) {
   return ::stat(path.empty() ? "/proc/self/ns/net" : path.c_str(), &st) == 0 ? st.st_ino : 0;
 }
 
+// A route message about 0.0.0.0/0 or ::/0 (what "@primary" follows).
+bool is_default_route(const nlmsghdr *h) {
+  if (h->nlmsg_type != RTM_NEWROUTE && h->nlmsg_type != RTM_DELROUTE) return false;
+  if (h->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg))) return false;
+  return static_cast<const rtmsg *>(NLMSG_DATA(h))->rtm_dst_len == 0;
+}
+
 }  // namespace
 
 LinkWatcher::LinkWatcher(sd_event *event, std::function<void()> on_change)
     : event_(event), on_change_(std::move(on_change)) {}
 
-Result<LinkWatcher::Watch> LinkWatcher::open(const std::string &netns) {
+Result<LinkWatcher::Watch> LinkWatcher::open(const std::string &netns, uint32_t groups) {
   Watch w;
   w.ino = netns_ino(netns);
+  w.groups = groups;
   {
     // A netlink socket belongs to the namespace it was created in.
     auto ns = NetnsGuard::enter(netns);
@@ -34,9 +42,9 @@ Result<LinkWatcher::Watch> LinkWatcher::open(const std::string &netns) {
   }
   sockaddr_nl addr{};
   addr.nl_family = AF_NETLINK;
-  addr.nl_groups = RTMGRP_LINK;
+  addr.nl_groups = groups;
   if (::bind(w.fd.get(), reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0)
-    return fail_errno(errno, "bind netlink socket to RTMGRP_LINK");
+    return fail_errno(errno, "bind netlink socket to RTMGRP_LINK{}", groups == RTMGRP_LINK ? "" : " and routes");
   sd_event_source *src = nullptr;
   if (int r = sd_event_add_io(event_, &src, w.fd.get(), EPOLLIN, on_readable, this); r < 0)
     return fail_errno(r, "watch netlink socket");
@@ -44,15 +52,21 @@ Result<LinkWatcher::Watch> LinkWatcher::open(const std::string &netns) {
   return w;
 }
 
-std::map<std::string, std::string> LinkWatcher::watch(const std::set<std::string> &netns_paths) {
+std::map<std::string, std::string> LinkWatcher::watch(const std::set<std::string> &netns_paths,
+                                                      const std::set<std::string> &route_netns) {
+  auto groups_of = [&](const std::string &path) -> uint32_t {
+    return route_netns.contains(path) ? RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE : RTMGRP_LINK;
+  };
   std::map<std::string, std::string> failed;
   for (auto it = watches_.begin(); it != watches_.end();) {
-    if (!netns_paths.contains(it->first) || netns_ino(it->first) != it->second.ino) it = watches_.erase(it);
+    if (!netns_paths.contains(it->first) || netns_ino(it->first) != it->second.ino ||
+        groups_of(it->first) != it->second.groups)
+      it = watches_.erase(it);
     else ++it;
   }
   for (auto &path : netns_paths) {
     if (watches_.contains(path)) continue;
-    auto w = open(path);
+    auto w = open(path, groups_of(path));
     if (!w) {
       failed[path] = w.error().message;
       continue;
@@ -77,7 +91,7 @@ int LinkWatcher::on_readable(sd_event_source *, int fd, uint32_t, void *userdata
     if (n == 0) break;
     for (auto *h = reinterpret_cast<nlmsghdr *>(buf.data()); NLMSG_OK(h, static_cast<unsigned>(n));
          h = NLMSG_NEXT(h, n))
-      relevant |= h->nlmsg_type == RTM_NEWLINK || h->nlmsg_type == RTM_DELLINK;
+      relevant |= h->nlmsg_type == RTM_NEWLINK || h->nlmsg_type == RTM_DELLINK || is_default_route(h);
   }
   if (relevant) self->on_change_();
   return 0;

@@ -163,7 +163,7 @@ uint32_t prog_id_of(int fd) {
   return bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.id : 0;
 }
 
-Result<AttachRecord> attach_xdp(int prog_fd, const AttachSpec &a) {
+Result<AttachRecord> attach_xdp(int prog_fd, const AttachSpec &a, const std::string &why_alone) {
   AttachRecord rec = interface_record(a, ProgramType::Xdp, Mechanism::Xdp);
   auto ns = enter_interface_netns(a, rec);
   if (!ns) return std::unexpected(ns.error());
@@ -186,8 +186,8 @@ Result<AttachRecord> attach_xdp(int prog_fd, const AttachSpec &a) {
     auto ids = xdp_hook_programs(rec.ifindex, &legacy, &holder);
     if (!ids.empty() && legacy)
       return fail("attach XDP to {}: the hook already runs program id {} on its own, and sharing it needs libxdp's "
-                  "multi-program dispatcher, which this kernel refused (freplace unavailable): {}",
-                  rec.target, holder, libxdp_error(err));
+                  "multi-program dispatcher, which is not used here ({}): {}",
+                  rec.target, holder, why_alone, libxdp_error(err));
     return fail("attach XDP to {}: {}", rec.target, libxdp_error(err));
   }
   bool legacy = true;
@@ -251,8 +251,116 @@ Result<void> swap_xdp(int old_fd, int new_fd, const AttachSpec &a, const AttachR
     }
   }
   // In a dispatcher both can run side by side for a moment: add the new, then remove the old.
-  if (auto n = attach_xdp(new_fd, a); !n) return std::unexpected(n.error());
+  if (auto n = attach_xdp(new_fd, a, "replacing a program"); !n) return std::unexpected(n.error());
   return detach_xdp(old_fd, r);
+}
+
+namespace {
+
+// Ids of the maps program `fd` uses (bpf_prog_info.map_ids).
+std::vector<uint32_t> prog_map_ids(int fd) {
+  bpf_prog_info info{};
+  uint32_t len = sizeof info;
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0 || info.nr_map_ids == 0) return {};
+  std::vector<uint32_t> ids(info.nr_map_ids);
+  const uint32_t n = info.nr_map_ids;
+  info = {};
+  info.nr_map_ids = n;
+  info.map_ids = reinterpret_cast<uint64_t>(ids.data());
+  len = sizeof info;
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return {};
+  ids.resize(std::min(n, info.nr_map_ids));
+  return ids;
+}
+
+// libxdp's chain-call bitmask for bpfman's proceed_on names ("dispatcher_return" is implied:
+// libxdp always adds XDP_DISPATCHER_RETVAL).
+uint32_t xdp_chain_call_mask(const std::vector<std::string> &proceed_on) {
+  static const std::pair<const char *, xdp_action> actions[] = {
+      {"aborted", XDP_ABORTED}, {"drop", XDP_DROP}, {"pass", XDP_PASS}, {"tx", XDP_TX}, {"redirect", XDP_REDIRECT}};
+  uint32_t mask = 0;
+  for (auto &[name, action] : actions)
+    if (std::find(proceed_on.begin(), proceed_on.end(), name) != proceed_on.end()) mask |= 1u << action;
+  return mask;
+}
+
+// A component of the hook's dispatcher that is ours although no pin says so: we were killed
+// between libxdp's attach and pinning it. Ours = uses one of our maps, has our priority and
+// chain-call actions, and is not already claimed by another of our attach points.
+uint32_t find_unclaimed_component(int ifindex, const std::vector<uint32_t> &our_map_ids, const AttachSpec &a,
+                                  const std::vector<uint32_t> &claimed) {
+  if (our_map_ids.empty()) return 0;
+  bool legacy = true;
+  (void)xdp_hook_programs(ifindex, &legacy);
+  if (legacy) return 0;
+  Multiprog mp(xdp_multiprog__get_from_ifindex(ifindex));
+  if (libxdp_get_error(mp.get()) || !mp) {
+    (void)mp.release();
+    return 0;
+  }
+  const uint32_t mask = xdp_chain_call_mask(a.proceed_on);
+  for (auto *p = xdp_multiprog__next_prog(nullptr, mp.get()); p; p = xdp_multiprog__next_prog(p, mp.get())) {
+    const uint32_t id = xdp_program__id(p);
+    if (std::find(claimed.begin(), claimed.end(), id) != claimed.end()) continue;
+    if (xdp_program__run_prio(p) != a.priority) continue;
+    uint32_t pmask = 0;
+    for (unsigned act = XDP_ABORTED; act <= XDP_REDIRECT; ++act)
+      if (xdp_program__chain_call_enabled(p, static_cast<xdp_action>(act))) pmask |= 1u << act;
+    if (pmask != mask) continue;
+    for (uint32_t m : prog_map_ids(xdp_program__fd(p)))
+      if (std::find(our_map_ids.begin(), our_map_ids.end(), m) != our_map_ids.end()) return id;
+  }
+  return 0;
+}
+
+}  // namespace
+
+Result<AttachRecord> attach_xdp_component(bpf_object *obj, bpf_program *prog, const AttachSpec &a,
+                                          const std::vector<uint32_t> &our_map_ids,
+                                          const std::vector<uint32_t> &claimed, const std::string &component_pin) {
+  AttachRecord rec = interface_record(a, ProgramType::Xdp, Mechanism::XdpDispatcher);
+  auto ns = enter_interface_netns(a, rec);
+  if (!ns) return std::unexpected(ns.error());
+  rec.xdp_flags = to_libxdp(a.mode);
+  if (uint32_t id = find_unclaimed_component(rec.ifindex, our_map_ids, a, claimed)) {
+    UniqueFd fd(bpf_prog_get_fd_by_id(id));
+    if (fd.valid() && bpf_obj_pin(fd.get(), component_pin.c_str()) == 0) {
+      rec.prog_id = id;
+      return rec;
+    }
+  }
+  DECLARE_LIBXDP_OPTS(xdp_program_opts, opts, .obj = obj, .prog_name = bpf_program__name(prog));
+  XdpProgram xp(xdp_program__create(&opts));
+  if (long err = libxdp_get_error(xp.get())) {
+    (void)xp.release();
+    return fail("libxdp cannot use {}: {}", bpf_program__name(prog), libxdp_error(static_cast<int>(err)));
+  }
+  // Before libxdp loads it: the dispatcher's run order and chain-call actions for this slot.
+  if (int err = xdp_program__set_run_prio(xp.get(), a.priority))
+    return fail("set XDP run priority: {}", libxdp_error(err));
+  const uint32_t mask = xdp_chain_call_mask(a.proceed_on);
+  for (unsigned act = XDP_ABORTED; act <= XDP_REDIRECT; ++act)
+    if (int err = xdp_program__set_chain_call_enabled(xp.get(), act, (mask >> act) & 1u))
+      return fail("set XDP chain-call actions: {}", libxdp_error(err));
+  int err = xdp_program__attach(xp.get(), rec.ifindex, static_cast<xdp_attach_mode>(rec.xdp_flags), 0);
+  if (err) {
+    bool legacy = false;
+    uint32_t holder = 0;
+    auto ids = xdp_hook_programs(rec.ifindex, &legacy, &holder);
+    if (!ids.empty() && legacy)
+      return fail("attach XDP to {}: the hook runs program id {} on its own, not in a libxdp dispatcher, and "
+                  "only its owner can move it into one: {}",
+                  rec.target, holder, libxdp_error(err));
+    return fail("attach XDP to {} through libxdp's dispatcher: {}", rec.target, libxdp_error(err));
+  }
+  const int fd = xdp_program__fd(xp.get());
+  rec.prog_id = prog_id_of(fd);
+  if (bpf_obj_pin(fd, component_pin.c_str()) != 0) {
+    const int pin_err = errno;
+    (void)xdp_program__detach(xp.get(), rec.ifindex, static_cast<xdp_attach_mode>(rec.xdp_flags), 0);
+    return fail_errno(pin_err, "pin XDP dispatcher component {}", component_pin);
+  }
+  return rec;
 }
 
 bool xdp_in_place(uint32_t prog_id, const AttachRecord &r) {

@@ -5,6 +5,9 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include <bpf/libbpf.h>
 
 #include "manifest/manifest.h"
 #include "reconcile/state.h"
@@ -15,11 +18,11 @@ namespace bpfrec {
 /// Kernel id of the program behind `fd`; 0 when it cannot be read.
 uint32_t prog_id_of(int fd);
 
-/// XDP through libxdp: xdp_program__attach() uses libxdp's multi-program dispatcher where the
-/// kernel allows freplace, else attaches the program alone (one per interface). `a.priority` and
-/// `a.proceed_on` become libxdp's run priority and chain-call actions.
-/// Errors: no such interface; the hook is held by another program and no dispatcher can be used.
-Result<AttachRecord> attach_xdp(int prog_fd, const AttachSpec &a);
+/// XDP, the program alone on the interface's hook (one per interface; libxdp attaches an
+/// already loaded program without its dispatcher). `why_alone` says why no dispatcher is used,
+/// for the error when the hook is taken.
+/// Errors: no such interface; the hook is held by another program (or a dispatcher).
+Result<AttachRecord> attach_xdp(int prog_fd, const AttachSpec &a, const std::string &why_alone);
 /// Detaches our program from the recorded interface; not an error when it is no longer there.
 Result<void> detach_xdp(int prog_fd, const AttachRecord &r);
 /// True when the recorded interface's XDP hook runs program `prog_id` (alone or in a dispatcher).
@@ -29,6 +32,19 @@ bool xdp_in_place(uint32_t prog_id, const AttachRecord &r);
 /// XDP_FLAGS_REPLACE with old_prog_fd when our program is alone on the hook (the kernel refuses
 /// if it is not ours any more), else (a libxdp dispatcher) attach the new, then detach the old.
 Result<void> swap_xdp(int old_fd, int new_fd, const AttachSpec &a, const AttachRecord &r);
+
+/// XDP through libxdp's multi-program dispatcher (needs freplace; see probe_freplace()):
+/// libxdp loads `prog` of `obj` (opened, not loaded; its maps already reuse the program's
+/// pinned maps so every attach point shares them) as a BPF_PROG_TYPE_EXT component with run
+/// priority `a.priority` (lower first) and chain-call actions from `a.proceed_on`, builds a new
+/// dispatcher with the components already on the hook (ours and other libxdp users', e.g.
+/// xdp-loader, under libxdp's lock) and swaps it in. The component is pinned at
+/// `component_pin`. A component of ours left unpinned by a crash (same maps, priority and
+/// chain-call actions, and not in `claimed`) is adopted instead of attaching a second one.
+/// Errors: no such interface; the hook runs a program outside a dispatcher; libxdp errors.
+Result<AttachRecord> attach_xdp_component(bpf_object *obj, bpf_program *prog, const AttachSpec &a,
+                                          const std::vector<uint32_t> &our_map_ids,
+                                          const std::vector<uint32_t> &claimed, const std::string &component_pin);
 
 /// TCX (Linux 6.6+) through a raw BPF_LINK_CREATE (libbpf 1.1.2 has no bpf_program__attach_tcx),
 /// appended after the links already on the hook; the link is pinned at `link_pin`.

@@ -16,6 +16,11 @@ namespace bpfrec {
 /// back to clsact + cls_bpf; the others force one mechanism.
 enum class TcMechanism { Auto, Tcx, Tc };
 
+/// How XDP attach points are attached: `Auto` uses libxdp's multi-program dispatcher where the
+/// kernel allows freplace (probe_freplace()) and the program alone on the hook elsewhere;
+/// `Dispatcher` and `Single` force one (Single: one program per interface, no priorities).
+enum class XdpMechanism { Auto, Dispatcher, Single };
+
 class Kernel {
  public:
   virtual ~Kernel() = default;
@@ -58,7 +63,8 @@ class Kernel {
 };
 
 /// The real kernel. `pin_root` must be on a bpffs (see ensure_pin_root()).
-std::unique_ptr<Kernel> make_libbpf_kernel(const std::string &pin_root, TcMechanism tc = TcMechanism::Auto);
+std::unique_ptr<Kernel> make_libbpf_kernel(const std::string &pin_root, TcMechanism tc = TcMechanism::Auto,
+                                           XdpMechanism xdp = XdpMechanism::Auto);
 
 /// Routes libbpf's and libxdp's log to spdlog (debug level) and keeps the last lines for error
 /// messages. Call once at start-up.

@@ -14,6 +14,8 @@
 #include <spdlog/spdlog.h>
 
 #include "kernel/attach.h"
+#include "kernel/attach_tracing.h"
+#include "kernel/features.h"
 #include "kernel/fs.h"
 #include "kernel/kernel.h"
 #include "kernel/record.h"
@@ -102,9 +104,43 @@ Result<void> apply_globals(bpf_object *obj, const ProgramSpec &spec) {
   return {};
 }
 
+// An object opened for loading `spec`'s program (only that one autoloads) with its global_data
+// applied. Maps marked LIBBPF_PIN_BY_NAME are pinned in (or reused from) `dir`'s maps
+// directory, not in /sys/fs/bpf where other loaders would share them.
+struct OpenedObject {
+  BpfObjectPtr obj;
+  bpf_program *prog = nullptr;  // borrowed from obj
+};
+
+Result<OpenedObject> open_object(const ProgramSpec &spec, const std::string &dir) {
+  const std::string maps_dir = PinLayout::maps_dir(dir);
+  DECLARE_LIBBPF_OPTS(bpf_object_open_opts, oopts, .pin_root_path = maps_dir.c_str());
+  OpenedObject o;
+  o.obj.reset(bpf_object__open_file(spec.bytecode_path.c_str(), &oopts));
+  if (!o.obj) return fail_errno(errno, "open {}", spec.bytecode_path);
+  bpf_program *p;
+  bpf_object__for_each_program(p, o.obj.get()) {
+    const bool mine = spec.bpf_function == bpf_program__name(p);
+    (void)bpf_program__set_autoload(p, mine);
+    if (mine) o.prog = p;
+  }
+  if (!o.prog) return fail("{} has no program {}", spec.bytecode_path, spec.bpf_function);
+  if (auto r = apply_globals(o.obj.get(), spec); !r) return std::unexpected(r.error());
+  return o;
+}
+
+// Pin name of a map: bpffs refuses names with '.' (EPERM), which libbpf's internal maps have
+// ("xdp_coun.rodata"); those are pinned as "xdp_coun_rodata".
+std::string map_pin_name(const bpf_map *m) {
+  std::string name = bpf_map__name(m);
+  std::replace(name.begin(), name.end(), '.', '_');
+  return name;
+}
+
 class LibbpfKernel final : public Kernel {
  public:
-  LibbpfKernel(std::string pin_root, TcMechanism tc) : pins_{std::move(pin_root)}, tc_(tc) {}
+  LibbpfKernel(std::string pin_root, TcMechanism tc, XdpMechanism xdp)
+      : pins_{std::move(pin_root)}, tc_(tc), xdp_(xdp) {}
 
   ObservedState observe() override {
     ObservedState st;
@@ -128,26 +164,25 @@ class LibbpfKernel final : public Kernel {
 
  private:
   Result<ObservedProgram> load_into(const ProgramSpec &spec, const std::string &dir) {
+    // Probed once per process: a type this kernel lacks fails here with the reason, before any pin.
+    if (auto r = probe_program_type(spec.type); !r)
+      return fail(Error{r.error().code, fmt::format("{} programs are not available on this kernel: {}",
+                                                    to_string(spec.type), r.error().message)});
     // A leftover directory (e.g. of a load that was interrupted) would make the pins fail.
     if (auto r = remove_tree(dir); !r) return std::unexpected(r.error());
     if (auto r = make_dirs(PinLayout::maps_dir(dir)); !r) return std::unexpected(r.error());
     if (auto r = make_dirs(PinLayout::links_dir(dir)); !r) return std::unexpected(r.error());
-    const std::string maps_dir = PinLayout::maps_dir(dir);
-    // Maps that the object marks LIBBPF_PIN_BY_NAME are pinned in this program's maps dir, not
-    // in /sys/fs/bpf where other loaders would share them.
-    DECLARE_LIBBPF_OPTS(bpf_object_open_opts, oopts, .pin_root_path = maps_dir.c_str());
-    BpfObjectPtr obj(bpf_object__open_file(spec.bytecode_path.c_str(), &oopts));
-    if (!obj) return fail_errno(errno, "open {}", spec.bytecode_path);
-    bpf_program *prog = nullptr;  // borrowed from obj
-    bpf_program *p;
-    bpf_object__for_each_program(p, obj.get()) {
-      const bool mine = spec.bpf_function == bpf_program__name(p);
-      (void)bpf_program__set_autoload(p, mine);
-      if (mine) prog = p;
-    }
-    if (!prog) return fail("{} has no program {}", spec.bytecode_path, spec.bpf_function);
-    if (auto r = apply_globals(obj.get(), spec); !r) return std::unexpected(r.error());
+    auto opened = open_object(spec, dir);
+    if (!opened) return std::unexpected(opened.error());
+    auto &[obj, prog] = *opened;
     recent_log().clear();
+    if (target_fixed_at_load(spec.type) && !spec.attach.empty()) {
+      // fentry/fexit: the kernel function is the program's attach_btf_id, resolved here from the
+      // kernel's BTF; the expected attach type (fentry or fexit) comes from the section.
+      const std::string &fn = spec.attach[0].function;
+      if (int err = bpf_program__set_attach_target(prog, 0, fn.c_str()))
+        return fail_errno(-err, "{} target {}: not a function in the kernel's BTF", to_string(spec.type), fn);
+    }
     if (int err = bpf_object__load(obj.get())) {
       std::string log;
       for (auto &l : recent_log()) log += (log.empty() ? "" : " | ") + l;
@@ -167,10 +202,7 @@ class LibbpfKernel final : public Kernel {
     out.prog_id = prog_id_of(fd);
     bpf_map *m;
     bpf_object__for_each_map(m, obj.get()) {
-      // bpffs refuses names with '.' (EPERM), which libbpf's internal maps have
-      // ("xdp_coun.rodata"); pin those as "xdp_coun_rodata".
-      std::string pin_name = bpf_map__name(m);
-      std::replace(pin_name.begin(), pin_name.end(), '.', '_');
+      const std::string pin_name = map_pin_name(m);
       const std::string path = PinLayout::map(dir, pin_name);
       if (bpf_map__pin(m, path.c_str()) != 0) return fail_errno(errno, "pin map {}", path);
       out.maps[pin_name] = path;
@@ -189,7 +221,17 @@ class LibbpfKernel final : public Kernel {
     (void)::unlink(link_pin.c_str());  // a stale pin from an interrupted attach or a dead link
     Result<AttachRecord> r = fail("unsupported program type");
     switch (spec.type) {
-      case ProgramType::Xdp: r = attach_xdp(fd->get(), a); break;
+      case ProgramType::Xdp:
+        if (xdp_ == XdpMechanism::Single)
+          r = attach_xdp(fd->get(), a, "--xdp-mechanism single");
+        else if (xdp_ == XdpMechanism::Auto && !probe_freplace())
+          r = attach_xdp(fd->get(), a, "this kernel refuses freplace: " + probe_freplace().error().message);
+        else if (auto ok = probe_freplace(); !ok)
+          r = fail("attach XDP to {}: libxdp's dispatcher needs freplace, which this kernel refuses: {}",
+                   a.target_label(spec.type), ok.error().message);
+        else
+          r = attach_xdp_dispatched(prog, spec, a, link_pin);
+        break;
       case ProgramType::Tc:
         if (tc_ == TcMechanism::Tcx || (tc_ == TcMechanism::Auto && !tcx_missing_)) {
           r = attach_tcx(fd->get(), a, link_pin);
@@ -205,6 +247,13 @@ class LibbpfKernel final : public Kernel {
       case ProgramType::Tracepoint: r = attach_tracepoint(fd->get(), a, link_pin); break;
       case ProgramType::Uprobe:
       case ProgramType::Uretprobe: r = attach_uprobe(fd->get(), spec.type == ProgramType::Uretprobe, a, link_pin); break;
+      case ProgramType::Kprobe:
+      case ProgramType::Kretprobe: r = attach_kprobe(fd->get(), spec.type == ProgramType::Kretprobe, a, link_pin); break;
+      case ProgramType::Fentry:
+      case ProgramType::Fexit: r = attach_fentry(fd->get(), spec.type, a, link_pin); break;
+      case ProgramType::RawTracepoint: r = attach_raw_tracepoint(fd->get(), a, link_pin); break;
+      case ProgramType::CgroupSkb:
+      case ProgramType::CgroupSock: r = attach_cgroup(fd->get(), spec.type, a, link_pin); break;
     }
     if (!r) return r;
     r->key = key;
@@ -227,7 +276,19 @@ class LibbpfKernel final : public Kernel {
     if (!old_fd) return std::unexpected(old_fd.error());
     auto new_fd = open_prog(to);
     if (!new_fd) return std::unexpected(new_fd.error());
-    if (rec.mechanism != Mechanism::PerfLink) {
+    if (rec.mechanism == Mechanism::Link && !link_updatable(spec.type)) {
+      // Tracing and raw tracepoint links cannot change program: run both for a moment rather
+      // than neither, as for perf links below.
+      auto n = attach(to, spec, a);
+      if (!n) return std::unexpected(n.error());
+      if (auto d = detach(from, key); !d) {
+        (void)detach(to, key);
+        return d;
+      }
+      return {};
+    }
+    const bool side_by_side = rec.mechanism == Mechanism::PerfLink || rec.mechanism == Mechanism::XdpDispatcher;
+    if (!side_by_side) {
       // Record the intent first: if we die between the kernel swap and the records, the
       // staging record already names the hook, so discarding it detaches the new program
       // instead of leaving it there unowned.
@@ -248,8 +309,9 @@ class LibbpfKernel final : public Kernel {
       case Mechanism::Tc:
         if (auto r = swap_tc(from.prog_id, new_fd->get(), rec); !r) return undo_intent(), r;
         break;
-      case Mechanism::Tcx: {
-        // Same link, new program: the link id stays, and the pin moves to the new directory.
+      case Mechanism::Tcx:
+      case Mechanism::Link: {
+        // Same link, new program (TCX, cgroup): the link id stays, and the pin moves to the new directory.
         const std::string old_pin = PinLayout::link(from.dir, key), new_pin = PinLayout::link(to.dir, key);
         if (auto r = update_pinned_link(old_pin, new_fd->get()); !r) return undo_intent(), r;
         if (::rename(old_pin.c_str(), new_pin.c_str()) != 0) {
@@ -260,8 +322,10 @@ class LibbpfKernel final : public Kernel {
         }
         break;
       }
+      case Mechanism::XdpDispatcher:
       case Mechanism::PerfLink: {
-        // Perf links cannot change program: run both for a moment rather than neither.
+        // Perf links cannot change program, and a libxdp dispatcher changes one component by
+        // building a new dispatcher: run both for a moment rather than neither.
         auto n = attach(to, spec, a);
         if (!n) return std::unexpected(n.error());
         if (auto d = detach(from, key); !d) {
@@ -294,9 +358,17 @@ class LibbpfKernel final : public Kernel {
         r = detach_xdp(fd->get(), rec);
         break;
       }
+      case Mechanism::XdpDispatcher: {
+        const std::string pin = PinLayout::link(prog.dir, key);
+        UniqueFd component(bpf_obj_get(pin.c_str()));
+        if (component.valid()) r = detach_xdp(component.get(), rec);
+        if (r) (void)::unlink(pin.c_str());
+        break;
+      }
       case Mechanism::Tc: r = detach_tc(prog.prog_id, rec); break;
       case Mechanism::Tcx:
-      case Mechanism::PerfLink: r = detach_pinned_link(PinLayout::link(prog.dir, key)); break;
+      case Mechanism::PerfLink:
+      case Mechanism::Link: r = detach_pinned_link(PinLayout::link(prog.dir, key)); break;
     }
     if (!r) return r;
     prog.attachments.erase(it);
@@ -347,14 +419,44 @@ class LibbpfKernel final : public Kernel {
       if (in_place(p, it->second)) {
         if (it->second.mechanism == Mechanism::Tcx || it->second.mechanism == Mechanism::PerfLink)
           it->second.link_id = pinned_link_id(PinLayout::link(dir, it->first));
+        if (it->second.mechanism == Mechanism::XdpDispatcher) {
+          UniqueFd component(bpf_obj_get(PinLayout::link(dir, it->first).c_str()));
+          it->second.prog_id = component.valid() ? prog_id_of(component.get()) : 0;
+        }
+        if (it->second.mechanism == Mechanism::Link)
+          it->second.link_id = pinned_live_link_id(PinLayout::link(dir, it->first));
         ++it;
       } else {
-        spdlog::warn("drift: program {} is no longer attached at {}; it will be attached again", name,
-                     it->second.target);
-        it = p.attachments.erase(it);
+        spdlog::warn("drift: program {} is no longer attached at {}", name, it->second.target);
+        p.lost.insert(p.attachments.extract(it++));
       }
     }
     return p;
+  }
+
+  // XDP in libxdp's dispatcher: a second load of the program for this attach point (libxdp
+  // loads it as an EXT component), sharing every map of the pinned program.
+  Result<AttachRecord> attach_xdp_dispatched(const ObservedProgram &prog, const ProgramSpec &spec,
+                                             const AttachSpec &a, const std::string &component_pin) {
+    auto opened = open_object(spec, prog.dir);
+    if (!opened) return std::unexpected(opened.error());
+    std::vector<uint32_t> map_ids;
+    bpf_map *m;
+    bpf_object__for_each_map(m, opened->obj.get()) {
+      UniqueFd fd(bpf_obj_get(PinLayout::map(prog.dir, map_pin_name(m)).c_str()));
+      if (!fd.valid()) return fail_errno(errno, "open map pin {}", PinLayout::map(prog.dir, map_pin_name(m)));
+      if (int err = bpf_map__reuse_fd(m, fd.get())) return fail_errno(-err, "reuse map {}", bpf_map__name(m));
+      bpf_map_info info{};
+      uint32_t len = sizeof info;
+      if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) == 0) map_ids.push_back(info.id);
+    }
+    std::vector<uint32_t> claimed;
+    for (auto &[k, r] : prog.attachments)
+      if (r.mechanism == Mechanism::XdpDispatcher && r.prog_id) claimed.push_back(r.prog_id);
+    recent_log().clear();
+    auto r = attach_xdp_component(opened->obj.get(), opened->prog, a, map_ids, claimed, component_pin);
+    if (!r && !recent_log().empty()) r.error().message += "; libxdp: " + recent_log().back();
+    return r;
   }
 
   // The pinned program, or (pin removed by hand) the program by its recorded id.
@@ -368,6 +470,10 @@ class LibbpfKernel final : public Kernel {
   bool in_place(const ObservedProgram &p, const AttachRecord &a) {
     switch (a.mechanism) {
       case Mechanism::Xdp: return p.prog_id != 0 && xdp_in_place(p.prog_id, a);
+      case Mechanism::XdpDispatcher: {
+        UniqueFd component(bpf_obj_get(PinLayout::link(p.dir, a.key).c_str()));
+        return component.valid() && xdp_in_place(prog_id_of(component.get()), a);
+      }
       case Mechanism::Tc: return tc_in_place(p.prog_id, a);
       case Mechanism::Tcx:
       case Mechanism::PerfLink: {
@@ -376,20 +482,25 @@ class LibbpfKernel final : public Kernel {
         uint32_t prog_id = 0;
         return pinned_link_id(PinLayout::link(p.dir, a.key), &prog_id) != 0 && prog_id == p.prog_id;
       }
+      case Mechanism::Link: {
+        uint32_t prog_id = 0;
+        return pinned_live_link_id(PinLayout::link(p.dir, a.key), &prog_id) != 0 && prog_id == p.prog_id;
+      }
     }
     return false;
   }
 
   PinLayout pins_;
   TcMechanism tc_;
+  XdpMechanism xdp_;
   bool tcx_known_ = false;    // a TCX attach succeeded: the kernel has TCX
   bool tcx_missing_ = false;  // a TCX attach failed with EINVAL before any succeeded
 };
 
 }  // namespace
 
-std::unique_ptr<Kernel> make_libbpf_kernel(const std::string &pin_root, TcMechanism tc) {
-  return std::make_unique<LibbpfKernel>(pin_root, tc);
+std::unique_ptr<Kernel> make_libbpf_kernel(const std::string &pin_root, TcMechanism tc, XdpMechanism xdp) {
+  return std::make_unique<LibbpfKernel>(pin_root, tc, xdp);
 }
 
 void install_libbpf_logging() {

@@ -21,6 +21,8 @@ json spec_to_json(const AttachSpec &a) {
             {"tracepoint", a.tracepoint}, {"target", a.target}, {"function", a.function}};
   if (a.offset) j["offset"] = *a.offset;
   if (a.pid) j["pid"] = *a.pid;
+  // cgroup programs (records written before they existed have neither key)
+  if (!a.cgroup.empty()) j["cgroup"] = a.cgroup, j["attach_type"] = a.attach_type;
   return j;
 }
 
@@ -40,6 +42,8 @@ AttachSpec spec_from_json(const json &j) {
   a.function = j.at("function").get<std::string>();
   if (j.contains("offset")) a.offset = j.at("offset").get<uint64_t>();
   if (j.contains("pid")) a.pid = j.at("pid").get<int32_t>();
+  if (j.contains("cgroup")) a.cgroup = j.at("cgroup").get<std::string>();
+  if (j.contains("attach_type")) a.attach_type = j.at("attach_type").get<std::string>();
   return a;
 }
 
@@ -86,7 +90,7 @@ Result<void> record_from_json(const std::string &text, ObservedProgram &p) {
       a.key = k;
       auto mech = v.at("mechanism").get<std::string>();
       bool known = false;
-      for (auto m : {Mechanism::Xdp, Mechanism::Tcx, Mechanism::Tc, Mechanism::PerfLink})
+      for (auto m : kAllMechanisms)
         if (to_string(m) == mech) a.mechanism = m, known = true;
       if (!known) return fail("record names an unknown mechanism '{}'", mech);
       a.target = v.at("target").get<std::string>();

@@ -1,4 +1,5 @@
 #include "manifest/manifest.h"
+#include "manifest/interface_pattern.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -24,8 +25,23 @@ std::string_view to_string(ProgramType t) {
     case ProgramType::Tracepoint: return "tracepoint";
     case ProgramType::Uprobe: return "uprobe";
     case ProgramType::Uretprobe: return "uretprobe";
+    case ProgramType::Kprobe: return "kprobe";
+    case ProgramType::Kretprobe: return "kretprobe";
+    case ProgramType::Fentry: return "fentry";
+    case ProgramType::Fexit: return "fexit";
+    case ProgramType::CgroupSkb: return "cgroup_skb";
+    case ProgramType::CgroupSock: return "cgroup_sock";
+    case ProgramType::RawTracepoint: return "raw_tracepoint";
   }
   return "?";
+}
+
+const std::vector<ProgramType> &all_program_types() {
+  static const std::vector<ProgramType> all{
+      ProgramType::Xdp,       ProgramType::Tc,     ProgramType::Tracepoint, ProgramType::Uprobe,
+      ProgramType::Uretprobe, ProgramType::Kprobe, ProgramType::Kretprobe,  ProgramType::Fentry,
+      ProgramType::Fexit,     ProgramType::CgroupSkb, ProgramType::CgroupSock, ProgramType::RawTracepoint};
+  return all;
 }
 
 std::string_view to_string(XdpMode m) {
@@ -41,13 +57,19 @@ std::string_view to_string(XdpMode m) {
 std::string_view to_string(TcDirection d) { return d == TcDirection::Ingress ? "ingress" : "egress"; }
 
 std::optional<ProgramType> program_type_from_string(std::string_view s) {
-  for (auto t : {ProgramType::Xdp, ProgramType::Tc, ProgramType::Tracepoint, ProgramType::Uprobe,
-                 ProgramType::Uretprobe})
+  for (auto t : all_program_types())
     if (to_string(t) == s) return t;
   return std::nullopt;
 }
 
 bool is_network_type(ProgramType t) { return t == ProgramType::Xdp || t == ProgramType::Tc; }
+
+bool target_fixed_at_load(ProgramType t) { return t == ProgramType::Fentry || t == ProgramType::Fexit; }
+
+const std::vector<std::string> &cgroup_sock_attach_names() {
+  static const std::vector<std::string> names{"sock_create", "sock_release", "post_bind4", "post_bind6"};
+  return names;
+}
 
 const std::vector<std::string> &proceed_on_names(ProgramType t) {
   static const std::vector<std::string> xdp{"aborted", "drop", "pass", "tx", "redirect", "dispatcher_return"};
@@ -85,6 +107,15 @@ std::string AttachSpec::canonical(ProgramType t) const {
       o << "target=" << target << "\nfn=" << function << "\noff=" << (offset ? std::to_string(*offset) : "")
         << "\npid=" << (pid ? std::to_string(*pid) : "");
       break;
+    case ProgramType::Kprobe:
+    case ProgramType::Kretprobe:
+      o << "fn=" << function << "\noff=" << (offset ? std::to_string(*offset) : "");
+      break;
+    case ProgramType::Fentry:
+    case ProgramType::Fexit: o << "fn=" << function; break;
+    case ProgramType::CgroupSkb: o << "cgroup=" << cgroup << "\ndir=" << to_string(direction); break;
+    case ProgramType::CgroupSock: o << "cgroup=" << cgroup << "\nattach=" << attach_type; break;
+    case ProgramType::RawTracepoint: o << "raw_tp=" << tracepoint; break;
   }
   return o.str();
 }
@@ -106,6 +137,14 @@ std::string AttachSpec::target_label(ProgramType t) const {
       if (pid) s += fmt::format(" (pid {})", *pid);
       return s;
     }
+    case ProgramType::Kprobe:
+    case ProgramType::Kretprobe:
+      return offset ? fmt::format("{}+{:#x}", function, *offset) : function;
+    case ProgramType::Fentry:
+    case ProgramType::Fexit: return function;
+    case ProgramType::CgroupSkb: return fmt::format("{} {}", cgroup, to_string(direction));
+    case ProgramType::CgroupSock: return fmt::format("{} {}", cgroup, attach_type);
+    case ProgramType::RawTracepoint: return tracepoint;
   }
   return {};
 }
@@ -215,8 +254,25 @@ bool is_lower_hex(std::string_view s, size_t len) {
          });
 }
 
+// Kernel symbols (kallsyms, BTF) and raw tracepoint names: [A-Za-z0-9_.], e.g. "do_sys_openat2",
+// "tcp_v4_connect.cold"; nothing that could walk a tracefs path.
+bool valid_kernel_symbol(std::string_view s) {
+  return !s.empty() && s.size() < 256 && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
+  });
+}
+
+// "/sys/fs/cgroup//app/" -> "/sys/fs/cgroup/app", so that spellings of one cgroup share a key.
+std::string normalized_dir(const std::string &p) {
+  std::string s = std::filesystem::path(p).lexically_normal().string();
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
+}
+
 void parse_attach(Reader &r, const toml::table &t, ProgramType type, AttachSpec &a) {
   a.pos = pos_of(t.source());
+  const bool kernel_probe = type == ProgramType::Kprobe || type == ProgramType::Kretprobe ||
+                            type == ProgramType::Fentry || type == ProgramType::Fexit;
   std::vector<std::string_view> allowed;
   switch (type) {
     case ProgramType::Xdp: allowed = {"interface", "netns", "priority", "proceed_on", "mode"}; break;
@@ -224,13 +280,20 @@ void parse_attach(Reader &r, const toml::table &t, ProgramType type, AttachSpec 
     case ProgramType::Tracepoint: allowed = {"tracepoint"}; break;
     case ProgramType::Uprobe:
     case ProgramType::Uretprobe: allowed = {"target", "function", "offset", "pid"}; break;
+    case ProgramType::Kprobe: allowed = {"function", "offset"}; break;
+    case ProgramType::Kretprobe:
+    case ProgramType::Fentry:
+    case ProgramType::Fexit: allowed = {"function"}; break;
+    case ProgramType::CgroupSkb: allowed = {"cgroup", "direction"}; break;
+    case ProgramType::CgroupSock: allowed = {"cgroup", "attach_type"}; break;
+    case ProgramType::RawTracepoint: allowed = {"tracepoint"}; break;
   }
   const auto where = fmt::format("[[program.attach]] (type {})", to_string(type));
   r.each_key(t, where, allowed, [&](std::string_view key, SourcePos, const toml::node &v) {
     if (key == "interface") {
+      // A name, an fnmatch(3) glob or "@primary" (interface_pattern.h).
       if (auto s = r.str(v, key)) {
-        if (s->empty() || s->size() >= 16 || s->find('/') != std::string::npos)
-          r.error(v, fmt::format("'interface' = \"{}\" is not a valid interface name (1..15 characters, no '/')", *s));
+        if (auto why = interface_value_error(*s)) r.error(v, *why);
         else a.interface = *s;
       }
     } else if (key == "netns") {
@@ -272,6 +335,13 @@ void parse_attach(Reader &r, const toml::table &t, ProgramType type, AttachSpec 
         else if (*s == "egress") a.direction = TcDirection::Egress;
         else r.error(v, fmt::format("'direction' = \"{}\" is not one of: ingress, egress", *s));
       }
+    } else if (key == "tracepoint" && type == ProgramType::RawTracepoint) {
+      if (auto s = r.str(v, key)) {
+        if (!valid_kernel_symbol(*s))
+          r.error(v, fmt::format("'tracepoint' = \"{}\" must be a raw tracepoint name such as \"sys_enter\" "
+                                 "(letters, digits, '_', '.')", *s));
+        else a.tracepoint = *s;
+      }
     } else if (key == "tracepoint") {
       if (auto s = r.str(v, key)) {
         auto slash = s->find('/');
@@ -288,7 +358,22 @@ void parse_attach(Reader &r, const toml::table &t, ProgramType type, AttachSpec 
     } else if (key == "function") {
       if (auto s = r.str(v, key)) {
         if (s->empty()) r.error(v, "'function' must not be empty");
+        else if (kernel_probe && !valid_kernel_symbol(*s))
+          r.error(v, fmt::format("'function' = \"{}\" is not a kernel symbol name (letters, digits, '_', '.')", *s));
         else a.function = *s;
+      }
+    } else if (key == "cgroup") {
+      if (auto s = r.str(v, key)) {
+        if (s->empty() || (*s)[0] != '/')
+          r.error(v, "'cgroup' must be the absolute path of a cgroup v2 directory, e.g. /sys/fs/cgroup/app.slice");
+        else a.cgroup = normalized_dir(*s);
+      }
+    } else if (key == "attach_type") {
+      if (auto s = r.str(v, key)) {
+        const auto &names = cgroup_sock_attach_names();
+        if (std::find(names.begin(), names.end(), *s) == names.end())
+          r.error(v, fmt::format("'attach_type' = \"{}\" is not one of: {}", *s, fmt::join(names, ", ")));
+        else a.attach_type = *s;
       }
     } else if (key == "offset") {
       if (auto n = r.integer(v, key, 0, INT64_MAX)) a.offset = static_cast<uint64_t>(*n);
@@ -316,6 +401,22 @@ void parse_attach(Reader &r, const toml::table &t, ProgramType type, AttachSpec 
       if (!t.contains("target")) missing("target");
       if (!t.contains("function") && !t.contains("offset")) missing("function' or 'offset");
       break;
+    case ProgramType::Kprobe:
+    case ProgramType::Kretprobe:
+    case ProgramType::Fentry:
+    case ProgramType::Fexit:
+      if (!t.contains("function")) missing("function");
+      break;
+    case ProgramType::CgroupSkb:
+      if (!t.contains("cgroup")) missing("cgroup");
+      if (!t.contains("direction")) missing("direction");
+      break;
+    case ProgramType::CgroupSock:
+      if (!t.contains("cgroup")) missing("cgroup");
+      break;
+    case ProgramType::RawTracepoint:
+      if (!t.contains("tracepoint")) missing("tracepoint");
+      break;
   }
 }
 
@@ -328,7 +429,11 @@ void parse_program(Reader &r, const toml::table &t, const std::string &path, Pro
     p.type_pos = pos_of(tn->source());
     if (auto s = r.str(*tn, "type")) {
       type = program_type_from_string(*s);
-      if (!type) r.error(*tn, fmt::format("'type' = \"{}\" is not one of: xdp, tc, tracepoint, uprobe, uretprobe", *s));
+      if (!type) {
+        std::vector<std::string_view> names;
+        for (auto k : all_program_types()) names.push_back(to_string(k));
+        r.error(*tn, fmt::format("'type' = \"{}\" is not one of: {}", *s, fmt::join(names, ", ")));
+      }
       else p.type = *type;
     }
   } else {
@@ -426,6 +531,10 @@ void parse_program(Reader &r, const toml::table &t, const std::string &path, Pro
       auto [it, fresh] = seen.emplace(a.canonical(*type), a.pos);
       if (!fresh)
         r.error(a.pos, fmt::format("this attach point repeats the one at line {}", it->second.line));
+      else if (target_fixed_at_load(*type) && seen.size() > 1)
+        r.error(a.pos, fmt::format("type {} takes exactly one [[program.attach]]: its function is fixed when the "
+                                   "program is loaded (declare another [[program]] for another function)",
+                                   to_string(*type)));
       p.attach.push_back(std::move(a));
     }
   }

@@ -31,8 +31,25 @@ struct Diagnostic {
   std::string str() const;
 };
 
-/// Program types of manifest v1 (a subset of bpfman's).
-enum class ProgramType { Xdp, Tc, Tracepoint, Uprobe, Uretprobe };
+/// Program types of manifest v1 (bpfman's names, plus cgroup_skb, cgroup_sock and
+/// raw_tracepoint, which bpfman does not offer; their names are libbpf's section prefixes).
+enum class ProgramType {
+  Xdp,
+  Tc,
+  Tracepoint,
+  Uprobe,
+  Uretprobe,
+  Kprobe,
+  Kretprobe,
+  Fentry,
+  Fexit,
+  CgroupSkb,
+  CgroupSock,
+  RawTracepoint,
+};
+
+/// Every ProgramType, in declaration order.
+const std::vector<ProgramType> &all_program_types();
 
 /// XDP attach modes; `Auto` lets the kernel pick native and fall back to generic (skb).
 enum class XdpMode { Auto, Native, Skb, Hw };
@@ -47,6 +64,16 @@ std::optional<ProgramType> program_type_from_string(std::string_view s);
 /// True for types that attach to a network interface (xdp, tc).
 bool is_network_type(ProgramType t);
 
+/// True for fentry and fexit: the kernel function is the program's attach target at LOAD time
+/// (attach_btf_id, checked by the verifier), so the program takes exactly one attach point and a
+/// changed `function` means loading the program again (it is part of program_digest()).
+bool target_fixed_at_load(ProgramType t);
+
+/// cgroup_sock attach types, by bpftool's names (bpftool-cgroup(8)): sock_create
+/// (BPF_CGROUP_INET_SOCK_CREATE), sock_release (BPF_CGROUP_INET_SOCK_RELEASE, Linux 5.9),
+/// post_bind4 and post_bind6 (BPF_CGROUP_INET4/6_POST_BIND).
+const std::vector<std::string> &cgroup_sock_attach_names();
+
 /// bpfman's proceed-on names. XDP: aborted, drop, pass, tx, redirect, dispatcher_return
 /// (default pass, dispatcher_return). TC: unspec, ok, reclassify, shot, pipe, stolen, queued,
 /// repeat, redirect, trap, dispatcher_return (default pipe, dispatcher_return).
@@ -57,20 +84,28 @@ const std::vector<std::string> &proceed_on_defaults(ProgramType t);
 /// rejects keys that do not apply, so unused fields keep their defaults.
 struct AttachSpec {
   // xdp, tc
-  std::string interface;
+  std::string interface;  // a name, a glob or "@primary" as written (see interface_pattern.h)
+  /// Set by expand_interfaces() on the concrete attach points it makes from a glob or
+  /// "@primary": that pattern, for status. Not part of canonical(): the attachment is the same
+  /// whichever pattern selected its interface.
+  std::string interface_pattern;
   std::string netns;  // path of a netns file (e.g. /run/netns/blue); empty = the daemon's netns
   uint32_t priority = 50;                // 1..1000, lower runs first
   std::vector<std::string> proceed_on;   // defaults filled in by the parser
   bool proceed_on_explicit = false;      // the manifest named proceed_on
   XdpMode mode = XdpMode::Auto;          // xdp
   TcDirection direction = TcDirection::Ingress;  // tc
-  // tracepoint
-  std::string tracepoint;  // "category/name"
+  // tracepoint: "category/name"; raw_tracepoint: the raw tracepoint's name ("sys_enter")
+  std::string tracepoint;
   // uprobe, uretprobe
   std::string target;                 // binary or library path
-  std::string function;               // symbol; may be empty when offset is given
-  std::optional<uint64_t> offset;     // relative to function when both are given
+  std::string function;               // symbol; may be empty when offset is given (uprobe);
+                                      // kernel function for kprobe, kretprobe, fentry, fexit
+  std::optional<uint64_t> offset;     // relative to function when both are given (uprobe, kprobe)
   std::optional<int32_t> pid;         // only this process; default all
+  // cgroup_skb, cgroup_sock (cgroup_skb uses `direction` too)
+  std::string cgroup;                     // absolute path of a cgroup v2 directory, normalized
+  std::string attach_type = "sock_create";  // cgroup_sock: one of cgroup_sock_attach_names()
 
   SourcePos pos;  // of the [[program.attach]] table
 

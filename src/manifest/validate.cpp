@@ -14,10 +14,54 @@ uint32_t required_prog_type(ProgramType t) {
     case ProgramType::Tc: return BPF_PROG_TYPE_SCHED_CLS;
     case ProgramType::Tracepoint: return BPF_PROG_TYPE_TRACEPOINT;
     case ProgramType::Uprobe:
-    case ProgramType::Uretprobe: return BPF_PROG_TYPE_KPROBE;
+    case ProgramType::Uretprobe:
+    case ProgramType::Kprobe:
+    case ProgramType::Kretprobe: return BPF_PROG_TYPE_KPROBE;
+    case ProgramType::Fentry:
+    case ProgramType::Fexit: return BPF_PROG_TYPE_TRACING;
+    case ProgramType::CgroupSkb: return BPF_PROG_TYPE_CGROUP_SKB;
+    case ProgramType::CgroupSock: return BPF_PROG_TYPE_CGROUP_SOCK;
+    case ProgramType::RawTracepoint: return BPF_PROG_TYPE_RAW_TRACEPOINT;
   }
   return BPF_PROG_TYPE_UNSPEC;
 }
+
+std::vector<std::string> required_sections(ProgramType t) {
+  switch (t) {
+    case ProgramType::Kprobe: return {"kprobe", "kprobe/*"};
+    case ProgramType::Kretprobe: return {"kretprobe", "kretprobe/*"};
+    case ProgramType::Fentry: return {"fentry", "fentry/*", "fentry.s/*"};
+    case ProgramType::Fexit: return {"fexit", "fexit/*", "fexit.s/*"};
+    case ProgramType::CgroupSkb: return {"cgroup_skb/ingress", "cgroup_skb/egress", "cgroup/skb"};
+    case ProgramType::CgroupSock:
+      return {"cgroup/sock", "cgroup/sock_create", "cgroup/sock_release", "cgroup/post_bind4", "cgroup/post_bind6"};
+    case ProgramType::RawTracepoint: return {"raw_tracepoint", "raw_tracepoint/*", "raw_tp", "raw_tp/*"};
+    default: return {};
+  }
+}
+
+std::optional<std::string> section_attach_constraint(ProgramType t, std::string_view section) {
+  if (t == ProgramType::CgroupSkb) {
+    if (section == "cgroup_skb/ingress") return "ingress";
+    if (section == "cgroup_skb/egress") return "egress";
+  } else if (t == ProgramType::CgroupSock && section.starts_with("cgroup/")) {
+    auto what = section.substr(7);
+    return std::string(what == "sock" ? "sock_create" : what);
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+bool section_matches(std::string_view section, std::string_view pattern) {
+  if (pattern.ends_with("/*")) {
+    pattern.remove_suffix(1);
+    return section.size() > pattern.size() && section.starts_with(pattern);
+  }
+  return section == pattern;
+}
+
+}  // namespace
 
 bool encode_integer(int64_t value, uint32_t size, bool is_signed, std::vector<uint8_t> &out) {
   if (size == 0 || size > 8) return false;
@@ -54,6 +98,22 @@ std::vector<Diagnostic> validate_against_object(const ProgramSpec &p, const Obje
                                     "type = \"{}\" (needs {})",
                                     p.bpf_function, it->section, prog_type_name(it->prog_type), to_string(p.type),
                                     prog_type_name(required_prog_type(p.type))));
+  } else if (auto want = required_sections(p.type); !want.empty()) {
+    if (std::none_of(want.begin(), want.end(), [&](auto &w) { return section_matches(it->section, w); })) {
+      err(p.function_pos, fmt::format("bpf_function '{}' is in section \"{}\", which does not match type = \"{}\" "
+                                      "(needs a section {})",
+                                      p.bpf_function, it->section, to_string(p.type), fmt::join(want, " or ")));
+    } else if (auto fixed = section_attach_constraint(p.type, it->section)) {
+      // The section sets the program's expected_attach_type at load; the kernel refuses any
+      // other attach type at attach time (EINVAL), so say so now.
+      for (auto &a : p.attach) {
+        const std::string have = p.type == ProgramType::CgroupSkb ? std::string(to_string(a.direction)) : a.attach_type;
+        if (have != *fixed)
+          err(a.pos, fmt::format("bpf_function '{}' is in section \"{}\", which attaches only as {}, not {} = \"{}\"",
+                                 p.bpf_function, it->section, *fixed,
+                                 p.type == ProgramType::CgroupSkb ? "direction" : "attach_type", have));
+      }
+    }
   }
 
   for (auto &g : p.global_data) {

@@ -96,6 +96,17 @@ class Applier {
     for (auto &k : other) (void)detach(obs, k);
   }
 
+  // Removes what is left of lost attachments (e.g. the pin of a TCX link whose interface was
+  // deleted) and drops them from the record.
+  void forget(ObservedProgram &obs, const std::vector<std::string> &keys) {
+    for (auto &k : keys) {
+      auto node = obs.lost.extract(k);
+      if (node.empty()) continue;
+      obs.attachments.insert(std::move(node));  // where Kernel::detach() looks for it
+      (void)detach(obs, k);
+    }
+  }
+
   // Discards a staging directory left by an interrupted replace.
   void discard(ObservedProgram &stale) {
     for (auto &k : keys_of(stale)) (void)detach(stale, k);
@@ -231,6 +242,7 @@ ApplyReport apply(Kernel &kernel, const std::vector<ProgramChange> &changes, con
         break;
       case ChangeKind::Create: a.create(*c.desired, c.attach); break;
       case ChangeKind::Update:
+        a.forget(obs, c.forget);
         a.update(obs, *c.desired, c.attach, c.detach);
         if (c.record_stale) a.relocate(obs, *c.desired);
         break;

@@ -42,6 +42,8 @@ struct ApplyReport {
 /// - Update: attach points on a new hook are attached before the old ones are detached; an
 ///   attach point whose hook stays the same (only priority, proceed_on or mode changed) is
 ///   detached first and, if the new attach fails, attached again as it was.
+///   Lost attach points that are no longer wanted (ProgramChange::forget) are detached first:
+///   their pins go and the record drops them.
 /// - Remove: a program whose detach fails keeps its pins, so nothing runs unowned.
 /// Staging directories of an interrupted replace (observed.stale) are discarded first.
 ApplyReport apply(Kernel &kernel, const std::vector<ProgramChange> &changes, const ObservedState &observed,

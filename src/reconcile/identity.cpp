@@ -12,6 +12,9 @@ namespace bpfrec {
 
 std::string program_digest(const ProgramSpec &p) {
   std::string s = fmt::format("v1\ntype={}\nfn={}\nbytecode={}\n", to_string(p.type), p.bpf_function, p.bytecode_digest);
+  // fentry/fexit: the kernel function is bound at load (attach_btf_id), so it is part of the
+  // program. Only for those types, so that digests of programs pinned before stay the same.
+  if (target_fixed_at_load(p.type) && !p.attach.empty()) s += fmt::format("load_target={}\n", p.attach[0].function);
   // global_data is a TOML table: its order in the file carries no meaning.
   std::vector<const GlobalValue *> globals;
   for (auto &g : p.global_data) globals.push_back(&g);
@@ -29,9 +32,11 @@ std::string attach_key(ProgramType t, const AttachSpec &a) { return sha256_hex(a
 std::string_view to_string(Mechanism m) {
   switch (m) {
     case Mechanism::Xdp: return "xdp";
+    case Mechanism::XdpDispatcher: return "xdp_dispatcher";
     case Mechanism::Tcx: return "tcx";
     case Mechanism::Tc: return "tc";
     case Mechanism::PerfLink: return "perf_link";
+    case Mechanism::Link: return "link";
   }
   return "?";
 }

@@ -42,14 +42,17 @@ std::vector<ProgramChange> plan(const DesiredState &desired, const ObservedState
       for (auto &[k, _] : obs.attachments) c.detach.push_back(k);
       c.reason = !obs.intact                                 ? "pins are incomplete"
                  : obs.bytecode_sha256 != spec.bytecode_digest ? "bytecode changed"
-                                                               : "bpf_function, type or global_data changed";
+                                                               : "bpf_function, type, global_data or the fentry/fexit function changed";
     } else {
       for (auto &k : keys)
         if (!obs.attachments.contains(k)) c.attach.push_back(k);
       for (auto &[k, _] : obs.attachments)
         if (std::find(keys.begin(), keys.end(), k) == keys.end()) c.detach.push_back(k);
-      c.kind = c.attach.empty() && c.detach.empty() ? ChangeKind::Keep : ChangeKind::Update;
-      c.reason = c.kind == ChangeKind::Keep ? "unchanged" : "attach points changed";
+      for (auto &[k, _] : obs.lost)
+        if (std::find(keys.begin(), keys.end(), k) == keys.end()) c.forget.push_back(k);
+      const bool moved = !c.attach.empty() || !c.detach.empty();
+      c.kind = moved || !c.forget.empty() ? ChangeKind::Update : ChangeKind::Keep;
+      c.reason = moved ? "attach points changed" : c.forget.empty() ? "unchanged" : "attach points went away";
       c.record_stale = obs.manifest_path != spec.manifest;
     }
     out.push_back(std::move(c));

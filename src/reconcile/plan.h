@@ -26,6 +26,9 @@ struct ProgramChange {
   const ProgramSpec *desired = nullptr;  // borrowed from the DesiredState; null for Remove
   std::vector<std::string> attach;       // attach keys to attach (Create/Replace: all)
   std::vector<std::string> detach;       // attach keys to detach (Remove: all)
+  /// Update: lost attach keys (ObservedProgram::lost) no longer wanted, e.g. an interface a
+  /// glob matched was deleted: remove what is left of them (pins) and drop them from the record.
+  std::vector<std::string> forget;
   std::string reason;                    // one line for logs and `plan` output
   bool kept_last_good = false;           // Keep because its manifest is invalid now
   bool record_stale = false;             // Keep/Update: the manifest moved; rewrite the record

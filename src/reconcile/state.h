@@ -12,10 +12,15 @@
 namespace bpfrec {
 
 /// How an attach point is attached.
-/// xdp: libxdp (a dispatcher, or the interface's only program where freplace is missing);
+/// xdp: the program alone on the interface's XDP hook (where freplace is missing);
+/// xdp_dispatcher: a component of libxdp's multi-program dispatcher, loaded per attach point;
 /// tcx: a TCX bpf_link (kernel >= 6.6); tc: clsact + cls_bpf direct-action filter;
-/// perf_link: a perf event (tracepoint, uprobe) bound through a bpf_link.
-enum class Mechanism { Xdp, Tcx, Tc, PerfLink };
+/// perf_link: a perf event (tracepoint, uprobe, kprobe) bound through a bpf_link;
+/// link: any other pinned bpf_link (fentry/fexit tracing links, raw tracepoints, cgroups).
+enum class Mechanism { Xdp, XdpDispatcher, Tcx, Tc, PerfLink, Link };
+/// Every Mechanism, for parsing names back.
+inline constexpr Mechanism kAllMechanisms[] = {Mechanism::Xdp, Mechanism::XdpDispatcher, Mechanism::Tcx,
+                                               Mechanism::Tc, Mechanism::PerfLink, Mechanism::Link};
 std::string_view to_string(Mechanism m);
 
 /// One attachment we made, as recorded at attach time. The fields needed to find and undo it
@@ -32,6 +37,7 @@ struct AttachRecord {
   uint32_t tc_handle = 0;   // tc
   uint32_t tc_priority = 0; // tc
   uint32_t link_id = 0;     // kernel link id (tcx, perf_link); 0 for netlink attachments
+  uint32_t prog_id = 0;     // xdp_dispatcher: the component's own program id (read from its pin)
   AttachSpec spec;          // as the manifest said it, to re-attach when undoing a change
 };
 
@@ -47,6 +53,10 @@ struct ObservedProgram {
   std::string bytecode_sha256;
   uint32_t prog_id = 0;
   std::map<std::string, AttachRecord> attachments;  // by key
+  /// Attachments the record names that are no longer in place (interface deleted, detached by
+  /// another tool), by key. The planner attaches the wanted ones again and drops the others
+  /// from the record (ProgramChange::forget).
+  std::map<std::string, AttachRecord> lost;
   std::map<std::string, std::string> maps;          // map name -> pin path
   bool intact = true;  // record and program pin present and readable
 };

@@ -12,7 +12,7 @@ namespace bpfrec {
 using nlohmann::json;
 
 DaemonStatus build_status(uint64_t generation, const DesiredState &desired, const ObservedState &after,
-                          const ApplyReport &report) {
+                          const ApplyReport &report, const std::vector<PatternNote> &notes) {
   DaemonStatus s;
   s.generation = generation;
   bool degraded = false;
@@ -52,11 +52,13 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
       const std::string key = attach_key(spec.type, a);
       AttachmentStatus as;
       as.target = a.target_label(spec.type);
+      as.pattern = a.interface_pattern;
       if (obs && obs->attachments.contains(key)) {
         const auto &r = obs->attachments.at(key);
         as.state = "attached";
         as.mechanism = to_string(r.mechanism);
         as.link_id = r.link_id;
+        as.prog_id = r.prog_id;
         ++attached;
       } else if (const Error *e = attach_error(spec.name, key)) {
         // A missing interface is expected on a fleet: it is attached when it appears.
@@ -68,13 +70,28 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
       }
       p.attachments.push_back(std::move(as));
     }
+    bool pattern_failed = false, pattern_pending = false;
+    for (auto &n : notes) {
+      if (n.program != spec.name) continue;
+      pattern_failed |= n.kind == PatternNote::Failed;
+      pattern_pending |= n.kind == PatternNote::NoMatch;
+      AttachmentStatus as;
+      as.target = n.spec.target_label(spec.type);
+      as.state = to_string(n.kind);
+      as.error = n.message;
+      as.pattern = n.kind == PatternNote::Gone ? n.spec.interface_pattern : n.spec.interface;
+      p.attachments.push_back(std::move(as));
+    }
     if (obs) {
       p.kernel_id = obs->prog_id;
       p.maps = obs->maps;
     }
-    p.state = !obs ? "failed" : attached == spec.attach.size() ? "attached" : "partial";
+    if (!obs) p.state = "failed";
+    else if (attached < spec.attach.size() || pattern_failed) p.state = "partial";
+    else if (spec.attach.empty() && pattern_pending) p.state = "pending";
+    else p.state = "attached";
     if (p.state == "failed" && p.error.empty()) p.error = "not loaded";
-    degraded |= p.state != "attached";
+    degraded |= p.state != "attached" && p.state != "pending";
     progs.emplace(spec.name, std::move(p));
   }
   for (auto &[name, obs] : after.programs) {
@@ -93,7 +110,7 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
     p.state = invalid && p.error.empty() ? "kept" : "failed";
     if (p.state == "failed" && p.error.empty()) p.error = "no manifest declares it, and removing it failed";
     for (auto &[key, r] : obs.attachments)
-      p.attachments.push_back({r.target, "attached", std::string(to_string(r.mechanism)), r.link_id, ""});
+      p.attachments.push_back({r.target, "attached", std::string(to_string(r.mechanism)), r.link_id, r.prog_id, "", ""});
     degraded = true;
     progs.emplace(name, std::move(p));
   }
@@ -114,7 +131,8 @@ json to_json(const DaemonStatus &s) {
     json atts = json::array();
     for (auto &a : p.attachments)
       atts.push_back({{"target", a.target}, {"state", a.state}, {"mechanism", a.mechanism}, {"link_id", a.link_id},
-                      {"error", a.error}});
+                      {"prog_id", a.prog_id},
+                      {"error", a.error}, {"pattern", a.pattern}});
     programs.push_back({{"name", p.name},
                         {"type", p.type},
                         {"manifest", p.manifest},
@@ -131,7 +149,7 @@ json to_json(const DaemonStatus &s) {
 
 std::string format_status_table(const json &d) {
   std::string out = fmt::format("State: {}   Generation: {}\n", d.value("state", "?"), d.value("generation", 0));
-  out += fmt::format("\n{:<24} {:<11} {:<9} {:>8}  {:<10} {:>7}  {}\n", "PROGRAM", "TYPE", "STATE", "PROG-ID",
+  out += fmt::format("\n{:<24} {:<11} {:<9} {:>8}  {:<14} {:>7}  {}\n", "PROGRAM", "TYPE", "STATE", "PROG-ID",
                      "MECHANISM", "LINK-ID", "ATTACH POINT");
   for (auto &p : d.value("programs", json::array())) {
     auto atts = p.value("attachments", json::array());
@@ -144,8 +162,11 @@ std::string format_status_table(const json &d) {
     if (atts.empty()) out += prog_cols() + "\n";
     for (auto &a : atts) {
       std::string tail = a.value("target", "");
+      if (a.value("state", "") == "attached" && !a.value("pattern", "").empty())
+        tail += fmt::format("  [matched '{}']", a.value("pattern", ""));
       if (a.value("state", "") != "attached") tail += fmt::format("  [{}: {}]", a.value("state", ""), a.value("error", ""));
-      out += fmt::format("{}  {:<10} {:>7}  {}\n", prog_cols(), a.value("mechanism", "-"), a.value("link_id", 0u), tail);
+      if (a.value("prog_id", 0u)) tail += fmt::format("  (component prog id {})", a.value("prog_id", 0u));
+      out += fmt::format("{}  {:<14} {:>7}  {}\n", prog_cols(), a.value("mechanism", "-"), a.value("link_id", 0u), tail);
       first = false;
     }
     if (!p.value("error", "").empty()) out += fmt::format("{:<24} error: {}\n", "", p.value("error", ""));

@@ -11,23 +11,30 @@
 
 #include "manifest/desired.h"
 #include "reconcile/executor.h"
+#include "reconcile/interfaces.h"
 #include "reconcile/state.h"
 
 namespace bpfrec {
 
 struct AttachmentStatus {
   std::string target;
-  std::string state;      // attached | pending (interface does not exist yet) | failed
-  std::string mechanism;  // xdp | tcx | tc | perf_link, empty when not attached
+  /// attached | pending (the interface does not exist yet, or no interface matches the pattern)
+  /// | gone (an interface the pattern matched went away: reported, not an error) | failed
+  std::string state;
+  std::string mechanism;  // to_string(Mechanism), empty when not attached
   uint32_t link_id = 0;
+  uint32_t prog_id = 0;   // the program running here when it is not the program's own (an XDP dispatcher component)
   std::string error;
+  std::string pattern;  // the glob or "@primary" that selected the interface; empty for a name
 };
 
 struct ProgramStatus {
   std::string name;
   std::string type;
   std::string manifest;
-  std::string state;  // attached | partial (some attach points failed) | failed (not loaded) | kept (manifest invalid)
+  /// attached | pending (loaded; its only attach points are patterns that match no interface yet)
+  /// | partial (some attach points failed or pending) | failed (not loaded) | kept (manifest invalid)
+  std::string state;
   std::string error;
   uint32_t kernel_id = 0;
   std::string bytecode_sha256;
@@ -49,11 +56,14 @@ struct DaemonStatus {
   std::vector<ProgramStatus> programs;  // by name
 };
 
-/// Combines the inputs of one reconcile into the status document. `after` is observed after
-/// the apply; `report` holds the errors of that apply. State is "degraded" when a manifest is
-/// invalid or a program is not fully attached, else "idle".
+/// Combines the inputs of one reconcile into the status document. `desired` is expanded
+/// (expand_interfaces()); `after` is observed after the apply; `report` holds the errors of
+/// that apply; `notes` are the interface patterns without a concrete attach point (no match,
+/// gone, failed), listed after each program's attach points. State is "degraded" when a
+/// manifest is invalid or a program is not fully attached, else "idle"; a pattern that matches
+/// nothing and an interface that went away do not degrade it (they are expected on a fleet).
 DaemonStatus build_status(uint64_t generation, const DesiredState &desired, const ObservedState &after,
-                          const ApplyReport &report);
+                          const ApplyReport &report, const std::vector<PatternNote> &notes = {});
 
 /// The Describe() JSON document (see README "D-Bus reference").
 nlohmann::json to_json(const DaemonStatus &s);

@@ -1,5 +1,5 @@
-// XDP: attach / replace / detach on a veth inside a netns, a second program on the same
-// interface, and a real third-party object (xdp-tools' xdp-filter).
+// XDP: attach / replace / detach on a veth inside a netns, and a real third-party object
+// (xdp-tools' xdp-filter). Several programs on one interface: test_xdp_shared.cpp.
 #include <algorithm>
 #include <cstdio>
 
@@ -14,11 +14,6 @@ bool contains_id(const json& ids, std::uint32_t id) {
   for (const auto& i : ids)
     if (i.get<std::uint32_t>() == id) return true;
   return false;
-}
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
 }
 
 TEST_F(Xdp, AttachCountReplaceDetach) {
@@ -146,45 +141,6 @@ TEST_F(Xdp, AttachCountReplaceDetach) {
   EXPECT_TRUE(wait_until([&] { return !prog_listed(*id2); }, 2s)) << "program " << *id2 << " still loaded" << " " << prog_holders(*id2);
   EXPECT_TRUE(wait_until([&] { return !find_program(describe(), name); }, 2s))
       << "Describe still lists the deleted program" << diag();
-}
-
-TEST_F(Xdp, SecondProgramOnSameInterfaceKeepsTheFirst) {
-  ASSERT_TRUE(start_daemon());
-  write_manifest("first.toml", xdp_manifest("xdp-first", 1));
-  const auto id = wait_xdp_attached("xdp-first");
-  ASSERT_TRUE(id) << diag();
-
-  write_manifest("second.toml", xdp_manifest("xdp-second", 1));
-  const auto second = wait_program("xdp-second", [](const json& p) {
-    const std::string s = p.value("state", "");
-    return s == "failed" || s == "partial";
-  });
-  ASSERT_TRUE(second) << "second XDP program on the same interface did not end up failed/partial "
-                         "(freplace is unavailable here, so libxdp cannot share the interface)"
-                      << diag();
-  ASSERT_FALSE((*second)["attachments"].empty()) << second->dump();
-  const json& att = (*second)["attachments"][0];
-  EXPECT_EQ(att.value("state", ""), "failed") << second->dump();
-  const std::string err = lower(att.value("error", "") + " " + second->value("error", ""));
-  RecordProperty("second_program", second->dump());
-  std::printf("[info] second XDP program as described: %s\n", second->dump().c_str());
-  EXPECT_TRUE(err.find("dispatcher") != std::string::npos || err.find("freplace") != std::string::npos)
-      << "error should explain the dispatcher/freplace limitation: " << second->dump();
-
-  // The first program is untouched: same id still the only one on the interface, still counting.
-  EXPECT_EQ(xdp_prog_ids(net_->a, net_->if_a), std::vector<std::uint32_t>{*id}) << diag();
-  EXPECT_EQ(pinned_prog_id(prog_pin("xdp-first")), id);
-  const auto c0 = read_counter(map_pin("xdp-first"), 0).value_or(0);
-  EXPECT_EQ(net_->ping_a_from_b(5).rc, 0);
-  EXPECT_TRUE(wait_until([&] { return read_counter(map_pin("xdp-first"), 0).value_or(0) >= c0 + 5; }, 2s));
-  const auto first = find_program(describe_or_fail(), "xdp-first");
-  ASSERT_TRUE(first);
-  EXPECT_EQ((*first).value("state", ""), "attached") << first->dump();
-  EXPECT_EQ((*first).value("kernel_id", 0u), *id) << first->dump();
-
-  // A reconcile later (nothing changed) must not disturb the first program either.
-  EXPECT_EQ(call_reload().rc, 0);
-  EXPECT_EQ(xdp_prog_ids(net_->a, net_->if_a), std::vector<std::uint32_t>{*id}) << diag();
 }
 
 TEST_F(Xdp, RealXdpFilterObjectFromXdpTools) {

@@ -1,10 +1,12 @@
 // parse_manifest(): the schema of manifest v1, its defaults and every positioned diagnostic.
 #include "manifest/manifest.h"
+#include "reconcile/identity.h"
 
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,6 +64,11 @@ std::string required_attach_keys(std::string_view type) {
   if (type == "xdp") return "interface = \"eth0\"\n";
   if (type == "tc") return "interface = \"eth0\"\ndirection = \"ingress\"\n";
   if (type == "tracepoint") return "tracepoint = \"sched/sched_switch\"\n";
+  if (type == "kprobe" || type == "kretprobe" || type == "fentry" || type == "fexit")
+    return "function = \"do_sys_openat2\"\n";
+  if (type == "cgroup_skb") return "cgroup = \"/sys/fs/cgroup/app\"\ndirection = \"ingress\"\n";
+  if (type == "cgroup_sock") return "cgroup = \"/sys/fs/cgroup/app\"\n";
+  if (type == "raw_tracepoint") return "tracepoint = \"sys_enter\"\n";
   return "target = \"/usr/bin/bash\"\nfunction = \"readline\"\n";
 }
 
@@ -397,6 +404,9 @@ const std::string kUnknownInProgram =
 const std::string kXdpKeys = "(expected one of: interface, netns, priority, proceed_on, mode)";
 const std::string kTcKeys = "(expected one of: interface, netns, priority, proceed_on, direction)";
 const std::string kProbeKeys = "(expected one of: target, function, offset, pid)";
+const std::string kTypes =
+    "xdp, tc, tracepoint, uprobe, uretprobe, kprobe, kretprobe, fentry, fexit, cgroup_skb, cgroup_sock, "
+    "raw_tracepoint";
 
 std::vector<ErrorCase> error_cases() {
   return {
@@ -501,12 +511,12 @@ std::vector<ErrorCase> error_cases() {
        {at(7, 10, "'offset' = -1 is out of range 0..9223372036854775807")}},
 
       // --- invalid values
-      {"UnknownType", "[[program]]\nname = \"p\"\ntype = \"kprobe\"\nbpf_function = \"f\"\nbytecode = { path = \"/o\" }\n"
+      {"UnknownType", "[[program]]\nname = \"p\"\ntype = \"kfunc\"\nbpf_function = \"f\"\nbytecode = { path = \"/o\" }\n"
                       "[[program.attach]]\nfunction = \"x\"\n",
-       {at(3, 8, "'type' = \"kprobe\" is not one of: xdp, tc, tracepoint, uprobe, uretprobe")}},
+       {at(3, 8, "'type' = \"kfunc\" is not one of: " + kTypes + "")}},
       {"TypeIsCaseSensitive", "[[program]]\nname = \"p\"\ntype = \"XDP\"\nbpf_function = \"f\"\nbytecode = { path = \"/o\" }\n"
                               "[[program.attach]]\ninterface = \"eth0\"\n",
-       {at(3, 8, "'type' = \"XDP\" is not one of: xdp, tc, tracepoint, uprobe, uretprobe")}},
+       {at(3, 8, "'type' = \"XDP\" is not one of: " + kTypes + "")}},
       {"EmptyBpfFunction", "[[program]]\nname = \"p\"\ntype = \"xdp\"\nbpf_function = \"\"\nbytecode = { path = \"/o\" }\n"
                            "[[program.attach]]\ninterface = \"eth0\"\n",
        {at(4, 16, "'bpf_function' must not be empty")}},
@@ -514,11 +524,12 @@ std::vector<ErrorCase> error_cases() {
                             "[[program.attach]]\ninterface = \"eth0\"\n",
        {at(5, 21, "'path' must not be empty")}},
       {"InterfaceTooLong", program("xdp") + "[[program.attach]]\ninterface = \"abcdefghijklmnop\"\n",
-       {at(7, 13, "'interface' = \"abcdefghijklmnop\" is not a valid interface name (1..15 characters, no '/')")}},
+       {at(7, 13, "'interface' = \"abcdefghijklmnop\" is not a valid interface name: 16 characters, at most 15")}},
       {"InterfaceWithSlash", program("tc") + "[[program.attach]]\ninterface = \"a/b\"\ndirection = \"egress\"\n",
-       {at(7, 13, "'interface' = \"a/b\" is not a valid interface name (1..15 characters, no '/')")}},
+       {at(7, 13, "'interface' = \"a/b\": '/' at position 2 cannot be part of an interface name (no '/', ':' or white "
+                  "space)")}},
       {"InterfaceEmpty", program("xdp") + "[[program.attach]]\ninterface = \"\"\n",
-       {at(7, 13, "'interface' = \"\" is not a valid interface name (1..15 characters, no '/')")}},
+       {at(7, 13, "'interface' must not be empty")}},
       {"NetnsRelative", attach_case("xdp", "netns = \"run/netns/blue\""),
        {at(7, 9, "'netns' must be an absolute path such as /run/netns/blue")}},
       {"ModeUnknown", attach_case("xdp", "mode = \"generic\""),
@@ -608,6 +619,166 @@ std::vector<ErrorCase> error_cases() {
 
 INSTANTIATE_TEST_SUITE_P(AllKinds, ManifestError, ::testing::ValuesIn(error_cases()),
                          [](const ::testing::TestParamInfo<ErrorCase> &i) { return std::string(i.param.name); });
+
+// kprobe, kretprobe, fentry, fexit, cgroup_skb, cgroup_sock, raw_tracepoint.
+std::vector<ErrorCase> kernel_and_cgroup_error_cases() {
+  const std::string kFn = "(expected one of: function)";
+  const std::string kSkb = "(expected one of: cgroup, direction)";
+  const std::string kSock = "(expected one of: cgroup, attach_type)";
+  return {
+      // --- keys that do not apply to the type
+      {"OffsetInKretprobe", attach_case("kretprobe", "offset = 8"),
+       {at(7, 1, "unknown key 'offset' in [[program.attach]] (type kretprobe) " + kFn)}},
+      {"TargetInKprobe", attach_case("kprobe", "target = \"/bin/sh\""),
+       {at(7, 1, "unknown key 'target' in [[program.attach]] (type kprobe) (expected one of: function, offset)")}},
+      {"PidInKprobe", attach_case("kprobe", "pid = 1"),
+       {at(7, 1, "unknown key 'pid' in [[program.attach]] (type kprobe) (expected one of: function, offset)")}},
+      {"OffsetInFentry", attach_case("fentry", "offset = 0"),
+       {at(7, 1, "unknown key 'offset' in [[program.attach]] (type fentry) " + kFn)}},
+      {"TracepointInFexit", attach_case("fexit", "tracepoint = \"a/b\""),
+       {at(7, 1, "unknown key 'tracepoint' in [[program.attach]] (type fexit) " + kFn)}},
+      {"InterfaceInCgroupSkb", attach_case("cgroup_skb", "interface = \"eth0\""),
+       {at(7, 1, "unknown key 'interface' in [[program.attach]] (type cgroup_skb) " + kSkb)}},
+      {"AttachTypeInCgroupSkb", attach_case("cgroup_skb", "attach_type = \"sock_create\""),
+       {at(7, 1, "unknown key 'attach_type' in [[program.attach]] (type cgroup_skb) " + kSkb)}},
+      {"DirectionInCgroupSock", attach_case("cgroup_sock", "direction = \"egress\""),
+       {at(7, 1, "unknown key 'direction' in [[program.attach]] (type cgroup_sock) " + kSock)}},
+      {"CgroupInTc", attach_case("tc", "cgroup = \"/sys/fs/cgroup\""),
+       {at(7, 1, "unknown key 'cgroup' in [[program.attach]] (type tc) " + kTcKeys)}},
+      {"FunctionInRawTracepoint", attach_case("raw_tracepoint", "function = \"f\""),
+       {at(7, 1, "unknown key 'function' in [[program.attach]] (type raw_tracepoint) (expected one of: tracepoint)")}},
+
+      // --- missing keys, at the table
+      {"KprobeWithOnlyOffset", program("kprobe") + "[[program.attach]]\noffset = 4\n",
+       {at(6, 1, "[[program.attach]] (type kprobe) needs 'function'")}},
+      {"FexitEmptyAttach", program("fexit") + "[[program.attach]]\n",
+       {at(6, 1, "[[program.attach]] (type fexit) needs 'function'")}},
+      {"CgroupSkbMissingEverything", program("cgroup_skb") + "[[program.attach]]\n",
+       {at(6, 1, "[[program.attach]] (type cgroup_skb) needs 'cgroup'"),
+        at(6, 1, "[[program.attach]] (type cgroup_skb) needs 'direction'")}},
+      {"CgroupSockMissingCgroup", program("cgroup_sock") + "[[program.attach]]\nattach_type = \"sock_create\"\n",
+       {at(6, 1, "[[program.attach]] (type cgroup_sock) needs 'cgroup'")}},
+      {"RawTracepointMissingName", program("raw_tracepoint") + "[[program.attach]]\n",
+       {at(6, 1, "[[program.attach]] (type raw_tracepoint) needs 'tracepoint'")}},
+
+      // --- invalid values, at the value
+      {"KernelFunctionWithSlash", program("fexit") + "[[program.attach]]\nfunction = \"../x\"\n",
+       {at(7, 12, "'function' = \"../x\" is not a kernel symbol name (letters, digits, '_', '.')")}},
+      {"KernelFunctionWithSpace", program("kprobe") + "[[program.attach]]\nfunction = \"a b\"\n",
+       {at(7, 12, "'function' = \"a b\" is not a kernel symbol name (letters, digits, '_', '.')")}},
+      {"KprobeOffsetNegative", attach_case("kprobe", "offset = -4"),
+       {at(7, 10, "'offset' = -4 is out of range 0..9223372036854775807")}},
+      {"CgroupRelative", program("cgroup_sock") + "[[program.attach]]\ncgroup = \"app.slice\"\n",
+       {at(7, 10, "'cgroup' must be the absolute path of a cgroup v2 directory, e.g. /sys/fs/cgroup/app.slice")}},
+      {"CgroupNotAString", program("cgroup_sock") + "[[program.attach]]\ncgroup = 1\n",
+       {at(7, 10, "'cgroup' must be a string, not an integer")}},
+      {"UnknownSockAttachType", attach_case("cgroup_sock", "attach_type = \"connect4\""),
+       {at(7, 15, "'attach_type' = \"connect4\" is not one of: sock_create, sock_release, post_bind4, post_bind6")}},
+      {"CgroupSkbBadDirection",
+       program("cgroup_skb") + "[[program.attach]]\ncgroup = \"/sys/fs/cgroup/a\"\ndirection = \"both\"\n",
+       {at(8, 13, "'direction' = \"both\" is not one of: ingress, egress")}},
+      {"RawTracepointWithCategory", program("raw_tracepoint") + "[[program.attach]]\ntracepoint = \"syscalls/sys_enter\"\n",
+       {at(7, 14, "'tracepoint' = \"syscalls/sys_enter\" must be a raw tracepoint name such as \"sys_enter\" "
+                  "(letters, digits, '_', '.')")}},
+
+      // --- attach points
+      {"FentryTakesOneAttachPoint",
+       program("fentry") + "[[program.attach]]\nfunction = \"a\"\n[[program.attach]]\nfunction = \"b\"\n",
+       {at(8, 1, "type fentry takes exactly one [[program.attach]]: its function is fixed when the program is loaded "
+                 "(declare another [[program]] for another function)")}},
+      {"RepeatedCgroupAfterNormalization",
+       program("cgroup_skb") + "[[program.attach]]\ncgroup = \"/sys/fs/cgroup/a/\"\ndirection = \"egress\"\n"
+                               "[[program.attach]]\ncgroup = \"/sys/fs/cgroup//a\"\ndirection = \"egress\"\n",
+       {at(9, 1, "this attach point repeats the one at line 6")}},
+      {"RepeatedKprobe", program("kprobe") + "[[program.attach]]\nfunction = \"f\"\n[[program.attach]]\nfunction = \"f\"\n",
+       {at(8, 1, "this attach point repeats the one at line 6")}},
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(KernelAndCgroupTypes, ManifestError, ::testing::ValuesIn(kernel_and_cgroup_error_cases()),
+                         [](const ::testing::TestParamInfo<ErrorCase> &i) { return std::string(i.param.name); });
+
+TEST(ParseManifest, KernelAndCgroupTypesWithEveryKey) {
+  auto r = parse(R"(
+[[program]]
+name = "kp"
+type = "kprobe"
+bpf_function = "kprobe_count"
+bytecode = { path = "/o.bpf.o" }
+[[program.attach]]
+function = "do_sys_openat2"
+offset = 16
+[[program.attach]]
+function = "__x64_sys_getpid"
+
+[[program]]
+name = "fx"
+type = "fexit"
+bpf_function = "fexit_count"
+bytecode = { path = "/o.bpf.o" }
+[[program.attach]]
+function = "do_unlinkat"
+
+[[program]]
+name = "skb"
+type = "cgroup_skb"
+bpf_function = "cgroup_skb_egress_count"
+bytecode = { path = "/o.bpf.o" }
+[[program.attach]]
+cgroup = "/sys/fs/cgroup//app.slice/"
+direction = "egress"
+
+[[program]]
+name = "sock"
+type = "cgroup_sock"
+bpf_function = "cgroup_sock_create_count"
+bytecode = { path = "/o.bpf.o" }
+[[program.attach]]
+cgroup = "/sys/fs/cgroup"
+[[program.attach]]
+cgroup = "/sys/fs/cgroup"
+attach_type = "post_bind4"
+
+[[program]]
+name = "raw"
+type = "raw_tracepoint"
+bpf_function = "raw_tp_count"
+bytecode = { path = "/o.bpf.o" }
+[[program.attach]]
+tracepoint = "sched_switch"
+)");
+  ASSERT_THAT(r.errors, IsEmpty());
+  ASSERT_THAT(r.programs, SizeIs(5));
+  const auto &kp = r.programs[0];
+  EXPECT_EQ(kp.type, ProgramType::Kprobe);
+  ASSERT_THAT(kp.attach, SizeIs(2));
+  EXPECT_EQ(kp.attach[0].function, "do_sys_openat2");
+  EXPECT_EQ(kp.attach[0].offset, 16u);
+  EXPECT_EQ(kp.attach[1].offset, std::nullopt);
+  EXPECT_EQ(r.programs[1].type, ProgramType::Fexit);
+  EXPECT_EQ(r.programs[1].attach.at(0).function, "do_unlinkat");
+  const auto &skb = r.programs[2];
+  EXPECT_EQ(skb.type, ProgramType::CgroupSkb);
+  EXPECT_EQ(skb.attach.at(0).cgroup, "/sys/fs/cgroup/app.slice");  // normalized
+  EXPECT_EQ(skb.attach.at(0).direction, TcDirection::Egress);
+  const auto &sock = r.programs[3];
+  ASSERT_THAT(sock.attach, SizeIs(2));
+  EXPECT_EQ(sock.attach[0].attach_type, "sock_create");  // the default
+  EXPECT_EQ(sock.attach[1].attach_type, "post_bind4");
+  EXPECT_EQ(r.programs[4].type, ProgramType::RawTracepoint);
+  EXPECT_EQ(r.programs[4].attach.at(0).tracepoint, "sched_switch");
+  for (auto &p : r.programs)
+    for (auto &a : p.attach) EXPECT_THAT(a.proceed_on, IsEmpty()) << p.name;
+}
+
+TEST(ParseManifest, EveryCgroupSockAttachType) {
+  for (auto &name : cgroup_sock_attach_names()) {
+    SCOPED_TRACE(name);
+    auto r = parse(attach_case("cgroup_sock", "attach_type = \"" + name + "\""));
+    ASSERT_THAT(r.errors, IsEmpty());
+    EXPECT_EQ(r.programs.at(0).attach.at(0).attach_type, name);
+  }
+}
 
 TEST(ManifestErrors, TomlSyntaxErrorIsPositionedByTomlpp) {
   auto r = parse("[[program]]\nname = \"unterminated\ntype = \"xdp\"\n");
@@ -718,7 +889,7 @@ type = "nope"
                           at(10, 23, "proceed_on action 'pass' is listed twice"),
                           at(12, 1, "[[program]] needs 'bpf_function'"), at(12, 1, "[[program]] needs 'bytecode'"),
                           at(12, 1, "[[program]] needs at least one [[program.attach]]"),
-                          at(14, 8, "'type' = \"nope\" is not one of: xdp, tc, tracepoint, uprobe, uretprobe")));
+                          at(14, 8, "'type' = \"nope\" is not one of: " + kTypes + "")));
 }
 
 TEST(ManifestErrors, OneBadProgramDropsTheWholeFile) {
@@ -757,16 +928,20 @@ TEST(ValidProgramName, FollowsTheRegex) {
 }
 
 TEST(ProgramTypes, NamesRoundTrip) {
-  for (auto t : {ProgramType::Xdp, ProgramType::Tc, ProgramType::Tracepoint, ProgramType::Uprobe,
-                 ProgramType::Uretprobe})
-    EXPECT_EQ(program_type_from_string(to_string(t)), t);
-  EXPECT_EQ(program_type_from_string("kprobe"), std::nullopt);
+  for (auto t : all_program_types()) EXPECT_EQ(program_type_from_string(to_string(t)), t);
+  EXPECT_THAT(all_program_types(), SizeIs(12));
+  EXPECT_EQ(program_type_from_string("kfunc"), std::nullopt);
+  EXPECT_EQ(program_type_from_string("raw_tp"), std::nullopt);
   EXPECT_EQ(program_type_from_string(""), std::nullopt);
   EXPECT_TRUE(is_network_type(ProgramType::Xdp));
   EXPECT_TRUE(is_network_type(ProgramType::Tc));
   EXPECT_FALSE(is_network_type(ProgramType::Tracepoint));
   EXPECT_FALSE(is_network_type(ProgramType::Uprobe));
   EXPECT_FALSE(is_network_type(ProgramType::Uretprobe));
+  for (auto t : all_program_types()) {
+    EXPECT_EQ(target_fixed_at_load(t), t == ProgramType::Fentry || t == ProgramType::Fexit) << to_string(t);
+    EXPECT_EQ(is_network_type(t), t == ProgramType::Xdp || t == ProgramType::Tc) << to_string(t);
+  }
   EXPECT_EQ(to_string(TcDirection::Ingress), "ingress");
   EXPECT_EQ(to_string(TcDirection::Egress), "egress");
   EXPECT_THAT(proceed_on_defaults(ProgramType::Xdp), ElementsAre("pass", "dispatcher_return"));
@@ -892,6 +1067,119 @@ TEST(AttachTargetLabel, HumanForms) {
   p.offset = 0x1000;
   p.pid.reset();
   EXPECT_EQ(p.target_label(ProgramType::Uretprobe), "/usr/bin/bash:+0x1000");
+}
+
+}  // namespace
+}  // namespace bpfrec
+
+namespace bpfrec {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// kprobe, kretprobe, fentry, fexit, cgroup_skb, cgroup_sock, raw_tracepoint: keys and digests
+
+struct CanonicalCase {
+  const char *what;
+  ProgramType type;
+  void (*mutate)(AttachSpec &);
+};
+
+AttachSpec kernel_attach() {
+  AttachSpec a;
+  a.function = "do_sys_openat2";
+  a.offset = 8;
+  a.cgroup = "/sys/fs/cgroup/app";
+  a.direction = TcDirection::Ingress;
+  a.attach_type = "sock_create";
+  a.tracepoint = "sys_enter";
+  return a;
+}
+
+TEST(AttachCanonical, DiffersWhenAnyKernelOrCgroupFieldDiffers) {
+  const CanonicalCase cases[] = {
+      {"function", ProgramType::Kprobe, [](AttachSpec &a) { a.function = "vfs_read"; }},
+      {"offset", ProgramType::Kprobe, [](AttachSpec &a) { a.offset = 9; }},
+      {"no offset", ProgramType::Kprobe, [](AttachSpec &a) { a.offset.reset(); }},
+      {"function", ProgramType::Kretprobe, [](AttachSpec &a) { a.function = "vfs_read"; }},
+      {"function", ProgramType::Fentry, [](AttachSpec &a) { a.function = "vfs_read"; }},
+      {"function", ProgramType::Fexit, [](AttachSpec &a) { a.function = "vfs_read"; }},
+      {"cgroup", ProgramType::CgroupSkb, [](AttachSpec &a) { a.cgroup = "/sys/fs/cgroup/other"; }},
+      {"direction", ProgramType::CgroupSkb, [](AttachSpec &a) { a.direction = TcDirection::Egress; }},
+      {"cgroup", ProgramType::CgroupSock, [](AttachSpec &a) { a.cgroup = "/sys/fs/cgroup/other"; }},
+      {"attach_type", ProgramType::CgroupSock, [](AttachSpec &a) { a.attach_type = "post_bind6"; }},
+      {"tracepoint", ProgramType::RawTracepoint, [](AttachSpec &a) { a.tracepoint = "sys_exit"; }},
+  };
+  for (auto &c : cases) {
+    SCOPED_TRACE(fmt::format("{} / {}", c.what, to_string(c.type)));
+    auto a = kernel_attach(), b = kernel_attach();
+    c.mutate(b);
+    EXPECT_NE(a.canonical(c.type), b.canonical(c.type));
+  }
+}
+
+TEST(AttachCanonical, FieldsThatDoNotApplyDoNotCount) {
+  // A kretprobe has no offset, a cgroup_sock no direction, a raw tracepoint no function...
+  const CanonicalCase same[] = {
+      {"cgroup", ProgramType::Kprobe, [](AttachSpec &a) { a.cgroup = "/x"; }},
+      {"direction", ProgramType::CgroupSock, [](AttachSpec &a) { a.direction = TcDirection::Egress; }},
+      {"attach_type", ProgramType::CgroupSkb, [](AttachSpec &a) { a.attach_type = "post_bind4"; }},
+      {"function", ProgramType::RawTracepoint, [](AttachSpec &a) { a.function = "x"; }},
+      {"tracepoint", ProgramType::Fentry, [](AttachSpec &a) { a.tracepoint = "x"; }},
+  };
+  for (auto &c : same) {
+    SCOPED_TRACE(fmt::format("{} / {}", c.what, to_string(c.type)));
+    auto a = kernel_attach(), b = kernel_attach();
+    c.mutate(b);
+    EXPECT_EQ(a.canonical(c.type), b.canonical(c.type));
+  }
+}
+
+TEST(AttachCanonical, EveryTypeHasItsOwnKey) {
+  auto a = kernel_attach();
+  std::vector<std::string> keys;
+  for (auto t : all_program_types()) keys.push_back(attach_key(t, a));
+  std::sort(keys.begin(), keys.end());
+  EXPECT_EQ(std::adjacent_find(keys.begin(), keys.end()), keys.end());
+}
+
+TEST(AttachTargetLabel, KernelAndCgroupForms) {
+  auto a = kernel_attach();
+  EXPECT_EQ(a.target_label(ProgramType::Kprobe), "do_sys_openat2+0x8");
+  a.offset.reset();
+  EXPECT_EQ(a.target_label(ProgramType::Kretprobe), "do_sys_openat2");
+  EXPECT_EQ(a.target_label(ProgramType::Fentry), "do_sys_openat2");
+  EXPECT_EQ(a.target_label(ProgramType::CgroupSkb), "/sys/fs/cgroup/app ingress");
+  EXPECT_EQ(a.target_label(ProgramType::CgroupSock), "/sys/fs/cgroup/app sock_create");
+  EXPECT_EQ(a.target_label(ProgramType::RawTracepoint), "sys_enter");
+}
+
+TEST(ProgramDigest, FentryAndFexitFunctionIsPartOfTheProgram) {
+  // The function is bound at load (attach_btf_id): another function is another program.
+  for (auto t : all_program_types()) {
+    SCOPED_TRACE(to_string(t));
+    ProgramSpec p;
+    p.type = t;
+    p.bpf_function = "f";
+    p.bytecode_digest = "ab";
+    p.attach = {kernel_attach()};
+    ProgramSpec q = p;
+    q.attach[0].function = "vfs_read";
+    if (target_fixed_at_load(t)) EXPECT_NE(program_digest(p), program_digest(q));
+    else EXPECT_EQ(program_digest(p), program_digest(q));
+  }
+}
+
+TEST(ProgramDigest, UnchangedForTypesThatExistedBefore) {
+  // Programs pinned by an earlier version must not be replaced on upgrade: the digest text of
+  // the first five types is what it was (v1 without a load_target line).
+  ProgramSpec p;
+  p.type = ProgramType::Uprobe;
+  p.bpf_function = "uprobe_count";
+  p.bytecode_digest = "00";
+  p.attach = {kernel_attach()};
+  ProgramSpec q = p;
+  q.attach.clear();
+  EXPECT_EQ(program_digest(p), program_digest(q));
 }
 
 }  // namespace

@@ -315,8 +315,21 @@ TEST(InspectObject, ForeignXdpToolsObject) {
 
 // Parses a one-program manifest (type, function and bytecode path given; line 6 is `extra`) and
 // validates it against the object it names. Returns the rendered diagnostics of both steps.
+std::string default_attach_keys(std::string_view type) {
+  if (type == "xdp") return "interface = \"eth0\"";
+  if (type == "tc") return "interface = \"eth0\"\ndirection = \"ingress\"";
+  if (type == "tracepoint") return "tracepoint = \"sched/sched_switch\"";
+  if (type == "kprobe" || type == "kretprobe" || type == "fentry" || type == "fexit")
+    return "function = \"__x64_sys_getpid\"";
+  if (type == "cgroup_skb") return "cgroup = \"/sys/fs/cgroup\"\ndirection = \"ingress\"";
+  if (type == "cgroup_sock") return "cgroup = \"/sys/fs/cgroup\"";
+  if (type == "raw_tracepoint") return "tracepoint = \"sys_enter\"";
+  return "target = \"/usr/bin/bash\"\nfunction = \"readline\"";
+}
+
+// `attach_keys`: the lines of the attach point from line 8 on (default: what `type` needs).
 std::vector<std::string> check_real(std::string_view type, std::string_view function, const std::string &object,
-                                    std::string_view extra = "") {
+                                    std::string_view extra = "", std::string_view attach_keys = "") {
   auto text = fmt::format(
       "[[program]]\n"
       "name = \"p\"\n"
@@ -327,10 +340,7 @@ std::vector<std::string> check_real(std::string_view type, std::string_view func
       "[[program.attach]]\n"
       "{}\n",
       type, function, object, extra,
-      type == "xdp"          ? "interface = \"eth0\""
-      : type == "tc"         ? "interface = \"eth0\"\ndirection = \"ingress\""
-      : type == "tracepoint" ? "tracepoint = \"sched/sched_switch\""
-                             : "target = \"/usr/bin/bash\"\nfunction = \"readline\"");
+      attach_keys.empty() ? default_attach_keys(type) : attach_keys);
   auto parsed = parse_manifest(text, kManifest);
   if (!parsed.errors.empty()) return strs(parsed.errors);
   auto info = inspect_object(object);
@@ -401,6 +411,180 @@ TEST(ValidateRealObject, ForeignXdpToolsObject) {
   ASSERT_THAT(errs, SizeIs(1));
   EXPECT_THAT(errs[0], HasSubstr("bpf_function 'xdp_count' is not in " + std::string(kForeignObject) + " (it has: "));
   EXPECT_THAT(errs[0], HasSubstr("xdpfilt_dny_udp"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// kprobe, kretprobe, fentry, fexit, cgroup_skb, cgroup_sock, raw_tracepoint: the section decides
+
+struct SectionCase {
+  ProgramType type;
+  const char *section;
+  uint32_t prog_type;
+  bool ok;
+};
+
+TEST(ValidateAgainstObject, SectionsOfKernelAndCgroupTypes) {
+  const SectionCase cases[] = {
+      {ProgramType::Kprobe, "kprobe", BPF_PROG_TYPE_KPROBE, true},
+      {ProgramType::Kprobe, "kprobe/do_sys_openat2", BPF_PROG_TYPE_KPROBE, true},
+      {ProgramType::Kprobe, "kretprobe/do_sys_openat2", BPF_PROG_TYPE_KPROBE, false},
+      {ProgramType::Kprobe, "uprobe", BPF_PROG_TYPE_KPROBE, false},
+      {ProgramType::Kprobe, "kprobe/", BPF_PROG_TYPE_KPROBE, false},
+      {ProgramType::Kretprobe, "kretprobe", BPF_PROG_TYPE_KPROBE, true},
+      {ProgramType::Kretprobe, "kretprobe/vfs_read", BPF_PROG_TYPE_KPROBE, true},
+      {ProgramType::Kretprobe, "kprobe/vfs_read", BPF_PROG_TYPE_KPROBE, false},
+      {ProgramType::Uprobe, "kprobe/vfs_read", BPF_PROG_TYPE_KPROBE, true},  // unchanged: type only
+      {ProgramType::Fentry, "fentry", BPF_PROG_TYPE_TRACING, true},
+      {ProgramType::Fentry, "fentry/vfs_read", BPF_PROG_TYPE_TRACING, true},
+      {ProgramType::Fentry, "fentry.s/vfs_read", BPF_PROG_TYPE_TRACING, true},
+      {ProgramType::Fentry, "fexit/vfs_read", BPF_PROG_TYPE_TRACING, false},
+      {ProgramType::Fentry, "fmod_ret/vfs_read", BPF_PROG_TYPE_TRACING, false},
+      {ProgramType::Fexit, "fexit", BPF_PROG_TYPE_TRACING, true},
+      {ProgramType::Fexit, "fexit/vfs_read", BPF_PROG_TYPE_TRACING, true},
+      {ProgramType::Fexit, "fentry/vfs_read", BPF_PROG_TYPE_TRACING, false},
+      {ProgramType::Fexit, "kprobe/vfs_read", BPF_PROG_TYPE_KPROBE, false},
+      {ProgramType::CgroupSkb, "cgroup_skb/ingress", BPF_PROG_TYPE_CGROUP_SKB, true},
+      {ProgramType::CgroupSkb, "cgroup/skb", BPF_PROG_TYPE_CGROUP_SKB, true},
+      {ProgramType::CgroupSkb, "cgroup/sock", BPF_PROG_TYPE_CGROUP_SOCK, false},
+      {ProgramType::CgroupSock, "cgroup/sock", BPF_PROG_TYPE_CGROUP_SOCK, true},
+      {ProgramType::CgroupSock, "cgroup/sock_create", BPF_PROG_TYPE_CGROUP_SOCK, true},
+      {ProgramType::CgroupSock, "cgroup_skb/ingress", BPF_PROG_TYPE_CGROUP_SKB, false},
+      {ProgramType::RawTracepoint, "raw_tp", BPF_PROG_TYPE_RAW_TRACEPOINT, true},
+      {ProgramType::RawTracepoint, "raw_tp/sys_enter", BPF_PROG_TYPE_RAW_TRACEPOINT, true},
+      {ProgramType::RawTracepoint, "raw_tracepoint", BPF_PROG_TYPE_RAW_TRACEPOINT, true},
+      {ProgramType::RawTracepoint, "raw_tracepoint/sys_enter", BPF_PROG_TYPE_RAW_TRACEPOINT, true},
+      {ProgramType::RawTracepoint, "raw_tracepoint.w/sys_enter", BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE, false},
+      {ProgramType::RawTracepoint, "tp_btf/sys_enter", BPF_PROG_TYPE_TRACING, false},
+  };
+  for (auto &c : cases) {
+    SCOPED_TRACE(fmt::format("{} in section {}", to_string(c.type), c.section));
+    ObjectInfo o;
+    o.programs = {{"f", c.section, c.prog_type}};
+    auto p = spec(c.type, "f");
+    AttachSpec a;
+    a.pos = {6, 1};
+    p.attach = {a};
+    auto errs = strs(validate_against_object(p, o));
+    if (c.ok) {
+      EXPECT_THAT(errs, IsEmpty());
+    } else {
+      ASSERT_THAT(errs, SizeIs(1));
+      EXPECT_THAT(errs[0], testing::StartsWith(at(4, 16, fmt::format("bpf_function 'f' is in section \"{}\"", c.section))));
+    }
+  }
+}
+
+TEST(ValidateAgainstObject, SectionNamesTheSectionsItNeeds) {
+  ObjectInfo o;
+  o.programs = {{"f", "kprobe/vfs_read", BPF_PROG_TYPE_KPROBE}};
+  EXPECT_THAT(strs(validate_against_object(spec(ProgramType::Kretprobe, "f"), o)),
+              ElementsAre(at(4, 16, "bpf_function 'f' is in section \"kprobe/vfs_read\", which does not match type = "
+                                    "\"kretprobe\" (needs a section kretprobe or kretprobe/*)")));
+  o.programs = {{"f", "fexit/vfs_read", BPF_PROG_TYPE_TRACING}};
+  EXPECT_THAT(strs(validate_against_object(spec(ProgramType::Fentry, "f"), o)),
+              ElementsAre(at(4, 16, "bpf_function 'f' is in section \"fexit/vfs_read\", which does not match type = "
+                                    "\"fentry\" (needs a section fentry or fentry/* or fentry.s/*)")));
+}
+
+struct AttachConstraintCase {
+  ProgramType type;
+  const char *section;
+  const char *value;  // direction (cgroup_skb) or attach_type (cgroup_sock)
+  const char *error;  // empty: valid
+};
+
+TEST(ValidateAgainstObject, SectionFixesTheCgroupAttachType) {
+  const AttachConstraintCase cases[] = {
+      {ProgramType::CgroupSkb, "cgroup_skb/ingress", "ingress", ""},
+      {ProgramType::CgroupSkb, "cgroup_skb/ingress", "egress",
+       "bpf_function 'f' is in section \"cgroup_skb/ingress\", which attaches only as ingress, not direction = "
+       "\"egress\""},
+      {ProgramType::CgroupSkb, "cgroup_skb/egress", "egress", ""},
+      {ProgramType::CgroupSkb, "cgroup_skb/egress", "ingress",
+       "bpf_function 'f' is in section \"cgroup_skb/egress\", which attaches only as egress, not direction = "
+       "\"ingress\""},
+      {ProgramType::CgroupSkb, "cgroup/skb", "ingress", ""},
+      {ProgramType::CgroupSkb, "cgroup/skb", "egress", ""},
+      {ProgramType::CgroupSock, "cgroup/sock", "sock_create", ""},
+      {ProgramType::CgroupSock, "cgroup/sock_create", "sock_create", ""},
+      {ProgramType::CgroupSock, "cgroup/sock_release", "sock_release", ""},
+      {ProgramType::CgroupSock, "cgroup/post_bind6", "post_bind6", ""},
+      {ProgramType::CgroupSock, "cgroup/sock", "sock_release",
+       "bpf_function 'f' is in section \"cgroup/sock\", which attaches only as sock_create, not attach_type = "
+       "\"sock_release\""},
+      {ProgramType::CgroupSock, "cgroup/post_bind4", "sock_create",
+       "bpf_function 'f' is in section \"cgroup/post_bind4\", which attaches only as post_bind4, not attach_type = "
+       "\"sock_create\""},
+  };
+  for (auto &c : cases) {
+    SCOPED_TRACE(fmt::format("{} as {}", c.section, c.value));
+    ObjectInfo o;
+    const uint32_t pt = c.type == ProgramType::CgroupSkb ? BPF_PROG_TYPE_CGROUP_SKB : BPF_PROG_TYPE_CGROUP_SOCK;
+    o.programs = {{"f", c.section, pt}};
+    auto p = spec(c.type, "f");
+    AttachSpec a;
+    a.pos = {6, 1};
+    if (c.type == ProgramType::CgroupSkb)
+      a.direction = std::string_view(c.value) == "egress" ? TcDirection::Egress : TcDirection::Ingress;
+    else
+      a.attach_type = c.value;
+    p.attach = {a};
+    if (*c.error) EXPECT_THAT(strs(validate_against_object(p, o)), ElementsAre(at(6, 1, c.error)));
+    else EXPECT_THAT(strs(validate_against_object(p, o)), IsEmpty());
+  }
+}
+
+struct RealCase {
+  const char *object;
+  const char *type;
+  const char *function;
+  const char *attach_keys;  // empty: default_attach_keys(type)
+  const char *error;        // empty: valid; else a substring of the one error
+};
+
+TEST(ValidateRealObject, KernelAndCgroupCounters) {
+  const RealCase cases[] = {
+      {"kprobe_counter", "kprobe", "kprobe_count", "", ""},
+      {"kprobe_counter", "kprobe", "kprobe_count", "function = \"__x64_sys_getpid\"\noffset = 0", ""},
+      {"kprobe_counter", "kretprobe", "kretprobe_count", "", ""},
+      {"kprobe_counter", "fentry", "fentry_count", "", ""},
+      {"kprobe_counter", "fexit", "fexit_count", "", ""},
+      {"kprobe_counter", "kretprobe", "kprobe_count", "", "(needs a section kretprobe or kretprobe/*)"},
+      {"kprobe_counter", "fentry", "fexit_count", "", "(needs a section fentry or fentry/* or fentry.s/*)"},
+      {"kprobe_counter", "fentry", "kprobe_count", "", "(a kprobe program), which does not match type = \"fentry\""},
+      {"cgroup_counter", "cgroup_skb", "cgroup_skb_ingress_count", "", ""},
+      {"cgroup_counter", "cgroup_skb", "cgroup_skb_egress_count",
+       "cgroup = \"/sys/fs/cgroup\"\ndirection = \"egress\"", ""},
+      {"cgroup_counter", "cgroup_skb", "cgroup_skb_egress_count", "",
+       "which attaches only as egress, not direction = \"ingress\""},
+      {"cgroup_counter", "cgroup_sock", "cgroup_sock_create_count", "", ""},
+      {"cgroup_counter", "cgroup_sock", "cgroup_sock_create_count",
+       "cgroup = \"/sys/fs/cgroup\"\nattach_type = \"post_bind4\"",
+       "which attaches only as sock_create, not attach_type = \"post_bind4\""},
+      {"cgroup_counter", "cgroup_sock", "cgroup_skb_ingress_count", "", "which does not match type = \"cgroup_sock\""},
+      {"raw_tp_counter", "raw_tracepoint", "raw_tp_count", "", ""},
+      {"raw_tp_counter", "tracepoint", "raw_tp_count", "", "which does not match type = \"tracepoint\""},
+  };
+  for (auto &c : cases) {
+    SCOPED_TRACE(fmt::format("{} {} {} [{}]", c.object, c.type, c.function, c.attach_keys));
+    auto errs = check_real(c.type, c.function, bpf_obj(c.object), "", c.attach_keys);
+    if (*c.error) {
+      ASSERT_THAT(errs, SizeIs(1));
+      EXPECT_THAT(errs[0], HasSubstr(c.error));
+    } else {
+      EXPECT_THAT(errs, IsEmpty());
+    }
+  }
+}
+
+TEST(RequiredProgType, KernelAndCgroupTypes) {
+  EXPECT_EQ(required_prog_type(ProgramType::Kprobe), uint32_t{BPF_PROG_TYPE_KPROBE});
+  EXPECT_EQ(required_prog_type(ProgramType::Kretprobe), uint32_t{BPF_PROG_TYPE_KPROBE});
+  EXPECT_EQ(required_prog_type(ProgramType::Fentry), uint32_t{BPF_PROG_TYPE_TRACING});
+  EXPECT_EQ(required_prog_type(ProgramType::Fexit), uint32_t{BPF_PROG_TYPE_TRACING});
+  EXPECT_EQ(required_prog_type(ProgramType::CgroupSkb), uint32_t{BPF_PROG_TYPE_CGROUP_SKB});
+  EXPECT_EQ(required_prog_type(ProgramType::CgroupSock), uint32_t{BPF_PROG_TYPE_CGROUP_SOCK});
+  EXPECT_EQ(required_prog_type(ProgramType::RawTracepoint), uint32_t{BPF_PROG_TYPE_RAW_TRACEPOINT});
 }
 
 }  // namespace

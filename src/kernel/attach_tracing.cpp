@@ -1,0 +1,223 @@
+#include "kernel/attach_tracing.h"
+
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <linux/magic.h>
+#include <linux/perf_event.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+
+#include "util/unique_fd.h"
+
+namespace bpfrec {
+namespace {
+
+// The kernel's ENOTSUPP (include/linux/errno.h), not in user space's errno.h: what a kernel
+// without BPF trampolines returns for fentry/fexit.
+constexpr int kKernelEnotsupp = 524;
+
+constexpr const char *kKprobePmu = "/sys/bus/event_source/devices/kprobe";
+
+Result<std::string> first_line(const std::string &path) {
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) return fail_errno(errno ? errno : ENOENT, "read {}", path);
+  return line;
+}
+
+std::string errno_text(int err) {
+  if (err == kKernelEnotsupp) return "ENOTSUPP";
+  const char *name = strerrorname_np(err);
+  return fmt::format("{}, {}", name ? name : std::to_string(err), std::strerror(err));
+}
+
+Result<void> unavailable(std::string reason) { return fail(Error{ENOTSUP, std::move(reason)}); }
+
+Result<void> probe_libbpf(bpf_prog_type t) {
+  const int r = libbpf_probe_bpf_prog_type(t, nullptr);
+  if (r == 1) return {};
+  const char *name = libbpf_bpf_prog_type_str(t);
+  if (r == 0) return unavailable(fmt::format("the kernel does not load BPF_PROG_TYPE_{} programs", name ? name : "?"));
+  return unavailable(fmt::format("probing BPF_PROG_TYPE_{} failed ({})", name ? name : "?", errno_text(-r)));
+}
+
+Result<void> probe_kprobe(bool retprobe) {
+  if (auto r = probe_libbpf(BPF_PROG_TYPE_KPROBE); !r) return r;
+  if (::access((std::string(kKprobePmu) + "/type").c_str(), R_OK) != 0)
+    return unavailable(fmt::format("no kprobe PMU in this kernel ({} is missing: built without CONFIG_KPROBES)",
+                                   kKprobePmu));
+  if (retprobe && ::access((std::string(kKprobePmu) + "/format/retprobe").c_str(), R_OK) != 0)
+    return unavailable(fmt::format("the kprobe PMU has no retprobe bit ({}/format/retprobe is missing)", kKprobePmu));
+  return {};
+}
+
+// A two-instruction fentry/fexit program ("return 0") loaded against a function of the kernel's
+// BTF: the kernel's answer is the probe.
+Result<void> probe_tracing(bool fexit) {
+  std::unique_ptr<btf, decltype(&btf__free)> vmlinux(btf__load_vmlinux_btf(), &btf__free);
+  if (!vmlinux) return unavailable(fmt::format("no kernel BTF (/sys/kernel/btf/vmlinux: {})", errno_text(errno)));
+  int fn = -1;
+  // bpf_fentry_test1 exists for BPF selftests in every kernel with CONFIG_NET; the others are
+  // fallbacks that kernels of every architecture have.
+  for (const char *name : {"bpf_fentry_test1", "do_sys_openat2", "__task_pid_nr_ns"})
+    if ((fn = btf__find_by_name_kind(vmlinux.get(), name, BTF_KIND_FUNC)) > 0) break;
+  if (fn <= 0) return unavailable("no known function in the kernel's BTF to probe fentry/fexit with");
+  const bpf_insn insns[] = {
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0},  // r0 = 0
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},                   // exit
+  };
+  DECLARE_LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = fexit ? BPF_TRACE_FEXIT : BPF_TRACE_FENTRY,
+                      .attach_btf_id = static_cast<__u32>(fn));
+  UniqueFd fd(bpf_prog_load(BPF_PROG_TYPE_TRACING, nullptr, "GPL", insns, 2, &opts));
+  if (fd.valid()) return {};
+  const int err = errno;
+  if (err == EPERM)
+    return unavailable(fmt::format("the kernel refuses BPF_PROG_TYPE_TRACING ({}; kernel lockdown refuses it so)",
+                                   errno_text(err)));
+  if (err == kKernelEnotsupp) return unavailable("the kernel has no BPF trampoline for fentry/fexit (ENOTSUPP)");
+  return unavailable(fmt::format("the kernel refuses BPF_PROG_TYPE_TRACING ({})", errno_text(err)));
+}
+
+Result<void> probe_uncached(ProgramType t) {
+  switch (t) {
+    case ProgramType::Kprobe: return probe_kprobe(false);
+    case ProgramType::Kretprobe: return probe_kprobe(true);
+    case ProgramType::Fentry: return probe_tracing(false);
+    case ProgramType::Fexit: return probe_tracing(true);
+    case ProgramType::CgroupSkb: return probe_libbpf(BPF_PROG_TYPE_CGROUP_SKB);
+    case ProgramType::CgroupSock: return probe_libbpf(BPF_PROG_TYPE_CGROUP_SOCK);
+    case ProgramType::RawTracepoint: return probe_libbpf(BPF_PROG_TYPE_RAW_TRACEPOINT);
+    case ProgramType::Xdp:
+    case ProgramType::Tc:
+    case ProgramType::Tracepoint:
+    case ProgramType::Uprobe:
+    case ProgramType::Uretprobe: break;
+  }
+  return {};
+}
+
+// Pins the link `link` at `link_pin` and records its id; the fd closes on return, the pin keeps
+// the link (and its attachment) alive.
+Result<AttachRecord> pin_link(UniqueFd link, const std::string &link_pin, AttachRecord rec) {
+  if (bpf_obj_pin(link.get(), link_pin.c_str()) != 0) return fail_errno(errno, "pin link {}", link_pin);
+  bpf_link_info info{};
+  uint32_t len = sizeof info;
+  if (bpf_obj_get_info_by_fd(link.get(), &info, &len) == 0) rec.link_id = info.id;
+  return rec;
+}
+
+AttachRecord link_record(ProgramType t, const AttachSpec &a, Mechanism m) {
+  AttachRecord rec;
+  rec.mechanism = m;
+  rec.target = a.target_label(t);
+  return rec;
+}
+
+bpf_attach_type cgroup_attach_type(ProgramType t, const AttachSpec &a) {
+  if (t == ProgramType::CgroupSkb)
+    return a.direction == TcDirection::Egress ? BPF_CGROUP_INET_EGRESS : BPF_CGROUP_INET_INGRESS;
+  if (a.attach_type == "sock_release") return BPF_CGROUP_INET_SOCK_RELEASE;
+  if (a.attach_type == "post_bind4") return BPF_CGROUP_INET4_POST_BIND;
+  if (a.attach_type == "post_bind6") return BPF_CGROUP_INET6_POST_BIND;
+  return BPF_CGROUP_INET_SOCK_CREATE;
+}
+
+}  // namespace
+
+Result<void> probe_program_type(ProgramType t) {
+  // The answer cannot change while the kernel runs (lockdown only tightens, and not at runtime
+  // in a way a daemon restart would not see too), so it is asked once.
+  static std::map<ProgramType, Result<void>> cache;
+  auto it = cache.find(t);
+  if (it == cache.end()) it = cache.emplace(t, probe_uncached(t)).first;
+  return it->second;
+}
+
+Result<AttachRecord> attach_kprobe(int prog_fd, bool retprobe, const AttachSpec &a, const std::string &link_pin) {
+  AttachRecord rec = link_record(retprobe ? ProgramType::Kretprobe : ProgramType::Kprobe, a, Mechanism::PerfLink);
+  auto type = first_line(std::string(kKprobePmu) + "/type");
+  if (!type) return fail_errno(ENOTSUP, "kprobe {}: no kprobe PMU in this kernel", rec.target);
+  perf_event_attr attr{};
+  attr.type = static_cast<uint32_t>(std::stoul(*type));
+  attr.size = sizeof attr;
+  if (retprobe) {
+    // format/retprobe reads "config:N": the bit that selects a return probe.
+    auto bit = first_line(std::string(kKprobePmu) + "/format/retprobe");
+    if (!bit || bit->rfind("config:", 0) != 0) return fail("kretprobe {}: the kprobe PMU has no retprobe bit", rec.target);
+    attr.config |= uint64_t{1} << std::stoul(bit->substr(7));
+  }
+  attr.config1 = reinterpret_cast<uint64_t>(a.function.c_str());  // the symbol, read by the kernel
+  attr.config2 = a.offset.value_or(0);
+  UniqueFd pfd(static_cast<int>(
+      ::syscall(__NR_perf_event_open, &attr, -1 /* every process */, 0 /* cpu */, -1, PERF_FLAG_FD_CLOEXEC)));
+  if (!pfd.valid()) {
+    const int err = errno;
+    if (err == ENOENT || err == EINVAL)
+      return fail_errno(err, "perf_event_open {} {}: no such kernel function, or it cannot be probed (see "
+                        "/sys/kernel/debug/kprobes/blacklist)", retprobe ? "kretprobe" : "kprobe", rec.target);
+    return fail_errno(err, "perf_event_open {} {}", retprobe ? "kretprobe" : "kprobe", rec.target);
+  }
+  UniqueFd link(bpf_link_create(prog_fd, pfd.get(), BPF_PERF_EVENT, nullptr));
+  if (!link.valid()) return fail_errno(errno, "create perf link for {}", rec.target);
+  return pin_link(std::move(link), link_pin, std::move(rec));
+}
+
+Result<AttachRecord> attach_fentry(int prog_fd, ProgramType t, const AttachSpec &a, const std::string &link_pin) {
+  AttachRecord rec = link_record(t, a, Mechanism::Link);
+  UniqueFd link(bpf_raw_tracepoint_open(nullptr, prog_fd));
+  if (!link.valid()) return fail_errno(errno, "attach {} to {}", to_string(t), rec.target);
+  return pin_link(std::move(link), link_pin, std::move(rec));
+}
+
+Result<AttachRecord> attach_raw_tracepoint(int prog_fd, const AttachSpec &a, const std::string &link_pin) {
+  AttachRecord rec = link_record(ProgramType::RawTracepoint, a, Mechanism::Link);
+  UniqueFd link(bpf_raw_tracepoint_open(a.tracepoint.c_str(), prog_fd));
+  if (!link.valid() && errno == ENOENT)
+    return fail_errno(ENOENT, "raw tracepoint {}: the kernel has no raw tracepoint of that name", a.tracepoint);
+  if (!link.valid()) return fail_errno(errno, "attach raw tracepoint {}", a.tracepoint);
+  return pin_link(std::move(link), link_pin, std::move(rec));
+}
+
+Result<AttachRecord> attach_cgroup(int prog_fd, ProgramType t, const AttachSpec &a, const std::string &link_pin) {
+  AttachRecord rec = link_record(t, a, Mechanism::Link);
+  UniqueFd cg(::open(a.cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!cg.valid()) return fail_errno(errno, "open cgroup {}", a.cgroup);
+  struct statfs fs {};
+  if (::fstatfs(cg.get(), &fs) != 0) return fail_errno(errno, "statfs {}", a.cgroup);
+  if (fs.f_type != CGROUP2_SUPER_MAGIC)
+    return fail_errno(ENOTDIR, "{} is not a cgroup v2 directory (BPF cgroup programs need cgroup2; see "
+                      "`findmnt -t cgroup2`)", a.cgroup);
+  UniqueFd link(bpf_link_create(prog_fd, cg.get(), cgroup_attach_type(t, a), nullptr));
+  if (!link.valid() && errno == EPERM)
+    return fail_errno(EPERM, "attach to cgroup {}: the cgroup holds a program attached exclusively (without "
+                      "BPF_F_ALLOW_MULTI), which shuts every other program out", rec.target);
+  if (!link.valid()) return fail_errno(errno, "attach to cgroup {}", rec.target);
+  return pin_link(std::move(link), link_pin, std::move(rec));
+}
+
+bool link_updatable(ProgramType t) { return t == ProgramType::CgroupSkb || t == ProgramType::CgroupSock; }
+
+uint32_t pinned_live_link_id(const std::string &link_pin, uint32_t *prog_id) {
+  UniqueFd fd(bpf_obj_get(link_pin.c_str()));
+  if (!fd.valid()) return 0;
+  bpf_link_info info{};
+  uint32_t len = sizeof info;
+  if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) return 0;
+  if (prog_id) *prog_id = info.prog_id;
+  // A cgroup link outlives its cgroup, detached: the kernel then reports cgroup_id 0.
+  if (info.type == BPF_LINK_TYPE_CGROUP && info.cgroup.cgroup_id == 0) return 0;
+  return info.id;
+}
+
+}  // namespace bpfrec

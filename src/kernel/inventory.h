@@ -1,0 +1,23 @@
+// The node's interfaces, per network namespace, for expanding interface patterns
+// (reconcile/interfaces.h): read with rtnetlink dumps inside each namespace.
+#pragma once
+
+#include <set>
+#include <string>
+
+#include "reconcile/interfaces.h"
+
+namespace bpfrec {
+
+/// Reads every namespace in `netns_paths` ("" = ours): its interfaces (RTM_GETLINK dump: name,
+/// IFF_LOOPBACK) and, for those also in `primary_netns`, the interface that carries the default
+/// route (RTM_GETROUTE dumps of IPv4 and IPv6, only there: a node with a full BGP table pays
+/// for the dump only where "@primary" asks for it): among unicast routes to 0.0.0.0/0 or ::/0
+/// in the main table whose next hop is not dead or link-down, the lowest metric (RTA_PRIORITY)
+/// wins; on a tie IPv4 before IPv6, then the lower ifindex. A multipath route counts by its
+/// first usable next hop. A kernel without IPv6 simply has no IPv6 default route.
+/// A namespace that cannot be entered or read gets NetnsInterfaces::error; never fails as a whole.
+InterfaceInventory read_interface_inventory(const std::set<std::string> &netns_paths,
+                                            const std::set<std::string> &primary_netns);
+
+}  // namespace bpfrec
