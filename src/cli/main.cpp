@@ -29,8 +29,10 @@ int main(int argc, char **argv) {
                      "Seconds between drift checks (0: only on changes and netlink events)")
       ->check(CLI::Range(0.0, 86400.0))
       ->capture_default_str();
-  daemon->add_option("--tc-mechanism", tc_mech, "auto (TCX where available, else cls_bpf), tcx or tc")
-      ->check(CLI::IsMember({"auto", "tcx", "tc"}))
+  daemon->add_option("--tc-mechanism", tc_mech,
+                     "auto (TCX where available, else the TC dispatcher where freplace works, else one cls_bpf "
+                     "filter per program), tcx, dispatcher or tc")
+      ->check(CLI::IsMember({"auto", "tcx", "dispatcher", "tc"}))
       ->capture_default_str();
   daemon->add_option("--xdp-mechanism", xdp_mech,
                      "auto (libxdp's dispatcher where the kernel allows freplace, else one program per "
@@ -84,7 +86,10 @@ int main(int argc, char **argv) {
   if (*daemon) {
     if (dopts.programs_dirs.empty()) dopts.programs_dirs = default_programs_dirs();
     dopts.check_interval_usec = static_cast<uint64_t>(check_interval * 1e6);
-    dopts.tc = tc_mech == "tcx" ? TcMechanism::Tcx : tc_mech == "tc" ? TcMechanism::Tc : TcMechanism::Auto;
+    dopts.tc = tc_mech == "tcx"          ? TcMechanism::Tcx
+                : tc_mech == "tc"         ? TcMechanism::Tc
+                : tc_mech == "dispatcher" ? TcMechanism::Dispatcher
+                                          : TcMechanism::Auto;
     dopts.xdp = xdp_mech == "dispatcher" ? XdpMechanism::Dispatcher
                 : xdp_mech == "single"   ? XdpMechanism::Single
                                          : XdpMechanism::Auto;

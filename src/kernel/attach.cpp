@@ -26,9 +26,7 @@
 namespace bpfrec {
 namespace {
 
-// Not in libbpf 1.1.2's UAPI copy: TCX attach types and link type (Linux 6.6).
-constexpr uint32_t kBpfTcxIngress = 46;
-constexpr uint32_t kBpfTcxEgress = 47;
+// Not in libbpf 1.1.2's UAPI copy: the TCX link type (Linux 6.6).
 constexpr uint32_t kBpfLinkTypeTcx = 11;
 
 // xdp_program__close() frees libxdp's description and does not detach. For a program made
@@ -368,27 +366,6 @@ bool xdp_in_place(uint32_t prog_id, const AttachRecord &r) {
   if (!ns) return false;
   auto ids = xdp_hook_programs(r.ifindex);
   return std::find(ids.begin(), ids.end(), prog_id) != ids.end();
-}
-
-Result<AttachRecord> attach_tcx(int prog_fd, const AttachSpec &a, const std::string &link_pin) {
-  AttachRecord rec = interface_record(a, ProgramType::Tc, Mechanism::Tcx);
-  auto ns = enter_interface_netns(a, rec);
-  if (!ns) return std::unexpected(ns.error());
-  const unsigned idx = static_cast<unsigned>(rec.ifindex);
-  // union bpf_attr's link_create with the TCX members of Linux 6.6 (relative_fd and
-  // expected_revision at offsets 16 and 24), laid over libbpf 1.1.2's smaller definition.
-  union bpf_attr attr;
-  std::memset(&attr, 0, sizeof attr);
-  attr.link_create.prog_fd = static_cast<uint32_t>(prog_fd);
-  attr.link_create.target_ifindex = idx;
-  attr.link_create.attach_type = static_cast<bpf_attach_type>(rec.egress ? kBpfTcxEgress : kBpfTcxIngress);
-  UniqueFd link(static_cast<int>(::syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof attr)));
-  if (!link.valid()) return fail_errno(errno, "attach TCX to {}", rec.target);
-  if (bpf_obj_pin(link.get(), link_pin.c_str()) != 0) return fail_errno(errno, "pin link {}", link_pin);
-  bpf_link_info info{};
-  uint32_t len = sizeof info;
-  if (bpf_obj_get_info_by_fd(link.get(), &info, &len) == 0) rec.link_id = info.id;
-  return rec;
 }
 
 namespace {

@@ -46,11 +46,6 @@ Result<AttachRecord> attach_xdp_component(bpf_object *obj, bpf_program *prog, co
                                           const std::vector<uint32_t> &our_map_ids,
                                           const std::vector<uint32_t> &claimed, const std::string &component_pin);
 
-/// TCX (Linux 6.6+) through a raw BPF_LINK_CREATE (libbpf 1.1.2 has no bpf_program__attach_tcx),
-/// appended after the links already on the hook; the link is pinned at `link_pin`.
-/// Errors: code EINVAL when the kernel has no TCX (the caller may fall back to cls_bpf).
-Result<AttachRecord> attach_tcx(int prog_fd, const AttachSpec &a, const std::string &link_pin);
-
 /// clsact + cls_bpf (direct action) through libbpf's bpf_tc_*: an existing clsact qdisc is
 /// reused and never deleted; the filter gets priority = a.priority and a handle derived from the
 /// attach key, so it never replaces somebody else's filter. Errors: EEXIST when that

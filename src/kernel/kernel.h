@@ -12,9 +12,10 @@
 
 namespace bpfrec {
 
-/// How TC attach points are attached: `Auto` uses TCX where the kernel has it (6.6+) and falls
-/// back to clsact + cls_bpf; the others force one mechanism.
-enum class TcMechanism { Auto, Tcx, Tc };
+/// How TC attach points are attached: `Auto` uses TCX where the kernel has it (6.6+), else the
+/// TC dispatcher where freplace works, else clsact + one cls_bpf filter per program; the others
+/// force one mechanism (Dispatcher fails where freplace is refused).
+enum class TcMechanism { Auto, Tcx, Tc, Dispatcher };
 
 /// How XDP attach points are attached: `Auto` uses libxdp's multi-program dispatcher where the
 /// kernel allows freplace (probe_freplace()) and the program alone on the hook elsewhere;
@@ -39,6 +40,12 @@ class Kernel {
 
   /// Attaches the loaded program `prog` at `a`; on success updates prog.attachments and the record.
   virtual Result<AttachRecord> attach(ObservedProgram &prog, const ProgramSpec &spec, const AttachSpec &a) = 0;
+
+  /// Whether `a` can be attached the way the manifest asks, known without touching the hook
+  /// (e.g. a TC proceed_on the chosen mechanism cannot honour). The executor asks before it
+  /// detaches an attach point that `a` replaces on the same hook, so a refused change leaves
+  /// the running one alone. Errors: what attach() would fail with.
+  virtual Result<void> check_attach(const ProgramSpec &, const AttachSpec &) { return {}; }
 
   /// Moves attachment `key` from `from` to `to` (another load of the same program name) without
   /// leaving the hook empty: XDP replace, TCX link update, cls_bpf replace, or (perf links)

@@ -18,7 +18,9 @@
 #include "kernel/features.h"
 #include "kernel/fs.h"
 #include "kernel/kernel.h"
+#include "kernel/netns.h"
 #include "kernel/record.h"
+#include "kernel/tc_shared.h"
 #include "manifest/object_info.h"
 #include "manifest/validate.h"
 #include "reconcile/identity.h"
@@ -199,6 +201,8 @@ class LibbpfKernel final : public Kernel {
     out.manifest_name = std::filesystem::path(spec.manifest).filename().string();
     out.manifest_path = spec.manifest;
     out.bytecode_sha256 = spec.bytecode_digest;
+    out.bytecode_path = spec.bytecode_path;
+    out.bpf_function = spec.bpf_function;
     out.prog_id = prog_id_of(fd);
     bpf_map *m;
     bpf_object__for_each_map(m, obj.get()) {
@@ -232,18 +236,7 @@ class LibbpfKernel final : public Kernel {
         else
           r = attach_xdp_dispatched(prog, spec, a, link_pin);
         break;
-      case ProgramType::Tc:
-        if (tc_ == TcMechanism::Tcx || (tc_ == TcMechanism::Auto && !tcx_missing_)) {
-          r = attach_tcx(fd->get(), a, link_pin);
-          if (r) {
-            tcx_known_ = true;
-          } else if (tc_ == TcMechanism::Auto && !tcx_known_ && r.error().code == EINVAL) {
-            spdlog::info("TCX is not available on this kernel ({}); using clsact + cls_bpf", r.error().message);
-            tcx_missing_ = true;
-          }
-        }
-        if (tc_ == TcMechanism::Tc || (tc_ == TcMechanism::Auto && tcx_missing_)) r = attach_tc(fd->get(), a, key);
-        break;
+      case ProgramType::Tc: r = attach_tc_shared(prog, spec, a, key, fd->get()); break;
       case ProgramType::Tracepoint: r = attach_tracepoint(fd->get(), a, link_pin); break;
       case ProgramType::Uprobe:
       case ProgramType::Uretprobe: r = attach_uprobe(fd->get(), spec.type == ProgramType::Uretprobe, a, link_pin); break;
@@ -265,6 +258,13 @@ class LibbpfKernel final : public Kernel {
       return std::unexpected(w.error());
     }
     return r;
+  }
+
+  Result<void> check_attach(const ProgramSpec &spec, const AttachSpec &a) override {
+    if (spec.type != ProgramType::Tc) return {};
+    auto m = choose_tc();
+    if (!m) return std::unexpected(m.error());
+    return check_tc_proceed_on(*m, spec.manifest, a);
   }
 
   Result<void> swap(ObservedProgram &from, ObservedProgram &to, const ProgramSpec &spec, const AttachSpec &a) override {
@@ -309,6 +309,16 @@ class LibbpfKernel final : public Kernel {
       case Mechanism::Tc:
         if (auto r = swap_tc(from.prog_id, new_fd->get(), rec); !r) return undo_intent(), r;
         break;
+      case Mechanism::TcDispatcher: {
+        // A new dispatcher with `to` in the slot of `from`, swapped in atomically.
+        ObservedProgram without = from;
+        without.attachments.erase(key);
+        auto ids = tc_dispatcher_sync(pins_.root, rec.spec, dispatcher_members(rec.spec, {&without, &to}));
+        if (!ids) return undo_intent(), std::unexpected(ids.error());
+        to.attachments[key].link_id = (*ids)[to.name + "-" + key];
+        if (auto w = write_record(to); !w) return w;
+        break;
+      }
       case Mechanism::Tcx:
       case Mechanism::Link: {
         // Same link, new program (TCX, cgroup): the link id stays, and the pin moves to the new directory.
@@ -366,6 +376,14 @@ class LibbpfKernel final : public Kernel {
         break;
       }
       case Mechanism::Tc: r = detach_tc(prog.prog_id, rec); break;
+      case Mechanism::TcDispatcher: {
+        ObservedProgram without = prog;
+        without.attachments.erase(key);
+        auto ids = tc_dispatcher_sync(pins_.root, rec.spec, dispatcher_members(rec.spec, {&without}));
+        // The namespace or interface is gone, and the dispatcher with it.
+        if (!ids && ids.error().code != ENOENT && ids.error().code != ENODEV) r = std::unexpected(ids.error());
+        break;
+      }
       case Mechanism::Tcx:
       case Mechanism::PerfLink:
       case Mechanism::Link: r = detach_pinned_link(PinLayout::link(prog.dir, key)); break;
@@ -419,6 +437,8 @@ class LibbpfKernel final : public Kernel {
       if (in_place(p, it->second)) {
         if (it->second.mechanism == Mechanism::Tcx || it->second.mechanism == Mechanism::PerfLink)
           it->second.link_id = pinned_link_id(PinLayout::link(dir, it->first));
+        if (it->second.mechanism == Mechanism::TcDispatcher)
+          (void)tc_dispatcher_in_place(pins_.root, name, it->second, &it->second.link_id);
         if (it->second.mechanism == Mechanism::XdpDispatcher) {
           UniqueFd component(bpf_obj_get(PinLayout::link(dir, it->first).c_str()));
           it->second.prog_id = component.valid() ? prog_id_of(component.get()) : 0;
@@ -475,6 +495,7 @@ class LibbpfKernel final : public Kernel {
         return component.valid() && xdp_in_place(prog_id_of(component.get()), a);
       }
       case Mechanism::Tc: return tc_in_place(p.prog_id, a);
+      case Mechanism::TcDispatcher: return tc_dispatcher_in_place(pins_.root, p.name, a);
       case Mechanism::Tcx:
       case Mechanism::PerfLink: {
         // The link must run this program: after an interrupted replace a link pinned here can
@@ -490,11 +511,117 @@ class LibbpfKernel final : public Kernel {
     return false;
   }
 
+  // --- shared TC hooks (tc_shared.h) ---
+
+  // The mechanism for a new TC attachment: TCX where the kernel has it, else the TC dispatcher
+  // where freplace works, else one cls_bpf filter per program. Probed once per daemon.
+  Result<Mechanism> choose_tc() {
+    if (!tcx_probed_) {
+      tcx_ = probe_tcx();
+      tcx_probed_ = true;
+      spdlog::info("TCX {}", tcx_ ? "is available" : "is not available on this kernel");
+    }
+    // Why freplace is refused (probed once per process, cached by probe_freplace()); empty when it works.
+    auto freplace = [&]() -> std::string {
+      auto ok = probe_freplace();
+      if (!freplace_logged_) {
+        freplace_logged_ = true;
+        if (ok) spdlog::info("freplace works: TC attach points share hooks through the TC dispatcher where TCX is missing");
+        else spdlog::info("freplace is refused ({}): no TC dispatcher", ok.error().message);
+      }
+      return ok ? std::string() : ok.error().message;
+    };
+    switch (tc_) {
+      case TcMechanism::Tcx: return Mechanism::Tcx;
+      case TcMechanism::Tc: return Mechanism::Tc;
+      case TcMechanism::Dispatcher:
+        if (!freplace().empty()) return fail(Error{EOPNOTSUPP, fmt::format("TC dispatcher: {}", freplace())});
+        return Mechanism::TcDispatcher;
+      case TcMechanism::Auto: break;
+    }
+    if (tcx_) return Mechanism::Tcx;
+    return freplace().empty() ? Mechanism::TcDispatcher : Mechanism::Tc;
+  }
+
+  Result<AttachRecord> attach_tc_shared(ObservedProgram &prog, const ProgramSpec &spec, const AttachSpec &a,
+                                        const std::string &key, int fd) {
+    auto m = choose_tc();
+    if (!m) return std::unexpected(m.error());
+    if (auto c = check_tc_proceed_on(*m, spec.manifest, a); !c) return std::unexpected(c.error());
+    switch (*m) {
+      case Mechanism::Tcx: return attach_tcx_ordered(fd, prog.name, a, PinLayout::link(prog.dir, key), tcx_peers());
+      case Mechanism::TcDispatcher: {
+        AttachRecord rec;
+        rec.key = key;
+        rec.mechanism = Mechanism::TcDispatcher;
+        rec.target = a.target_label(ProgramType::Tc);
+        rec.netns = a.netns;
+        rec.egress = a.direction == TcDirection::Egress;
+        rec.tc_handle = kTcDispatcherHandle;
+        rec.tc_priority = kTcDispatcherPriority;
+        rec.spec = a;
+        if (auto idx = ifindex_in(a.netns, a.interface); idx) rec.ifindex = *idx;
+        else return std::unexpected(idx.error());
+        ObservedProgram with = prog;
+        with.attachments[key] = rec;
+        auto ids = tc_dispatcher_sync(pins_.root, a, dispatcher_members(a, {&with}));
+        if (!ids) return std::unexpected(ids.error());
+        rec.link_id = (*ids)[prog.name + "-" + key];
+        return rec;
+      }
+      default: return attach_tc(fd, a, key);
+    }
+  }
+
+  // Every record under the pin root (live and staging directories), read from disk.
+  std::vector<ObservedProgram> all_records() {
+    std::vector<ObservedProgram> out;
+    for (const auto &entry : list_dir(pins_.root)) {
+      const bool staging = entry.starts_with(PinLayout::kStagingPrefix);
+      ObservedProgram p;
+      p.name = staging ? entry.substr(std::strlen(PinLayout::kStagingPrefix)) : entry;
+      if (!valid_program_name(p.name)) continue;
+      p.dir = pins_.root + "/" + entry;
+      if (read_record(p)) out.push_back(std::move(p));
+    }
+    return out;
+  }
+
+  // Our TCX links (kernel link id -> priority, program), from every record's pinned links.
+  std::map<uint32_t, TcxPeer> tcx_peers() {
+    std::map<uint32_t, TcxPeer> peers;
+    for (const auto &p : all_records())
+      for (const auto &[k, rec] : p.attachments)
+        if (rec.mechanism == Mechanism::Tcx)
+          if (uint32_t id = pinned_link_id(PinLayout::link(p.dir, k))) peers[id] = TcxPeer{rec.spec.priority, p.name};
+    return peers;
+  }
+
+  // The dispatcher members of `hook`: the TcDispatcher attachments of every record on disk, with
+  // the programs in `current` (by directory) taken as given instead of as recorded.
+  std::vector<TcDispatcherMember> dispatcher_members(const AttachSpec &hook,
+                                                     std::initializer_list<const ObservedProgram *> current) {
+    std::vector<TcDispatcherMember> out;
+    auto add = [&](const ObservedProgram &p) {
+      for (const auto &[k, rec] : p.attachments)
+        if (rec.mechanism == Mechanism::TcDispatcher && same_tc_hook(rec.spec, hook))
+          out.push_back(TcDispatcherMember{p.name, k, p.dir, p.bytecode_path, p.bpf_function, rec.spec.priority,
+                                           rec.spec.proceed_on});
+    };
+    for (const auto &p : all_records()) {
+      bool given = false;
+      for (const auto *c : current) given |= c->dir == p.dir;
+      if (!given) add(p);
+    }
+    for (const auto *c : current) add(*c);
+    return out;
+  }
+
   PinLayout pins_;
   TcMechanism tc_;
   XdpMechanism xdp_;
-  bool tcx_known_ = false;    // a TCX attach succeeded: the kernel has TCX
-  bool tcx_missing_ = false;  // a TCX attach failed with EINVAL before any succeeded
+  bool tcx_probed_ = false, tcx_ = false;
+  bool freplace_logged_ = false;
 };
 
 }  // namespace

@@ -69,6 +69,8 @@ std::string record_to_json(const ObservedProgram &p) {
             {"manifest_name", p.manifest_name},
             {"manifest_path", p.manifest_path},
             {"bytecode_sha256", p.bytecode_sha256},
+            {"bytecode_path", p.bytecode_path},
+            {"bpf_function", p.bpf_function},
             {"attachments", atts}};
   return j.dump();
 }
@@ -84,6 +86,8 @@ Result<void> record_from_json(const std::string &text, ObservedProgram &p) {
     out.manifest_name = j.at("manifest_name").get<std::string>();
     out.manifest_path = j.at("manifest_path").get<std::string>();
     out.bytecode_sha256 = j.at("bytecode_sha256").get<std::string>();
+    out.bytecode_path = j.value("bytecode_path", "");
+    out.bpf_function = j.value("bpf_function", "");
     out.attachments.clear();
     for (auto &[k, v] : j.at("attachments").items()) {
       AttachRecord a;

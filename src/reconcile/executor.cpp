@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "reconcile/identity.h"
 
@@ -73,9 +74,27 @@ class Applier {
               const std::vector<std::string> &detach_keys) {
     // Hooks are identified by the attach point's label (interface, direction, netns; tracepoint;
     // binary, symbol, pid): the parts a key change can keep.
+    // New attach points the kernel refuses up front (e.g. a proceed_on the mechanism cannot
+    // honour): reported, and the attach point they would replace on the same hook stays.
+    std::set<std::string> refused;  // attach keys
+    std::set<std::string> kept_hooks;
+    for (auto &a : spec.attach) {
+      if (!wanted(attach_keys, spec, a)) continue;
+      if (auto c = kernel_.check_attach(spec, a); !c) {
+        const std::string key = attach_key(spec.type, a);
+        refused.insert(key);
+        kept_hooks.insert(a.target_label(spec.type));
+        report_.attach_errors[spec.name][key] = c.error();
+        AuditEvent e = event("attach", obs);
+        e.target = a.target_label(spec.type);
+        e.error = c.error().message;
+        audit_(e);
+      }
+    }
     std::vector<std::string> same_hook, other;
     for (auto &k : detach_keys) {
       const std::string target = obs.attachments.contains(k) ? obs.attachments.at(k).target : "";
+      if (kept_hooks.contains(target)) continue;
       bool same = false;
       for (auto &a : spec.attach)
         same |= wanted(attach_keys, spec, a) && a.target_label(spec.type) == target;
@@ -87,7 +106,7 @@ class Applier {
       (void)detach(obs, k);
     }
     for (auto &a : spec.attach) {
-      if (!wanted(attach_keys, spec, a)) continue;
+      if (!wanted(attach_keys, spec, a) || refused.contains(attach_key(spec.type, a))) continue;
       if (attach(obs, spec, a)) continue;
       // Put the attach point back as it was, rather than leave its hook without us.
       auto prev = previous.find(a.target_label(spec.type));

@@ -41,7 +41,8 @@ struct ApplyReport {
 ///   swap fails, the swaps are undone and the previous program stays as it was.
 /// - Update: attach points on a new hook are attached before the old ones are detached; an
 ///   attach point whose hook stays the same (only priority, proceed_on or mode changed) is
-///   detached first and, if the new attach fails, attached again as it was.
+///   detached first and, if the new attach fails, attached again as it was. A new attach point
+///   that Kernel::check_attach() refuses up front is reported and its hook keeps the old one.
 ///   Lost attach points that are no longer wanted (ProgramChange::forget) are detached first:
 ///   their pins go and the record drops them.
 /// - Remove: a program whose detach fails keeps its pins, so nothing runs unowned.

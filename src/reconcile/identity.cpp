@@ -37,6 +37,7 @@ std::string_view to_string(Mechanism m) {
     case Mechanism::Tc: return "tc";
     case Mechanism::PerfLink: return "perf_link";
     case Mechanism::Link: return "link";
+    case Mechanism::TcDispatcher: return "tc_dispatcher";
   }
   return "?";
 }

@@ -16,11 +16,14 @@ namespace bpfrec {
 /// xdp_dispatcher: a component of libxdp's multi-program dispatcher, loaded per attach point;
 /// tcx: a TCX bpf_link (kernel >= 6.6); tc: clsact + cls_bpf direct-action filter;
 /// perf_link: a perf event (tracepoint, uprobe, kprobe) bound through a bpf_link;
-/// link: any other pinned bpf_link (fentry/fexit tracing links, raw tracepoints, cgroups).
-enum class Mechanism { Xdp, XdpDispatcher, Tcx, Tc, PerfLink, Link };
+/// link: any other pinned bpf_link (fentry/fexit tracing links, raw tracepoints, cgroups);
+/// tc_dispatcher: a slot of our TC dispatcher (cls_bpf + freplace, bpfman's design), where TCX
+/// is missing and freplace works.
+enum class Mechanism { Xdp, XdpDispatcher, Tcx, Tc, PerfLink, Link, TcDispatcher };
 /// Every Mechanism, for parsing names back.
 inline constexpr Mechanism kAllMechanisms[] = {Mechanism::Xdp, Mechanism::XdpDispatcher, Mechanism::Tcx,
-                                               Mechanism::Tc, Mechanism::PerfLink, Mechanism::Link};
+                                               Mechanism::Tc,  Mechanism::PerfLink,      Mechanism::Link,
+                                               Mechanism::TcDispatcher};
 std::string_view to_string(Mechanism m);
 
 /// One attachment we made, as recorded at attach time. The fields needed to find and undo it
@@ -51,6 +54,8 @@ struct ObservedProgram {
   std::string manifest_name;  // base name of the manifest that declared it
   std::string manifest_path;
   std::string bytecode_sha256;
+  std::string bytecode_path;  // object and function it was loaded from: the TC dispatcher loads
+  std::string bpf_function;   // the program again as an extension (empty in older records)
   uint32_t prog_id = 0;
   std::map<std::string, AttachRecord> attachments;  // by key
   /// Attachments the record names that are no longer in place (interface deleted, detached by

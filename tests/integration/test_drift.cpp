@@ -227,6 +227,8 @@ TEST_F(DriftEvents, PlanReportsDriftAndReloadRepairsIt) {
   ASSERT_TRUE(id);
   ASSERT_TRUE(wait_until([&] { return tcx_prog_ids(net_->a, net_->if_a, true) == std::vector<std::uint32_t>{*id}; }, 5s))
       << diag();
+  // The link is pinned a moment before the record names it: wait for the daemon to finish.
+  ASSERT_TRUE(wait_program("pd-tc", [](const json& p) { return p.value("state", "") == "attached"; })) << diag();
   const std::vector<std::string> plan = {reconciler_bin(), "plan", "--programs-dir", programs_dir_, "--pin-root",
                                          pin_root_};
   auto quiet = run(plan);

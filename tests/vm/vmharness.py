@@ -33,7 +33,10 @@ import tempfile
 import time
 
 MODULES = ["virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci",
-           "netfs", "fscache", "9pnet", "9pnet_virtio", "9p", "overlay"]
+           "netfs", "fscache", "9pnet", "9pnet_virtio", "9p", "overlay",
+           # Networking the integration suite needs: the kernel cannot autoload modules in the
+           # chroot (its modprobe helper runs in the initramfs). No dependencies of their own.
+           "veth", "sch_ingress", "cls_bpf"]
 QEMU = "qemu-system-x86_64"
 BUSYBOX_CANDIDATES = ["/bin/busybox", "/usr/bin/busybox"]
 
@@ -143,7 +146,7 @@ def build_initramfs(cache_dir, kver, mdir):
     if b"ld-linux" in bb[:4096] or subprocess.run(["ldd", busybox], capture_output=True).returncode == 0:
         raise VMError("%s is dynamically linked (install busybox-static)" % busybox)
     import hashlib
-    key = hashlib.sha256(INIT_SCRIPT.encode() + bb[:65536] + kver.encode()).hexdigest()[:12]
+    key = hashlib.sha256(INIT_SCRIPT.encode() + bb[:65536] + kver.encode() + " ".join(MODULES).encode()).hexdigest()[:12]
     path = os.path.join(cache_dir, "initramfs-%s-%s.cpio.gz" % (kver, key))
     if os.path.exists(path):
         return path
