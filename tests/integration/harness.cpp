@@ -16,7 +16,9 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -911,43 +913,60 @@ std::string ReconcilerTest::diag() {
 
 // ---------------------------------------------------------------------------------------------
 
-std::string ReconcilerTest::xdp_manifest(const std::string& name, int sample_every,
-                                         const std::string& object,
-                                         const std::string& function) const {
-  const std::string path = object.find('/') == std::string::npos ? obj(object) : object;
+std::string xdp_manifest_text(const std::string& name, const std::string& ifname,
+                              const std::string& netns_path, int sample_every,
+                              const std::string& object_path, const std::string& function) {
   return "[[program]]\n"
          "name = \"" + name + "\"\n"
          "type = \"xdp\"\n"
          "bpf_function = \"" + function + "\"\n"
-         "bytecode = { path = \"" + path + "\" }\n"
+         "bytecode = { path = \"" + object_path + "\" }\n"
          "global_data = { sample_every = " + std::to_string(sample_every) + " }\n"
          "metadata = { owner = \"integration-test\" }\n"
          "[[program.attach]]\n"
-         "interface = \"" + net_->if_a + "\"\n"
-         "netns = \"" + net_->path_a() + "\"\n"
+         "interface = \"" + ifname + "\"\n"
+         "netns = \"" + netns_path + "\"\n"
          "mode = \"skb\"\n";
 }
 
-std::string ReconcilerTest::tc_manifest(const std::string& name, const std::string& direction) const {
+std::string tc_manifest_text(const std::string& name, const std::string& ifname,
+                             const std::string& netns_path, const std::string& direction) {
   return "[[program]]\n"
          "name = \"" + name + "\"\n"
          "type = \"tc\"\n"
          "bpf_function = \"tc_count\"\n"
-         "bytecode = { path = \"" + obj("tc_counter") + "\" }\n"
+         "bytecode = { path = \"" + bpf_object_path("tc_counter") + "\" }\n"
          "[[program.attach]]\n"
-         "interface = \"" + net_->if_a + "\"\n"
-         "netns = \"" + net_->path_a() + "\"\n"
+         "interface = \"" + ifname + "\"\n"
+         "netns = \"" + netns_path + "\"\n"
          "direction = \"" + direction + "\"\n";
 }
 
-std::string ReconcilerTest::tracepoint_manifest(const std::string& name, const std::string& tp) const {
+std::string tracepoint_manifest_text(const std::string& name, const std::string& tp,
+                                     std::optional<std::uint32_t> sample_every) {
   return "[[program]]\n"
          "name = \"" + name + "\"\n"
          "type = \"tracepoint\"\n"
          "bpf_function = \"tracepoint_count\"\n"
-         "bytecode = { path = \"" + obj("tracepoint_counter") + "\" }\n"
+         "bytecode = { path = \"" + bpf_object_path("tracepoint_counter") + "\" }\n" +
+         (sample_every ? "global_data = { sample_every = " + std::to_string(*sample_every) + " }\n" : "") +
          "[[program.attach]]\n"
          "tracepoint = \"" + tp + "\"\n";
+}
+
+std::string ReconcilerTest::xdp_manifest(const std::string& name, int sample_every,
+                                         const std::string& object,
+                                         const std::string& function) const {
+  const std::string path = object.find('/') == std::string::npos ? obj(object) : object;
+  return xdp_manifest_text(name, net_->if_a, net_->path_a(), sample_every, path, function);
+}
+
+std::string ReconcilerTest::tc_manifest(const std::string& name, const std::string& direction) const {
+  return tc_manifest_text(name, net_->if_a, net_->path_a(), direction);
+}
+
+std::string ReconcilerTest::tracepoint_manifest(const std::string& name, const std::string& tp) const {
+  return tracepoint_manifest_text(name, tp);
 }
 
 std::string ReconcilerTest::uprobe_manifest(const std::string& name, const std::string& type,
@@ -1035,8 +1054,9 @@ void in_netns(const std::string& ns, F&& fn) {
   t.join();
 }
 
-// RTM_GETLINK for ifindex on netlink socket nl; the XDP program ids from IFLA_XDP.
-std::optional<std::vector<std::uint32_t>> xdp_query_nl(int nl, unsigned ifindex) {
+}  // namespace
+
+std::optional<std::vector<std::uint32_t>> xdp_ids_nl(int nl, unsigned ifindex) {
   struct {
     nlmsghdr nh;
     ifinfomsg ifi;
@@ -1083,7 +1103,7 @@ std::optional<std::vector<std::uint32_t>> xdp_query_nl(int nl, unsigned ifindex)
   }
 }
 
-std::optional<std::vector<std::uint32_t>> tcx_query_here(unsigned ifindex, bool ingress) {
+std::optional<std::vector<std::uint32_t>> tcx_ids_here(unsigned ifindex, bool ingress) {
   std::uint32_t ids[64] = {};
   union bpf_attr attr;
   std::memset(&attr, 0, sizeof attr);
@@ -1096,6 +1116,8 @@ std::optional<std::vector<std::uint32_t>> tcx_query_here(unsigned ifindex, bool 
   std::sort(out.begin(), out.end());
   return out;
 }
+
+namespace {
 
 std::string ids_text(const std::optional<std::vector<std::uint32_t>>& ids) {
   if (!ids) return "(error)";
@@ -1185,7 +1207,7 @@ std::optional<std::vector<std::uint32_t>> xdp_ids_netlink(const std::string& ns,
     if (ifindex == 0) return;
     const int nl = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (nl < 0) return;
-    out = xdp_query_nl(nl, ifindex);
+    out = xdp_ids_nl(nl, ifindex);
     ::close(nl);
   });
   return out;
@@ -1232,8 +1254,8 @@ void HookSampler::loop() {
       if (ns_fds[i] >= 0 && ::setns(ns_fds[i], CLONE_NEWNET) == 0) {
         const unsigned ifindex = ::if_nametoindex(targets_[i].ifname.c_str());
         if (ifindex != 0) {
-          if (targets_[i].kind == HookTarget::Xdp) ids = xdp_query_nl(nl_fds[i], ifindex);
-          else ids = tcx_query_here(ifindex, targets_[i].kind == HookTarget::TcxIngress);
+          if (targets_[i].kind == HookTarget::Xdp) ids = xdp_ids_nl(nl_fds[i], ifindex);
+          else ids = tcx_ids_here(ifindex, targets_[i].kind == HookTarget::TcxIngress);
         }
       }
       s.ids.push_back(std::move(ids));
@@ -1550,6 +1572,113 @@ std::vector<std::string> check_pin_root_exact(const std::string& pin_root,
   }
   for (const auto id : missing) problem("pinned program " + std::to_string(id) + " not listed by the kernel");
   return problems;
+}
+
+}  // namespace it
+
+// ---------------------------------------------------------------------------------------------
+
+namespace it {
+
+std::uint64_t monotonic_usec() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec) / 1000;
+}
+
+bool NotifySocket::Message::has(const std::string& line) const {
+  std::stringstream ss(text);
+  std::string l;
+  while (std::getline(ss, l))
+    if (l == line) return true;
+  return false;
+}
+
+std::optional<std::string> NotifySocket::Message::value(const std::string& key) const {
+  std::stringstream ss(text);
+  std::string l;
+  while (std::getline(ss, l))
+    if (l.rfind(key + "=", 0) == 0) return l.substr(key.size() + 1);
+  return std::nullopt;
+}
+
+NotifySocket::NotifySocket(const std::string& path, std::function<std::string()> on_first_ready)
+    : path_(path), on_first_ready_(std::move(on_first_ready)) {
+  fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) {
+    error_ = std::string("socket: ") + std::strerror(errno);
+    return;
+  }
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (path.size() >= sizeof sa.sun_path) {
+    error_ = "socket path too long: " + path;
+    return;
+  }
+  std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+  if (::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    error_ = std::string("bind ") + path + ": " + std::strerror(errno);
+    return;
+  }
+  thread_ = std::thread([this] { loop(); });
+}
+
+NotifySocket::~NotifySocket() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  if (fd_ >= 0) ::close(fd_);
+  ::unlink(path_.c_str());
+}
+
+std::vector<NotifySocket::Message> NotifySocket::messages() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return messages_;
+}
+
+std::optional<std::string> NotifySocket::first_ready_check() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return first_ready_check_;
+}
+
+std::size_t NotifySocket::count(const std::string& line) {
+  std::size_t n = 0;
+  for (const auto& m : messages()) n += m.has(line);
+  return n;
+}
+
+std::string NotifySocket::dump() {
+  std::string out;
+  const auto msgs = messages();
+  const auto t0 = msgs.empty() ? std::chrono::steady_clock::now() : msgs.front().t;
+  for (const auto& m : msgs) {
+    std::string text = m.text;
+    for (auto& ch : text)
+      if (ch == '\n') ch = '|';
+    out += "  +" + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(m.t - t0).count()) +
+           "ms " + text + "\n";
+  }
+  return out.empty() ? "  (no datagrams)\n" : out;
+}
+
+void NotifySocket::loop() {
+  char buf[4096];
+  while (!stop_) {
+    pollfd pfd{fd_, POLLIN, 0};
+    if (::poll(&pfd, 1, 20) <= 0) continue;
+    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) continue;
+    Message m{std::chrono::steady_clock::now(), monotonic_usec(), std::string(buf, static_cast<std::size_t>(n))};
+    std::optional<std::string> check;
+    bool first_ready = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      first_ready = m.has("READY=1") && !first_ready_check_;
+    }
+    if (first_ready) check = on_first_ready_();  // at once: the daemon keeps running meanwhile
+    std::lock_guard<std::mutex> lock(mu_);
+    if (check) first_ready_check_ = check;
+    messages_.push_back(std::move(m));
+  }
 }
 
 }  // namespace it

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <atomic>
 #include <optional>
@@ -243,6 +244,25 @@ std::optional<json> find_program(const json& desc, const std::string& name);
 std::optional<json> find_manifest(const json& desc, const std::string& path);
 
 // ---------------------------------------------------------------------------------------------
+// Manifest texts (the fixture's xdp_manifest/tc_manifest/tracepoint_manifest use them).
+
+/// The built BPF object `name` (e.g. "xdp_counter"): BPF_OBJ_DIR/<name>.bpf.o.
+inline std::string bpf_object_path(const std::string& name) {
+  return std::string(BPF_OBJ_DIR) + "/" + name + ".bpf.o";
+}
+/// One XDP program (generic mode) on ifname in the netns file netns_path.
+std::string xdp_manifest_text(const std::string& name, const std::string& ifname,
+                              const std::string& netns_path, int sample_every,
+                              const std::string& object_path, const std::string& function);
+/// One tc_counter program on ifname in netns_path, direction "ingress" or "egress".
+std::string tc_manifest_text(const std::string& name, const std::string& ifname,
+                             const std::string& netns_path, const std::string& direction);
+/// One tracepoint_counter program on tracepoint tp ("category/name"), with global_data
+/// sample_every when given.
+std::string tracepoint_manifest_text(const std::string& name, const std::string& tp,
+                                     std::optional<std::uint32_t> sample_every = std::nullopt);
+
+// ---------------------------------------------------------------------------------------------
 // The fixture: one bus, one netns pair, one programs.d, one pin root, one daemon per test.
 
 class ReconcilerTest : public ::testing::Test {
@@ -291,9 +311,7 @@ class ReconcilerTest : public ::testing::Test {
   std::string tracepoint_manifest(const std::string& name, const std::string& tp) const;
   std::string uprobe_manifest(const std::string& name, const std::string& type,
                               const std::string& target, const std::string& function) const;
-  static std::string obj(const std::string& name) {
-    return std::string(BPF_OBJ_DIR) + "/" + name + ".bpf.o";
-  }
+  static std::string obj(const std::string& name) { return bpf_object_path(name); }
 
   std::string work_dir_;
   std::string programs_dir_;
@@ -332,6 +350,12 @@ std::vector<RawProg> kernel_progs_named(const std::vector<std::string>& names);
 std::optional<std::vector<std::uint8_t>> raw_map_value0(const std::string& map_pin);
 /// Little-endian u32 at the start of the value of key 0 (e.g. sample_every in a .rodata pin).
 std::optional<std::uint32_t> raw_map_u32(const std::string& map_pin);
+/// Program ids on the XDP hook of ifindex, asked with RTM_GETLINK on the rtnetlink socket nl
+/// (the interface is looked up in the netns the socket was made in); nullopt when it failed.
+std::optional<std::vector<std::uint32_t>> xdp_ids_nl(int nl, unsigned ifindex);
+/// Program ids on the TCX hook of ifindex in the calling thread's netns (BPF_PROG_QUERY);
+/// nullopt when the query failed (kernel without TCX, no such interface).
+std::optional<std::vector<std::uint32_t>> tcx_ids_here(unsigned ifindex, bool ingress);
 /// Program ids on the XDP hook of ifname inside netns ns, from RTM_GETLINK (IFLA_XDP);
 /// nullopt when the interface does not exist (or the query failed).
 std::optional<std::vector<std::uint32_t>> xdp_ids_netlink(const std::string& ns, const std::string& ifname);
@@ -457,5 +481,52 @@ std::vector<std::string> check_pin_root_exact(const std::string& pin_root,
                                               const std::vector<ExpectedProgram>& expected,
                                               const std::vector<std::string>& kernel_names,
                                               std::chrono::milliseconds settle = 3s);
+
+// ---------------------------------------------------------------------------------------------
+// sd_notify.
+
+/// CLOCK_MONOTONIC in microseconds (what MONOTONIC_USEC= carries).
+std::uint64_t monotonic_usec();
+
+/// A bound AF_UNIX datagram socket (what systemd's NOTIFY_SOCKET is) and a thread that records
+/// every datagram. On the first READY=1 it runs `on_first_ready` right away (on its thread).
+class NotifySocket {
+ public:
+  struct Message {
+    std::chrono::steady_clock::time_point t;
+    std::uint64_t mono_usec;  ///< CLOCK_MONOTONIC at receipt
+    std::string text;
+    /// Whether one line of the datagram is exactly `line`.
+    bool has(const std::string& line) const;
+    /// The value of `key=` in the datagram, nullopt when absent.
+    std::optional<std::string> value(const std::string& key) const;
+  };
+
+  NotifySocket(const std::string& path, std::function<std::string()> on_first_ready);
+  ~NotifySocket();
+  NotifySocket(const NotifySocket&) = delete;
+  NotifySocket& operator=(const NotifySocket&) = delete;
+  const std::string& error() const { return error_; }
+
+  std::vector<Message> messages();
+  /// What on_first_ready returned when the first READY=1 arrived; nullopt before that.
+  std::optional<std::string> first_ready_check();
+  std::size_t count(const std::string& line);
+  /// Every datagram with its time offset, one a line (for failure messages).
+  std::string dump();
+
+ private:
+  void loop();
+
+  std::string path_;
+  std::function<std::string()> on_first_ready_;
+  int fd_ = -1;
+  std::string error_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<Message> messages_;
+  std::optional<std::string> first_ready_check_;
+  std::thread thread_;
+};
 
 }  // namespace it
