@@ -16,6 +16,7 @@
 #include "kernel/attach.h"
 #include "kernel/attach_tracing.h"
 #include "kernel/features.h"
+#include "kernel/pinned_object.h"
 #include "kernel/fs.h"
 #include "kernel/kernel.h"
 #include "kernel/netns.h"
@@ -129,14 +130,6 @@ Result<OpenedObject> open_object(const ProgramSpec &spec, const std::string &dir
   if (!o.prog) return fail("{} has no program {}", spec.bytecode_path, spec.bpf_function);
   if (auto r = apply_globals(o.obj.get(), spec); !r) return std::unexpected(r.error());
   return o;
-}
-
-// Pin name of a map: bpffs refuses names with '.' (EPERM), which libbpf's internal maps have
-// ("xdp_coun.rodata"); those are pinned as "xdp_coun_rodata".
-std::string map_pin_name(const bpf_map *m) {
-  std::string name = bpf_map__name(m);
-  std::replace(name.begin(), name.end(), '.', '_');
-  return name;
 }
 
 class LibbpfKernel final : public Kernel {
@@ -447,23 +440,15 @@ class LibbpfKernel final : public Kernel {
   // loads it as an EXT component), sharing every map of the pinned program.
   Result<AttachRecord> attach_xdp_dispatched(const ObservedProgram &prog, const ProgramSpec &spec,
                                              const AttachSpec &a, const std::string &component_pin) {
-    auto opened = open_object(spec, prog.dir);
-    if (!opened) return std::unexpected(opened.error());
     std::vector<uint32_t> map_ids;
-    bpf_map *m;
-    bpf_object__for_each_map(m, opened->obj.get()) {
-      UniqueFd fd(bpf_obj_get(PinLayout::map(prog.dir, map_pin_name(m)).c_str()));
-      if (!fd.valid()) return fail_errno(errno, "open map pin {}", PinLayout::map(prog.dir, map_pin_name(m)));
-      if (int err = bpf_map__reuse_fd(m, fd.get())) return fail_errno(-err, "reuse map {}", bpf_map__name(m));
-      bpf_map_info info{};
-      uint32_t len = sizeof info;
-      if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) == 0) map_ids.push_back(info.id);
-    }
+    bpf_program *component = nullptr;
+    auto obj = open_sharing_pinned_maps(spec.bytecode_path, spec.bpf_function, prog.dir, &component, &map_ids);
+    if (!obj) return std::unexpected(obj.error());
     std::vector<uint32_t> claimed;
     for (auto &[k, r] : prog.attachments)
       if (r.mechanism == Mechanism::XdpDispatcher && r.prog_id) claimed.push_back(r.prog_id);
     recent_log().clear();
-    auto r = attach_xdp_component(opened->obj.get(), opened->prog, a, map_ids, claimed, component_pin);
+    auto r = attach_xdp_component(obj->get(), component, a, map_ids, claimed, component_pin);
     if (!r && !recent_log().empty()) r.error().message += "; libxdp: " + recent_log().back();
     return r;
   }

@@ -17,6 +17,7 @@
 #include "kernel/attach.h"
 #include "kernel/fs.h"
 #include "kernel/netns.h"
+#include "kernel/pinned_object.h"
 #include "kernel/tc_shared.h"
 #include "util/unique_fd.h"
 
@@ -81,29 +82,14 @@ Result<Object> load_extension(const TcDispatcherMember &m, int disp_fd, unsigned
   if (m.object.empty() || m.function.empty())
     return fail("program {}: its record does not name its object and function (written by an older version); "
                 "change its manifest to reload it", m.program);
-  Object obj(bpf_object__open_file(m.object.c_str(), nullptr));
-  if (!obj) return fail_errno(errno, "open {}", m.object);
   bpf_program *prog = nullptr;
-  bpf_program *p;
-  bpf_object__for_each_program(p, obj.get()) {
-    const bool mine = m.function == bpf_program__name(p);
-    (void)bpf_program__set_autoload(p, mine);
-    if (mine) prog = p;
-  }
-  if (!prog) return fail("{} has no program {}", m.object, m.function);
+  auto opened = open_sharing_pinned_maps(m.object, m.function, m.dir, &prog);
+  if (!opened) return std::unexpected(Error{opened.error().code, "program " + m.program + ": " + opened.error().message});
+  Object obj(opened->release());
   if (bpf_program__set_type(prog, BPF_PROG_TYPE_EXT) != 0) return fail_errno(errno, "set type EXT");
   const std::string slot_name = fmt::format("prog{}", slot);
   if (int err = bpf_program__set_attach_target(prog, disp_fd, slot_name.c_str()))
     return fail_errno(err, "freplace target {}", slot_name);
-  bpf_map *map;
-  bpf_object__for_each_map(map, obj.get()) {
-    std::string pin_name = bpf_map__name(map);
-    std::replace(pin_name.begin(), pin_name.end(), '.', '_');
-    const std::string pin = PinLayout::map(m.dir, pin_name);
-    UniqueFd fd(bpf_obj_get(pin.c_str()));
-    if (!fd.valid()) return fail_errno(errno, "program {}: open its map pin {}", m.program, pin);
-    if (int err = bpf_map__reuse_fd(map, fd.get())) return fail_errno(err, "reuse map {}", pin);
-  }
   if (int err = bpf_object__load(obj.get()))
     return fail_errno(err, "load {} as an extension of dispatcher slot {}", m.program, slot_name);
   return obj;

@@ -1,0 +1,44 @@
+#include "kernel/pinned_object.h"
+
+#include <bpf/bpf.h>
+
+#include <algorithm>
+
+#include "kernel/fs.h"
+#include "util/unique_fd.h"
+
+namespace bpfrec {
+
+std::string map_pin_name(const bpf_map *m) {
+  std::string name = bpf_map__name(m);
+  std::replace(name.begin(), name.end(), '.', '_');
+  return name;
+}
+
+Result<BpfObjectPtr> open_sharing_pinned_maps(const std::string &path, const std::string &function,
+                                              const std::string &dir, bpf_program **prog,
+                                              std::vector<uint32_t> *map_ids) {
+  BpfObjectPtr obj(bpf_object__open_file(path.c_str(), nullptr));
+  if (!obj) return fail_errno(errno, "open {}", path);
+  *prog = nullptr;
+  bpf_program *p;
+  bpf_object__for_each_program(p, obj.get()) {
+    const bool mine = function == bpf_program__name(p);
+    (void)bpf_program__set_autoload(p, mine);
+    if (mine) *prog = p;
+  }
+  if (!*prog) return fail("{} has no program {}", path, function);
+  bpf_map *m;
+  bpf_object__for_each_map(m, obj.get()) {
+    const std::string pin = PinLayout::map(dir, map_pin_name(m));
+    UniqueFd fd(bpf_obj_get(pin.c_str()));
+    if (!fd.valid()) return fail_errno(errno, "open map pin {}", pin);
+    if (int err = bpf_map__reuse_fd(m, fd.get())) return fail_errno(-err, "reuse map {}", pin);
+    bpf_map_info info{};
+    uint32_t len = sizeof info;
+    if (map_ids && bpf_obj_get_info_by_fd(fd.get(), &info, &len) == 0) map_ids->push_back(info.id);
+  }
+  return obj;
+}
+
+}  // namespace bpfrec
