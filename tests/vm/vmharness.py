@@ -193,6 +193,37 @@ def check_host():
         raise VMError("%s not found (install qemu-system-x86)" % QEMU)
 
 
+# A guest kernel that reports one of these has wedged for good: the soft-lockup watchdog has seen a
+# CPU stuck for minutes (a short lockup can be TCG scheduling noise and recovers), or it panicked.
+_WEDGED = re.compile(rb"soft lockup - CPU#\d+ stuck for (\d+)s|Kernel panic - not syncing")
+WEDGED_AFTER_S = 240      # a soft lockup this long is a hang, not noise
+SILENCE_LIMIT_S = 1200    # no console output at all for this long: the guest is gone
+
+
+def kernel_trouble(text, context=40):
+    """The first kernel trouble report in a serial log (soft lockup, RCU stall, hung task, BUG,
+    Oops, panic) with up to `context` lines after it, or "" if there is none."""
+    lines = text.splitlines()
+    pat = re.compile(r"BUG: soft lockup|rcu: INFO: .*detected stalls|INFO: task .* blocked for more|"
+                     r"BUG: |Oops: |Kernel panic|general protection fault|WARNING: CPU")
+    for i, l in enumerate(lines):
+        if pat.search(l):
+            return "\n".join(x.rstrip("\r") for x in lines[i:i + context])
+    return ""
+
+
+def running_test(text):
+    """The gtest test that had started but not finished when the output ends ("" if none)."""
+    current = ""
+    for l in text.splitlines():
+        m = re.match(r"\[ RUN      \] (\S+)", l)
+        if m:
+            current = m.group(1)
+        elif re.match(r"\[ +(OK|FAILED|SKIPPED) +\] ", l):
+            current = ""
+    return current
+
+
 def boot(mode, seed=None, run_cmd=None, kernel=None, cache_dir=None, timeout=240, log_path=None,
          mem=1024, smp=2, extra_append="", done_marker=None, echo=False, out_dir=None):
     """Boot the guest and return (serial output, elapsed seconds, timed_out, marks).
@@ -202,6 +233,8 @@ def boot(mode, seed=None, run_cmd=None, kernel=None, cache_dir=None, timeout=240
 
     marks maps every line prefix 'VMTEST X' seen to the time (s since qemu start) it first arrived,
     for timings. When done_marker is seen, the VM gets 30 s more to power off by itself.
+    The run ends early, with marks["WEDGED"] set to the reason, when the guest kernel panics, reports
+    a CPU stuck for WEDGED_AFTER_S or more, or prints nothing for SILENCE_LIMIT_S.
     """
     check_host()
     kver, vmlinuz, mdir = find_kernel(kernel)
@@ -253,6 +286,7 @@ def boot(mode, seed=None, run_cmd=None, kernel=None, cache_dir=None, timeout=240
     deadline = start + timeout
     logf = open(log_path, "wb") if log_path else None
     pending = b""
+    last_output = start
     import select
     try:
         while True:
@@ -271,7 +305,12 @@ def boot(mode, seed=None, run_cmd=None, kernel=None, cache_dir=None, timeout=240
                     sys.stderr.flush()
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
+                last_output = now
                 for ln in lines:
+                    w = _WEDGED.search(ln)
+                    if w and "WEDGED" not in marks and (not w.group(1) or int(w.group(1)) >= WEDGED_AFTER_S):
+                        marks["WEDGED"] = ln.decode(errors="replace").strip()
+                        deadline = min(deadline, now + 20)  # let the trace reach the console
                     m = re.search(rb"VMTEST [A-Z-]+", ln)
                     if m:
                         marks.setdefault(m.group().decode(), now - start)
@@ -279,8 +318,11 @@ def boot(mode, seed=None, run_cmd=None, kernel=None, cache_dir=None, timeout=240
                             deadline = min(deadline, now + 30)
             elif proc.poll() is not None:
                 break
+            if now - last_output > SILENCE_LIMIT_S and "WEDGED" not in marks:
+                marks["WEDGED"] = "no console output for %d s" % SILENCE_LIMIT_S
+                deadline = now
             if now > deadline:
-                timed_out = "VMTEST DONE" not in marks if done_marker else True
+                timed_out = ("VMTEST DONE" not in marks if done_marker else True) and "WEDGED" not in marks
                 proc.kill()
                 break
         proc.wait()
