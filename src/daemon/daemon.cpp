@@ -18,6 +18,7 @@
 #include "kernel/fs.h"
 #include "kernel/inventory.h"
 #include "manifest/desired.h"
+#include "manifest/discovery.h"
 #include "reconcile/executor.h"
 #include "reconcile/plan.h"
 
@@ -130,12 +131,27 @@ Result<void> Daemon::watch_dirs() {
   return {};
 }
 
-void Daemon::schedule_reconcile() {
-  uint64_t now = 0;
-  (void)sd_event_now(event_.get(), CLOCK_MONOTONIC, &now);
+namespace {
+uint64_t monotonic_usec() {
+  struct timespec ts {};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000ULL + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+}
+}  // namespace
+
+void Daemon::schedule_reconcile(bool complete) {
+  // The loop's cached time is when this iteration woke; a reconcile earlier in the same
+  // iteration may have taken longer than that, so read the clock itself.
+  const uint64_t now = monotonic_usec();
   int enabled = SD_EVENT_OFF;
   if (timer_) (void)sd_event_source_get_enabled(timer_.get(), &enabled);
-  if (enabled == SD_EVENT_OFF) burst_start_usec_ = now;
+  if (enabled == SD_EVENT_OFF) {
+    if (complete && now >= last_reconcile_usec_ + opts_.coalesce_usec) {
+      reconcile("manifest change");
+      return;
+    }
+    burst_start_usec_ = now;
+  }
   // Wait for a quiet period after the last event, but never longer than coalesce_max_usec after
   // the first one, so that a writer that never stops cannot starve the reconcile.
   uint64_t deadline = std::min(now + opts_.coalesce_usec, burst_start_usec_ + opts_.coalesce_max_usec);
@@ -168,10 +184,7 @@ void Daemon::reconcile_once(const char *why, bool reload) {
   if (reload && generation_ > 0) {
     // systemd 252 (RHEL 9) takes RELOADING=1 ... READY=1; MONOTONIC_USEC is what later versions
     // (Type=notify-reload) want alongside, and older ones ignore.
-    struct timespec ts {};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    const unsigned long long usec = static_cast<unsigned long long>(ts.tv_sec) * 1'000'000ULL + ts.tv_nsec / 1000;
-    (void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", usec);
+    (void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", static_cast<unsigned long long>(monotonic_usec()));
   }
   DesiredState desired = load_desired(opts_.programs_dirs);
   // Report a manifest's errors when they change, not on every periodic check.
@@ -209,6 +222,7 @@ void Daemon::reconcile_once(const char *why, bool reload) {
   (void)sd_notifyf(0, "%sSTATUS=%s", reload || generation_ == 1 ? "READY=1\n" : "", summary.c_str());
   publish(before);
   watch_links(desired, pattern_ns, primary_ns);
+  last_reconcile_usec_ = monotonic_usec();
 }
 
 void Daemon::watch_links(const DesiredState &desired, const std::set<std::string> &pattern_ns,
@@ -275,7 +289,7 @@ int Daemon::on_signal(sd_event_source *, const struct signalfd_siginfo *si, void
 int Daemon::on_inotify(sd_event_source *, const struct inotify_event *ev, void *userdata) {
   auto *d = static_cast<Daemon *>(userdata);
   spdlog::debug("inotify: {} mask {:#x}", ev->len ? ev->name : "", ev->mask);
-  d->schedule_reconcile();
+  d->schedule_reconcile((ev->mask & IN_MOVED_TO) && ev->len && is_manifest_name(ev->name));
   return 0;
 }
 

@@ -24,8 +24,11 @@ struct DaemonOptions {
   std::string pin_root = "/sys/fs/bpf/bpfman-reconciler";
   TcMechanism tc = TcMechanism::Auto;
   XdpMechanism xdp = XdpMechanism::Auto;
-  uint64_t coalesce_usec = 10'000;       // quiet time after the last inotify event before reconciling
-  uint64_t coalesce_max_usec = 500'000;  // longest wait after the first event of a burst
+  /// Quiet time (µs) after the last inotify event before reconciling. A complete change that comes
+  /// alone (a rename into or out of a directory, an unlink) is reconciled at once instead: see
+  /// Daemon::schedule_reconcile.
+  uint64_t coalesce_usec = 10'000;
+  uint64_t coalesce_max_usec = 500'000;  // longest wait (µs) after the first event of a burst
   /// Periodic drift check (observe + plan, no reloads when nothing drifted); 0 disables.
   uint64_t check_interval_usec = 30'000'000;
 };
@@ -72,7 +75,15 @@ class Daemon {
   void reconcile_once(const char *why, bool reload);
   Result<void> setup_bus();
   Result<void> watch_dirs();
-  void schedule_reconcile();
+  /// Reconciles after a burst of events has gone quiet (coalesce_usec, at most coalesce_max_usec
+  /// after its first event). `complete`: the event is a whole change by itself: a manifest
+  /// renamed into place (IN_MOVED_TO of a `*.toml` name, what a careful writer ends with). If no
+  /// burst is under way and the last reconcile ended at least coalesce_usec ago, it is reconciled at
+  /// once (leading edge) and only what follows is coalesced. Every other event waits for the quiet
+  /// period: after IN_CREATE or IN_CLOSE_WRITE a writer may still be filling the file (an empty file
+  /// is a mask, i.e. "no programs"), and an editor that saves by renaming the old file away
+  /// (vim's backupcopy=no) sends IN_MOVED_FROM before the new file exists.
+  void schedule_reconcile(bool complete = false);
   void publish(const DaemonStatus &before);
 
   static int on_signal(sd_event_source *, const struct signalfd_siginfo *si, void *userdata);
@@ -96,7 +107,8 @@ class Daemon {
   VanishedInterfaces vanished_;          // interfaces that patterns matched and that went away
   std::set<std::string> pattern_notes_;  // the last reconcile's pending/failed pattern notes, logged once
   uint64_t generation_ = 0;
-  uint64_t burst_start_usec_ = 0;  // CLOCK_MONOTONIC of the first inotify event of this burst
+  uint64_t burst_start_usec_ = 0;     // CLOCK_MONOTONIC of the first inotify event of this burst
+  uint64_t last_reconcile_usec_ = 0;  // CLOCK_MONOTONIC when the last reconcile ended
 };
 
 }  // namespace bpfrec

@@ -33,6 +33,10 @@ bool is_dev_null(const std::string &path) {
 
 }  // namespace
 
+bool is_manifest_name(std::string_view name) {
+  return !name.empty() && name[0] != '.' && name.size() > 5 && name.ends_with(".toml");
+}
+
 std::vector<ManifestEntry> discover_manifests(const std::vector<std::string> &dirs) {
   // base name -> files in precedence order
   std::map<std::string, std::vector<std::string>> by_name;
@@ -42,7 +46,7 @@ std::vector<ManifestEntry> discover_manifests(const std::vector<std::string> &di
     for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
          it.increment(ec)) {
       std::string name = it->path().filename().string();
-      if (name.empty() || name[0] == '.' || name.size() <= 5 || name.substr(name.size() - 5) != ".toml") continue;
+      if (!is_manifest_name(name)) continue;
       // Regular files only: stat (not lstat) so a symlink to a regular file counts, as networkd
       // does; a symlink to /dev/null is a mask (systemd.network(5)).
       struct stat st {};

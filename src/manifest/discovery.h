@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "manifest/manifest.h"
@@ -22,6 +23,10 @@ struct ManifestEntry {
   std::string overridden_by;  // path of the file that wins, for Overridden
   std::vector<Diagnostic> errors;
 };
+
+/// Whether a directory entry named `name` is read as a manifest: `*.toml`, not hidden (no leading
+/// '.'), more than the suffix. Editors' backup and swap files (`x.toml~`, `.x.toml.swp`) are not.
+bool is_manifest_name(std::string_view name);
 
 /// Lists manifests in `dirs` (highest precedence first). Only regular `*.toml` files whose name
 /// does not start with '.' are considered; no recursion; a missing directory is skipped. For each
