@@ -54,6 +54,19 @@ TEST(Discovery, DefaultDirectoriesInPrecedenceOrder) {
   EXPECT_EQ(to_string(ManifestState::Overridden), "overridden");
 }
 
+// The daemon reconciles at once only on a rename of such a name into place (daemon.h), so an
+// editor's backup or swap file must not count.
+TEST(Discovery, ManifestNames) {
+  EXPECT_TRUE(is_manifest_name("10-xdp.toml"));
+  EXPECT_TRUE(is_manifest_name("a.toml"));
+  EXPECT_FALSE(is_manifest_name(".toml"));
+  EXPECT_FALSE(is_manifest_name(".10-xdp.toml"));  // a writer's temporary file before its rename
+  EXPECT_FALSE(is_manifest_name("10-xdp.toml~"));  // vim's backup
+  EXPECT_FALSE(is_manifest_name(".10-xdp.toml.swp"));
+  EXPECT_FALSE(is_manifest_name("10-xdp.toml.dpkg-new"));
+  EXPECT_FALSE(is_manifest_name(""));
+}
+
 TEST_F(DiscoveryTest, EmptyDirectories) { EXPECT_THAT(discover_manifests(dirs), IsEmpty()); }
 
 TEST_F(DiscoveryTest, HigherDirectoryWinsByBaseName) {
