@@ -18,7 +18,9 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <optional>
 
+#include "kernel/inventory.h"
 #include "kernel/netns.h"
 #include "util/sha256.h"
 #include "util/unique_fd.h"
@@ -70,18 +72,26 @@ std::string prog_name_of_id(uint32_t id) {
 // libxdp dispatcher's components. The plain case is answered with bpf_xdp_query(): libxdp
 // 1.3.1's xdp_multiprog__get_from_ifindex() leaks a program fd on a legacy hook (measured), and
 // a leaked fd keeps a detached program loaded.
-std::vector<uint32_t> xdp_hook_programs(int ifindex, bool *legacy = nullptr, uint32_t *main_id = nullptr) {
+//
+// programs_behind: the same for a hook already known to run `main_id` (from bpf_xdp_query() or
+// one dump of every hook). Runs in the hook's namespace, or enters `netns` first when given: only
+// a dispatcher's walk needs it.
+std::vector<uint32_t> programs_behind(int ifindex, uint32_t main_id, bool *legacy = nullptr,
+                                      const std::string *netns = nullptr) {
   std::vector<uint32_t> ids;
-  DECLARE_LIBBPF_OPTS(bpf_xdp_query_opts, q);
-  if (bpf_xdp_query(ifindex, 0, &q) != 0 || q.prog_id == 0) return ids;
-  if (main_id) *main_id = q.prog_id;
   // libxdp names its dispatcher program "xdp_dispatcher" (prog_dispatcher.h).
-  if (prog_name_of_id(q.prog_id) != "xdp_dispatcher") {
-    ids.push_back(q.prog_id);
+  if (prog_name_of_id(main_id) != "xdp_dispatcher") {
+    ids.push_back(main_id);
     if (legacy) *legacy = true;
     return ids;
   }
   if (legacy) *legacy = false;
+  std::optional<NetnsGuard> ns;
+  if (netns) {
+    auto entered = NetnsGuard::enter(*netns);
+    if (!entered) return ids;
+    ns.emplace(std::move(*entered));
+  }
   Multiprog mp(xdp_multiprog__get_from_ifindex(ifindex));
   if (libxdp_get_error(mp.get()) || !mp) {
     (void)mp.release();
@@ -90,6 +100,13 @@ std::vector<uint32_t> xdp_hook_programs(int ifindex, bool *legacy = nullptr, uin
   for (auto *p = xdp_multiprog__next_prog(nullptr, mp.get()); p; p = xdp_multiprog__next_prog(p, mp.get()))
     ids.push_back(xdp_program__id(p));
   return ids;
+}
+
+std::vector<uint32_t> xdp_hook_programs(int ifindex, bool *legacy = nullptr, uint32_t *main_id = nullptr) {
+  DECLARE_LIBBPF_OPTS(bpf_xdp_query_opts, q);
+  if (bpf_xdp_query(ifindex, 0, &q) != 0 || q.prog_id == 0) return {};
+  if (main_id) *main_id = q.prog_id;
+  return programs_behind(ifindex, q.prog_id, legacy);
 }
 
 // XDP_FLAGS_*_MODE for the mode bpf_xdp_query() reports a program attached in.
@@ -355,10 +372,24 @@ Result<AttachRecord> attach_xdp_component(bpf_object *obj, bpf_program *prog, co
   return rec;
 }
 
-bool xdp_in_place(uint32_t prog_id, const AttachRecord &r) {
-  auto ns = NetnsGuard::enter(r.netns);
-  if (!ns) return false;
-  auto ids = xdp_hook_programs(r.ifindex);
+const std::vector<uint32_t> &XdpHookCache::programs(const std::string &netns, int ifindex) {
+  const auto key = std::make_pair(netns, ifindex);
+  if (auto it = hooks_.find(key); it != hooks_.end()) return it->second;
+  auto &ids = hooks_[key];
+  auto nit = attached_.find(netns);
+  if (nit == attached_.end()) {
+    std::map<int, uint32_t> found;  // stays empty when the namespace cannot be read
+    if (auto ns = NetnsGuard::enter(netns); ns)
+      if (auto r = read_xdp_programs(); r) found = std::move(*r);
+    nit = attached_.emplace(netns, std::move(found)).first;
+  }
+  if (auto pit = nit->second.find(ifindex); pit != nit->second.end())
+    ids = programs_behind(ifindex, pit->second, nullptr, &netns);
+  return ids;
+}
+
+bool xdp_in_place(uint32_t prog_id, const AttachRecord &r, XdpHookCache &hooks) {
+  const auto &ids = hooks.programs(r.netns, r.ifindex);
   return std::find(ids.begin(), ids.end(), prog_id) != ids.end();
 }
 

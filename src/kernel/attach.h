@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <map>
 #include <vector>
 
 #include <bpf/libbpf.h>
@@ -25,8 +27,24 @@ uint32_t prog_id_of(int fd);
 Result<AttachRecord> attach_xdp(int prog_fd, const AttachSpec &a, const std::string &why_alone);
 /// Detaches our program from the recorded interface; not an error when it is no longer there.
 Result<void> detach_xdp(int prog_fd, const AttachRecord &r);
-/// True when the recorded interface's XDP hook runs program `prog_id` (alone or in a dispatcher).
-bool xdp_in_place(uint32_t prog_id, const AttachRecord &r);
+/// What the XDP hooks run, read once per observation of the pin root: one RTM_GETLINK dump per
+/// network namespace (read_xdp_programs) instead of one per attachment, and libxdp's walk of a
+/// dispatcher's components once per hook. Valid for one observation only: drop it afterwards.
+class XdpHookCache {
+ public:
+  /// The programs on interface `ifindex`'s XDP hook in `netns` ("" = ours): the attached program,
+  /// or the components of a libxdp dispatcher. Empty when nothing is attached or the namespace
+  /// cannot be entered or read.
+  const std::vector<uint32_t> &programs(const std::string &netns, int ifindex);
+
+ private:
+  std::map<std::string, std::map<int, uint32_t>> attached_;  // netns -> ifindex -> program on the hook
+  std::map<std::pair<std::string, int>, std::vector<uint32_t>> hooks_;
+};
+
+/// True when the recorded interface's XDP hook runs program `prog_id` (alone or in a dispatcher),
+/// as `hooks` saw it.
+bool xdp_in_place(uint32_t prog_id, const AttachRecord &r, XdpHookCache &hooks);
 
 /// Replaces program `old_fd` by `new_fd` on the recorded XDP hook without leaving it empty:
 /// XDP_FLAGS_REPLACE with old_prog_fd when our program is alone on the hook (the kernel refuses

@@ -175,6 +175,33 @@ NetnsInterfaces read_netns(const std::string &path, bool routes_too) {
 
 }  // namespace
 
+Result<std::map<int, uint32_t>> read_xdp_programs() {
+  UniqueFd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+  if (!fd.valid()) return fail_errno(errno, "netlink socket");
+  std::map<int, uint32_t> out;
+  auto r = retry([&]() -> Result<void> {
+    out.clear();
+    ifinfomsg req{};
+    req.ifi_family = AF_UNSPEC;
+    return dump(fd.get(), RTM_GETLINK, &req, sizeof req, [&](const nlmsghdr *h) {
+      if (h->nlmsg_type != RTM_NEWLINK) return;
+      const auto *ifi = static_cast<const ifinfomsg *>(NLMSG_DATA(h));
+      each_attr<ifinfomsg>(h, [&](unsigned short type, const void *data, size_t len) {
+        if ((type & NLA_TYPE_MASK) != IFLA_XDP) return;
+        int left = static_cast<int>(len);
+        for (auto *a = static_cast<const rtattr *>(data); RTA_OK(a, left); a = RTA_NEXT(a, left))
+          if (a->rta_type == IFLA_XDP_PROG_ID && RTA_PAYLOAD(a) >= 4) {
+            uint32_t id = 0;
+            std::memcpy(&id, RTA_DATA(a), 4);
+            if (id) out[ifi->ifi_index] = id;
+          }
+      });
+    });
+  });
+  if (!r) return std::unexpected(r.error());
+  return out;
+}
+
 InterfaceInventory read_interface_inventory(const std::set<std::string> &netns_paths,
                                             const std::set<std::string> &primary_netns) {
   InterfaceInventory inv;

@@ -2,10 +2,13 @@
 // (reconcile/interfaces.h): read with rtnetlink dumps inside each namespace.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 
 #include "reconcile/interfaces.h"
+#include "util/result.h"
 
 namespace bpfrec {
 
@@ -19,5 +22,13 @@ namespace bpfrec {
 /// A namespace that cannot be entered or read gets NetnsInterfaces::error; never fails as a whole.
 InterfaceInventory read_interface_inventory(const std::set<std::string> &netns_paths,
                                             const std::set<std::string> &primary_netns);
+
+/// The program on each interface's XDP hook in the caller's network namespace, from one
+/// RTM_GETLINK dump (IFLA_XDP_PROG_ID inside IFLA_XDP): ifindex -> program id. Interfaces without
+/// a program, or with programs in several modes at once (XDP_ATTACHED_MULTI, where the kernel gives
+/// no single id, as bpf_xdp_query() reports it), are absent. One dump answers for every interface;
+/// libbpf's bpf_xdp_query() dumps every link of the namespace to answer for one.
+/// Errors: the netlink socket or dump failed (a dump interrupted three times in a row included).
+Result<std::map<int, uint32_t>> read_xdp_programs();
 
 }  // namespace bpfrec

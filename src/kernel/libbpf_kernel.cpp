@@ -139,11 +139,12 @@ class LibbpfKernel final : public Kernel {
 
   ObservedState observe() override {
     ObservedState st;
+    XdpHookCache xdp_hooks;  // one look at every XDP hook for this observation
     for (const auto &entry : list_dir(pins_.root)) {
       const bool staging = entry.starts_with(PinLayout::kStagingPrefix);
       const std::string name = staging ? entry.substr(std::strlen(PinLayout::kStagingPrefix)) : entry;
       if (!valid_program_name(name)) continue;  // not one of ours
-      ObservedProgram p = read_program(name, pins_.root + "/" + entry);
+      ObservedProgram p = read_program(name, pins_.root + "/" + entry, xdp_hooks);
       if (staging) st.stale.push_back(std::move(p));
       else st.programs.emplace(name, std::move(p));
     }
@@ -396,7 +397,7 @@ class LibbpfKernel final : public Kernel {
   Result<void> save(const ObservedProgram &prog) override { return write_record(prog); }
 
  private:
-  ObservedProgram read_program(const std::string &name, const std::string &dir) {
+  ObservedProgram read_program(const std::string &name, const std::string &dir, XdpHookCache &xdp_hooks) {
     ObservedProgram p;
     p.name = name;
     p.dir = dir;
@@ -416,7 +417,7 @@ class LibbpfKernel final : public Kernel {
     }
     for (const auto &m : list_dir(PinLayout::maps_dir(dir))) p.maps[m] = PinLayout::map(dir, m);
     for (auto it = p.attachments.begin(); it != p.attachments.end();) {
-      if (in_place(p, it->second)) {
+      if (in_place(p, it->second, xdp_hooks)) {
         if (it->second.mechanism == Mechanism::Tcx || it->second.mechanism == Mechanism::PerfLink)
           it->second.link_id = pinned_link_id(PinLayout::link(dir, it->first));
         if (it->second.mechanism == Mechanism::TcDispatcher)
@@ -461,12 +462,12 @@ class LibbpfKernel final : public Kernel {
     return fd;
   }
 
-  bool in_place(const ObservedProgram &p, const AttachRecord &a) {
+  bool in_place(const ObservedProgram &p, const AttachRecord &a, XdpHookCache &xdp_hooks) {
     switch (a.mechanism) {
-      case Mechanism::Xdp: return p.prog_id != 0 && xdp_in_place(p.prog_id, a);
+      case Mechanism::Xdp: return p.prog_id != 0 && xdp_in_place(p.prog_id, a, xdp_hooks);
       case Mechanism::XdpDispatcher: {
         UniqueFd component(bpf_obj_get(PinLayout::link(p.dir, a.key).c_str()));
-        return component.valid() && xdp_in_place(prog_id_of(component.get()), a);
+        return component.valid() && xdp_in_place(prog_id_of(component.get()), a, xdp_hooks);
       }
       case Mechanism::Tc: return tc_in_place(p.prog_id, a);
       case Mechanism::TcDispatcher: return tc_dispatcher_in_place(pins_.root, p.name, a);
