@@ -10,6 +10,8 @@
 #include <cstring>
 #include <filesystem>
 #include <set>
+#include <string_view>
+#include <unordered_map>
 
 #include <spdlog/spdlog.h>
 
@@ -265,11 +267,14 @@ int Daemon::on_check(sd_event_source *src, uint64_t, void *userdata) {
 void Daemon::publish(const DaemonStatus &before) {
   if (!bus_) return;
   (void)sd_bus_emit_properties_changed(bus_.get(), kManagerPath, kManagerInterface, "State", "Generation", nullptr);
+  std::unordered_map<std::string_view, const ProgramStatus *> was;
+  was.reserve(before.programs.size());
+  for (auto &q : before.programs) was.emplace(q.name, &q);
   for (auto &p : status_.programs) {
-    bool same = false;
-    for (auto &q : before.programs)
-      same |= q.name == p.name && q.state == p.state && q.error == p.error && q.kernel_id == p.kernel_id &&
-              q.manifest == p.manifest;
+    auto it = was.find(p.name);
+    const ProgramStatus *q = it == was.end() ? nullptr : it->second;
+    const bool same =
+        q && q->state == p.state && q->error == p.error && q->kernel_id == p.kernel_id && q->manifest == p.manifest;
     if (!same)
       (void)sd_bus_emit_properties_changed(bus_.get(), program_object_path(p.name).c_str(), kProgramInterface, "Type",
                                            "State", "Error", "Manifest", "KernelId", nullptr);

@@ -148,6 +148,7 @@ class LibbpfKernel final : public Kernel {
       if (staging) st.stale.push_back(std::move(p));
       else st.programs.emplace(name, std::move(p));
     }
+    records_.sweep();
     return st;
   }
 
@@ -401,7 +402,7 @@ class LibbpfKernel final : public Kernel {
     ObservedProgram p;
     p.name = name;
     p.dir = dir;
-    if (auto r = read_record(p); !r) {
+    if (auto r = records_.read(p); !r) {
       spdlog::warn("program {}: {}", name, r.error().message);
       p.intact = false;
     }
@@ -417,17 +418,12 @@ class LibbpfKernel final : public Kernel {
     }
     for (const auto &m : list_dir(PinLayout::maps_dir(dir))) p.maps[m] = PinLayout::map(dir, m);
     for (auto it = p.attachments.begin(); it != p.attachments.end();) {
-      if (in_place(p, it->second, xdp_hooks)) {
-        if (it->second.mechanism == Mechanism::Tcx || it->second.mechanism == Mechanism::PerfLink)
-          it->second.link_id = pinned_link_id(PinLayout::link(dir, it->first));
-        if (it->second.mechanism == Mechanism::TcDispatcher)
-          (void)tc_dispatcher_in_place(pins_.root, name, it->second, &it->second.link_id);
-        if (it->second.mechanism == Mechanism::XdpDispatcher) {
-          UniqueFd component(bpf_obj_get(PinLayout::link(dir, it->first).c_str()));
-          it->second.prog_id = component.valid() ? prog_id_of(component.get()) : 0;
-        }
-        if (it->second.mechanism == Mechanism::Link)
-          it->second.link_id = pinned_live_link_id(PinLayout::link(dir, it->first));
+      uint32_t live_id = 0;
+      if (in_place(p, it->second, xdp_hooks, &live_id)) {
+        // What runs there now, as the check found it: the link, or (XDP dispatcher) the component.
+        if (it->second.mechanism == Mechanism::XdpDispatcher) it->second.prog_id = live_id;
+        else if (it->second.mechanism != Mechanism::Xdp && it->second.mechanism != Mechanism::Tc)
+          it->second.link_id = live_id;
         ++it;
       } else {
         spdlog::warn("drift: program {} is no longer attached at {}", name, it->second.target);
@@ -462,25 +458,32 @@ class LibbpfKernel final : public Kernel {
     return fd;
   }
 
-  bool in_place(const ObservedProgram &p, const AttachRecord &a, XdpHookCache &xdp_hooks) {
+  // Whether attachment `a` still runs program `p`. `live_id` gets what runs there: the link id
+  // (TCX, perf and tracing links, the TC dispatcher slot's freplace link) or the XDP dispatcher
+  // component's program id; untouched for XDP alone and cls_bpf, whose record has it all.
+  bool in_place(const ObservedProgram &p, const AttachRecord &a, XdpHookCache &xdp_hooks, uint32_t *live_id) {
     switch (a.mechanism) {
       case Mechanism::Xdp: return p.prog_id != 0 && xdp_in_place(p.prog_id, a, xdp_hooks);
       case Mechanism::XdpDispatcher: {
         UniqueFd component(bpf_obj_get(PinLayout::link(p.dir, a.key).c_str()));
-        return component.valid() && xdp_in_place(prog_id_of(component.get()), a, xdp_hooks);
+        if (!component.valid()) return false;
+        *live_id = prog_id_of(component.get());
+        return xdp_in_place(*live_id, a, xdp_hooks);
       }
       case Mechanism::Tc: return tc_in_place(p.prog_id, a);
-      case Mechanism::TcDispatcher: return tc_dispatcher_in_place(pins_.root, p.name, a);
+      case Mechanism::TcDispatcher: return tc_dispatcher_in_place(pins_.root, p.name, a, live_id);
       case Mechanism::Tcx:
       case Mechanism::PerfLink: {
         // The link must run this program: after an interrupted replace a link pinned here can
         // run the staged one.
         uint32_t prog_id = 0;
-        return pinned_link_id(PinLayout::link(p.dir, a.key), &prog_id) != 0 && prog_id == p.prog_id;
+        *live_id = pinned_link_id(PinLayout::link(p.dir, a.key), &prog_id);
+        return *live_id != 0 && prog_id == p.prog_id;
       }
       case Mechanism::Link: {
         uint32_t prog_id = 0;
-        return pinned_live_link_id(PinLayout::link(p.dir, a.key), &prog_id) != 0 && prog_id == p.prog_id;
+        *live_id = pinned_live_link_id(PinLayout::link(p.dir, a.key), &prog_id);
+        return *live_id != 0 && prog_id == p.prog_id;
       }
     }
     return false;
@@ -593,6 +596,7 @@ class LibbpfKernel final : public Kernel {
   }
 
   PinLayout pins_;
+  RecordCache records_;  // parsed records of the last observation, by directory
   TcMechanism tc_;
   XdpMechanism xdp_;
   bool tcx_probed_ = false, tcx_ = false;

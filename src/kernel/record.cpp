@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 
+#include <cstring>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -134,15 +135,40 @@ Result<void> write_record(const ObservedProgram &p) {
   return {};
 }
 
-Result<void> read_record(ObservedProgram &p) {
-  const std::string pin = PinLayout::record(p.dir);
+namespace {
+Result<std::string> read_record_text(const std::string &dir) {
+  const std::string pin = PinLayout::record(dir);
   UniqueFd fd(bpf_obj_get(pin.c_str()));
   if (!fd.valid()) return fail_errno(errno, "open record {}", pin);
-  std::vector<char> value(kRecordValueSize, 0);
+  std::vector<char> value(kRecordValueSize);
   uint32_t key = 0;
   if (bpf_map_lookup_elem(fd.get(), &key, value.data()) != 0) return fail_errno(errno, "read record {}", pin);
-  value.back() = 0;
-  return record_from_json(std::string(value.data()), p);
+  return std::string(value.data(), strnlen(value.data(), value.size()));
+}
+}  // namespace
+
+Result<void> read_record(ObservedProgram &p) {
+  auto text = read_record_text(p.dir);
+  if (!text) return std::unexpected(text.error());
+  return record_from_json(*text, p);
+}
+
+Result<void> RecordCache::read(ObservedProgram &p) {
+  auto text = read_record_text(p.dir);
+  if (!text) return std::unexpected(text.error());
+  if (auto it = last_.find(p.dir); it != last_.end() && it->second.text == *text) {
+    p = it->second.parsed;
+    now_.insert(last_.extract(it));
+    return {};
+  }
+  if (auto r = record_from_json(*text, p); !r) return r;
+  now_.insert_or_assign(p.dir, Entry{std::move(*text), p});
+  return {};
+}
+
+void RecordCache::sweep() {
+  last_ = std::move(now_);
+  now_.clear();
 }
 
 }  // namespace bpfrec

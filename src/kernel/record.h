@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <unordered_map>
 
 #include "kernel/fs.h"
 #include "reconcile/state.h"
@@ -27,5 +28,23 @@ Result<void> write_record(const ObservedProgram &p);
 
 /// Reads the record in `p.dir` into `p`. Errors: no record pin (ENOENT) or unreadable.
 Result<void> read_record(ObservedProgram &p);
+
+/// read_record() that parses a record only when its text differs from what the same directory
+/// held at the previous observation (a no-op reconcile reads every record; parsing them all was a
+/// third of its time). The record itself is always read from the kernel.
+class RecordCache {
+ public:
+  /// As read_record(). Errors: as read_record(); a failed read is not cached.
+  Result<void> read(ObservedProgram &p);
+  /// Ends an observation: forgets the directories that were not read since the last sweep.
+  void sweep();
+
+ private:
+  struct Entry {
+    std::string text;
+    ObservedProgram parsed;
+  };
+  std::unordered_map<std::string, Entry> last_, now_;  // by program directory
+};
 
 }  // namespace bpfrec
