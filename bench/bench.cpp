@@ -196,9 +196,13 @@ double vm_hwm_mib(pid_t pid) {
 }
 
 /// CPU time (ns, from schedstat) and context switches summed over every thread of pid.
+/// `wakeups` counts voluntary switches (the thread slept and something woke it); `preempted`
+/// counts involuntary ones (another task took the CPU mid-work: a sign of machine load, not of
+/// the daemon waking up).
 struct TaskTotals {
   std::uint64_t cpu_ns = 0;
-  std::uint64_t switches = 0;
+  std::uint64_t wakeups = 0;
+  std::uint64_t preempted = 0;
 };
 TaskTotals task_totals(pid_t pid) {
   TaskTotals t;
@@ -211,8 +215,10 @@ TaskTotals task_totals(pid_t pid) {
     std::ifstream in(base + "/" + tid + "/status");
     std::string line;
     while (std::getline(in, line))
-      if (line.rfind("voluntary_ctxt_switches:", 0) == 0 || line.rfind("nonvoluntary_ctxt_switches:", 0) == 0)
-        t.switches += std::stoull(line.substr(line.find(':') + 1));
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0)
+        t.wakeups += std::stoull(line.substr(line.find(':') + 1));
+      else if (line.rfind("nonvoluntary_ctxt_switches:", 0) == 0)
+        t.preempted += std::stoull(line.substr(line.find(':') + 1));
   }
   return t;
 }
@@ -690,8 +696,10 @@ void fleet_phases(Lab& lab, const Mode& mode, Results& res) {
   const double secs = ms_between(t0, Clock::now()) / 1000.0;
   res.add("idle.cpu", static_cast<double>(b.cpu_ns - a.cpu_ns) / 1e6);
   res.note("idle.cpu", "over " + std::to_string(mode.idle_seconds) + " s");
-  res.add("idle.wakeups", static_cast<double>(b.switches - a.switches) / secs);
-  res.note("idle.wakeups", std::to_string(b.switches - a.switches) + " context switches in " + std::to_string(mode.idle_seconds) + " s");
+  res.add("idle.wakeups", static_cast<double>(b.wakeups - a.wakeups) / secs);
+  res.note("idle.wakeups", std::to_string(b.wakeups - a.wakeups) + " voluntary context switches in " +
+                               std::to_string(mode.idle_seconds) + " s; " + std::to_string(b.preempted - a.preempted) +
+                               " involuntary (preempted by other load)");
 
   // The rest of the fleet.
   const Fleet rest = fleet(lab, mode.fleet_small, mode.fleet_large, mode.fleet_large);
@@ -842,7 +850,7 @@ void declare(Results& res, const Mode& mode) {
   res.expect("noop.reload", "Reload() with nothing changed, " + big + " programs (D-Bus call wall time)", "ms");
   res.expect("noop.bpf_mutating", "bpf() commands that create or change kernel objects during that Reload() (strace)", "");
   res.expect("idle.cpu", "daemon CPU time, " + small + " programs, no changes", "ms");
-  res.expect("idle.wakeups", "daemon wakeups (context switches) per second, idle", "/s");
+  res.expect("idle.wakeups", "daemon wakeups (voluntary context switches) per second, idle", "/s");
   res.expect("mem.hwm.0", "VmHWM, 0 programs", "MiB");
   res.expect("mem.hwm.small", "VmHWM, " + small + " programs applied", "MiB");
   res.expect("mem.hwm.large", "VmHWM, " + big + " programs applied", "MiB");
