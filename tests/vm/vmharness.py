@@ -188,6 +188,19 @@ def build_initramfs(cache_dir, kver, mdir):
     return path
 
 
+# Host directories the guest does not see: it mounts fresh tmpfs there (see INIT_SCRIPT).
+GUEST_PRIVATE_DIRS = ["/tmp", "/var/tmp", "/run", "/dev/shm"]
+
+
+def hidden_in_guest(path):
+    """The guest-private directory that hides host `path` from the guest, or None."""
+    path = os.path.realpath(path)
+    for d in GUEST_PRIVATE_DIRS:
+        if path == d or path.startswith(d + "/"):
+            return d
+    return None
+
+
 def check_host():
     if not shutil.which(QEMU):
         raise VMError("%s not found (install qemu-system-x86)" % QEMU)
