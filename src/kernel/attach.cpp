@@ -69,11 +69,12 @@ std::string prog_name_of_id(uint32_t id) {
 }
 
 // Program ids on an interface's XDP hook: the program alone ("legacy" in libxdp's words), or a
-// libxdp dispatcher's components. The plain case is answered with bpf_xdp_query(): libxdp
+// libxdp dispatcher's components. The plain case is answered with one RTM_GETLINK for the
+// interface (read_xdp_hook; bpf_xdp_query() would dump every link), not through libxdp: libxdp
 // 1.3.1's xdp_multiprog__get_from_ifindex() leaks a program fd on a legacy hook (measured), and
 // a leaked fd keeps a detached program loaded.
 //
-// programs_behind: the same for a hook already known to run `main_id` (from bpf_xdp_query() or
+// programs_behind: the same for a hook already known to run `main_id` (from read_xdp_hook() or
 // one dump of every hook). Runs in the hook's namespace, or enters `netns` first when given: only
 // a dispatcher's walk needs it.
 std::vector<uint32_t> programs_behind(int ifindex, uint32_t main_id, bool *legacy = nullptr,
@@ -102,14 +103,16 @@ std::vector<uint32_t> programs_behind(int ifindex, uint32_t main_id, bool *legac
   return ids;
 }
 
-std::vector<uint32_t> xdp_hook_programs(int ifindex, bool *legacy = nullptr, uint32_t *main_id = nullptr) {
-  DECLARE_LIBBPF_OPTS(bpf_xdp_query_opts, q);
-  if (bpf_xdp_query(ifindex, 0, &q) != 0 || q.prog_id == 0) return {};
-  if (main_id) *main_id = q.prog_id;
-  return programs_behind(ifindex, q.prog_id, legacy);
+std::vector<uint32_t> xdp_hook_programs(int ifindex, bool *legacy = nullptr, uint32_t *main_id = nullptr,
+                                        uint8_t *attach_mode = nullptr) {
+  auto hook = read_xdp_hook(ifindex);
+  if (!hook || hook->prog_id == 0) return {};
+  if (main_id) *main_id = hook->prog_id;
+  if (attach_mode) *attach_mode = hook->attach_mode;
+  return programs_behind(ifindex, hook->prog_id, legacy);
 }
 
-// XDP_FLAGS_*_MODE for the mode bpf_xdp_query() reports a program attached in.
+// XDP_FLAGS_*_MODE for the mode (IFLA_XDP_ATTACHED) a program is attached in.
 uint32_t xdp_mode_flags(uint8_t attach_mode) {
   return attach_mode == XDP_ATTACHED_SKB ? XDP_FLAGS_SKB_MODE
          : attach_mode == XDP_ATTACHED_HW ? XDP_FLAGS_HW_MODE
@@ -219,16 +222,15 @@ Result<void> detach_xdp(int prog_fd, const AttachRecord &r) {
     return std::unexpected(ns.error());
   }
   bool legacy = false;
-  auto ids = xdp_hook_programs(r.ifindex, &legacy);
+  uint8_t mode = 0;
+  auto ids = xdp_hook_programs(r.ifindex, &legacy, nullptr, &mode);
   const uint32_t id = prog_id_of(prog_fd);
   if (std::find(ids.begin(), ids.end(), id) == ids.end()) return {};  // already gone
   if (legacy) {
     // Our program alone on the hook: detach it with XDP_FLAGS_REPLACE + old_prog_fd, so the
     // kernel removes it only if it is still ours. (libxdp 1.3.1's xdp_program__detach() leaks a
     // program fd on this path, which would keep the detached program loaded.)
-    DECLARE_LIBBPF_OPTS(bpf_xdp_query_opts, q);
-    if (bpf_xdp_query(r.ifindex, 0, &q) != 0) return fail_errno(errno, "query XDP on {}", r.target);
-    const uint32_t flags = XDP_FLAGS_REPLACE | xdp_mode_flags(q.attach_mode);
+    const uint32_t flags = XDP_FLAGS_REPLACE | xdp_mode_flags(mode);
     DECLARE_LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = prog_fd);
     if (int err = bpf_xdp_detach(r.ifindex, flags, &opts); err && err != -EEXIST)
       return fail_errno(err, "detach XDP from {}", r.target);
@@ -246,15 +248,14 @@ Result<void> swap_xdp(int old_fd, int new_fd, const AttachSpec &a, const AttachR
     auto ns = NetnsGuard::enter(r.netns);
     if (!ns) return std::unexpected(ns.error());
     bool legacy = false;
-    auto ids = xdp_hook_programs(r.ifindex, &legacy);
+    uint8_t mode = 0;
+    auto ids = xdp_hook_programs(r.ifindex, &legacy, nullptr, &mode);
     const uint32_t old_id = prog_id_of(old_fd);
     if (std::find(ids.begin(), ids.end(), old_id) == ids.end())
       return fail_errno(ENOENT, "replace XDP on {}: our program is no longer there", r.target);
     if (legacy) {
-      DECLARE_LIBBPF_OPTS(bpf_xdp_query_opts, q);
-      if (bpf_xdp_query(r.ifindex, 0, &q) != 0) return fail_errno(errno, "query XDP on {}", r.target);
       DECLARE_LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = old_fd);
-      if (int err = bpf_xdp_attach(r.ifindex, new_fd, XDP_FLAGS_REPLACE | xdp_mode_flags(q.attach_mode), &opts))
+      if (int err = bpf_xdp_attach(r.ifindex, new_fd, XDP_FLAGS_REPLACE | xdp_mode_flags(mode), &opts))
         return fail_errno(err, "replace XDP program on {}", r.target);
       return {};
     }

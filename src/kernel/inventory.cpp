@@ -23,15 +23,18 @@ namespace {
 // One rtnetlink dump: sends `type` with `payload` and calls `on_msg` for every answer until
 // NLMSG_DONE. Errors: socket errors, NLMSG_ERROR, or a dump the kernel marked interrupted
 // (NLM_F_DUMP_INTR: the table changed meanwhile; the caller retries).
+// With `flags` NLM_F_REQUEST | NLM_F_ACK instead, one request: the answers end with the ack
+// (NLMSG_ERROR with error 0).
 Result<void> dump(int fd, uint16_t type, const void *payload, size_t len,
-                  const std::function<void(const nlmsghdr *)> &on_msg) {
+                  const std::function<void(const nlmsghdr *)> &on_msg,
+                  uint16_t flags = NLM_F_REQUEST | NLM_F_DUMP) {
   static uint32_t seq = 0;
   alignas(nlmsghdr) std::array<char, NLMSG_SPACE(std::max(sizeof(ifinfomsg), sizeof(rtmsg)))> req{};
   if (NLMSG_LENGTH(len) > req.size()) return fail("rtnetlink request of {} bytes is too long", len);
   auto *nh = reinterpret_cast<nlmsghdr *>(req.data());
   nh->nlmsg_len = static_cast<uint32_t>(NLMSG_LENGTH(len));
   nh->nlmsg_type = type;
-  nh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  nh->nlmsg_flags = flags;
   nh->nlmsg_seq = ++seq;
   std::memcpy(NLMSG_DATA(nh), payload, len);
   sockaddr_nl kernel{};
@@ -56,6 +59,7 @@ Result<void> dump(int fd, uint16_t type, const void *payload, size_t len,
       }
       if (h->nlmsg_type == NLMSG_ERROR) {
         const auto *e = static_cast<const nlmsgerr *>(NLMSG_DATA(h));
+        if (e->error == 0 && (flags & NLM_F_ACK)) return {};  // the ack that ends a single request
         return fail_errno(e->error ? -e->error : EIO, "rtnetlink dump");
       }
       on_msg(h);
@@ -175,6 +179,22 @@ NetnsInterfaces read_netns(const std::string &path, bool routes_too) {
 
 }  // namespace
 
+// Calls on_xdp(prog_id, attach_mode) for the IFLA_XDP attribute of an RTM_NEWLINK message.
+template <typename F>
+void each_xdp(const nlmsghdr *h, F &&on_xdp) {
+  each_attr<ifinfomsg>(h, [&](unsigned short type, const void *data, size_t len) {
+    if ((type & NLA_TYPE_MASK) != IFLA_XDP) return;
+    uint32_t id = 0;
+    uint8_t mode = 0;
+    int left = static_cast<int>(len);
+    for (auto *a = static_cast<const rtattr *>(data); RTA_OK(a, left); a = RTA_NEXT(a, left)) {
+      if (a->rta_type == IFLA_XDP_PROG_ID && RTA_PAYLOAD(a) >= 4) std::memcpy(&id, RTA_DATA(a), 4);
+      if (a->rta_type == IFLA_XDP_ATTACHED && RTA_PAYLOAD(a) >= 1) std::memcpy(&mode, RTA_DATA(a), 1);
+    }
+    on_xdp(id, mode);
+  });
+}
+
 Result<std::map<int, uint32_t>> read_xdp_programs() {
   UniqueFd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
   if (!fd.valid()) return fail_errno(errno, "netlink socket");
@@ -186,18 +206,30 @@ Result<std::map<int, uint32_t>> read_xdp_programs() {
     return dump(fd.get(), RTM_GETLINK, &req, sizeof req, [&](const nlmsghdr *h) {
       if (h->nlmsg_type != RTM_NEWLINK) return;
       const auto *ifi = static_cast<const ifinfomsg *>(NLMSG_DATA(h));
-      each_attr<ifinfomsg>(h, [&](unsigned short type, const void *data, size_t len) {
-        if ((type & NLA_TYPE_MASK) != IFLA_XDP) return;
-        int left = static_cast<int>(len);
-        for (auto *a = static_cast<const rtattr *>(data); RTA_OK(a, left); a = RTA_NEXT(a, left))
-          if (a->rta_type == IFLA_XDP_PROG_ID && RTA_PAYLOAD(a) >= 4) {
-            uint32_t id = 0;
-            std::memcpy(&id, RTA_DATA(a), 4);
-            if (id) out[ifi->ifi_index] = id;
-          }
+      each_xdp(h, [&](uint32_t id, uint8_t) {
+        if (id) out[ifi->ifi_index] = id;
       });
     });
   });
+  if (!r) return std::unexpected(r.error());
+  return out;
+}
+
+Result<XdpHook> read_xdp_hook(int ifindex) {
+  UniqueFd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+  if (!fd.valid()) return fail_errno(errno, "netlink socket");
+  XdpHook out;
+  ifinfomsg req{};
+  req.ifi_family = AF_UNSPEC;
+  req.ifi_index = ifindex;
+  auto r = dump(
+      fd.get(), RTM_GETLINK, &req, sizeof req,
+      [&](const nlmsghdr *h) {
+        if (h->nlmsg_type != RTM_NEWLINK || static_cast<const ifinfomsg *>(NLMSG_DATA(h))->ifi_index != ifindex) return;
+        each_xdp(h, [&](uint32_t id, uint8_t mode) { out = {id, mode}; });
+      },
+      NLM_F_REQUEST | NLM_F_ACK);
+  if (!r && r.error().code == ENODEV) return XdpHook{};
   if (!r) return std::unexpected(r.error());
   return out;
 }

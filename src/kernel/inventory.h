@@ -31,4 +31,16 @@ InterfaceInventory read_interface_inventory(const std::set<std::string> &netns_p
 /// Errors: the netlink socket or dump failed (a dump interrupted three times in a row included).
 Result<std::map<int, uint32_t>> read_xdp_programs();
 
+/// One interface's XDP hook in the caller's network namespace.
+struct XdpHook {
+  uint32_t prog_id = 0;     ///< IFLA_XDP_PROG_ID; 0: none, or programs in several modes
+  uint8_t attach_mode = 0;  ///< IFLA_XDP_ATTACHED: XDP_ATTACHED_NONE/DRV/SKB/HW/MULTI
+};
+
+/// Reads interface `ifindex`'s XDP hook with one RTM_GETLINK request for that interface (what
+/// bpf_xdp_query() answers, without its dump of every link: an attach on a node with N
+/// interfaces stays O(1)). A missing interface (ENODEV) reads as an empty hook, as with
+/// bpf_xdp_query(). Errors: the netlink socket or request failed.
+Result<XdpHook> read_xdp_hook(int ifindex);
+
 }  // namespace bpfrec
