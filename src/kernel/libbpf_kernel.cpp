@@ -527,7 +527,7 @@ class LibbpfKernel final : public Kernel {
     if (!m) return std::unexpected(m.error());
     if (auto c = check_tc_proceed_on(*m, spec.manifest, a); !c) return std::unexpected(c.error());
     switch (*m) {
-      case Mechanism::Tcx: return attach_tcx_ordered(fd, prog.name, a, PinLayout::link(prog.dir, key), tcx_peers());
+      case Mechanism::Tcx: return attach_tcx_ordered(fd, prog.name, a, PinLayout::link(prog.dir, key), tcx_peers(a));
       case Mechanism::TcDispatcher: {
         AttachRecord rec;
         rec.key = key;
@@ -560,17 +560,20 @@ class LibbpfKernel final : public Kernel {
       p.name = staging ? entry.substr(std::strlen(PinLayout::kStagingPrefix)) : entry;
       if (!valid_program_name(p.name)) continue;
       p.dir = pins_.root + "/" + entry;
-      if (read_record(p)) out.push_back(std::move(p));
+      if (records_.read(p)) out.push_back(std::move(p));
     }
     return out;
   }
 
-  // Our TCX links (kernel link id -> priority, program), from every record's pinned links.
-  std::map<uint32_t, TcxPeer> tcx_peers() {
+  // Our TCX links on `hook` (kernel link id -> priority, program), from the records' pinned links.
+  // Only links recorded for the same hook (netns, interface, direction) are opened: opening every
+  // TCX link pin made each attach O(programs). A link recorded under an interface's old name is
+  // left out, and ordered as if it were foreign.
+  std::map<uint32_t, TcxPeer> tcx_peers(const AttachSpec &hook) {
     std::map<uint32_t, TcxPeer> peers;
     for (const auto &p : all_records())
       for (const auto &[k, rec] : p.attachments)
-        if (rec.mechanism == Mechanism::Tcx)
+        if (rec.mechanism == Mechanism::Tcx && same_tc_hook(rec.spec, hook))
           if (uint32_t id = pinned_link_id(PinLayout::link(p.dir, k))) peers[id] = TcxPeer{rec.spec.priority, p.name};
     return peers;
   }

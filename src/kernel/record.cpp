@@ -156,9 +156,14 @@ Result<void> read_record(ObservedProgram &p) {
 Result<void> RecordCache::read(ObservedProgram &p) {
   auto text = read_record_text(p.dir);
   if (!text) return std::unexpected(text.error());
+  if (auto it = now_.find(p.dir); it != now_.end() && it->second.text == *text) {
+    p = it->second.parsed;  // read before in this observation (e.g. to order TCX links)
+    return {};
+  }
   if (auto it = last_.find(p.dir); it != last_.end() && it->second.text == *text) {
     p = it->second.parsed;
-    now_.insert(last_.extract(it));
+    now_.insert_or_assign(p.dir, std::move(it->second));
+    last_.erase(it);
     return {};
   }
   if (auto r = record_from_json(*text, p); !r) return r;
