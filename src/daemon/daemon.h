@@ -24,9 +24,8 @@ struct DaemonOptions {
   std::string pin_root = "/sys/fs/bpf/bpfman-reconciler";
   TcMechanism tc = TcMechanism::Auto;
   XdpMechanism xdp = XdpMechanism::Auto;
-  /// Quiet time (µs) after the last inotify event before reconciling. A complete change that comes
-  /// alone (a rename into or out of a directory, an unlink) is reconciled at once instead: see
-  /// Daemon::schedule_reconcile.
+  /// Quiet time (µs) after the last inotify event before reconciling. A manifest renamed into place
+  /// while nothing else is going on is reconciled at once instead: see Daemon::schedule_reconcile.
   uint64_t coalesce_usec = 10'000;
   uint64_t coalesce_max_usec = 500'000;  // longest wait (µs) after the first event of a burst
   /// Periodic drift check (observe + plan, no reloads when nothing drifted); 0 disables.

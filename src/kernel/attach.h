@@ -4,9 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
-#include <map>
 #include <vector>
 
 #include <bpf/libbpf.h>

@@ -177,8 +177,6 @@ NetnsInterfaces read_netns(const std::string &path, bool routes_too) {
   return out;
 }
 
-}  // namespace
-
 // Calls on_xdp(prog_id, attach_mode) for the IFLA_XDP attribute of an RTM_NEWLINK message.
 template <typename F>
 void each_xdp(const nlmsghdr *h, F &&on_xdp) {
@@ -194,6 +192,8 @@ void each_xdp(const nlmsghdr *h, F &&on_xdp) {
     on_xdp(id, mode);
   });
 }
+
+}  // namespace
 
 Result<std::map<int, uint32_t>> read_xdp_programs() {
   UniqueFd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
