@@ -147,12 +147,6 @@ Result<std::string> read_record_text(const std::string &dir) {
 }
 }  // namespace
 
-Result<void> read_record(ObservedProgram &p) {
-  auto text = read_record_text(p.dir);
-  if (!text) return std::unexpected(text.error());
-  return record_from_json(*text, p);
-}
-
 Result<void> RecordCache::read(ObservedProgram &p) {
   auto text = read_record_text(p.dir);
   if (!text) return std::unexpected(text.error());

@@ -26,15 +26,13 @@ Result<void> record_from_json(const std::string &json, ObservedProgram &p);
 /// Errors: the record is too large, or map create/pin/update fail (errno).
 Result<void> write_record(const ObservedProgram &p);
 
-/// Reads the record in `p.dir` into `p`. Errors: no record pin (ENOENT) or unreadable.
-Result<void> read_record(ObservedProgram &p);
-
-/// read_record() that parses a record only when its text differs from what the same directory
-/// held at the previous observation (a no-op reconcile reads every record; parsing them all was a
-/// third of its time). The record itself is always read from the kernel.
+/// Reads records, parsing one only when its text differs from what the same directory held
+/// earlier in this observation or at the previous one (a no-op reconcile reads every record;
+/// parsing them all was a third of its time). The record itself is always read from the kernel.
 class RecordCache {
  public:
-  /// As read_record(). Errors: as read_record(); a failed read is not cached.
+  /// Reads the record in `p.dir` into `p`. Errors: no record pin (ENOENT), unreadable, or
+  /// malformed (record_from_json); a failed read is not cached.
   Result<void> read(ObservedProgram &p);
   /// Ends an observation: forgets the directories that were not read since the last sweep.
   void sweep();
