@@ -41,40 +41,62 @@ std::optional<ShapeError> scan_toml_shape(std::string_view s, size_t max_depth) 
                       fmt::format("tables, arrays and dotted keys nest deeper than {} levels (a manifest needs 5)",
                                   max_depth)};
   };
+  // toml++ 3.3.0's is_non_ascii_horizontal_whitespace() reaches __builtin_unreachable() for
+  // most code points from U+00A1 to U+0499 (and some near U+3000): undefined behaviour, found
+  // by fuzz/fuzz_manifest.cpp (UBSan). It is asked about every character outside strings,
+  // every character of a key (quoted ones too: toml++ "records" keys), and the first character
+  // after a backslash in a multi-line basic string. TOML allows non-ASCII only in strings and
+  // comments anyway; these are the places where it is refused.
+  auto non_ascii = [&](std::string_view where) {
+    return ShapeError{{line, col}, fmt::format("non-ASCII character {}", where)};
+  };
+  auto is_non_ascii = [&](size_t at) { return at < n && (static_cast<unsigned char>(s[at]) & 0x80) != 0; };
   // Skips a string starting at s[i] (a quote); strings may hold any of the characters that
-  // the scan counts.
-  auto skip_string = [&] {
+  // the scan counts. `key`: the string is (part of) a key.
+  auto skip_string = [&](bool key) -> std::optional<ShapeError> {
     const char q = s[i];
     const bool basic = q == '"';
-    if (s.substr(i, 3) == std::string_view(q == '"' ? "\"\"\"" : "'''")) {
+    const std::string_view triple = basic ? R"(""")" : "'''";
+    auto content = [&]() -> std::optional<ShapeError> {
+      if (key && is_non_ascii(i)) return non_ascii("in a key (toml++ 3.3.0 cannot read them there)");
+      consume();
+      return std::nullopt;
+    };
+    if (s.substr(i, 3) == triple) {
       for (int k = 0; k < 3; ++k) consume();
       while (i < n) {
         if (basic && s[i] == '\\') {
           consume();
+          // After a line-ending backslash toml++ skips whitespace, asking about each character.
+          while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n')) consume();
+          if (is_non_ascii(i))
+            return non_ascii("after a backslash in a multi-line string (toml++ 3.3.0 cannot read it there)");
           if (i < n) consume();
-        } else if (s[i] == q && s.substr(i, 3) == std::string_view(q == '"' ? "\"\"\"" : "'''")) {
+        } else if (s[i] == q && s.substr(i, 3) == triple) {
           for (int k = 0; k < 3; ++k) consume();
           // Up to two more quotes belong to the content ("""a"""" is `a"`).
           for (int k = 0; k < 2 && i < n && s[i] == q; ++k) consume();
-          return;
-        } else {
-          consume();
+          return std::nullopt;
+        } else if (auto e = content()) {
+          return e;
         }
       }
-      return;
+      return std::nullopt;
     }
     consume();
     while (i < n && s[i] != '\n') {
       if (basic && s[i] == '\\') {
         consume();
-        if (i < n && s[i] != '\n') consume();
+        if (i < n && s[i] != '\n')
+          if (auto e = content()) return e;
       } else if (s[i] == q) {
         consume();
-        return;
-      } else {
-        consume();
+        return std::nullopt;
+      } else if (auto e = content()) {
+        return e;
       }
     }
+    return std::nullopt;
   };
 
   // toml++ skips a UTF-8 byte order mark at the start (found by the fuzzer: "\xEF\xBB\xBF[\b").
@@ -86,13 +108,14 @@ std::optional<ShapeError> scan_toml_shape(std::string_view s, size_t max_depth) 
         mode = Mode::Key, key_depth = base + 1;
         if (auto e = too_deep(key_depth)) return e;
       }
-      skip_string();
+      if (auto e = skip_string(mode == Mode::Key)) return e;
       continue;
     }
     if (c == '#') {
       while (i < n && s[i] != '\n') consume();
       continue;
     }
+    if (is_non_ascii(i)) return non_ascii("outside a string or comment");
     switch (mode) {
       case Mode::LineStart:
         if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
@@ -115,9 +138,10 @@ std::optional<ShapeError> scan_toml_shape(std::string_view s, size_t max_depth) 
           size_t parts = 1;
           while (i < n && s[i] != ']' && s[i] != '\n') {
             if (s[i] == '"' || s[i] == '\'') {
-              skip_string();
+              if (auto e = skip_string(/*key=*/true)) return e;
               continue;
             }
+            if (is_non_ascii(i)) return non_ascii("outside a string or comment");
             if (s[i] == '.') {
               ++parts;
               // An array-of-tables part is an array and a table: two levels.

@@ -194,3 +194,24 @@ TEST(ManifestLimits, DiagnosticsAreCapped) {
 
 }  // namespace
 }  // namespace bpfrec
+
+namespace bpfrec {
+namespace {
+
+// Found by fuzz/fuzz_manifest.cpp (UBSan): toml++ 3.3.0 reaches __builtin_unreachable() when it
+// asks whether most code points from U+00A1 to U+0499 are whitespace. The pre-scan refuses
+// non-ASCII wherever toml++ would ask; strings and comments keep it.
+TEST(ManifestLimits, NonAsciiWhereTomlppCannotReadIt) {
+  for (auto text : {"a = 1 \u00e9\n", "\u00e9 = 1\n", "\"caf\u00e9\" = 1\n", "a = { 'caf\u00e9' = 1 }\n",
+                    "[\"\u00e9\"]\n", "a = \"\"\"x\\\n   \u00e9\"\"\"\n", "a = \"\"\"\\\u00e9\"\"\"\n", "a.x\u0480.z = 1\n"}) {
+    auto e = scan_toml_shape(text);
+    ASSERT_TRUE(e) << text;
+    EXPECT_EQ(e->message.substr(0, 19), "non-ASCII character") << text;
+  }
+  for (auto text : {"a = \"caf\u00e9\"\n", "a = 'caf\u00e9'\n", "# caf\u00e9\na = 1\n", "a = \"\"\"\ncaf\u00e9\n\"\"\"\n",
+                    "a = '''caf\u00e9'''\n", "a = [\"\u00e9\", { b = '\u00e9' }]\n"})
+    EXPECT_FALSE(scan_toml_shape(text)) << text;
+}
+
+}  // namespace
+}  // namespace bpfrec
