@@ -26,6 +26,7 @@ std::optional<ShapeError> scan_toml_shape(std::string_view s, size_t max_depth) 
   size_t base = 0;       // depth of the current [table] / [[array]] header
   size_t key_depth = 0;  // depth of the key part being read
   size_t vdepth = 0;     // depth of the node the next value would be
+  bool value_start = true;  // Value mode: a value may start here (after '=', '[', ',', '{' or a blank)
   uint32_t line = 1, col = 1;
   size_t i = 0;
   const size_t n = s.size();
@@ -108,7 +109,14 @@ std::optional<ShapeError> scan_toml_shape(std::string_view s, size_t max_depth) 
         mode = Mode::Key, key_depth = base + 1;
         if (auto e = too_deep(key_depth)) return e;
       }
+      if (mode == Mode::Value && !value_start) {
+        // Glued to a bare value (`0"x"`): toml++ reads the quote as part of that value's token,
+        // and what follows as more of it, not as a string.
+        consume();
+        continue;
+      }
       if (auto e = skip_string(mode == Mode::Key)) return e;
+      value_start = false;
       continue;
     }
     if (c == '#') {
@@ -163,7 +171,7 @@ std::optional<ShapeError> scan_toml_shape(std::string_view s, size_t max_depth) 
           ++key_depth;
           if (auto e = too_deep(key_depth)) return e;
         } else if (c == '=') {
-          mode = Mode::Value, vdepth = key_depth;
+          mode = Mode::Value, vdepth = key_depth, value_start = true;
         } else if (c == '}' && !stack.empty() && stack.back().inline_table) {
           // `{}` or a trailing comma: the inline table ends where a key was expected.
           vdepth = stack.back().depth;
@@ -192,6 +200,7 @@ std::optional<ShapeError> scan_toml_shape(std::string_view s, size_t max_depth) 
         } else if (c == '\n' && stack.empty()) {
           mode = Mode::LineStart;
         }
+        value_start = c == '=' || c == '[' || c == ',' || c == '{' || c == ' ' || c == '\t' || c == '\r' || c == '\n';
         consume();
         break;
     }

@@ -203,7 +203,9 @@ namespace {
 // non-ASCII wherever toml++ would ask; strings and comments keep it.
 TEST(ManifestLimits, NonAsciiWhereTomlppCannotReadIt) {
   for (auto text : {"a = 1 \u00e9\n", "\u00e9 = 1\n", "\"caf\u00e9\" = 1\n", "a = { 'caf\u00e9' = 1 }\n",
-                    "[\"\u00e9\"]\n", "a = \"\"\"x\\\n   \u00e9\"\"\"\n", "a = \"\"\"\\\u00e9\"\"\"\n", "a.x\u0480.z = 1\n"}) {
+                    "[\"\u00e9\"]\n", "a = \"\"\"x\\\n   \u00e9\"\"\"\n", "a = \"\"\"\\\u00e9\"\"\"\n", "a.x\u0480.z = 1\n",
+                    // a quote glued to a bare value is part of that value for toml++, not a string
+                    "a = 0\"\u00e9\"\n", "b = { t = 0\"/usr\ufdbf\" }\n"}) {
     auto e = scan_toml_shape(text);
     ASSERT_TRUE(e) << text;
     EXPECT_EQ(e->message.substr(0, 19), "non-ASCII character") << text;
