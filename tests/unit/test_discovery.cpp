@@ -161,7 +161,7 @@ TEST_F(DiscoveryTest, DanglingSymlinkIsInvalidNotGone) {
 // not empty; and lower directories are not applied while it is.
 TEST_F(DiscoveryTest, VanishedDirectoryIsUnreadable) {
   write_file(lib + "/b.toml", "x");
-  const std::string gone = (tmp / "gone").string();
+  const std::string gone = tmp / "gone";
   auto got = discover_manifests({gone, lib}, {{gone, "disappeared 1.0 s ago"}});
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[0].state, ManifestState::Unreadable);
