@@ -44,8 +44,6 @@ std::string program(std::string_view name, std::string_view extra = "") {
       name, extra);
 }
 
-std::string first_error(const ParsedManifest &m) { return m.errors.empty() ? "" : m.errors.front().str(); }
-
 // The reproduction of bug 1: 40,000 parts overflowed the stack inside toml++ (SIGSEGV).
 TEST(ManifestLimits, DottedKeyOf40000PartsIsAPositionedError) {
   auto m = parse_manifest(dotted(40000) + " = 1\n", kPath);

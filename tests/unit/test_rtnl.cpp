@@ -34,7 +34,9 @@ struct Msg {
     put(&h, sizeof h);
   }
   void put(const void *p, size_t n) {
-    bytes.insert(bytes.end(), static_cast<const char *>(p), static_cast<const char *>(p) + n);
+    const size_t at = bytes.size();
+    bytes.resize(at + n);
+    std::memcpy(bytes.data() + at, p, n);
   }
   void pad() { bytes.resize(NLMSG_ALIGN(bytes.size())); }
   size_t attr(uint16_t type, const void *p, size_t n) {
@@ -197,8 +199,9 @@ TEST(FuzzRegressions, Manifests) {
     auto m = parse_manifest(slurp(f), f.string());
     EXPECT_LE(m.errors.size(), kMaxDiagnosticsPerManifest + 1) << f;
     EXPECT_TRUE(m.errors.empty() || m.programs.empty()) << f;
-    if (f.parent_path().filename() == "manifest" && f.parent_path().parent_path().filename() == "regressions")
+    if (f.parent_path().filename() == "manifest" && f.parent_path().parent_path().filename() == "regressions") {
       EXPECT_FALSE(m.errors.empty()) << f << ": every saved regression input is a bad manifest";
+    }
   }
 }
 
