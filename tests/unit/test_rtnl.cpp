@@ -28,6 +28,7 @@ namespace {
 struct Msg {
   std::vector<char> bytes;
   explicit Msg(uint16_t type, uint32_t seq = 1) {
+    bytes.reserve(4096);  // also keeps g++ 12's -Wstringop-overflow from a false alarm on growth
     nlmsghdr h{};
     h.nlmsg_type = type;
     h.nlmsg_seq = seq;
