@@ -26,11 +26,6 @@ std::string repeat(const std::string& s, size_t n) {
   return out;
 }
 
-void write_plain(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-}
-
 /// Runs argv as `nobody` (uid/gid 65534, no supplementary groups, no capabilities).
 CmdResult run_as_nobody(std::vector<std::string> argv) {
   std::vector<std::string> full = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
