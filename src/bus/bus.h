@@ -9,6 +9,7 @@
 
 #include <systemd/sd-bus.h>
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,10 @@ inline constexpr const char *kManagerPath = "/io/bpfman/Reconciler1";
 inline constexpr const char *kManagerInterface = "io.bpfman.Reconciler1.Manager";
 inline constexpr const char *kProgramPrefix = "/io/bpfman/Reconciler1/program";
 inline constexpr const char *kProgramInterface = "io.bpfman.Reconciler1.Program";
+
+/// Largest string a reply may carry: dbus-daemon's default max_message_size is 32 MiB
+/// (bus/config-parser.c, the system bus does not change it), less room for the header.
+inline constexpr size_t kMaxReplyBytes = (32u << 20) - (64u << 10);
 
 /// Registers the Manager object and the per-program fallback vtable + node enumerator on `bus`;
 /// the slots are appended to `slots`. Errors: negative errno from sd-bus.

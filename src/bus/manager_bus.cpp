@@ -13,9 +13,20 @@ int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *) {
   return sd_bus_reply_method_return(m, nullptr);
 }
 
-int method_describe(sd_bus_message *m, void *userdata, sd_bus_error *) {
+int method_describe(sd_bus_message *m, void *userdata, sd_bus_error *error) {
   auto *d = static_cast<Daemon *>(userdata);
-  return sd_bus_reply_method_return(m, "s", to_json(d->status()).dump().c_str());
+  const std::string doc = to_json(d->status()).dump();
+  // dbus-daemon drops a connection that sends a message over its max_message_size, and the
+  // daemon would be off the bus for good (issue 11 bug 3): answer with an error instead.
+  if (doc.size() > kMaxReplyBytes) {
+    spdlog::warn("Describe(): the status document is {} bytes, more than the {} a D-Bus reply may carry; "
+                 "answered with an error", doc.size(), kMaxReplyBytes);
+    return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                             "the status document is %zu bytes, more than the %zu bytes a D-Bus message may carry "
+                             "(dbus-daemon's max_message_size); read the programs' objects instead",
+                             doc.size(), kMaxReplyBytes);
+  }
+  return sd_bus_reply_method_return(m, "s", doc.c_str());
 }
 
 int prop_state(sd_bus *, const char *, const char *, const char *, sd_bus_message *reply, void *userdata,

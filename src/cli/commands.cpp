@@ -6,7 +6,10 @@
 #include <systemd/sd-bus.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+
 #include <cstdio>
+#include <optional>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -26,6 +29,33 @@
 #include "status/status.h"
 
 namespace bpfrec {
+namespace {
+
+// Opens the program pin of the first program directory under `pin_root` (BPF_OBJ_GET); the
+// error when that is refused (EACCES: file mode, EPERM: no CAP_BPF), else nullopt.
+std::optional<std::string> pins_denied(const std::string &pin_root) {
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(pin_root, ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    const std::string prog = it->path().string() + "/prog";
+    if (::access(prog.c_str(), F_OK) != 0) {
+      if (errno == ENOENT) continue;  // not a program directory (or a staging one in the middle)
+      return fmt::format("{}: {}", prog, std::strerror(errno));
+    }
+    int fd = bpf_obj_get(prog.c_str());
+    if (fd >= 0) {
+      ::close(fd);
+      return std::nullopt;
+    }
+    const int err = errno;
+    if (err == EACCES || err == EPERM) return fmt::format("{}: {}", prog, std::strerror(err));
+    return std::nullopt;
+  }
+  if (ec && ec.value() != ENOENT) return fmt::format("{}: {}", pin_root, ec.message());
+  return std::nullopt;
+}
+
+}  // namespace
 
 int cmd_daemon(const DaemonOptions &opts) {
   Daemon d(opts);
@@ -38,14 +68,24 @@ int cmd_daemon(const DaemonOptions &opts) {
 
 int cmd_check(const std::vector<std::string> &paths) {
   std::vector<std::string> files, dirs;
-  for (auto &p : paths) (std::filesystem::is_directory(p) ? dirs : files).push_back(p);
   int bad = 0;
+  for (auto &p : paths) {
+    // stat(2), not std::filesystem::is_directory(): that throws on EACCES (a path under a 0700
+    // directory), and check must report, not abort.
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0 && errno != ENOENT) {
+      fmt::print(stderr, "{}: error: cannot read: {}\n", p, std::strerror(errno));
+      ++bad;
+      continue;
+    }
+    (S_ISDIR(st.st_mode) ? dirs : files).push_back(p);
+  }
   size_t programs = 0;
   auto report = [&](const DesiredState &d) {
     programs += d.programs.size();
     for (auto &m : d.manifests) {
       for (auto &e : m.errors) fmt::print(stderr, "{}\n", e.str());
-      bad += m.state == ManifestState::Invalid;
+      bad += m.state == ManifestState::Invalid || m.state == ManifestState::Unreadable;
     }
   };
   if (!files.empty()) report(load_files(files));
@@ -173,6 +213,12 @@ int cmd_plan(const std::vector<std::string> &dirs, const std::string &pin_root, 
     fmt::print(stderr, "pin root {} is not on a bpffs: the daemon would refuse it\n", pin_root);
     return 1;
   }
+  // Pins we may not open would read as "pins are incomplete" and plan a replace of every
+  // program (issue 11 bug 8): open one first and refuse when that is not allowed.
+  if (auto denied = pins_denied(pin_root)) {
+    fmt::print(stderr, "cannot read the pins under {}: {} (run as root)\n", pin_root, *denied);
+    return 1;
+  }
   // Patterns expand against the interfaces as they are now, exactly as the daemon would.
   const auto notes = expand_interfaces(
       desired, read_interface_inventory(pattern_netns(desired), pattern_netns(desired, /*primary_only=*/true)));
@@ -180,7 +226,8 @@ int cmd_plan(const std::vector<std::string> &dirs, const std::string &pin_root, 
   ObservedState observed = kernel->observe();
   auto changes = plan(desired, observed);
   bool invalid = false;
-  for (auto &m : desired.manifests) invalid |= m.state == ManifestState::Invalid;
+  for (auto &m : desired.manifests)
+    invalid |= m.state == ManifestState::Invalid || m.state == ManifestState::Unreadable;
   if (as_json) {
     nlohmann::json out = nlohmann::json::array();
     for (auto &c : changes)

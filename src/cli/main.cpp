@@ -29,6 +29,12 @@ int main(int argc, char **argv) {
                      "Seconds between drift checks (0: only on changes and netlink events)")
       ->check(CLI::Range(0.0, 86400.0))
       ->capture_default_str();
+  double dir_grace = 10;
+  daemon->add_option("--directory-grace", dir_grace,
+                     "Seconds a manifest directory that disappeared counts as unreadable (programs kept) "
+                     "before it counts as empty")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
   daemon->add_option("--tc-mechanism", tc_mech,
                      "auto (TCX where available, else the TC dispatcher where freplace works, else one cls_bpf "
                      "filter per program), tcx, dispatcher or tc")
@@ -86,6 +92,7 @@ int main(int argc, char **argv) {
   if (*daemon) {
     if (dopts.programs_dirs.empty()) dopts.programs_dirs = default_programs_dirs();
     dopts.check_interval_usec = static_cast<uint64_t>(check_interval * 1e6);
+    dopts.dir_grace_usec = static_cast<uint64_t>(dir_grace * 1e6);
     dopts.tc = tc_mech == "tcx"          ? TcMechanism::Tcx
                 : tc_mech == "tc"         ? TcMechanism::Tc
                 : tc_mech == "dispatcher" ? TcMechanism::Dispatcher

@@ -1,6 +1,7 @@
 #include "daemon/daemon.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/inotify.h>
 #include <time.h>
 #include <systemd/sd-daemon.h>
@@ -51,6 +52,9 @@ Daemon::~Daemon() {
   sources_.clear();
   timer_.reset();
   check_timer_.reset();
+  grace_timer_.reset();
+  dir_watches_.clear();
+  parent_watches_.clear();
   links_.reset();
   bus_.reset();
   event_.reset();
@@ -116,21 +120,56 @@ Result<void> Daemon::setup_bus() {
   return {};
 }
 
+namespace {
+constexpr uint32_t kDirMask = IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE | IN_ATTRIB |
+                              IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
+// The parent sees the manifest directory itself created, deleted or renamed (a swap by rename).
+constexpr uint32_t kParentMask = IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_ONLYDIR;
+
+// "/etc/bpfman/programs.d/" -> "/etc/bpfman/programs.d": parent_path() and filename() of it.
+std::filesystem::path dir_path(const std::string &dir) {
+  std::filesystem::path p = std::filesystem::path(dir).lexically_normal();
+  return p.has_filename() ? p : p.parent_path();
+}
+}  // namespace
+
 Result<void> Daemon::watch_dirs() {
-  constexpr uint32_t mask = IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE | IN_ATTRIB |
-                            IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
+  std::set<std::string> parents;
   for (auto &dir : opts_.programs_dirs) {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(dir, ec)) {
-      spdlog::info("manifest directory {} does not exist; not watched (reload after creating it)", dir);
+    const std::string parent = dir_path(dir).parent_path().string();
+    if (parent.empty() || !parents.insert(parent).second) continue;
+    sd_event_source *src = nullptr;
+    if (int r = sd_event_add_inotify(event_.get(), &src, parent.c_str(), kParentMask, on_parent_inotify, this); r < 0) {
+      spdlog::info("cannot watch {} ({}); a manifest directory created or replaced there is seen by the periodic "
+                   "check", parent, std::strerror(-r));
       continue;
     }
-    sd_event_source *src = nullptr;
-    if (int r = sd_event_add_inotify(event_.get(), &src, dir.c_str(), mask, on_inotify, this); r < 0)
-      return fail_errno(r, "watch {}", dir);
-    sources_.emplace_back(src);
+    parent_watches_.emplace_back(src);
   }
+  rewatch_dirs();
+  for (auto &dir : opts_.programs_dirs)
+    if (!dir_watches_.contains(dir))
+      spdlog::info("manifest directory {} does not exist; watched for when it appears", dir);
   return {};
+}
+
+void Daemon::rewatch_dirs() {
+  for (auto &dir : opts_.programs_dirs) {
+    struct stat st {};
+    const bool exists = ::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+    auto it = dir_watches_.find(dir);
+    if (!exists) {
+      if (it != dir_watches_.end()) dir_watches_.erase(it);
+      continue;
+    }
+    if (it != dir_watches_.end() && it->second.dev == st.st_dev && it->second.ino == st.st_ino) continue;
+    sd_event_source *src = nullptr;
+    if (int r = sd_event_add_inotify(event_.get(), &src, dir.c_str(), kDirMask, on_inotify, this); r < 0) {
+      spdlog::warn("cannot watch {}: {}; changes there are seen by the periodic check", dir, std::strerror(-r));
+      continue;
+    }
+    dir_watches_[dir] = DirWatch{SourcePtr(src), st.st_dev, st.st_ino};
+  }
 }
 
 namespace {
@@ -188,7 +227,7 @@ void Daemon::reconcile_once(const char *why, bool reload) {
     // (Type=notify-reload) want alongside, and older ones ignore.
     (void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", static_cast<unsigned long long>(monotonic_usec()));
   }
-  DesiredState desired = load_desired(opts_.programs_dirs);
+  DesiredState desired = load_desired(opts_.programs_dirs, vanished_dirs());
   // Report a manifest's errors when they change, not on every periodic check.
   for (auto &m : desired.manifests) {
     std::vector<std::string> now, known;
@@ -295,6 +334,66 @@ int Daemon::on_inotify(sd_event_source *, const struct inotify_event *ev, void *
   auto *d = static_cast<Daemon *>(userdata);
   spdlog::debug("inotify: {} mask {:#x}", ev->len ? ev->name : "", ev->mask);
   d->schedule_reconcile((ev->mask & IN_MOVED_TO) && ev->len && is_manifest_name(ev->name));
+  return 0;
+}
+
+std::map<std::string, std::string> Daemon::vanished_dirs() {
+  std::map<std::string, std::string> out;
+  const uint64_t now = monotonic_usec();
+  uint64_t next_end = 0;
+  for (auto &dir : opts_.programs_dirs) {
+    struct stat st {};
+    // Only ENOENT/ENOTDIR is "gone"; any other error is for the listing to report.
+    if (::stat(dir.c_str(), &st) == 0 ? S_ISDIR(st.st_mode) : (errno != ENOENT && errno != ENOTDIR)) {
+      dirs_seen_.insert(dir);
+      dirs_gone_.erase(dir);
+      continue;
+    }
+    if (!dirs_seen_.contains(dir)) continue;  // never there: an empty directory, as before
+    const uint64_t since = dirs_gone_.try_emplace(dir, now).first->second;
+    const uint64_t end = since + opts_.dir_grace_usec;
+    if (now >= end) {
+      spdlog::info("manifest directory {} is gone for {:.0f} s; it counts as empty now", dir,
+                   static_cast<double>(now - since) / 1e6);
+      dirs_seen_.erase(dir);
+      dirs_gone_.erase(dir);
+      continue;
+    }
+    // No elapsed time in the text: the error is logged again whenever it changes.
+    out[dir] = fmt::format("disappeared (counted as unreadable for {:.0f} s after that, in case it is being replaced)",
+                           static_cast<double>(opts_.dir_grace_usec) / 1e6);
+    next_end = next_end ? std::min(next_end, end) : end;
+  }
+  if (next_end) {
+    if (grace_timer_) {
+      (void)sd_event_source_set_time(grace_timer_.get(), next_end);
+      (void)sd_event_source_set_enabled(grace_timer_.get(), SD_EVENT_ONESHOT);
+    } else {
+      sd_event_source *src = nullptr;
+      if (int r = sd_event_add_time(event_.get(), &src, CLOCK_MONOTONIC, next_end, 1000, on_grace, this); r < 0)
+        spdlog::warn("cannot arm the directory grace timer: {}; the periodic check ends it", std::strerror(-r));
+      else grace_timer_.reset(src);
+    }
+  }
+  return out;
+}
+
+int Daemon::on_grace(sd_event_source *, uint64_t, void *userdata) {
+  static_cast<Daemon *>(userdata)->reconcile("manifest directory gone");
+  return 0;
+}
+
+int Daemon::on_parent_inotify(sd_event_source *, const struct inotify_event *ev, void *userdata) {
+  auto *d = static_cast<Daemon *>(userdata);
+  if (!ev->len) return 0;
+  for (auto &dir : d->opts_.programs_dirs) {
+    if (dir_path(dir).filename() != ev->name) continue;
+    spdlog::debug("inotify: manifest directory {} mask {:#x}", dir, ev->mask);
+    d->rewatch_dirs();
+    // A directory renamed into place is a whole change, like a manifest renamed into place.
+    d->schedule_reconcile((ev->mask & IN_MOVED_TO) != 0);
+    return 0;
+  }
   return 0;
 }
 

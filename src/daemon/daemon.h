@@ -6,6 +6,9 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include <sys/types.h>
+
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -30,6 +33,10 @@ struct DaemonOptions {
   uint64_t coalesce_max_usec = 500'000;  // longest wait (µs) after the first event of a burst
   /// Periodic drift check (observe + plan, no reloads when nothing drifted); 0 disables.
   uint64_t check_interval_usec = 30'000'000;
+  /// How long (µs) a manifest directory that existed and then disappeared counts as Unreadable
+  /// (every program kept) rather than empty: a directory replaced by rename or re-created must not
+  /// detach everything in between.
+  uint64_t dir_grace_usec = 10'000'000;
 };
 
 // sd-event/sd-bus objects are reference counted; the deleters drop our reference.
@@ -74,6 +81,12 @@ class Daemon {
   void reconcile_once(const char *why, bool reload);
   Result<void> setup_bus();
   Result<void> watch_dirs();
+  /// (Re)watches each manifest directory whose inode changed (or that appeared) since it was
+  /// last watched; drops the watch of one that is gone.
+  void rewatch_dirs();
+  /// Directories gone within the grace period (dir_grace_usec), for load_desired(); arms
+  /// grace_timer_ for the end of the earliest one.
+  std::map<std::string, std::string> vanished_dirs();
   /// Reconciles after a burst of events has gone quiet (coalesce_usec, at most coalesce_max_usec
   /// after its first event). `complete`: the event is a whole change by itself: a manifest
   /// renamed into place (IN_MOVED_TO of a `*.toml` name, what a careful writer ends with). If no
@@ -88,6 +101,8 @@ class Daemon {
   static int on_signal(sd_event_source *, const struct signalfd_siginfo *si, void *userdata);
   static int on_inotify(sd_event_source *, const struct inotify_event *ev, void *userdata);
   static int on_timer(sd_event_source *, uint64_t usec, void *userdata);
+  static int on_parent_inotify(sd_event_source *, const struct inotify_event *ev, void *userdata);
+  static int on_grace(sd_event_source *, uint64_t usec, void *userdata);
   static int on_check(sd_event_source *, uint64_t usec, void *userdata);
   void watch_links(const DesiredState &desired, const std::set<std::string> &pattern_ns,
                    const std::set<std::string> &primary_ns);
@@ -101,6 +116,17 @@ class Daemon {
   std::vector<SourcePtr> sources_;
   SourcePtr timer_;
   SourcePtr check_timer_;
+  SourcePtr grace_timer_;
+  /// Per manifest directory: its inotify source and the inode it watches.
+  struct DirWatch {
+    SourcePtr source;
+    dev_t dev = 0;
+    ino_t ino = 0;
+  };
+  std::map<std::string, DirWatch> dir_watches_;
+  std::vector<SourcePtr> parent_watches_;      // the parents of the manifest directories
+  std::set<std::string> dirs_seen_;            // existed at the last reconcile
+  std::map<std::string, uint64_t> dirs_gone_;  // CLOCK_MONOTONIC µs when first seen gone
   std::unique_ptr<LinkWatcher> links_;
   DaemonStatus status_;
   VanishedInterfaces vanished_;          // interfaces that patterns matched and that went away

@@ -8,6 +8,7 @@
 #include <array>
 
 #include "kernel/netns.h"
+#include "kernel/rtnl.h"
 
 namespace bpfrec {
 namespace {
@@ -15,13 +16,6 @@ namespace {
 unsigned long netns_ino(const std::string &path) {
   struct stat st {};
   return ::stat(path.empty() ? "/proc/self/ns/net" : path.c_str(), &st) == 0 ? st.st_ino : 0;
-}
-
-// A route message about 0.0.0.0/0 or ::/0 (what "@primary" follows).
-bool is_default_route(const nlmsghdr *h) {
-  if (h->nlmsg_type != RTM_NEWROUTE && h->nlmsg_type != RTM_DELROUTE) return false;
-  if (h->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg))) return false;
-  return static_cast<const rtmsg *>(NLMSG_DATA(h))->rtm_dst_len == 0;
 }
 
 }  // namespace
@@ -79,7 +73,7 @@ std::map<std::string, std::string> LinkWatcher::watch(const std::set<std::string
 int LinkWatcher::on_readable(sd_event_source *, int fd, uint32_t, void *userdata) {
   auto *self = static_cast<LinkWatcher *>(userdata);
   bool relevant = false;
-  std::array<char, 16384> buf{};
+  alignas(nlmsghdr) std::array<char, 16384> buf{};
   for (;;) {
     ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
     if (n < 0) {
@@ -89,9 +83,8 @@ int LinkWatcher::on_readable(sd_event_source *, int fd, uint32_t, void *userdata
       break;  // EAGAIN: drained
     }
     if (n == 0) break;
-    for (auto *h = reinterpret_cast<nlmsghdr *>(buf.data()); NLMSG_OK(h, static_cast<unsigned>(n));
-         h = NLMSG_NEXT(h, n))
-      relevant |= h->nlmsg_type == RTM_NEWLINK || h->nlmsg_type == RTM_DELLINK || is_default_route(h);
+    each_netlink_message(buf.data(), static_cast<size_t>(n),
+                         [&](const nlmsghdr *h) { relevant |= is_link_watch_event(h); });
   }
   if (relevant) self->on_change_();
   return 0;

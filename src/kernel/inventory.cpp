@@ -11,9 +11,11 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <optional>
 #include <tuple>
 
 #include "kernel/netns.h"
+#include "kernel/rtnl.h"
 #include "util/result.h"
 #include "util/unique_fd.h"
 
@@ -50,30 +52,24 @@ Result<void> dump(int fd, uint16_t type, const void *payload, size_t len,
       if (errno == EINTR) continue;
       return fail_errno(errno, "rtnetlink dump");
     }
-    for (auto *h = reinterpret_cast<nlmsghdr *>(buf); NLMSG_OK(h, static_cast<unsigned>(n)); h = NLMSG_NEXT(h, n)) {
-      if (h->nlmsg_seq != nh->nlmsg_seq) continue;
-      if (h->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = true;
-      if (h->nlmsg_type == NLMSG_DONE) {
-        if (interrupted) return fail_errno(EAGAIN, "rtnetlink dump interrupted");
-        return {};
+    std::optional<Result<void>> end;
+    each_netlink_message(buf, static_cast<size_t>(n), [&](const nlmsghdr *h) {
+      if (end) return;
+      const DumpStep step = classify_dump_message(h, nh->nlmsg_seq, (flags & NLM_F_ACK) != 0);
+      interrupted |= step.interrupted;
+      switch (step.kind) {
+        case DumpStep::Skip: return;
+        case DumpStep::Message: on_msg(h); return;
+        case DumpStep::Done:
+          if (interrupted) end.emplace(fail_errno(EAGAIN, "rtnetlink dump interrupted"));
+          else end.emplace();
+          return;
+        case DumpStep::Ack: end.emplace(); return;  // the ack that ends a single request
+        case DumpStep::Error: end.emplace(fail_errno(step.error, "rtnetlink dump")); return;
       }
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        const auto *e = static_cast<const nlmsgerr *>(NLMSG_DATA(h));
-        if (e->error == 0 && (flags & NLM_F_ACK)) return {};  // the ack that ends a single request
-        return fail_errno(e->error ? -e->error : EIO, "rtnetlink dump");
-      }
-      on_msg(h);
-    }
+    });
+    if (end) return *end;
   }
-}
-
-// Calls on_attr(type, data, len) for each attribute after a message's fixed header.
-template <typename Header, typename F>
-void each_attr(const nlmsghdr *h, F &&on_attr) {
-  int len = static_cast<int>(h->nlmsg_len) - static_cast<int>(NLMSG_LENGTH(sizeof(Header)));
-  for (auto *a = reinterpret_cast<const rtattr *>(static_cast<const char *>(NLMSG_DATA(h)) + NLMSG_ALIGN(sizeof(Header)));
-       RTA_OK(a, len); a = RTA_NEXT(a, len))
-    on_attr(a->rta_type, RTA_DATA(a), RTA_PAYLOAD(a));
 }
 
 struct DefaultRoute {
@@ -88,43 +84,18 @@ Result<void> read_links(int fd, NetnsInterfaces &out, std::map<int, std::string>
   req.ifi_family = AF_UNSPEC;
   return dump(fd, RTM_GETLINK, &req, sizeof req, [&](const nlmsghdr *h) {
     if (h->nlmsg_type != RTM_NEWLINK) return;
-    const auto *ifi = static_cast<const ifinfomsg *>(NLMSG_DATA(h));
-    std::string name;
-    each_attr<ifinfomsg>(h, [&](unsigned short type, const void *data, size_t len) {
-      if (type == IFLA_IFNAME) name.assign(static_cast<const char *>(data), strnlen(static_cast<const char *>(data), len));
-    });
-    if (name.empty()) return;
-    names[ifi->ifi_index] = name;
-    out.interfaces.push_back({name, (ifi->ifi_flags & IFF_LOOPBACK) != 0});
+    auto link = parse_rtnl_link(h);
+    if (!link || link->name.empty()) return;
+    names[link->ifindex] = link->name;
+    out.interfaces.push_back({link->name, (link->flags & IFF_LOOPBACK) != 0});
   });
 }
 
 Result<void> read_default_routes(int fd, unsigned char family, std::vector<DefaultRoute> &out) {
   rtmsg req{};
   req.rtm_family = family;
-  constexpr unsigned unusable = RTNH_F_DEAD | RTNH_F_LINKDOWN;
   return dump(fd, RTM_GETROUTE, &req, sizeof req, [&](const nlmsghdr *h) {
-    if (h->nlmsg_type != RTM_NEWROUTE) return;
-    const auto *rt = static_cast<const rtmsg *>(NLMSG_DATA(h));
-    if (rt->rtm_family != family || rt->rtm_dst_len != 0 || rt->rtm_type != RTN_UNICAST) return;
-    if (rt->rtm_flags & unusable) return;
-    uint32_t table = rt->rtm_table;
-    DefaultRoute r;
-    r.family_rank = family == AF_INET ? 0 : 1;
-    each_attr<rtmsg>(h, [&](unsigned short type, const void *data, size_t len) {
-      if (type == RTA_TABLE && len >= 4) std::memcpy(&table, data, 4);
-      else if (type == RTA_PRIORITY && len >= 4) std::memcpy(&r.metric, data, 4);
-      else if (type == RTA_OIF && len >= 4) std::memcpy(&r.ifindex, data, 4);
-      else if (type == RTA_MULTIPATH && r.ifindex == 0) {
-        auto *nh = static_cast<const rtnexthop *>(data);
-        for (int left = static_cast<int>(len); RTNH_OK(nh, left); left -= NLMSG_ALIGN(nh->rtnh_len), nh = RTNH_NEXT(nh))
-          if (!(nh->rtnh_flags & unusable)) {
-            r.ifindex = nh->rtnh_ifindex;
-            break;
-          }
-      }
-    });
-    if (table == RT_TABLE_MAIN && r.ifindex > 0) out.push_back(r);
+    if (auto r = parse_rtnl_default_route(h, family)) out.push_back({r->metric, family == AF_INET ? 0 : 1, r->ifindex});
   });
 }
 
@@ -177,22 +148,6 @@ NetnsInterfaces read_netns(const std::string &path, bool routes_too) {
   return out;
 }
 
-// Calls on_xdp(prog_id, attach_mode) for the IFLA_XDP attribute of an RTM_NEWLINK message.
-template <typename F>
-void each_xdp(const nlmsghdr *h, F &&on_xdp) {
-  each_attr<ifinfomsg>(h, [&](unsigned short type, const void *data, size_t len) {
-    if ((type & NLA_TYPE_MASK) != IFLA_XDP) return;
-    uint32_t id = 0;
-    uint8_t mode = 0;
-    int left = static_cast<int>(len);
-    for (auto *a = static_cast<const rtattr *>(data); RTA_OK(a, left); a = RTA_NEXT(a, left)) {
-      if (a->rta_type == IFLA_XDP_PROG_ID && RTA_PAYLOAD(a) >= 4) std::memcpy(&id, RTA_DATA(a), 4);
-      if (a->rta_type == IFLA_XDP_ATTACHED && RTA_PAYLOAD(a) >= 1) std::memcpy(&mode, RTA_DATA(a), 1);
-    }
-    on_xdp(id, mode);
-  });
-}
-
 }  // namespace
 
 Result<std::map<int, uint32_t>> read_xdp_programs() {
@@ -205,10 +160,7 @@ Result<std::map<int, uint32_t>> read_xdp_programs() {
     req.ifi_family = AF_UNSPEC;
     return dump(fd.get(), RTM_GETLINK, &req, sizeof req, [&](const nlmsghdr *h) {
       if (h->nlmsg_type != RTM_NEWLINK) return;
-      const auto *ifi = static_cast<const ifinfomsg *>(NLMSG_DATA(h));
-      each_xdp(h, [&](uint32_t id, uint8_t) {
-        if (id) out[ifi->ifi_index] = id;
-      });
+      if (auto link = parse_rtnl_link(h); link && link->xdp_prog_id) out[link->ifindex] = link->xdp_prog_id;
     });
   });
   if (!r) return std::unexpected(r.error());
@@ -225,8 +177,9 @@ Result<XdpHook> read_xdp_hook(int ifindex) {
   auto r = dump(
       fd.get(), RTM_GETLINK, &req, sizeof req,
       [&](const nlmsghdr *h) {
-        if (h->nlmsg_type != RTM_NEWLINK || static_cast<const ifinfomsg *>(NLMSG_DATA(h))->ifi_index != ifindex) return;
-        each_xdp(h, [&](uint32_t id, uint8_t mode) { out = {id, mode}; });
+        if (h->nlmsg_type != RTM_NEWLINK) return;
+        if (auto link = parse_rtnl_link(h); link && link->ifindex == ifindex && link->has_xdp)
+          out = {link->xdp_prog_id, link->xdp_mode};
       },
       NLM_F_REQUEST | NLM_F_ACK);
   if (!r && r.error().code == ENODEV) return XdpHook{};

@@ -181,6 +181,7 @@ Result<std::vector<NodeFile>> manifest_files(const std::vector<std::string> &pat
     if (fs::is_directory(p, ec)) {
       for (auto &e : discover_manifests({p})) {
         if (e.state == ManifestState::Overridden) continue;
+        if (e.state == ManifestState::Unreadable) return fail("{}", e.errors.front().str());
         if (is_symlink(e.path))
           return fail("{} is a symlink, which a MachineConfig cannot carry: name {} instead", e.path,
                       fs::read_symlink(e.path).string());

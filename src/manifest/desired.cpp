@@ -1,5 +1,9 @@
 #include "manifest/desired.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -7,12 +11,35 @@
 #include <sstream>
 #include <tuple>
 
+#include "manifest/limits.h"
 #include "manifest/object_info.h"
 #include "manifest/validate.h"
 #include "util/sha256.h"
+#include "util/unique_fd.h"
 
 namespace bpfrec {
 namespace {
+
+// Reads a manifest, at most kMaxManifestBytes + 1 bytes of it (parse_manifest() reports a longer
+// one). Non-blocking open and a type check by fd: a FIFO swapped in after discovery must not
+// block the daemon.
+Result<std::string> read_manifest_text(const std::string &path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  if (!fd.valid()) return fail_errno(errno, "cannot read");
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return fail_errno(errno, "cannot read");
+  if (!S_ISREG(st.st_mode)) return fail("cannot read: not a regular file");
+  std::string text;
+  char buf[65536];
+  while (text.size() <= kMaxManifestBytes) {
+    ssize_t got = ::read(fd.get(), buf, sizeof buf);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return fail_errno(errno, "cannot read");
+    if (got == 0) break;
+    text.append(buf, static_cast<size_t>(got));
+  }
+  return text;
+}
 
 struct ObjectCacheEntry {
   Result<std::string> digest;
@@ -27,15 +54,13 @@ void load_entries(std::vector<ManifestEntry> &manifests, std::vector<ProgramSpec
   for (size_t i = 0; i < manifests.size(); ++i) {
     auto &m = manifests[i];
     if (m.state != ManifestState::Ok) continue;
-    std::ifstream in(m.path, std::ios::binary);
-    std::stringstream buf;
-    buf << in.rdbuf();
-    if (!in) {
-      m.errors.push_back({m.path, {}, fmt::format("cannot read: {}", std::strerror(errno))});
+    auto text = read_manifest_text(m.path);
+    if (!text) {
+      m.errors.push_back({m.path, {}, text.error().message});
       m.state = ManifestState::Invalid;
       continue;
     }
-    ParsedManifest parsed = parse_manifest(buf.str(), m.path);
+    ParsedManifest parsed = parse_manifest(*text, m.path);
     m.errors = std::move(parsed.errors);
     for (auto &p : parsed.programs) {
       auto [oit, fresh] = objects.try_emplace(p.bytecode_path);
@@ -64,6 +89,7 @@ void load_entries(std::vector<ManifestEntry> &manifests, std::vector<ProgramSpec
     std::stable_sort(m.errors.begin(), m.errors.end(), [](const Diagnostic &a, const Diagnostic &b) {
       return std::tie(a.pos.line, a.pos.column) < std::tie(b.pos.line, b.pos.column);
     });
+    cap_diagnostics(m.errors, m.path);
     if (m.errors.empty()) per_file[i] = std::move(parsed.programs);
     else m.state = ManifestState::Invalid;
   }
@@ -100,9 +126,15 @@ std::vector<std::string> DesiredState::invalid_manifest_names() const {
   return out;
 }
 
-DesiredState load_desired(const std::vector<std::string> &dirs) {
+const ManifestEntry *DesiredState::unreadable_directory() const {
+  for (auto &m : manifests)
+    if (m.state == ManifestState::Unreadable) return &m;
+  return nullptr;
+}
+
+DesiredState load_desired(const std::vector<std::string> &dirs, const std::map<std::string, std::string> &vanished) {
   DesiredState d;
-  d.manifests = discover_manifests(dirs);
+  d.manifests = discover_manifests(dirs, vanished);
   load_entries(d.manifests, d.programs);
   return d;
 }

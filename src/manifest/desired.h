@@ -1,6 +1,7 @@
 // Desired state: every manifest read, parsed and checked against its bytecode object.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,8 @@ struct DesiredState {
 
   /// Base names of manifests that are Invalid (the reconciler keeps their last good programs).
   std::vector<std::string> invalid_manifest_names() const;
+  /// The first Unreadable directory (see ManifestState), or nullptr: then no program may be removed.
+  const ManifestEntry *unreadable_directory() const;
 };
 
 /// Discovers, reads and validates manifests in `dirs` (highest precedence first). Never fails:
@@ -24,7 +27,8 @@ struct DesiredState {
 /// Invalid. Checks beyond parse_manifest(): the bytecode exists and is a BPF object, its sha256
 /// matches the declared one, validate_against_object(), and program names are unique across
 /// manifests (the first in byte order of base name keeps the name).
-DesiredState load_desired(const std::vector<std::string> &dirs);
+/// `vanished`: directories that are gone but counted as Unreadable (discover_manifests()).
+DesiredState load_desired(const std::vector<std::string> &dirs, const std::map<std::string, std::string> &vanished = {});
 
 /// The same checks for explicit files (the `check` command): each path is read as one manifest.
 DesiredState load_files(const std::vector<std::string> &paths);

@@ -4,7 +4,11 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <cerrno>
+#include <cstring>
 #include <map>
+
+#include <fmt/format.h>
 
 namespace bpfrec {
 
@@ -20,6 +24,7 @@ std::string_view to_string(ManifestState s) {
     case ManifestState::Invalid: return "invalid";
     case ManifestState::Masked: return "masked";
     case ManifestState::Overridden: return "overridden";
+    case ManifestState::Unreadable: return "unreadable";
   }
   return "?";
 }
@@ -37,34 +42,68 @@ bool is_manifest_name(std::string_view name) {
   return !name.empty() && name[0] != '.' && name.size() > 5 && name.ends_with(".toml");
 }
 
-std::vector<ManifestEntry> discover_manifests(const std::vector<std::string> &dirs) {
-  // base name -> files in precedence order
-  std::map<std::string, std::vector<std::string>> by_name;
-  for (auto &dir : dirs) {
+std::vector<ManifestEntry> discover_manifests(const std::vector<std::string> &dirs,
+                                              const std::map<std::string, std::string> &vanished) {
+  // base name -> files in precedence order, with the index of their directory
+  std::map<std::string, std::vector<std::pair<std::string, size_t>>> by_name;
+  std::map<std::string, std::string> bad_entries;  // path -> why it cannot be used
+  std::vector<ManifestEntry> out;
+  size_t first_unreadable = dirs.size();
+  for (size_t d = 0; d < dirs.size(); ++d) {
+    const auto &dir = dirs[d];
+    auto unreadable = [&](std::string why) {
+      ManifestEntry e{dir, dir, ManifestState::Unreadable, {}, {}};
+      e.errors.push_back({dir, {}, fmt::format("manifest directory {}; keeping every program as it is", why)});
+      out.push_back(std::move(e));
+      first_unreadable = std::min(first_unreadable, d);
+    };
     std::error_code ec;
-    std::vector<std::string> names;
-    for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
-         it.increment(ec)) {
+    auto it = std::filesystem::directory_iterator(dir, ec);
+    if (ec) {
+      if (ec.value() == ENOENT || ec.value() == ENOTDIR) {
+        if (auto v = vanished.find(dir); v != vanished.end()) unreadable(v->second);
+      } else {
+        unreadable(fmt::format("cannot be read: {}", ec.message()));
+      }
+      continue;
+    }
+    for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
       std::string name = it->path().filename().string();
       if (!is_manifest_name(name)) continue;
       // Regular files only: stat (not lstat) so a symlink to a regular file counts, as networkd
       // does; a symlink to /dev/null is a mask (systemd.network(5)).
       struct stat st {};
-      if (::stat(it->path().c_str(), &st) != 0) continue;
+      if (::stat(it->path().c_str(), &st) != 0) {
+        const int err = errno;
+        struct stat lst {};
+        if (::lstat(it->path().c_str(), &lst) != 0 && errno == ENOENT) continue;  // removed since the listing
+        bad_entries[it->path().string()] =
+            err == ENOENT ? "cannot read: a symlink to a file that does not exist" : fmt::format("cannot read: {}", std::strerror(err));
+        by_name[name].push_back({it->path().string(), d});
+        continue;
+      }
       if (!S_ISREG(st.st_mode) && !is_dev_null(it->path().string())) continue;
-      by_name[name].push_back(it->path().string());
+      by_name[name].push_back({it->path().string(), d});
     }
+    // The listing failed part way: what it gave so far is not the whole directory.
+    if (ec) unreadable(fmt::format("cannot be read: {}", ec.message()));
   }
-  std::vector<ManifestEntry> out;
   for (auto &[name, paths] : by_name) {  // std::map iterates in byte order of std::string
     for (size_t i = 0; i < paths.size(); ++i) {
-      ManifestEntry e{name, paths[i], ManifestState::Ok, {}, {}};
+      const auto &[path, d] = paths[i];
+      ManifestEntry e{name, path, ManifestState::Ok, {}, {}};
       if (i > 0) {
         e.state = ManifestState::Overridden;
-        e.overridden_by = paths[0];
+        e.overridden_by = paths[0].first;
+      } else if (auto bad = bad_entries.find(path); bad != bad_entries.end()) {
+        e.state = ManifestState::Invalid;
+        e.errors.push_back({path, {}, bad->second});
+      } else if (d > first_unreadable) {
+        e.state = ManifestState::Invalid;
+        e.errors.push_back({path, {}, fmt::format("not applied: {} comes first and cannot be read", dirs[first_unreadable])});
       } else {
         struct stat st {};
-        if (is_dev_null(paths[i]) || (::stat(paths[i].c_str(), &st) == 0 && st.st_size == 0))
+        if (is_dev_null(path) || (::stat(path.c_str(), &st) == 0 && st.st_size == 0))
           e.state = ManifestState::Masked;
       }
       out.push_back(std::move(e));

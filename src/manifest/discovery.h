@@ -1,6 +1,7 @@
 // The programs.d directory rules, as systemd-networkd applies them to .network files.
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,7 +13,11 @@ namespace bpfrec {
 /// Default manifest directories, highest precedence first.
 const std::vector<std::string> &default_programs_dirs();
 
-enum class ManifestState { Ok, Invalid, Masked, Overridden };
+/// Invalid: the manifest (or its directory entry) cannot be used; its programs keep their last
+/// good state. Unreadable: not a manifest but a whole directory that exists and cannot be listed
+/// (EACCES, EIO...), or that vanished within a grace period: nothing it may declare is known,
+/// so no program is removed and lower-precedence directories are not applied (issue 11 bug 7).
+enum class ManifestState { Ok, Invalid, Masked, Overridden, Unreadable };
 std::string_view to_string(ManifestState s);
 
 /// One file found in a programs.d directory.
@@ -29,10 +34,18 @@ struct ManifestEntry {
 bool is_manifest_name(std::string_view name);
 
 /// Lists manifests in `dirs` (highest precedence first). Only regular `*.toml` files whose name
-/// does not start with '.' are considered; no recursion; a missing directory is skipped. For each
-/// base name the file in the highest directory is effective (state Ok, or Masked when it is
-/// empty, 0 bytes, or a symlink to /dev/null); the same name in lower directories is Overridden. The result is sorted by
-/// base name in byte order, then by precedence. Pure apart from reading the directories.
-std::vector<ManifestEntry> discover_manifests(const std::vector<std::string> &dirs);
+/// does not start with '.' are considered; no recursion; a missing directory (ENOENT, ENOTDIR)
+/// is skipped unless `vanished` names it. For each base name the file in the highest directory
+/// is effective (state Ok, or Masked when it is empty, 0 bytes, or a symlink to /dev/null); the
+/// same name in lower directories is Overridden. Directories and FIFOs with a manifest name are
+/// ignored (networkd's rule), but an entry that cannot be stat()ed (a dangling symlink, EACCES)
+/// is Invalid with an error: only an entry that is gone is a removal.
+/// A directory that cannot be listed, or that `vanished` maps to a reason, becomes one entry of
+/// state Unreadable (name and path: the directory) with the error, and every manifest of a
+/// lower-precedence directory is Invalid (the unreadable one may override it).
+/// The result holds the Unreadable entries first, then manifests sorted by base name in byte
+/// order, then by precedence. Pure apart from reading the directories.
+std::vector<ManifestEntry> discover_manifests(const std::vector<std::string> &dirs,
+                                              const std::map<std::string, std::string> &vanished = {});
 
 }  // namespace bpfrec

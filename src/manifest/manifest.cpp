@@ -1,5 +1,6 @@
 #include "manifest/manifest.h"
 #include "manifest/interface_pattern.h"
+#include "manifest/limits.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -508,8 +509,22 @@ void parse_program(Reader &r, const toml::table &t, const std::string &path, Pro
                } else if (key == "metadata") {
                  auto mt = r.table(v, key);
                  if (!mt) return;
-                 for (auto &&[mk, mv] : *mt)
-                   if (auto s = r.str(mv, fmt::format("metadata.{}", mk.str()))) p.metadata[std::string(mk.str())] = *s;
+                 if (mt->size() > kMaxMetadataEntries)
+                   r.error(v, fmt::format("'metadata' has {} entries, more than the limit of {}", mt->size(),
+                                          kMaxMetadataEntries));
+                 for (auto &&[mk, mv] : *mt) {
+                   if (mk.str().size() > kMaxMetadataKeyBytes) {
+                     r.error(pos_of(mk.source()), fmt::format("metadata key is {} bytes, more than the limit of {}",
+                                                              mk.str().size(), kMaxMetadataKeyBytes));
+                     continue;
+                   }
+                   auto s = r.str(mv, fmt::format("metadata.{}", mk.str()));
+                   if (!s) continue;
+                   if (s->size() > kMaxMetadataValueBytes)
+                     r.error(mv, fmt::format("metadata.{} is {} bytes, more than the limit of {}", mk.str(), s->size(),
+                                             kMaxMetadataValueBytes));
+                   else p.metadata[std::string(mk.str())] = *s;
+                 }
                } else if (key == "attach") {
                  attach = v.as_array();
                  if (!attach || !attach->is_array_of_tables()) {
@@ -523,6 +538,9 @@ void parse_program(Reader &r, const toml::table &t, const std::string &path, Pro
   if (!t.contains("bytecode")) r.error(p.pos, "[[program]] needs 'bytecode'");
   if (!t.contains("attach")) r.error(p.pos, "[[program]] needs at least one [[program.attach]]");
   if (attach && attach->empty()) r.error(p.pos, "[[program]] needs at least one [[program.attach]]");
+  if (attach && attach->size() > kMaxAttachPerProgram)
+    r.error(pos_of((*attach)[kMaxAttachPerProgram].source()),
+            fmt::format("more than {} [[program.attach]] tables in one program", kMaxAttachPerProgram));
   if (attach && type) {
     std::map<std::string, SourcePos> seen;
     for (auto &n : *attach) {
@@ -544,6 +562,16 @@ void parse_program(Reader &r, const toml::table &t, const std::string &path, Pro
 
 ParsedManifest parse_manifest(std::string_view text, const std::string &path) {
   ParsedManifest out;
+  // Bounded before toml++ sees the text: it recurses once per nesting level (limits.h).
+  if (text.size() > kMaxManifestBytes) {
+    out.errors.push_back({path, {1, 1}, fmt::format("the manifest is {} bytes, more than the limit of {} bytes (1 MiB)",
+                                                   text.size(), kMaxManifestBytes)});
+    return out;
+  }
+  if (auto e = scan_toml_shape(text)) {
+    out.errors.push_back({path, e->pos, e->message});
+    return out;
+  }
   toml::table doc;
   try {
     doc = toml::parse(text, path);
@@ -562,6 +590,9 @@ ParsedManifest parse_manifest(std::string_view text, const std::string &path) {
   });
   if (programs) {
     std::map<std::string, SourcePos> names;
+    if (programs->size() > kMaxProgramsPerManifest)
+      r.error(pos_of((*programs)[kMaxProgramsPerManifest].source()),
+              fmt::format("more than {} [[program]] tables in one manifest", kMaxProgramsPerManifest));
     for (auto &n : *programs) {
       ProgramSpec p;
       parse_program(r, *n.as_table(), path, p);
@@ -580,6 +611,7 @@ ParsedManifest parse_manifest(std::string_view text, const std::string &path) {
   std::stable_sort(out.errors.begin(), out.errors.end(), [](const Diagnostic &a, const Diagnostic &b) {
     return std::tie(a.pos.line, a.pos.column) < std::tie(b.pos.line, b.pos.column);
   });
+  cap_diagnostics(out.errors, path);
   if (!out.errors.empty()) out.programs.clear();
   return out;
 }

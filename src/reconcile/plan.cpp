@@ -21,6 +21,7 @@ std::string_view to_string(ChangeKind k) {
 std::vector<ProgramChange> plan(const DesiredState &desired, const ObservedState &observed) {
   std::vector<ProgramChange> out;
   const auto invalid = desired.invalid_manifest_names();
+  const ManifestEntry *unreadable = desired.unreadable_directory();
   std::set<std::string> wanted;
 
   for (const auto &spec : desired.programs) {
@@ -66,6 +67,11 @@ std::vector<ProgramChange> plan(const DesiredState &desired, const ObservedState
       c.kind = ChangeKind::Keep;
       c.kept_last_good = true;
       c.reason = "manifest " + obs.manifest_name + " is invalid; keeping the last good program";
+    } else if (unreadable) {
+      // The directory may still declare it: a listing that failed is not an empty one.
+      c.kind = ChangeKind::Keep;
+      c.kept_last_good = true;
+      c.reason = "manifest directory " + unreadable->path + " cannot be read; keeping the last good program";
     } else {
       c.kind = ChangeKind::Remove;
       for (auto &[k, _] : obs.attachments) c.detach.push_back(k);

@@ -18,7 +18,7 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
   bool degraded = false;
   for (auto &m : desired.manifests) {
     s.manifests.push_back({m.path, std::string(to_string(m.state)), m.errors});
-    degraded |= m.state == ManifestState::Invalid;
+    degraded |= m.state == ManifestState::Invalid || m.state == ManifestState::Unreadable;
   }
   auto error_of = [&](const std::string &prog) {
     auto it = report.program_errors.find(prog);
@@ -104,7 +104,7 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
     p.maps = obs.maps;
     p.bytecode_sha256 = obs.bytecode_sha256;
     p.error = error_of(name);
-    bool invalid = false;
+    bool invalid = desired.unreadable_directory() != nullptr;
     for (auto &m : desired.manifests)
       invalid |= m.name == obs.manifest_name && m.state == ManifestState::Invalid;
     p.state = invalid && p.error.empty() ? "kept" : "failed";

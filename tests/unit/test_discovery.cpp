@@ -52,6 +52,7 @@ TEST(Discovery, DefaultDirectoriesInPrecedenceOrder) {
   EXPECT_EQ(to_string(ManifestState::Invalid), "invalid");
   EXPECT_EQ(to_string(ManifestState::Masked), "masked");
   EXPECT_EQ(to_string(ManifestState::Overridden), "overridden");
+  EXPECT_EQ(to_string(ManifestState::Unreadable), "unreadable");
 }
 
 // The daemon reconciles at once only on a rename of such a name into place (daemon.h), so an
@@ -138,9 +139,39 @@ TEST_F(DiscoveryTest, IgnoresWhatIsNotARegularTomlFile) {
   write_file(etc + "/sub/inner.toml", "x");  // no recursion
   fs::create_directories(etc + "/dir.toml");  // a directory with a .toml name
   ASSERT_EQ(::mkfifo((etc + "/fifo.toml").c_str(), 0600), 0);
-  fs::create_symlink(etc + "/missing-target", etc + "/dangling.toml");
   fs::create_symlink(etc + "/sub", etc + "/linkdir.toml");
   EXPECT_THAT(rows(discover_manifests(dirs)), ElementsAre("good.toml ok " + etc + "/good.toml"));
+}
+
+// Issue 11 bug 7: a dangling symlink over a live manifest removed its programs. An entry that
+// cannot be stat()ed is an invalid manifest (last good programs kept), and it still overrides.
+TEST_F(DiscoveryTest, DanglingSymlinkIsInvalidNotGone) {
+  fs::create_symlink(etc + "/missing-target", etc + "/a.toml");
+  write_file(lib + "/a.toml", "x");
+  auto got = discover_manifests(dirs);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].state, ManifestState::Invalid);
+  EXPECT_EQ(got[0].path, etc + "/a.toml");
+  ASSERT_EQ(got[0].errors.size(), 1u);
+  EXPECT_EQ(got[0].errors[0].str(), etc + "/a.toml: error: cannot read: a symlink to a file that does not exist");
+  EXPECT_EQ(got[1].state, ManifestState::Overridden);
+}
+
+// A directory that is gone but named in `vanished` (the daemon's grace period) is unreadable,
+// not empty; and lower directories are not applied while it is.
+TEST_F(DiscoveryTest, VanishedDirectoryIsUnreadable) {
+  write_file(lib + "/b.toml", "x");
+  const std::string gone = tmp / "gone";
+  auto got = discover_manifests({gone, lib}, {{gone, "disappeared 1.0 s ago"}});
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].state, ManifestState::Unreadable);
+  EXPECT_EQ(got[0].path, gone);
+  EXPECT_EQ(got[0].errors.at(0).str(),
+            gone + ": error: manifest directory disappeared 1.0 s ago; keeping every program as it is");
+  EXPECT_EQ(got[1].state, ManifestState::Invalid);
+  EXPECT_EQ(got[1].errors.at(0).message, "not applied: " + gone + " comes first and cannot be read");
+  // Not named: missing means empty, as before.
+  EXPECT_THAT(rows(discover_manifests({gone, lib})), ElementsAre("b.toml ok " + lib + "/b.toml"));
 }
 
 TEST_F(DiscoveryTest, SymlinkToARegularFileCounts) {
@@ -182,14 +213,27 @@ TEST_F(DiscoveryTest, MissingDirectoriesAreSkipped) {
   EXPECT_THAT(rows(discover_manifests({tmp / "plain-file", lib})), ElementsAre("a.toml ok " + lib + "/a.toml"));
 }
 
-TEST_F(DiscoveryTest, UnreadableDirectoryIsSkipped) {
-  if (::geteuid() == 0) GTEST_SKIP() << "root reads a mode 000 directory anyway";
+// Issue 11 bug 7: a directory the daemon (no CAP_DAC_OVERRIDE) cannot list counted as empty,
+// and every program was removed. It is Unreadable now; the integration suite (HostileDirs) runs
+// the same as root without the capability.
+TEST_F(DiscoveryTest, UnreadableDirectoryIsNotEmpty) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root reads a mode 000 directory anyway (HostileDirs covers it)";
   write_file(etc + "/a.toml", "x");
   write_file(lib + "/a.toml", "x");
-  ASSERT_EQ(::chmod(etc.c_str(), 0), 0);
-  auto got = rows(discover_manifests(dirs));
-  ::chmod(etc.c_str(), 0755);
-  EXPECT_THAT(got, ElementsAre("a.toml ok " + lib + "/a.toml"));
+  write_file(lib + "/b.toml", "x");
+  write_file(run + "/c.toml", "x");
+  ASSERT_EQ(::chmod(run.c_str(), 0), 0);
+  auto got = discover_manifests(dirs);
+  ::chmod(run.c_str(), 0755);
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0].state, ManifestState::Unreadable);
+  EXPECT_EQ(got[0].path, run);
+  EXPECT_EQ(got[0].errors.at(0).str(),
+            run + ": error: manifest directory cannot be read: Permission denied; keeping every program as it is");
+  // /etc comes before the unreadable /run: applied. /usr/lib comes after: not applied.
+  EXPECT_EQ(row(got[1]), "a.toml ok " + etc + "/a.toml");
+  EXPECT_EQ(row(got[2]), "a.toml overridden " + lib + "/a.toml by " + etc + "/a.toml");
+  EXPECT_EQ(row(got[3]), "b.toml invalid " + lib + "/b.toml");
 }
 
 }  // namespace

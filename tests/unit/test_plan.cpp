@@ -127,6 +127,21 @@ TEST(Plan, InvalidManifestKeepsLastKnownGood) {
   EXPECT_FALSE(plan_changes_anything({changes[1]}));
 }
 
+// Issue 11 bug 7: a manifest directory that cannot be listed read as empty, and every program
+// was removed. With an Unreadable entry nothing is removed; declared programs still apply.
+TEST(Plan, UnreadableDirectoryRemovesNothing) {
+  ObservedState obs;
+  obs.programs["p"] = observed_of(xdp_spec("p", {"a"}, "/etc/x/a.toml"));
+  obs.programs["q"] = observed_of(xdp_spec("q", {"a"}, "/usr/lib/x/b.toml"));
+  DesiredState d;
+  d.manifests = {manifest("/etc/x", ManifestState::Unreadable), manifest("/run/x/c.toml")};
+  d.programs = {xdp_spec("n", {"a"}, "/run/x/c.toml")};
+  auto changes = plan(d, obs);
+  EXPECT_THAT(summary(changes), ElementsAre("create n +1 -0", "keep p +0 -0", "keep q +0 -0"));
+  EXPECT_TRUE(changes[1].kept_last_good);
+  EXPECT_EQ(changes[1].reason, "manifest directory /etc/x cannot be read; keeping the last good program");
+}
+
 TEST(Plan, ManifestMovedIsAKeepWithAStaleRecord) {
   auto spec = xdp_spec("p", {"a"}, "/usr/lib/x/a.toml");
   ObservedState obs;
