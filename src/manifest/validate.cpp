@@ -110,7 +110,9 @@ SectionFit section_fit(std::string_view section, uint32_t libbpf_type, ProgramTy
     if (libbpf_type != BPF_PROG_TYPE_UNSPEC && libbpf_type != want)
       return refuse(fmt::format("libbpf loads it as a {} program", prog_type_name(libbpf_type)));
   } else if (libbpf_type != BPF_PROG_TYPE_UNSPEC) {
-    return refuse(fmt::format("a {} program", prog_type_name(libbpf_type)));
+    // e.g. "socket", "tp_btf/x", "kprobe.multi/x": libbpf fixes a type or attach type that no
+    // manifest type attaches.
+    return refuse(fmt::format("a {} program of a kind no manifest type takes", prog_type_name(libbpf_type)));
   }
   if (libbpf_type == BPF_PROG_TYPE_UNSPEC) {
     // libbpf 1.1.2 names no type for it ("classifier/x", "xdp/x", "my_prog"): the manifest's
