@@ -128,6 +128,7 @@ Result<OpenedObject> open_object(const ProgramSpec &spec, const std::string &dir
     if (mine) o.prog = p;
   }
   if (!o.prog) return fail("{} has no program {}", spec.bytecode_path, spec.bpf_function);
+  if (auto r = fix_program_type(o.prog, spec.type); !r) return std::unexpected(r.error());
   if (auto r = apply_globals(o.obj.get(), spec); !r) return std::unexpected(r.error());
   return o;
 }
@@ -441,6 +442,7 @@ class LibbpfKernel final : public Kernel {
     bpf_program *component = nullptr;
     auto obj = open_sharing_pinned_maps(spec.bytecode_path, spec.bpf_function, prog.dir, &component, &map_ids);
     if (!obj) return std::unexpected(obj.error());
+    if (auto t = fix_program_type(component, ProgramType::Xdp); !t) return std::unexpected(t.error());
     std::vector<uint32_t> claimed;
     for (auto &[k, r] : prog.attachments)
       if (r.mechanism == Mechanism::XdpDispatcher && r.prog_id) claimed.push_back(r.prog_id);

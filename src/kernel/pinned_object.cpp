@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "kernel/fs.h"
+#include "manifest/validate.h"
 #include "util/unique_fd.h"
 
 namespace bpfrec {
@@ -13,6 +14,19 @@ std::string map_pin_name(const bpf_map *m) {
   std::string name = bpf_map__name(m);
   std::replace(name.begin(), name.end(), '.', '_');
   return name;
+}
+
+Result<void> fix_program_type(bpf_program *prog, ProgramType type) {
+  const SectionFit fit = section_fit(bpf_program__section_name(prog), bpf_program__type(prog), type);
+  if (!fit.error.empty())
+    return fail(Error{EINVAL, fmt::format("bpf_function '{}' is in section \"{}\" {}", bpf_program__name(prog),
+                                          bpf_program__section_name(prog), fit.error)});
+  if (!fit.set_type) return {};
+  if (int err = bpf_program__set_type(prog, static_cast<bpf_prog_type>(required_prog_type(type))))
+    return fail_errno(-err, "set program type of {}", bpf_program__name(prog));
+  if (int err = bpf_program__set_expected_attach_type(prog, static_cast<bpf_attach_type>(fit.expected_attach_type)))
+    return fail_errno(-err, "set expected attach type of {}", bpf_program__name(prog));
+  return {};
 }
 
 Result<BpfObjectPtr> open_sharing_pinned_maps(const std::string &path, const std::string &function,

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "manifest/manifest.h"
 #include "manifest/object_info.h"
 #include "util/result.h"
 
@@ -16,6 +17,13 @@ namespace bpfrec {
 /// Pin name of a map under <dir>/maps: bpffs refuses names with '.' (EPERM), which libbpf's
 /// internal maps have ("xdp_coun.rodata"); those are pinned as "xdp_coun_rodata".
 std::string map_pin_name(const bpf_map *m);
+
+/// Before the load: gives `prog` the program type (and expected attach type) that the manifest's
+/// `type` needs where libbpf 1.1.2 inferred none from its section (section_fit() in
+/// manifest/validate.h: "classifier/x", "xdp/x", a name of the user's own), as bpfman takes the
+/// type from the user. Sections libbpf types are left as libbpf opened them.
+/// Errors: the section does not fit `type` (validation refuses such manifests first).
+Result<void> fix_program_type(bpf_program *prog, ProgramType type);
 
 /// Opens the object at `path` with only `function` set to autoload (returned in `*prog`,
 /// borrowed from the object) and every map reusing the map pinned in program directory `dir`

@@ -536,8 +536,12 @@ void parse_program(Reader &r, const toml::table &t, const std::string &path, Pro
   if (!t.contains("name")) r.error(p.pos, "[[program]] needs 'name'");
   if (!t.contains("bpf_function")) r.error(p.pos, "[[program]] needs 'bpf_function'");
   if (!t.contains("bytecode")) r.error(p.pos, "[[program]] needs 'bytecode'");
-  if (!t.contains("attach")) r.error(p.pos, "[[program]] needs at least one [[program.attach]]");
-  if (attach && attach->empty()) r.error(p.pos, "[[program]] needs at least one [[program.attach]]");
+  // No [[program.attach]]: a load-only program (bpfman loads without attaching): loaded and
+  // pinned, its maps there for tools and map owners. fentry/fexit cannot be: their function is
+  // bound at load.
+  if (type && target_fixed_at_load(*type) && (!attach || attach->empty()))
+    r.error(p.pos, fmt::format("type {} takes exactly one [[program.attach]]: its function is bound when the program "
+                               "is loaded", to_string(*type)));
   if (attach && attach->size() > kMaxAttachPerProgram)
     r.error(pos_of((*attach)[kMaxAttachPerProgram].source()),
             fmt::format("more than {} [[program.attach]] tables in one program", kMaxAttachPerProgram));

@@ -26,42 +26,115 @@ uint32_t required_prog_type(ProgramType t) {
   return BPF_PROG_TYPE_UNSPEC;
 }
 
-std::vector<std::string> required_sections(ProgramType t) {
-  switch (t) {
-    case ProgramType::Kprobe: return {"kprobe", "kprobe/*"};
-    case ProgramType::Kretprobe: return {"kretprobe", "kretprobe/*"};
-    case ProgramType::Fentry: return {"fentry", "fentry/*", "fentry.s/*"};
-    case ProgramType::Fexit: return {"fexit", "fexit/*", "fexit.s/*"};
-    case ProgramType::CgroupSkb: return {"cgroup_skb/ingress", "cgroup_skb/egress", "cgroup/skb"};
-    case ProgramType::CgroupSock:
-      return {"cgroup/sock", "cgroup/sock_create", "cgroup/sock_release", "cgroup/post_bind4", "cgroup/post_bind6"};
-    case ProgramType::RawTracepoint: return {"raw_tracepoint", "raw_tracepoint/*", "raw_tp", "raw_tp/*"};
-    default: return {};
+namespace {
+
+struct SectionFamily {
+  std::vector<std::string_view> heads;  // first '/'-components that name it
+  std::vector<ProgramType> types;
+};
+
+// The families of section_types(); cgroup/<what> is handled apart (its second component decides).
+const std::vector<SectionFamily> &section_families() {
+  using T = ProgramType;
+  static const std::vector<SectionFamily> f = {
+      {{"xdp", "xdp.frags"}, {T::Xdp}},
+      {{"tc", "classifier", "tcx"}, {T::Tc}},
+      {{"tracepoint", "tp"}, {T::Tracepoint}},
+      {{"kprobe", "kretprobe", "ksyscall", "kretsyscall"}, {T::Kprobe, T::Kretprobe}},
+      {{"uprobe", "uretprobe", "uprobe.s", "uretprobe.s"}, {T::Uprobe, T::Uretprobe}},
+      {{"fentry", "fentry.s"}, {T::Fentry}},
+      {{"fexit", "fexit.s"}, {T::Fexit}},
+      {{"raw_tracepoint", "raw_tp"}, {T::RawTracepoint}},
+      {{"cgroup_skb"}, {T::CgroupSkb}},
+  };
+  return f;
+}
+
+const std::vector<std::string_view> &cgroup_sock_sections() {
+  static const std::vector<std::string_view> s{"sock", "sock_create", "sock_release", "post_bind4", "post_bind6"};
+  return s;
+}
+
+// "xdp, xdp/*, xdp.frags, xdp.frags/*" for the family of `t`, for messages.
+std::string sections_naming(ProgramType t) {
+  std::vector<std::string> out;
+  if (t == ProgramType::CgroupSkb) out = {"cgroup_skb/*", "cgroup/skb"};
+  if (t == ProgramType::CgroupSock)
+    for (auto s : cgroup_sock_sections()) out.push_back(fmt::format("cgroup/{}", s));
+  for (auto &f : section_families())
+    if (t != ProgramType::CgroupSkb && std::find(f.types.begin(), f.types.end(), t) != f.types.end())
+      for (auto h : f.heads) out.push_back(fmt::format("{0}, {0}/*", h));
+  return fmt::format("{}", fmt::join(out, ", "));
+}
+
+std::string family_label(const std::vector<ProgramType> &types) {
+  std::vector<std::string_view> names;
+  for (auto t : types) names.push_back(to_string(t));
+  return fmt::format("{}", fmt::join(names, " or "));
+}
+
+}  // namespace
+
+std::optional<std::vector<ProgramType>> section_types(std::string_view section) {
+  if (section.starts_with('?')) section.remove_prefix(1);
+  const auto slash = section.find('/');
+  const std::string_view head = section.substr(0, slash);
+  const std::string_view rest = slash == std::string_view::npos ? std::string_view() : section.substr(slash + 1);
+  if (head == "cgroup") {
+    const std::string_view what = rest.substr(0, rest.find('/'));
+    if (what == "skb") return std::vector{ProgramType::CgroupSkb};
+    const auto &sock = cgroup_sock_sections();
+    if (std::find(sock.begin(), sock.end(), what) != sock.end()) return std::vector{ProgramType::CgroupSock};
+    return std::nullopt;
   }
+  // XDP programs for devmap/cpumap entries, not for an interface (libbpf: BPF_XDP_DEVMAP/CPUMAP).
+  if ((head == "xdp" || head == "xdp.frags") && (rest == "devmap" || rest == "cpumap")) return std::nullopt;
+  for (auto &f : section_families())
+    if (std::find(f.heads.begin(), f.heads.end(), head) != f.heads.end()) return f.types;
+  return std::nullopt;
+}
+
+SectionFit section_fit(std::string_view section, uint32_t libbpf_type, ProgramType declared) {
+  SectionFit fit;
+  const uint32_t want = required_prog_type(declared);
+  const auto types = section_types(section);
+  auto refuse = [&](const std::string &what) {
+    fit.error = fmt::format("({}), which does not match type = \"{}\" (needs a section {}, or one that names no "
+                            "program type)",
+                            what, to_string(declared), sections_naming(declared));
+    return fit;
+  };
+  if (types) {
+    if (std::find(types->begin(), types->end(), declared) == types->end())
+      return refuse(fmt::format("a {} program", family_label(*types)));
+    if (libbpf_type != BPF_PROG_TYPE_UNSPEC && libbpf_type != want)
+      return refuse(fmt::format("libbpf loads it as a {} program", prog_type_name(libbpf_type)));
+  } else if (libbpf_type != BPF_PROG_TYPE_UNSPEC) {
+    // e.g. "socket", "tp_btf/x", "kprobe.multi/x": libbpf fixes a type or attach type that no
+    // manifest type attaches.
+    return refuse(fmt::format("a {} program of a kind no manifest type takes", prog_type_name(libbpf_type)));
+  }
+  if (libbpf_type == BPF_PROG_TYPE_UNSPEC) {
+    // libbpf 1.1.2 names no type for it ("classifier/x", "xdp/x", "my_prog"): the manifest's
+    // type decides, as bpfman's load type does.
+    fit.set_type = true;
+    if (declared == ProgramType::Fentry) fit.expected_attach_type = BPF_TRACE_FENTRY;
+    if (declared == ProgramType::Fexit) fit.expected_attach_type = BPF_TRACE_FEXIT;
+  }
+  return fit;
 }
 
 std::optional<std::string> section_attach_constraint(ProgramType t, std::string_view section) {
   if (t == ProgramType::CgroupSkb) {
     if (section == "cgroup_skb/ingress") return "ingress";
     if (section == "cgroup_skb/egress") return "egress";
-  } else if (t == ProgramType::CgroupSock && section.starts_with("cgroup/")) {
+  } else if (t == ProgramType::CgroupSock) {
+    if (!section.starts_with("cgroup/")) return std::string("sock_create");
     auto what = section.substr(7);
     return std::string(what == "sock" ? "sock_create" : what);
   }
   return std::nullopt;
 }
-
-namespace {
-
-bool section_matches(std::string_view section, std::string_view pattern) {
-  if (pattern.ends_with("/*")) {
-    pattern.remove_suffix(1);
-    return section.size() > pattern.size() && section.starts_with(pattern);
-  }
-  return section == pattern;
-}
-
-}  // namespace
 
 bool encode_integer(int64_t value, uint32_t size, bool is_signed, std::vector<uint8_t> &out) {
   if (size == 0 || size > 8) return false;
@@ -93,17 +166,10 @@ std::vector<Diagnostic> validate_against_object(const ProgramSpec &p, const Obje
     for (auto &op : obj.programs) have.push_back(op.function);
     err(p.function_pos, fmt::format("bpf_function '{}' is not in {} (it has: {})", p.bpf_function, p.bytecode_path,
                                     have.empty() ? std::string("no programs") : fmt::format("{}", fmt::join(have, ", "))));
-  } else if (it->prog_type != required_prog_type(p.type)) {
-    err(p.function_pos, fmt::format("bpf_function '{}' is in section \"{}\" (a {} program), which does not match "
-                                    "type = \"{}\" (needs {})",
-                                    p.bpf_function, it->section, prog_type_name(it->prog_type), to_string(p.type),
-                                    prog_type_name(required_prog_type(p.type))));
-  } else if (auto want = required_sections(p.type); !want.empty()) {
-    if (std::none_of(want.begin(), want.end(), [&](auto &w) { return section_matches(it->section, w); })) {
-      err(p.function_pos, fmt::format("bpf_function '{}' is in section \"{}\", which does not match type = \"{}\" "
-                                      "(needs a section {})",
-                                      p.bpf_function, it->section, to_string(p.type), fmt::join(want, " or ")));
-    } else if (auto fixed = section_attach_constraint(p.type, it->section)) {
+  } else if (auto fit = section_fit(it->section, it->prog_type, p.type); !fit.error.empty()) {
+    err(p.function_pos, fmt::format("bpf_function '{}' is in section \"{}\" {}", p.bpf_function, it->section, fit.error));
+  } else {
+    if (auto fixed = section_attach_constraint(p.type, it->section)) {
       // The section sets the program's expected_attach_type at load; the kernel refuses any
       // other attach type at attach time (EINVAL), so say so now.
       for (auto &a : p.attach) {

@@ -70,9 +70,10 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
       }
       p.attachments.push_back(std::move(as));
     }
-    bool pattern_failed = false, pattern_pending = false;
+    bool pattern_failed = false, pattern_pending = false, any_note = false;
     for (auto &n : notes) {
       if (n.program != spec.name) continue;
+      any_note = true;
       pattern_failed |= n.kind == PatternNote::Failed;
       pattern_pending |= n.kind == PatternNote::NoMatch;
       AttachmentStatus as;
@@ -89,9 +90,10 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
     if (!obs) p.state = "failed";
     else if (attached < spec.attach.size() || pattern_failed) p.state = "partial";
     else if (spec.attach.empty() && pattern_pending) p.state = "pending";
+    else if (spec.attach.empty() && !any_note) p.state = "loaded";  // declares no attach point
     else p.state = "attached";
     if (p.state == "failed" && p.error.empty()) p.error = "not loaded";
-    degraded |= p.state != "attached" && p.state != "pending";
+    degraded |= p.state != "attached" && p.state != "pending" && p.state != "loaded";
     progs.emplace(spec.name, std::move(p));
   }
   for (auto &[name, obs] : after.programs) {

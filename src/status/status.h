@@ -34,6 +34,7 @@ struct ProgramStatus {
   std::string manifest;
   /// attached | pending (loaded; its only attach points are patterns that match no interface yet)
   /// | partial (some attach points failed or pending) | failed (not loaded) | kept (manifest invalid)
+  /// | loaded (loaded and pinned; the manifest declares no attach point: a load-only program)
   std::string state;
   std::string error;
   uint32_t kernel_id = 0;

@@ -482,8 +482,8 @@ std::vector<ErrorCase> error_cases() {
       {"ProgramSingleTable", "[program]\nname = \"p\"\n",
        {at(1, 2, "'program' must be an array of tables ([[program]])")}},
       {"ProgramNotATable", "program = \"p\"\n", {at(1, 1, "'program' must be an array of tables ([[program]])")}},
-      // An empty array is not an array of tables for toml++, so this message wins over "needs at
-      // least one [[program.attach]]".
+      // An empty array is not an array of tables for toml++ (leave 'attach' out for a load-only
+      // program).
       {"AttachEmptyArray", program("xdp") + "attach = []\n",
        {at(6, 1, "'attach' must be an array of tables ([[program.attach]])")}},
       {"ProgramEmptyArray", "program = []\n", {at(1, 1, "'program' must be an array of tables ([[program]])")}},
@@ -571,11 +571,11 @@ std::vector<ErrorCase> error_cases() {
                                       "[program.bytecode]\nsha256 = \"" + std::string(kSha) + "\"\n"
                                       "[[program.attach]]\ninterface = \"eth0\"\n",
        {at(5, 1, "'bytecode' needs 'path'")}},
-      {"MissingAttach", program("xdp"), {at(1, 1, "[[program]] needs at least one [[program.attach]]")}},
+      {"FentryWithoutAttach", program("fentry"),
+       {at(1, 1, "type fentry takes exactly one [[program.attach]]: its function is bound when the program is loaded")}},
       {"EmptyProgramTable", "[[program]]\n",
        {at(1, 1, "[[program]] needs 'type'"), at(1, 1, "[[program]] needs 'name'"),
-        at(1, 1, "[[program]] needs 'bpf_function'"), at(1, 1, "[[program]] needs 'bytecode'"),
-        at(1, 1, "[[program]] needs at least one [[program.attach]]")}},
+        at(1, 1, "[[program]] needs 'bpf_function'"), at(1, 1, "[[program]] needs 'bytecode'")}},
       {"XdpMissingInterface", program("xdp") + "[[program.attach]]\nmode = \"skb\"\n",
        {at(6, 1, "[[program.attach]] (type xdp) needs 'interface'")}},
       {"TcMissingInterface", program("tc") + "[[program.attach]]\ndirection = \"egress\"\n",
@@ -888,8 +888,16 @@ type = "nope"
                           at(9, 12, "'priority' = 0 is out of range 1..1000"),
                           at(10, 23, "proceed_on action 'pass' is listed twice"),
                           at(12, 1, "[[program]] needs 'bpf_function'"), at(12, 1, "[[program]] needs 'bytecode'"),
-                          at(12, 1, "[[program]] needs at least one [[program.attach]]"),
                           at(14, 8, "'type' = \"nope\" is not one of: " + kTypes + "")));
+}
+
+TEST(Manifest, ProgramWithoutAttachPointsIsLoadOnly) {
+  for (const char *type : {"xdp", "tc", "tracepoint", "uprobe", "kprobe", "cgroup_skb", "raw_tracepoint"}) {
+    auto r = parse(program(type));
+    EXPECT_THAT(r.errors, IsEmpty()) << type;
+    ASSERT_THAT(r.programs, SizeIs(1));
+    EXPECT_THAT(r.programs[0].attach, IsEmpty());
+  }
 }
 
 TEST(ManifestErrors, OneBadProgramDropsTheWholeFile) {

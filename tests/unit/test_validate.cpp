@@ -2,6 +2,7 @@
 // against its bytecode object, both hand-made ObjectInfo and the real objects built in bpf/.
 #include "manifest/validate.h"
 
+#include <bpf/libbpf.h>
 #include <linux/bpf.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <limits>
@@ -190,16 +192,16 @@ TEST(ValidateAgainstObject, SectionMustGiveTheManifestsType) {
   const auto o = fake_object();
   EXPECT_THAT(strs(validate_against_object(spec(ProgramType::Tc, "xdp_count"), o)),
               ElementsAre(at(4, 16, "bpf_function 'xdp_count' is in section \"xdp\" (a xdp program), which does not "
-                                    "match type = \"tc\" (needs sched_cls)")));
+                                    "match type = \"tc\" (needs a section tc, tc/*, classifier, classifier/*, tcx, tcx/*, or one that names no program type)")));
   EXPECT_THAT(strs(validate_against_object(spec(ProgramType::Xdp, "tc_count"), o)),
-              ElementsAre(at(4, 16, "bpf_function 'tc_count' is in section \"tc\" (a sched_cls program), which does "
-                                    "not match type = \"xdp\" (needs xdp)")));
+              ElementsAre(at(4, 16, "bpf_function 'tc_count' is in section \"tc\" (a tc program), which does "
+                                    "not match type = \"xdp\" (needs a section xdp, xdp/*, xdp.frags, xdp.frags/*, or one that names no program type)")));
   EXPECT_THAT(strs(validate_against_object(spec(ProgramType::Uretprobe, "tp_count"), o)),
               ElementsAre(at(4, 16, "bpf_function 'tp_count' is in section \"tracepoint/sched/sched_switch\" (a "
-                                    "tracepoint program), which does not match type = \"uretprobe\" (needs kprobe)")));
+                                    "tracepoint program), which does not match type = \"uretprobe\" (needs a section uprobe, uprobe/*, uretprobe, uretprobe/*, uprobe.s, uprobe.s/*, uretprobe.s, uretprobe.s/*, or one that names no program type)")));
   EXPECT_THAT(strs(validate_against_object(spec(ProgramType::Tracepoint, "probe"), o)),
-              ElementsAre(at(4, 16, "bpf_function 'probe' is in section \"uprobe\" (a kprobe program), which does not "
-                                    "match type = \"tracepoint\" (needs tracepoint)")));
+              ElementsAre(at(4, 16, "bpf_function 'probe' is in section \"uprobe\" (a uprobe or uretprobe program), which does not "
+                                    "match type = \"tracepoint\" (needs a section tracepoint, tracepoint/*, tp, tp/*, or one that names no program type)")));
 }
 
 TEST(ValidateAgainstObject, GlobalDataThatFits) {
@@ -363,13 +365,13 @@ TEST(ValidateRealObject, MissingFunction) {
 TEST(ValidateRealObject, SectionTypeMismatch) {
   EXPECT_THAT(check_real("tc", "xdp_count", bpf_obj("xdp_counter")),
               ElementsAre(at(4, 16, "bpf_function 'xdp_count' is in section \"xdp\" (a xdp program), which does not "
-                                    "match type = \"tc\" (needs sched_cls)")));
+                                    "match type = \"tc\" (needs a section tc, tc/*, classifier, classifier/*, tcx, tcx/*, or one that names no program type)")));
   EXPECT_THAT(check_real("tracepoint", "uprobe_count", bpf_obj("uprobe_counter")),
-              ElementsAre(at(4, 16, "bpf_function 'uprobe_count' is in section \"uprobe\" (a kprobe program), which "
-                                    "does not match type = \"tracepoint\" (needs tracepoint)")));
+              ElementsAre(at(4, 16, "bpf_function 'uprobe_count' is in section \"uprobe\" (a uprobe or uretprobe program), which "
+                                    "does not match type = \"tracepoint\" (needs a section tracepoint, tracepoint/*, tp, tp/*, or one that names no program type)")));
   EXPECT_THAT(check_real("xdp", "tc_count", bpf_obj("tc_counter")),
-              ElementsAre(at(4, 16, "bpf_function 'tc_count' is in section \"tc\" (a sched_cls program), which does "
-                                    "not match type = \"xdp\" (needs xdp)")));
+              ElementsAre(at(4, 16, "bpf_function 'tc_count' is in section \"tc\" (a tc program), which does "
+                                    "not match type = \"xdp\" (needs a section xdp, xdp/*, xdp.frags, xdp.frags/*, or one that names no program type)")));
 }
 
 TEST(ValidateRealObject, SampleEveryIsAU32InRodata) {
@@ -406,7 +408,7 @@ TEST(ValidateRealObject, ForeignXdpToolsObject) {
   EXPECT_THAT(check_real("xdp", "xdpfilt_dny_udp", kForeignObject), IsEmpty());
   auto errs = check_real("tc", "xdpfilt_dny_udp", kForeignObject);
   ASSERT_THAT(errs, SizeIs(1));
-  EXPECT_THAT(errs[0], HasSubstr("(a xdp program), which does not match type = \"tc\" (needs sched_cls)"));
+  EXPECT_THAT(errs[0], HasSubstr("(a xdp program), which does not match type = \"tc\" (needs a section tc, tc/*, classifier"));
   errs = check_real("xdp", "xdp_count", kForeignObject);
   ASSERT_THAT(errs, SizeIs(1));
   EXPECT_THAT(errs[0], HasSubstr("bpf_function 'xdp_count' is not in " + std::string(kForeignObject) + " (it has: "));
@@ -427,13 +429,13 @@ TEST(ValidateAgainstObject, SectionsOfKernelAndCgroupTypes) {
   const SectionCase cases[] = {
       {ProgramType::Kprobe, "kprobe", BPF_PROG_TYPE_KPROBE, true},
       {ProgramType::Kprobe, "kprobe/do_sys_openat2", BPF_PROG_TYPE_KPROBE, true},
-      {ProgramType::Kprobe, "kretprobe/do_sys_openat2", BPF_PROG_TYPE_KPROBE, false},
+      {ProgramType::Kprobe, "kretprobe/do_sys_openat2", BPF_PROG_TYPE_KPROBE, true},  // bpfman: one family
       {ProgramType::Kprobe, "uprobe", BPF_PROG_TYPE_KPROBE, false},
-      {ProgramType::Kprobe, "kprobe/", BPF_PROG_TYPE_KPROBE, false},
+      {ProgramType::Kprobe, "kprobe/", BPF_PROG_TYPE_KPROBE, true},
       {ProgramType::Kretprobe, "kretprobe", BPF_PROG_TYPE_KPROBE, true},
       {ProgramType::Kretprobe, "kretprobe/vfs_read", BPF_PROG_TYPE_KPROBE, true},
-      {ProgramType::Kretprobe, "kprobe/vfs_read", BPF_PROG_TYPE_KPROBE, false},
-      {ProgramType::Uprobe, "kprobe/vfs_read", BPF_PROG_TYPE_KPROBE, true},  // unchanged: type only
+      {ProgramType::Kretprobe, "kprobe/vfs_read", BPF_PROG_TYPE_KPROBE, true},
+      {ProgramType::Uprobe, "kprobe/vfs_read", BPF_PROG_TYPE_KPROBE, false},  // bpfman refuses it
       {ProgramType::Fentry, "fentry", BPF_PROG_TYPE_TRACING, true},
       {ProgramType::Fentry, "fentry/vfs_read", BPF_PROG_TYPE_TRACING, true},
       {ProgramType::Fentry, "fentry.s/vfs_read", BPF_PROG_TYPE_TRACING, true},
@@ -477,13 +479,16 @@ TEST(ValidateAgainstObject, SectionsOfKernelAndCgroupTypes) {
 TEST(ValidateAgainstObject, SectionNamesTheSectionsItNeeds) {
   ObjectInfo o;
   o.programs = {{"f", "kprobe/vfs_read", BPF_PROG_TYPE_KPROBE}};
-  EXPECT_THAT(strs(validate_against_object(spec(ProgramType::Kretprobe, "f"), o)),
-              ElementsAre(at(4, 16, "bpf_function 'f' is in section \"kprobe/vfs_read\", which does not match type = "
-                                    "\"kretprobe\" (needs a section kretprobe or kretprobe/*)")));
+  EXPECT_THAT(strs(validate_against_object(spec(ProgramType::Uprobe, "f"), o)),
+              ElementsAre(at(4, 16, "bpf_function 'f' is in section \"kprobe/vfs_read\" (a kprobe or kretprobe "
+                                    "program), which does not match type = \"uprobe\" (needs a section uprobe, "
+                                    "uprobe/*, uretprobe, uretprobe/*, uprobe.s, uprobe.s/*, uretprobe.s, "
+                                    "uretprobe.s/*, or one that names no program type)")));
   o.programs = {{"f", "fexit/vfs_read", BPF_PROG_TYPE_TRACING}};
   EXPECT_THAT(strs(validate_against_object(spec(ProgramType::Fentry, "f"), o)),
-              ElementsAre(at(4, 16, "bpf_function 'f' is in section \"fexit/vfs_read\", which does not match type = "
-                                    "\"fentry\" (needs a section fentry or fentry/* or fentry.s/*)")));
+              ElementsAre(at(4, 16, "bpf_function 'f' is in section \"fexit/vfs_read\" (a fexit program), which does "
+                                    "not match type = \"fentry\" (needs a section fentry, fentry/*, fentry.s, "
+                                    "fentry.s/*, or one that names no program type)")));
 }
 
 struct AttachConstraintCase {
@@ -549,9 +554,9 @@ TEST(ValidateRealObject, KernelAndCgroupCounters) {
       {"kprobe_counter", "kretprobe", "kretprobe_count", "", ""},
       {"kprobe_counter", "fentry", "fentry_count", "", ""},
       {"kprobe_counter", "fexit", "fexit_count", "", ""},
-      {"kprobe_counter", "kretprobe", "kprobe_count", "", "(needs a section kretprobe or kretprobe/*)"},
-      {"kprobe_counter", "fentry", "fexit_count", "", "(needs a section fentry or fentry/* or fentry.s/*)"},
-      {"kprobe_counter", "fentry", "kprobe_count", "", "(a kprobe program), which does not match type = \"fentry\""},
+      {"kprobe_counter", "kretprobe", "kprobe_count", "", ""},  // bpfman: kprobe and kretprobe share sections
+      {"kprobe_counter", "fentry", "fexit_count", "", "(needs a section fentry, fentry/*, fentry.s, fentry.s/*, or"},
+      {"kprobe_counter", "fentry", "kprobe_count", "", "(a kprobe or kretprobe program), which does not match type = \"fentry\""},
       {"cgroup_counter", "cgroup_skb", "cgroup_skb_ingress_count", "", ""},
       {"cgroup_counter", "cgroup_skb", "cgroup_skb_egress_count",
        "cgroup = \"/sys/fs/cgroup\"\ndirection = \"egress\"", ""},
@@ -585,6 +590,145 @@ TEST(RequiredProgType, KernelAndCgroupTypes) {
   EXPECT_EQ(required_prog_type(ProgramType::CgroupSkb), uint32_t{BPF_PROG_TYPE_CGROUP_SKB});
   EXPECT_EQ(required_prog_type(ProgramType::CgroupSock), uint32_t{BPF_PROG_TYPE_CGROUP_SOCK});
   EXPECT_EQ(required_prog_type(ProgramType::RawTracepoint), uint32_t{BPF_PROG_TYPE_RAW_TRACEPOINT});
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// The section rule (bpfman's: go-bpfman declaredTypeMatchesSection): every section below against
+// every manifest type. libbpf's own inference comes from libbpf itself (libbpf_prog_type_by_name,
+// no kernel), so the table also pins what libbpf 1.1.2 types and what it leaves to the manifest.
+
+struct SectionRuleRow {
+  const char *section;
+  std::vector<ProgramType> accepted;  // every other type is a positioned error
+  bool set_type;                      // libbpf infers no type: the loader sets it
+};
+
+uint32_t libbpf_type_of(const char *section) {
+  bpf_prog_type t = BPF_PROG_TYPE_UNSPEC;
+  bpf_attach_type a{};
+  if (libbpf_prog_type_by_name(section, &t, &a) != 0) return BPF_PROG_TYPE_UNSPEC;
+  return t;
+}
+
+TEST(SectionRule, EverySectionAgainstEveryType) {
+  using T = ProgramType;
+  const std::vector<T> kprobes{T::Kprobe, T::Kretprobe}, uprobes{T::Uprobe, T::Uretprobe};
+  const SectionRuleRow rows[] = {
+      {"xdp", {T::Xdp}, false},
+      {"xdp/bpfman_xdp_counter", {T::Xdp}, true},  // bpfman's and libbpf 0.x's spelling
+      {"xdp.frags", {T::Xdp}, false},
+      {"xdp/devmap", {}, false},  // a devmap entry's program, not an interface's
+      {"classifier", {T::Tc}, false},
+      {"classifier/stats", {T::Tc}, true},  // bpfman's TC and TCX objects
+      {"tc", {T::Tc}, false},
+      {"tc/ingress", {T::Tc}, true},
+      {"tcx/ingress", {T::Tc}, true},
+      {"tracepoint/syscalls/sys_enter_kill", {T::Tracepoint}, false},
+      {"tp/syscalls/sys_enter_kill", {T::Tracepoint}, false},
+      {"kprobe", kprobes, false},
+      {"kprobe/do_unlinkat", kprobes, false},
+      {"kretprobe/do_unlinkat", kprobes, false},
+      {"ksyscall/kill", kprobes, false},
+      {"kprobe.multi/do_*", {}, false},  // another attach type (BPF_TRACE_KPROBE_MULTI)
+      {"uprobe", uprobes, false},
+      {"uprobe//usr/lib/libc.so.6:malloc", uprobes, false},
+      {"uretprobe/malloc", uprobes, false},
+      {"uprobe.s/malloc", uprobes, false},
+      {"fentry/do_unlinkat", {T::Fentry}, false},
+      {"fexit/do_unlinkat", {T::Fexit}, false},
+      {"fmod_ret/do_unlinkat", {}, false},
+      {"tp_btf/sched_switch", {}, false},
+      {"raw_tp/sys_enter", {T::RawTracepoint}, false},
+      {"raw_tracepoint/sys_enter", {T::RawTracepoint}, false},
+      {"raw_tp.w/sys_enter", {}, false},
+      {"cgroup_skb/ingress", {T::CgroupSkb}, false},
+      {"cgroup/skb", {T::CgroupSkb}, false},
+      {"cgroup/sock", {T::CgroupSock}, false},
+      {"cgroup/post_bind4", {T::CgroupSock}, false},
+      {"cgroup/connect4", {}, false},
+      {"socket", {}, false},
+      {"lsm/file_open", {}, false},
+      {"my_section", all_program_types(), true},  // names no type: the manifest decides
+  };
+  for (const auto &r : rows) {
+    const uint32_t libbpf = libbpf_type_of(r.section);
+    for (auto t : all_program_types()) {
+      SCOPED_TRACE(fmt::format("section \"{}\" (libbpf type {}), type = \"{}\"", r.section, libbpf, to_string(t)));
+      const bool want = std::find(r.accepted.begin(), r.accepted.end(), t) != r.accepted.end();
+      const SectionFit fit = section_fit(r.section, libbpf, t);
+      EXPECT_EQ(fit.error.empty(), want) << fit.error;
+      if (want) {
+        EXPECT_EQ(fit.set_type, r.set_type);
+      }
+      ObjectInfo o;
+      o.programs = {{"f", r.section, libbpf}};
+      auto errs = strs(validate_against_object(spec(t, "f"), o));
+      if (want) {
+        EXPECT_THAT(errs, IsEmpty());
+      } else {
+        ASSERT_THAT(errs, SizeIs(1));
+        EXPECT_THAT(errs[0], testing::StartsWith(at(4, 16, fmt::format("bpf_function 'f' is in section \"{}\" (", r.section))));
+        EXPECT_THAT(errs[0], HasSubstr(fmt::format("which does not match type = \"{}\"", to_string(t))));
+      }
+    }
+  }
+}
+
+TEST(SectionRule, TypeSetOnlyWhereLibbpfInfersNone) {
+  EXPECT_EQ(section_fit("fentry/x", BPF_PROG_TYPE_TRACING, ProgramType::Fentry).expected_attach_type, 0u);
+  const SectionFit fentry = section_fit("my_probe", BPF_PROG_TYPE_UNSPEC, ProgramType::Fentry);
+  EXPECT_TRUE(fentry.set_type);
+  EXPECT_EQ(fentry.expected_attach_type, uint32_t{BPF_TRACE_FENTRY});
+  EXPECT_EQ(section_fit("my_probe", BPF_PROG_TYPE_UNSPEC, ProgramType::Fexit).expected_attach_type,
+            uint32_t{BPF_TRACE_FEXIT});
+  EXPECT_EQ(section_fit("classifier/x", BPF_PROG_TYPE_UNSPEC, ProgramType::Tc).expected_attach_type, 0u);
+  // A cgroup_sock program from a section that names no type attaches only as sock_create.
+  EXPECT_EQ(section_attach_constraint(ProgramType::CgroupSock, "my_sock"), "sock_create");
+  // A leading '?' (libbpf: not autoloaded unless asked) does not change the family.
+  EXPECT_EQ(section_types("?classifier/x"), std::vector{ProgramType::Tc});
+}
+
+}  // namespace
+}  // namespace bpfrec
+
+namespace bpfrec {
+namespace {
+
+// bpf/legacy_sections.bpf.c: bpfman's spellings, through the real libbpf open.
+TEST(ValidateRealObject, LegacySections) {
+  const auto obj = bpf_obj("legacy_sections");
+  const RealCase cases[] = {
+      {"legacy_sections", "tc", "legacy_tc", "", ""},
+      {"legacy_sections", "xdp", "legacy_xdp", "", ""},
+      {"legacy_sections", "tracepoint", "legacy_tracepoint", "", ""},
+      {"legacy_sections", "uprobe", "legacy_uprobe", "", ""},
+      {"legacy_sections", "uretprobe", "legacy_uprobe", "", ""},
+      {"legacy_sections", "kprobe", "legacy_kprobe", "", ""},
+      {"legacy_sections", "kretprobe", "legacy_kprobe", "", ""},
+      {"legacy_sections", "xdp", "legacy_tc", "", "is in section \"classifier/legacy_tc\" (a tc program), which does not match type = \"xdp\""},
+      {"legacy_sections", "tc", "legacy_xdp", "", "(a xdp program), which does not match type = \"tc\""},
+      {"legacy_sections", "uprobe", "legacy_kprobe", "", "(a kprobe or kretprobe program), which does not match type = \"uprobe\""},
+      {"legacy_sections", "kprobe", "legacy_uprobe", "", "(a uprobe or uretprobe program), which does not match type = \"kprobe\""},
+  };
+  for (auto &c : cases) {
+    SCOPED_TRACE(fmt::format("{} {}", c.type, c.function));
+    auto errs = check_real(c.type, c.function, obj);
+    if (*c.error) {
+      ASSERT_THAT(errs, SizeIs(1));
+      EXPECT_THAT(errs[0], HasSubstr(c.error));
+      EXPECT_THAT(errs[0], testing::StartsWith(at(4, 16, "bpf_function")));
+    } else {
+      EXPECT_THAT(errs, IsEmpty());
+    }
+  }
+  // libbpf 1.1.2 itself leaves the first two untyped: the manifest's type decides at load.
+  auto info = inspect_object(obj);
+  ASSERT_TRUE(info) << info.error().message;
+  for (auto &p : info->programs)
+    if (p.function == "legacy_tc" || p.function == "legacy_xdp") {
+      EXPECT_EQ(p.prog_type, uint32_t{BPF_PROG_TYPE_UNSPEC}) << p.function;
+    }
 }
 
 }  // namespace
