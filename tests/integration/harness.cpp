@@ -568,7 +568,24 @@ Bus::Bus(const std::string& dir) {
 
 Bus::Bus(const std::string& dir, const std::string& config_file) { start(dir, config_file); }
 
+void Bus::kill_hard() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+void Bus::restart() {
+  kill_hard();
+  error_.clear();
+  address_.clear();
+  start(dir_, conf_);
+}
+
 void Bus::start(const std::string& dir, const std::string& conf) {
+  dir_ = dir;
+  conf_ = conf;
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) {
     error_ = errno_text("pipe");
