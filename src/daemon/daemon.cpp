@@ -207,6 +207,10 @@ Result<void> Daemon::setup_bus(bool initial) {
       r < 0)
     return fail_errno(r, "watch for the bus going away");
   slots_.emplace_back(slot);
+  // Every message that reaches us, at debug level: what woke the loop.
+  slot = nullptr;
+  if (int r = sd_bus_add_filter(b, &slot, on_bus_message, this); r < 0) return fail_errno(r, "add a bus filter");
+  slots_.emplace_back(slot);
   if (initial) {
     if (int r = sd_bus_request_name(b, kBusName, 0); r < 0) return fail_errno(r, "own bus name {}", kBusName);
   } else {
@@ -254,6 +258,21 @@ void Daemon::schedule_bus_reconnect() {
   bus_timer_.reset(src);
 }
 
+int Daemon::on_bus_message(sd_bus_message *m, void *, sd_bus_error *) {
+  if (spdlog::should_log(spdlog::level::debug)) {
+    uint8_t type = 0;
+    (void)sd_bus_message_get_type(m, &type);
+    const char *member = sd_bus_message_get_member(m), *sender = sd_bus_message_get_sender(m);
+    spdlog::debug("wakeup: bus {} {} from {}",
+                  type == SD_BUS_MESSAGE_METHOD_CALL     ? "call"
+                  : type == SD_BUS_MESSAGE_METHOD_RETURN ? "reply"
+                  : type == SD_BUS_MESSAGE_SIGNAL        ? "signal"
+                                                         : "error",
+                  member ? member : "-", sender ? sender : "-");
+  }
+  return 0;
+}
+
 int Daemon::on_bus_disconnected(sd_bus_message *, void *userdata, sd_bus_error *) {
   // Inside the bus's own dispatch: the connection is dropped from the timer, not here.
   static_cast<Daemon *>(userdata)->bus_lost("disconnected");
@@ -262,6 +281,7 @@ int Daemon::on_bus_disconnected(sd_bus_message *, void *userdata, sd_bus_error *
 
 int Daemon::on_bus_reconnect(sd_event_source *, uint64_t, void *userdata) {
   auto *d = static_cast<Daemon *>(userdata);
+  spdlog::debug("wakeup: bus-reconnect-timer");
   ++d->bus_attempts_;
   d->slots_.clear();
   d->bus_.reset();
@@ -468,6 +488,7 @@ void Daemon::arm_retry_timer() {
 }
 
 int Daemon::on_retry(sd_event_source *, uint64_t, void *userdata) {
+  spdlog::debug("wakeup: retry-timer");
   static_cast<Daemon *>(userdata)->reconcile("retry of failing attach points");
   return 0;
 }
@@ -503,6 +524,7 @@ void Daemon::log_pattern_notes(const std::vector<PatternNote> &notes, const std:
 
 int Daemon::on_check(sd_event_source *src, uint64_t, void *userdata) {
   auto *d = static_cast<Daemon *>(userdata);
+  spdlog::debug("wakeup: check-timer");
   d->reconcile("periodic check");
   (void)sd_event_source_set_time_relative(src, d->opts_.check_interval_usec);
   (void)sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
@@ -528,6 +550,7 @@ void Daemon::publish(const DaemonStatus &before) {
 
 int Daemon::on_signal(sd_event_source *, const struct signalfd_siginfo *si, void *userdata) {
   auto *d = static_cast<Daemon *>(userdata);
+  spdlog::debug("wakeup: signal {}", si->ssi_signo);
   if (si->ssi_signo == SIGHUP) {
     d->reconcile("SIGHUP", /*reload=*/true);
     return 0;
@@ -538,13 +561,14 @@ int Daemon::on_signal(sd_event_source *, const struct signalfd_siginfo *si, void
 
 int Daemon::on_inotify(sd_event_source *, const struct inotify_event *ev, void *userdata) {
   auto *d = static_cast<Daemon *>(userdata);
-  spdlog::debug("inotify: {} mask {:#x}", ev->len ? ev->name : "", ev->mask);
+  spdlog::debug("wakeup: inotify {} mask {:#x}", ev->len ? ev->name : "", ev->mask);
   d->schedule_reconcile("manifest change", (ev->mask & IN_MOVED_TO) && ev->len && is_manifest_name(ev->name));
   return 0;
 }
 
 int Daemon::on_timer(sd_event_source *, uint64_t, void *userdata) {
   auto *d = static_cast<Daemon *>(userdata);
+  spdlog::debug("wakeup: coalesce-timer");
   std::string why;
   for (size_t i = 0; i < d->pending_why_.size() && i < 3; ++i) why += (i ? "; " : "") + d->pending_why_[i];
   if (d->pending_why_.size() > 3) why += fmt::format("; {} more", d->pending_why_.size() - 3);

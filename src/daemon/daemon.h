@@ -87,6 +87,7 @@ class Daemon {
   /// touched; SIGHUP, inotify and the checks go on meanwhile.
   void bus_lost(const char *why);
   void schedule_bus_reconnect();
+  static int on_bus_message(sd_bus_message *m, void *userdata, sd_bus_error *);
   static int on_bus_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *);
   static int on_name_acquired_reply(sd_bus_message *m, void *userdata, sd_bus_error *);
   static int on_bus_reconnect(sd_event_source *, uint64_t usec, void *userdata);

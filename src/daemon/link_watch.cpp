@@ -42,6 +42,12 @@ Result<LinkWatcher::Watch> LinkWatcher::open(const std::string &netns, uint32_t 
     w.fd.reset(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE));
     if (!w.fd.valid()) return fail_errno(errno, "netlink socket");
   }
+  // Our own reconcile does not read the socket while it attaches: room for the messages of a
+  // few thousand changes, so that a large reconcile does not overflow it (ENOBUFS counts as a
+  // change, and would reconcile again). FORCE needs CAP_NET_ADMIN; else the sysctl's maximum.
+  const int rcvbuf = 4 << 20;
+  if (::setsockopt(w.fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0)
+    (void)::setsockopt(w.fd.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   sockaddr_nl addr{};
   addr.nl_family = AF_NETLINK;
   addr.nl_groups = groups;
@@ -148,6 +154,7 @@ int LinkWatcher::on_readable(sd_event_source *, int fd, uint32_t, void *userdata
   auto *self = static_cast<LinkWatcher *>(userdata);
   for (auto &[_, w] : self->watches_) {
     if (w.fd.get() != fd) continue;
+    spdlog::debug("wakeup: netlink (netns {})", w.netns.empty() ? "(own)" : w.netns);
     std::string why = self->drain(w, {});
     if (!why.empty()) self->on_change_(why);
     break;

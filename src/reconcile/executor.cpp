@@ -240,7 +240,7 @@ class Applier {
 };
 
 // A value inside "..." of an audit line.
-std::string quoted(std::string_view v) {
+std::string audit_quoted(std::string_view v) {
   std::string out;
   out.reserve(v.size() + 2);
   out += '"';
@@ -265,9 +265,9 @@ std::string quoted(std::string_view v) {
 std::string audit_line(const AuditEvent &e) {
   std::string line = fmt::format("audit: action={} program={} manifest={} sha256={} prog_id={}", e.action, e.program,
                                  e.manifest, e.bytecode_sha256, e.prog_id);
-  if (!e.target.empty()) line += " target=" + quoted(e.target);
+  if (!e.target.empty()) line += " target=" + audit_quoted(e.target);
   if (!e.mechanism.empty()) line += fmt::format(" mechanism={} link_id={}", e.mechanism, e.link_id);
-  line += e.error.empty() ? " result=ok" : " result=failed error=" + quoted(e.error);
+  line += e.error.empty() ? " result=ok" : " result=failed error=" + audit_quoted(e.error);
   return line;
 }
 
