@@ -109,6 +109,16 @@ TEST_F(ReconcileLoop, GlobPastTheRecordLimitDoesNotReconcileForever) {
     const auto r = run({"ip", "-batch", file});
     ASSERT_EQ(r.rc, 0) << r.describe();
   }
+  {
+    // Up: the kernel announces an XDP change (RTM_NEWLINK) only on an interface that is up
+    // (netdev_state_change()), and that is what made the loop.
+    std::string up;
+    for (int i = 0; i < kVeths; ++i) up += "link set rg" + std::to_string(i) + " up\n";
+    const std::string file = work_dir_ + "/ip-up.batch";
+    std::ofstream(file) << up;
+    const auto r = run({"ip", "-n", net_->a, "-batch", file});
+    ASSERT_EQ(r.rc, 0) << r.describe();
+  }
   // The first reconciles after the burst attach what fits; then the daemon must settle.
   std::this_thread::sleep_for(3s);
   const Window w = measure(10s);

@@ -145,6 +145,9 @@ TEST(Backoff, ReplaceStartsOver) {
 // ---------------------------------------------------------------------------------------------
 // Link events.
 
+// IF_OPER_DOWN and IF_OPER_UP (RFC 2863 operstates, <linux/if.h>, which clashes with <net/if.h>).
+constexpr uint8_t IF_OPER_DOWN = 2, IF_OPER_UP = 6;
+
 LinkMessage link(int ifindex, const std::string &name, bool up, std::optional<uint32_t> xdp = 0,
                  uint8_t oper = IF_OPER_DOWN) {
   LinkMessage m;
