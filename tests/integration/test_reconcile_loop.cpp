@@ -190,3 +190,39 @@ TEST_F(ReconcileLoop, RefusedChangeOnTheSameHookBacksOff) {
 
 }  // namespace
 }  // namespace it
+
+namespace it {
+namespace {
+
+// "Log what matters once": a program whose type the kernel lacks fails at every periodic check;
+// its plan line and its failed load are logged once, not at every check.
+class LogOnce : public ReconcilerTest {
+ protected:
+  std::vector<std::string> daemon_flags() const override { return {"--check-interval", "1"}; }
+};
+
+TEST_F(LogOnce, AFailureThatLastsIsLoggedOnce) {
+  if (path_exists("/sys/bus/event_source/devices/kprobe"))
+    GTEST_SKIP() << "this kernel has kprobes: the test needs a program type the kernel lacks";
+  ASSERT_TRUE(start_daemon());
+  write_manifest("kp.toml", "[[program]]\nname = \"kp-once\"\ntype = \"kprobe\"\nbpf_function = \"kprobe_count\"\n"
+                            "bytecode = { path = \"" + obj("kprobe_counter") + "\" }\n"
+                            "[[program.attach]]\nfunction = \"do_sys_openat2\"\n");
+  ASSERT_TRUE(wait_program("kp-once", [](const json& q) { return q.value("state", "") == "failed"; })) << diag();
+  const auto g0 = get_property(kManagerPath, kManagerIface, "Generation");
+  std::this_thread::sleep_for(3500ms);
+  const auto g1 = get_property(kManagerPath, kManagerIface, "Generation");
+  ASSERT_TRUE(g0 && g1);
+  EXPECT_GE(g1->get<std::uint64_t>(), g0->get<std::uint64_t>() + 2) << "the periodic checks ran";
+  const std::string log = read_file(log_path_);
+  auto count = [&](const std::string& needle) {
+    int n = 0;
+    for (auto at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("error: audit: action=load program=kp-once"), 1) << log;
+  EXPECT_EQ(count("info: plan: create kp-once"), 1) << log;
+}
+
+}  // namespace
+}  // namespace it
