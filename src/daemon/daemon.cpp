@@ -402,9 +402,12 @@ void Daemon::reconcile_once(const std::string &why, bool reload) {
   notes.insert(notes.end(), vanished_.notes().begin(), vanished_.notes().end());
   ObservedState observed = kernel_->observe();
   auto changes = plan(desired, observed);
-  // Attach points that keep failing wait for their retry (backoff.h); an explicit reload tries
-  // them all now.
-  if (reload) backoff_.clear();
+  // Attach points that keep failing wait for their retry (backoff.h); an explicit reload, and a
+  // manifest change (something an operator did: it may have removed what blocked them, e.g.
+  // another program on the hook), try them all now. Neither is caused by a reconcile, so this
+  // cannot loop; link events and the periodic check can, and respect the backoff.
+  if (reload || manifest_changed_) backoff_.clear();
+  manifest_changed_ = false;
   {
     std::set<AttachId> wanted;
     for (auto &p : desired.programs)
@@ -562,6 +565,7 @@ int Daemon::on_signal(sd_event_source *, const struct signalfd_siginfo *si, void
 int Daemon::on_inotify(sd_event_source *, const struct inotify_event *ev, void *userdata) {
   auto *d = static_cast<Daemon *>(userdata);
   spdlog::debug("wakeup: inotify {} mask {:#x}", ev->len ? ev->name : "", ev->mask);
+  d->manifest_changed_ = true;
   d->schedule_reconcile("manifest change", (ev->mask & IN_MOVED_TO) && ev->len && is_manifest_name(ev->name));
   return 0;
 }

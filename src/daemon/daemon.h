@@ -129,6 +129,7 @@ class Daemon {
   uint64_t bus_lost_usec_ = 0;          // CLOCK_MONOTONIC when it was lost
   std::vector<std::string> pending_why_;  // reasons of the coalesced reconcile that is armed
   AttachBackoff backoff_;
+  bool manifest_changed_ = false;  // inotify saw a change since the last reconcile began
   bool journal_ = false;  // stdout is journald's stream: audit records go through sd_journal_send
   // Logged once: the last error of each failing (action, program, target), and the last plan
   // line of each program that has not converged; the same again goes to debug.

@@ -179,6 +179,7 @@ class Bus {
 
   bool ok() const { return error_.empty(); }
   const std::string& error() const { return error_; }
+  /// unix:path=<dir>/system_bus_socket (the guid dbus-daemon prints is left out).
   const std::string& address() const { return address_; }
   pid_t pid() const { return pid_; }
   /// SIGKILL, as `kill -9` would (the socket file stays behind), and reap.
