@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -243,6 +244,19 @@ class BusClient {
     sd_bus_message_unref(reply);
     if (r < 0) throw std::runtime_error("Reload(): " + msg);
   }
+  /// Calls Describe() and returns its wall time in ms.
+  double describe_ms() {
+    sd_bus_error err = SD_BUS_ERROR_NULL;
+    sd_bus_message* reply = nullptr;
+    const auto t0 = Clock::now();
+    const int r = sd_bus_call_method(bus_, kService, kManagerPath, kManagerIface, "Describe", &err, &reply, "");
+    const double ms = ms_between(t0, Clock::now());
+    const std::string msg = err.message ? err.message : std::strerror(-r);
+    sd_bus_error_free(&err);
+    sd_bus_message_unref(reply);
+    if (r < 0) throw std::runtime_error("Describe(): " + msg);
+    return ms;
+  }
   std::uint64_t generation() {
     sd_bus_error err = SD_BUS_ERROR_NULL;
     std::uint64_t g = 0;
@@ -363,7 +377,7 @@ class Lab {
   Observer observer() const { return Observer(ns_path(), pin_root_); }
 
   /// Starts the daemon as the unit would and waits for READY=1. Returns ms from fork to READY.
-  double start_daemon() {
+  double start_daemon(const std::string& level = "info") {
     if (daemon_ && daemon_->alive()) throw std::logic_error("daemon already running");
     daemon_ = std::make_unique<Daemon>();
     notify_.reset();
@@ -371,7 +385,7 @@ class Lab {
     if (!notify_->error().empty()) throw std::runtime_error(notify_->error());
     daemon_->set_environment({{"NOTIFY_SOCKET", work_ + "/notify"}, {"WATCHDOG_USEC", "60000000"}});
     const auto t0 = Clock::now();
-    const auto ok = daemon_->start({"--log-level", "info", "daemon", "--programs-dir", programs_, "--pin-root", pin_root_}, log_);
+    const auto ok = daemon_->start({"--log-level", level, "daemon", "--programs-dir", programs_, "--pin-root", pin_root_}, log_);
     if (!ok) throw std::runtime_error(std::string("daemon start: ") + ok.message() + "\n" + log_tail());
     std::optional<Clock::time_point> ready;
     wait_until([&] {
@@ -419,6 +433,7 @@ class Lab {
   }
   void unpublish(const std::string& file) { ::unlink((programs_ + "/" + file).c_str()); }
 
+  const std::string& log_path() const { return log_; }
   std::string log_tail() const {
     const std::string all = read_file(log_);
     return "daemon log (tail): " + all.substr(all.size() > 3000 ? all.size() - 3000 : 0);
@@ -689,11 +704,42 @@ void fleet_phases(Lab& lab, const Mode& mode, Results& res) {
   apply_fleet(lab, small);
   std::this_thread::sleep_for(1s);
   res.add("mem.hwm.small", vm_hwm_mib(lab.daemon().pid()));
+  // Idle at debug level, so that the daemon logs what woke its loop ("wakeup: <source>"); the
+  // restart adopts the programs (no loads, no libbpf chatter).
+  lab.stop_daemon();
+  lab.start_daemon("debug");
+  std::this_thread::sleep_for(1s);
+  const std::size_t log_at = read_file(lab.log_path()).size();
   const auto a = task_totals(lab.daemon().pid());
   const auto t0 = Clock::now();
   std::this_thread::sleep_for(std::chrono::seconds(mode.idle_seconds));
   const auto b = task_totals(lab.daemon().pid());
   const double secs = ms_between(t0, Clock::now()) / 1000.0;
+  {
+    // What woke the loop, by source, from the daemon's debug log of the idle window.
+    std::map<std::string, int> by_source;
+    std::istringstream ss(read_file(lab.log_path()).substr(log_at));
+    std::string line;
+    int total = 0;
+    while (std::getline(ss, line)) {
+      const auto p = line.find("wakeup: ");
+      if (p == std::string::npos) continue;
+      std::string src = line.substr(p + 8);
+      src = src.substr(0, src.find_first_of(" (:"));
+      ++by_source[src];
+      ++total;
+    }
+    std::string breakdown;
+    for (const auto& [src, n] : by_source) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "%s%s %d (%.3f/s)", breakdown.empty() ? "" : ", ", src.c_str(), n, n / secs);
+      breakdown += buf;
+    }
+    res.add("idle.wakeups.logged", total / secs);
+    res.note("idle.wakeups.logged", breakdown.empty() ? "none logged" : breakdown);
+    std::fprintf(stderr, "[bench] idle wakeups by source over %.0f s: %s\n", secs,
+                 breakdown.empty() ? "none logged" : breakdown.c_str());
+  }
   res.add("idle.cpu", static_cast<double>(b.cpu_ns - a.cpu_ns) / 1e6);
   res.note("idle.cpu", "over " + std::to_string(mode.idle_seconds) + " s");
   res.add("idle.wakeups", static_cast<double>(b.wakeups - a.wakeups) / secs);
@@ -806,6 +852,43 @@ void fleet_phases(Lab& lab, const Mode& mode, Results& res) {
   lab.stop_daemon();
 }
 
+// ---------------------------------------------------------------------------------------------
+// 7. Responsiveness: Describe() answered while a fleet is applied.
+
+void responsiveness(Lab& lab, const Mode& mode, Results& res) {
+  lab.reset();
+  lab.start_daemon();
+  const Fleet f = fleet(lab, 0, mode.fleet_large, mode.fleet_large);
+  std::atomic<bool> stop{false};
+  std::vector<double> lat;
+  std::string error;
+  std::thread t([&] {
+    try {
+      BusClient bus;  // its own connection: sd-bus objects are not shared across threads
+      while (!stop) lat.push_back(bus.describe_ms());
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+  std::this_thread::sleep_for(200ms);
+  try {
+    apply_fleet(lab, f);
+  } catch (...) {
+    stop = true;
+    t.join();
+    throw;
+  }
+  stop = true;
+  t.join();
+  if (!error.empty()) throw std::runtime_error(error);
+  if (lat.empty()) throw std::runtime_error("no Describe() call completed");
+  const double worst = *std::max_element(lat.begin(), lat.end());
+  res.add("loop.describe.max", worst);
+  res.add("loop.describe.p99", quantile(lat, 0.99));
+  res.note("loop.describe.max", std::to_string(lat.size()) + " calls, back to back");
+  lab.stop_daemon();
+}
+
 std::string machine() {
   utsname u{};
   ::uname(&u);
@@ -851,6 +934,10 @@ void declare(Results& res, const Mode& mode) {
   res.expect("noop.bpf_mutating", "bpf() commands that create or change kernel objects during that Reload() (strace)", "");
   res.expect("idle.cpu", "daemon CPU time, " + small + " programs, no changes", "ms");
   res.expect("idle.wakeups", "daemon wakeups (voluntary context switches) per second, idle", "/s");
+  res.expect("idle.wakeups.logged", "event-loop wakeups the daemon logged, per second, idle (by source in the note; "
+                                    "sd-event's watchdog ping is not a source and not logged)", "/s");
+  res.expect("loop.describe.max", "worst Describe() latency while " + big + " programs are applied", "ms");
+  res.expect("loop.describe.p99", "p99 Describe() latency while " + big + " programs are applied", "ms");
   res.expect("mem.hwm.0", "VmHWM, 0 programs", "MiB");
   res.expect("mem.hwm.small", "VmHWM, " + small + " programs applied", "MiB");
   res.expect("mem.hwm.large", "VmHWM, " + big + " programs applied", "MiB");
@@ -874,10 +961,10 @@ int main(int argc, char** argv) {
     if (a == "--short") mode = short_mode();
     else if (a == "--output" && i + 1 < argc) output = argv[++i];
     else if (a == "--noop-runs" && i + 1 < argc) mode.noop_runs = std::max(1, std::atoi(argv[++i]));
-    else if (a == "--phase" && i + 1 < argc && std::set<std::string>{"apply", "bulk", "fleet"}.count(argv[i + 1]))
+    else if (a == "--phase" && i + 1 < argc && std::set<std::string>{"apply", "bulk", "fleet", "responsive"}.count(argv[i + 1]))
       only.insert(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: bpfman-bench [--short] [--phase apply|bulk|fleet]... [--noop-runs N] [--output FILE]\n");
+      std::fprintf(stderr, "usage: bpfman-bench [--short] [--phase apply|bulk|fleet|responsive]... [--noop-runs N] [--output FILE]\n");
       return 2;
     }
   }
@@ -905,6 +992,8 @@ int main(int argc, char** argv) {
     const std::vector<std::tuple<std::string, std::string, std::function<void()>>> phases = {
         {"apply", "apply.", [&] { apply_latency(lab, mode, res); }},
         {"bulk", "bulk.", [&] { bulk_apply(lab, mode, res); }},
+        // Before the fleet phase: its prefix ("") would mark these as not run when it is left out.
+        {"responsive", "loop.", [&] { responsiveness(lab, mode, res); }},
         {"fleet", "", [&] { fleet_phases(lab, mode, res); }},
     };
     for (const auto& [phase, prefix, fn] : phases) {

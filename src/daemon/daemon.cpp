@@ -2,6 +2,9 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#include <syslog.h>
+#include <systemd/sd-journal.h>
 #include <sys/inotify.h>
 #include <time.h>
 #include <systemd/sd-daemon.h>
@@ -22,29 +25,110 @@
 #include "kernel/inventory.h"
 #include "manifest/desired.h"
 #include "manifest/discovery.h"
+#include "reconcile/backoff.h"
 #include "reconcile/executor.h"
+#include "reconcile/identity.h"
 #include "reconcile/plan.h"
 
 namespace bpfrec {
 namespace {
 
-// One line per kernel change: the audit trail (program, manifest, bytecode digest, kernel ids,
-// attach point). journald keeps it with the unit's other output.
-void audit(const AuditEvent &e) {
-  std::string line = fmt::format("audit: action={} program={} manifest={} sha256={} prog_id={}", e.action, e.program,
-                                 e.manifest, e.bytecode_sha256, e.prog_id);
-  if (!e.target.empty()) line += fmt::format(" target=\"{}\"", e.target);
-  if (!e.mechanism.empty()) line += fmt::format(" mechanism={} link_id={}", e.mechanism, e.link_id);
-  if (e.error.empty()) {
-    spdlog::info("{} result=ok", line);
-  } else {
-    spdlog::error("{} result=failed error=\"{}\"", line, e.error);
+// MESSAGE_ID of the audit records in the journal: `journalctl MESSAGE_ID=ac99775c10214ad0b8a30c89cae1ed15`.
+constexpr const char *kAuditMessageId = "ac99775c10214ad0b8a30c89cae1ed15";
+
+// Whether stdout is the journal's stream (systemd.exec(5): JOURNAL_STREAM is "DEV:INODE" of it).
+bool stdout_is_journal() {
+  const char *js = std::getenv("JOURNAL_STREAM");
+  if (!js) return false;
+  struct stat st {};
+  if (fstat(STDOUT_FILENO, &st) != 0) return false;
+  return fmt::format("{}:{}", static_cast<unsigned long long>(st.st_dev), static_cast<unsigned long long>(st.st_ino)) ==
+         js;
+}
+
+uint64_t monotonic_usec() {
+  struct timespec ts {};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000ULL + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+}
+
+// A CLOCK_MONOTONIC time as wall-clock UTC (RFC 3339), for status.
+std::string wall_time_of(uint64_t mono_usec) {
+  struct timespec rt {};
+  clock_gettime(CLOCK_REALTIME, &rt);
+  const int64_t now_mono = static_cast<int64_t>(monotonic_usec());
+  const int64_t at = static_cast<int64_t>(rt.tv_sec) * 1'000'000LL + rt.tv_nsec / 1000 +
+                     (static_cast<int64_t>(mono_usec) - now_mono);
+  const time_t secs = static_cast<time_t>(at / 1'000'000LL);
+  struct tm tm {};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return fmt::format("{}.{:03}Z", buf, (at % 1'000'000LL) / 1000);
+}
+
+// The XDP hooks (netns path -> interface names) that applying `changes` may change: where our
+// own RTM_NEWLINK messages come from (LinkWatcher::absorb ignores their XDP part).
+std::map<std::string, std::set<std::string>> xdp_hooks_touched(const std::vector<ProgramChange> &changes,
+                                                               const ObservedState &observed) {
+  std::map<std::string, std::set<std::string>> out;
+  auto add_record = [&](const AttachRecord &r) {
+    if (r.mechanism == Mechanism::Xdp || r.mechanism == Mechanism::XdpDispatcher) out[r.netns].insert(r.spec.interface);
+  };
+  for (auto &st : observed.stale)
+    for (auto &[_, r] : st.attachments) add_record(r);
+  for (auto &c : changes) {
+    if (c.kind == ChangeKind::Keep) continue;
+    if (c.desired && c.desired->type == ProgramType::Xdp)
+      for (auto &a : c.desired->attach)
+        if (c.kind == ChangeKind::Replace ||
+            std::find(c.attach.begin(), c.attach.end(), attach_key(c.desired->type, a)) != c.attach.end())
+          out[a.netns].insert(a.interface);
+    auto it = observed.programs.find(c.name);
+    if (it == observed.programs.end()) continue;
+    for (auto &[_, r] : it->second.attachments) add_record(r);  // detached, swapped or put back
+    for (auto &[_, r] : it->second.lost) add_record(r);
   }
+  return out;
 }
 
 }  // namespace
 
-Daemon::Daemon(DaemonOptions opts) : opts_(std::move(opts)) {}
+Daemon::Daemon(DaemonOptions opts) : opts_(std::move(opts)), journal_(stdout_is_journal()) {}
+
+void Daemon::audit(const AuditEvent &e) {
+  // One record per kernel change: the audit trail (program, manifest, bytecode digest, kernel
+  // ids, attach point). A failure that the previous reconcile logged already (e.g. a program
+  // type the kernel lacks, at every periodic check) goes to debug: a state change is logged once.
+  const std::string line = audit_line(e);
+  const std::string key = fmt::format("{}\x1f{}\x1f{}", e.action, e.program, e.target);
+  bool repeated = false;
+  if (!e.error.empty()) {
+    auto [it, fresh] = failing_.try_emplace(key, e.error);
+    repeated = !fresh && it->second == e.error;
+    it->second = e.error;
+  } else {
+    failing_.erase(key);
+  }
+  if (repeated) {
+    spdlog::debug("{} (as before)", line);
+    return;
+  }
+  if (journal_) {
+    // Under journald: one structured record, the full error (a verifier log) in a field of its own.
+    int r = sd_journal_send("MESSAGE=%s", line.c_str(), "MESSAGE_ID=%s", kAuditMessageId, "PRIORITY=%d",
+                            e.error.empty() ? LOG_INFO : LOG_ERR, "SYSLOG_IDENTIFIER=bpfman-reconciler",
+                            "BPFMAN_ACTION=%s", e.action.c_str(), "BPFMAN_PROGRAM=%s", e.program.c_str(),
+                            "BPFMAN_MANIFEST=%s", e.manifest.c_str(), "BPFMAN_SHA256=%s", e.bytecode_sha256.c_str(),
+                            "BPFMAN_PROG_ID=%u", e.prog_id, "BPFMAN_TARGET=%s", e.target.c_str(),
+                            "BPFMAN_MECHANISM=%s", e.mechanism.c_str(), "BPFMAN_LINK_ID=%u", e.link_id,
+                            "BPFMAN_RESULT=%s", e.error.empty() ? "ok" : "failed", "BPFMAN_ERROR=%s", e.error.c_str(),
+                            nullptr);
+    if (r >= 0) return;
+  }
+  if (e.error.empty()) spdlog::info("{}", line);
+  else spdlog::error("{}", line);
+}
 
 Daemon::~Daemon() {
   // Bus slots and event sources refer to this object; drop them before the bus and loop.
@@ -55,6 +139,8 @@ Daemon::~Daemon() {
   grace_timer_.reset();
   dir_watches_.clear();
   parent_watches_.clear();
+  retry_timer_.reset();
+  bus_timer_.reset();
   links_.reset();
   bus_.reset();
   event_.reset();
@@ -83,7 +169,7 @@ Result<void> Daemon::run() {
   (void)sd_event_set_watchdog(ev, 1);
 
   if (auto r = watch_dirs(); !r) return r;
-  links_ = std::make_unique<LinkWatcher>(ev, [this] { schedule_reconcile(); });
+  links_ = std::make_unique<LinkWatcher>(ev, [this](const std::string &why) { schedule_reconcile("link change: " + why); });
   if (opts_.check_interval_usec > 0) {
     sd_event_source *src = nullptr;
     // A loose accuracy (a tenth of the interval, at most 1 s) lets the kernel batch this
@@ -95,7 +181,7 @@ Result<void> Daemon::run() {
       return fail_errno(r, "arm the periodic check");
     check_timer_.reset(src);
   }
-  if (auto r = setup_bus(); !r) return r;
+  if (auto r = setup_bus(/*initial=*/true); !r) return r;
 
   reconcile("start");
   (void)sd_notify(0, "READY=1");
@@ -108,13 +194,34 @@ Result<void> Daemon::run() {
   return {};
 }
 
-Result<void> Daemon::setup_bus() {
+Result<void> Daemon::setup_bus(bool initial) {
   sd_bus *b = nullptr;
   if (int r = sd_bus_open_system(&b); r < 0) return fail_errno(r, "connect to the system bus");
   bus_.reset(b);
+  // Stay in the loop when the bus goes away: the Disconnected signal below reconnects.
+  (void)sd_bus_set_exit_on_disconnect(b, 0);
   if (int r = register_manager(b, this, slots_); r < 0) return fail_errno(r, "register {}", kManagerPath);
   if (int r = register_programs(b, this, slots_); r < 0) return fail_errno(r, "register {}", kProgramPrefix);
-  if (int r = sd_bus_request_name(b, kBusName, 0); r < 0) return fail_errno(r, "own bus name {}", kBusName);
+  sd_bus_slot *slot = nullptr;
+  // sd-bus synthesizes this signal locally when the connection breaks (sd-bus(3): the
+  // org.freedesktop.DBus.Local interface); a local match is not sent to the bus.
+  if (int r = sd_bus_match_signal(b, &slot, nullptr, "/org/freedesktop/DBus/Local", "org.freedesktop.DBus.Local",
+                                  "Disconnected", on_bus_disconnected, this);
+      r < 0)
+    return fail_errno(r, "watch for the bus going away");
+  slots_.emplace_back(slot);
+  // Every message that reaches us, at debug level: what woke the loop.
+  slot = nullptr;
+  if (int r = sd_bus_add_filter(b, &slot, on_bus_message, this); r < 0) return fail_errno(r, "add a bus filter");
+  slots_.emplace_back(slot);
+  if (initial) {
+    if (int r = sd_bus_request_name(b, kBusName, 0); r < 0) return fail_errno(r, "own bus name {}", kBusName);
+  } else {
+    slot = nullptr;
+    if (int r = sd_bus_request_name_async(b, &slot, kBusName, 0, on_name_acquired_reply, this); r < 0)
+      return fail_errno(r, "own bus name {}", kBusName);
+    slots_.emplace_back(slot);
+  }
   if (int r = sd_bus_attach_event(b, event_.get(), SD_EVENT_PRIORITY_NORMAL); r < 0)
     return fail_errno(r, "attach bus to event loop");
   return {};
@@ -132,6 +239,98 @@ std::filesystem::path dir_path(const std::string &dir) {
   return p.has_filename() ? p : p.parent_path();
 }
 }  // namespace
+
+namespace {
+constexpr uint64_t kBusRetryInitialUsec = 100'000, kBusRetryMaxUsec = 5'000'000;
+}
+
+void Daemon::bus_lost(const char *why) {
+  if (bus_timer_) {
+    // Already reconnecting: this attempt failed.
+    schedule_bus_reconnect();
+    return;
+  }
+  bus_lost_usec_ = monotonic_usec();
+  bus_attempts_ = 0;
+  spdlog::warn("lost the system bus ({}); programs stay attached; connecting again", why);
+  schedule_bus_reconnect();
+}
+
+void Daemon::schedule_bus_reconnect() {
+  const uint64_t delay = backoff_delay_usec(bus_attempts_ + 1, kBusRetryInitialUsec, kBusRetryMaxUsec);
+  if (bus_timer_) {
+    (void)sd_event_source_set_time_relative(bus_timer_.get(), delay);
+    (void)sd_event_source_set_enabled(bus_timer_.get(), SD_EVENT_ONESHOT);
+    return;
+  }
+  sd_event_source *src = nullptr;
+  if (int r = sd_event_add_time_relative(event_.get(), &src, CLOCK_MONOTONIC, delay, 10'000, on_bus_reconnect, this);
+      r < 0) {
+    spdlog::error("cannot arm the bus reconnect timer: {}; exiting so that the service manager restarts us",
+                  std::strerror(-r));
+    (void)sd_event_exit(event_.get(), 1);
+    return;
+  }
+  bus_timer_.reset(src);
+}
+
+int Daemon::on_bus_message(sd_bus_message *m, void *, sd_bus_error *) {
+  if (spdlog::should_log(spdlog::level::debug)) {
+    uint8_t type = 0;
+    (void)sd_bus_message_get_type(m, &type);
+    const char *member = sd_bus_message_get_member(m), *sender = sd_bus_message_get_sender(m);
+    spdlog::debug("wakeup: bus {} {} from {}",
+                  type == SD_BUS_MESSAGE_METHOD_CALL     ? "call"
+                  : type == SD_BUS_MESSAGE_METHOD_RETURN ? "reply"
+                  : type == SD_BUS_MESSAGE_SIGNAL        ? "signal"
+                                                         : "error",
+                  member ? member : "-", sender ? sender : "-");
+  }
+  return 0;
+}
+
+int Daemon::on_bus_disconnected(sd_bus_message *, void *userdata, sd_bus_error *) {
+  // Inside the bus's own dispatch: the connection is dropped from the timer, not here.
+  static_cast<Daemon *>(userdata)->bus_lost("disconnected");
+  return 0;
+}
+
+int Daemon::on_bus_reconnect(sd_event_source *, uint64_t, void *userdata) {
+  auto *d = static_cast<Daemon *>(userdata);
+  spdlog::debug("wakeup: bus-reconnect-timer");
+  ++d->bus_attempts_;
+  d->slots_.clear();
+  d->bus_.reset();
+  if (auto r = d->setup_bus(/*initial=*/false); !r) {
+    spdlog::debug("bus reconnect attempt {}: {}", d->bus_attempts_, r.error().message);
+    d->slots_.clear();
+    d->bus_.reset();
+    d->schedule_bus_reconnect();
+  }
+  // Connected; on_name_acquired_reply says whether the name is ours again.
+  return 0;
+}
+
+int Daemon::on_name_acquired_reply(sd_bus_message *m, void *userdata, sd_bus_error *) {
+  auto *d = static_cast<Daemon *>(userdata);
+  uint32_t ret = 0;
+  std::string problem;
+  if (const sd_bus_error *e = sd_bus_message_get_error(m))
+    problem = fmt::format("{}: {}", e->name ? e->name : "error", e->message ? e->message : "");
+  else if (sd_bus_message_read(m, "u", &ret) < 0 || ret != 1 /* DBUS_REQUEST_NAME_REPLY_PRIMARY_OWNER */)
+    problem = fmt::format("RequestName answered {}", ret);
+  if (!problem.empty()) {
+    spdlog::warn("bus reconnect attempt {}: cannot own {}: {}", d->bus_attempts_, kBusName, problem);
+    d->schedule_bus_reconnect();
+    return 0;
+  }
+  const double secs = static_cast<double>(monotonic_usec() - d->bus_lost_usec_) / 1e6;
+  spdlog::info("connected to the system bus again after {:.1f} s ({} attempt{}); {} is ours again", secs,
+               d->bus_attempts_, d->bus_attempts_ == 1 ? "" : "s", kBusName);
+  d->bus_timer_.reset();
+  d->bus_attempts_ = 0;
+  return 0;
+}
 
 Result<void> Daemon::watch_dirs() {
   std::set<std::string> parents;
@@ -172,15 +371,7 @@ void Daemon::rewatch_dirs() {
   }
 }
 
-namespace {
-uint64_t monotonic_usec() {
-  struct timespec ts {};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000ULL + static_cast<uint64_t>(ts.tv_nsec) / 1000;
-}
-}  // namespace
-
-void Daemon::schedule_reconcile(bool complete) {
+void Daemon::schedule_reconcile(const std::string &why, bool complete) {
   // The loop's cached time is when this iteration woke; a reconcile earlier in the same
   // iteration may have taken longer than that, so read the clock itself.
   const uint64_t now = monotonic_usec();
@@ -188,11 +379,13 @@ void Daemon::schedule_reconcile(bool complete) {
   if (timer_) (void)sd_event_source_get_enabled(timer_.get(), &enabled);
   if (enabled == SD_EVENT_OFF) {
     if (complete && now >= last_reconcile_usec_ + opts_.coalesce_usec) {
-      reconcile("manifest change");
+      reconcile(why);
       return;
     }
     burst_start_usec_ = now;
+    pending_why_.clear();
   }
+  if (std::find(pending_why_.begin(), pending_why_.end(), why) == pending_why_.end()) pending_why_.push_back(why);
   // Wait for a quiet period after the last event, but never longer than coalesce_max_usec after
   // the first one, so that a writer that never stops cannot starve the reconcile.
   uint64_t deadline = std::min(now + opts_.coalesce_usec, burst_start_usec_ + opts_.coalesce_max_usec);
@@ -204,13 +397,13 @@ void Daemon::schedule_reconcile(bool complete) {
   sd_event_source *src = nullptr;
   if (int r = sd_event_add_time(event_.get(), &src, CLOCK_MONOTONIC, deadline, /*accuracy: 1 us, not the 250 ms default*/ 1, on_timer, this); r < 0) {
     spdlog::error("cannot arm the reconcile timer: {}; reconciling now", std::strerror(-r));
-    reconcile("manifest change");
+    reconcile(why);
     return;
   }
   timer_.reset(src);
 }
 
-void Daemon::reconcile(const char *why, bool reload) {
+void Daemon::reconcile(const std::string &why, bool reload) {
   // One bad input must never take the daemon (and with it the status of every program) down.
   try {
     reconcile_once(why, reload);
@@ -220,7 +413,7 @@ void Daemon::reconcile(const char *why, bool reload) {
   }
 }
 
-void Daemon::reconcile_once(const char *why, bool reload) {
+void Daemon::reconcile_once(const std::string &why, bool reload) {
   const auto t0 = std::chrono::steady_clock::now();
   if (reload && generation_ > 0) {
     // systemd 252 (RHEL 9) takes RELOADING=1 ... READY=1; MONOTONIC_USEC is what later versions
@@ -247,9 +440,45 @@ void Daemon::reconcile_once(const char *why, bool reload) {
   notes.insert(notes.end(), vanished_.notes().begin(), vanished_.notes().end());
   ObservedState observed = kernel_->observe();
   auto changes = plan(desired, observed);
+  // Attach points that keep failing wait for their retry (backoff.h); an explicit reload, and a
+  // manifest change (something an operator did: it may have removed what blocked them, e.g.
+  // another program on the hook), try them all now. Neither is caused by a reconcile, so this
+  // cannot loop; link events and the periodic check can, and respect the backoff.
+  if (reload || manifest_changed_) backoff_.clear();
+  manifest_changed_ = false;
+  {
+    std::set<AttachId> wanted;
+    for (auto &p : desired.programs)
+      for (auto &a : p.attach) wanted.emplace(p.name, attach_key(p.type, a));
+    backoff_.retain(wanted);
+  }
+  const auto deferred = defer_backed_off(changes, observed, backoff_, monotonic_usec());
+  for (auto &c : changes) {
+    if (c.kind == ChangeKind::Update && c.attach.empty() && c.detach.empty() && c.forget.empty()) {
+      c.kind = ChangeKind::Keep;
+      c.reason = "attach points wait for their retry";
+    }
+    if (c.kind == ChangeKind::Keep) continue;
+    // The same step as planned before for this program, which has not converged since: it did
+    // not take, and its failure is logged (once).
+    std::string line = fmt::format("plan: {} {} ({})", to_string(c.kind), c.name, c.reason);
+    auto [it, fresh] = plans_logged_.try_emplace(c.name, line);
+    spdlog::log(!fresh && it->second == line ? spdlog::level::debug : spdlog::level::info, "{}", line);
+    it->second = std::move(line);
+  }
   for (auto &c : changes)
-    if (c.kind != ChangeKind::Keep) spdlog::info("plan: {} {} ({})", to_string(c.kind), c.name, c.reason);
-  ApplyReport report = apply(*kernel_, changes, observed, audit);
+    if (c.kind == ChangeKind::Keep && c.reason != "attach points wait for their retry") plans_logged_.erase(c.name);
+  const auto touched = xdp_hooks_touched(changes, observed);
+  ApplyReport report = apply(*kernel_, changes, observed, [this](const AuditEvent &e) { audit(e); });
+  record_attempts(backoff_, changes, report, monotonic_usec());
+  for (auto &id : deferred)
+    if (const RetryState *st = backoff_.find(id)) report.attach_errors[id.first][id.second] = st->error;
+  for (auto &p : desired.programs)
+    for (auto &a : p.attach) {
+      const AttachId id{p.name, attach_key(p.type, a)};
+      if (const RetryState *st = backoff_.find(id))
+        report.retries[id.first][id.second] = AttachRetry{st->failures, wall_time_of(st->next_retry_usec)};
+    }
   ObservedState after = report.changes ? kernel_->observe() : std::move(observed);
   DaemonStatus before = std::move(status_);
   status_ = build_status(++generation_, desired, after, report, notes);
@@ -262,8 +491,47 @@ void Daemon::reconcile_once(const char *why, bool reload) {
   spdlog::log(quiet ? spdlog::level::debug : spdlog::level::info, "reconciled ({}) in {:.1f} ms: {}", why, ms, summary);
   (void)sd_notifyf(0, "%sSTATUS=%s", reload || generation_ == 1 ? "READY=1\n" : "", summary.c_str());
   publish(before);
+  // Our own changes are in the link sockets now: read them before anything else does.
+  if (links_) links_->absorb(touched);
+  {
+    std::set<std::string> names;
+    for (auto &p : desired.programs) names.insert(p.name);
+    for (auto &p : after.programs) names.insert(p.first);
+    std::erase_if(plans_logged_, [&](const auto &kv) { return !names.contains(kv.first); });
+    std::erase_if(failing_, [&](const auto &kv) {
+      const auto a = kv.first.find('\x1f'), b = kv.first.find('\x1f', a + 1);
+      return !names.contains(kv.first.substr(a + 1, b - a - 1));
+    });
+  }
   watch_links(desired, pattern_ns, primary_ns);
+  arm_retry_timer();
   last_reconcile_usec_ = monotonic_usec();
+}
+
+void Daemon::arm_retry_timer() {
+  const auto next = backoff_.next_retry();
+  if (!next) {
+    if (retry_timer_) (void)sd_event_source_set_enabled(retry_timer_.get(), SD_EVENT_OFF);
+    return;
+  }
+  if (retry_timer_) {
+    (void)sd_event_source_set_time(retry_timer_.get(), *next);
+    (void)sd_event_source_set_enabled(retry_timer_.get(), SD_EVENT_ONESHOT);
+    return;
+  }
+  sd_event_source *src = nullptr;
+  if (int r = sd_event_add_time(event_.get(), &src, CLOCK_MONOTONIC, *next, 10'000, on_retry, this); r < 0) {
+    spdlog::error("cannot arm the retry timer: {}; failing attach points wait for the periodic check",
+                  std::strerror(-r));
+    return;
+  }
+  retry_timer_.reset(src);
+}
+
+int Daemon::on_retry(sd_event_source *, uint64_t, void *userdata) {
+  spdlog::debug("wakeup: retry-timer");
+  static_cast<Daemon *>(userdata)->reconcile("retry of failing attach points");
+  return 0;
 }
 
 void Daemon::watch_links(const DesiredState &desired, const std::set<std::string> &pattern_ns,
@@ -297,6 +565,7 @@ void Daemon::log_pattern_notes(const std::vector<PatternNote> &notes, const std:
 
 int Daemon::on_check(sd_event_source *src, uint64_t, void *userdata) {
   auto *d = static_cast<Daemon *>(userdata);
+  spdlog::debug("wakeup: check-timer");
   d->reconcile("periodic check");
   (void)sd_event_source_set_time_relative(src, d->opts_.check_interval_usec);
   (void)sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
@@ -322,6 +591,7 @@ void Daemon::publish(const DaemonStatus &before) {
 
 int Daemon::on_signal(sd_event_source *, const struct signalfd_siginfo *si, void *userdata) {
   auto *d = static_cast<Daemon *>(userdata);
+  spdlog::debug("wakeup: signal {}", si->ssi_signo);
   if (si->ssi_signo == SIGHUP) {
     d->reconcile("SIGHUP", /*reload=*/true);
     return 0;
@@ -332,8 +602,9 @@ int Daemon::on_signal(sd_event_source *, const struct signalfd_siginfo *si, void
 
 int Daemon::on_inotify(sd_event_source *, const struct inotify_event *ev, void *userdata) {
   auto *d = static_cast<Daemon *>(userdata);
-  spdlog::debug("inotify: {} mask {:#x}", ev->len ? ev->name : "", ev->mask);
-  d->schedule_reconcile((ev->mask & IN_MOVED_TO) && ev->len && is_manifest_name(ev->name));
+  spdlog::debug("wakeup: inotify {} mask {:#x}", ev->len ? ev->name : "", ev->mask);
+  d->manifest_changed_ = true;
+  d->schedule_reconcile("manifest change", (ev->mask & IN_MOVED_TO) && ev->len && is_manifest_name(ev->name));
   return 0;
 }
 
@@ -390,15 +661,24 @@ int Daemon::on_parent_inotify(sd_event_source *, const struct inotify_event *ev,
     if (dir_path(dir).filename() != ev->name) continue;
     spdlog::debug("inotify: manifest directory {} mask {:#x}", dir, ev->mask);
     d->rewatch_dirs();
+    d->manifest_changed_ = true;
     // A directory renamed into place is a whole change, like a manifest renamed into place.
-    d->schedule_reconcile((ev->mask & IN_MOVED_TO) != 0);
+    d->schedule_reconcile(fmt::format("manifest directory {} {}", dir,
+                                      (ev->mask & (IN_MOVED_TO | IN_CREATE)) ? "appeared" : "went away"),
+                          (ev->mask & IN_MOVED_TO) != 0);
     return 0;
   }
   return 0;
 }
 
 int Daemon::on_timer(sd_event_source *, uint64_t, void *userdata) {
-  static_cast<Daemon *>(userdata)->reconcile("manifest change");
+  auto *d = static_cast<Daemon *>(userdata);
+  spdlog::debug("wakeup: coalesce-timer");
+  std::string why;
+  for (size_t i = 0; i < d->pending_why_.size() && i < 3; ++i) why += (i ? "; " : "") + d->pending_why_[i];
+  if (d->pending_why_.size() > 3) why += fmt::format("; {} more", d->pending_why_.size() - 3);
+  d->pending_why_.clear();
+  d->reconcile(why.empty() ? "manifest change" : why);
   return 0;
 }
 

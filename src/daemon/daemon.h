@@ -16,6 +16,8 @@
 
 #include "kernel/kernel.h"
 #include "manifest/desired.h"
+#include "reconcile/backoff.h"
+#include "reconcile/executor.h"
 #include "reconcile/interfaces.h"
 #include "status/status.h"
 #include "util/result.h"
@@ -72,14 +74,32 @@ class Daemon {
   /// `reload`: a reload in systemd's sense (D-Bus Reload(), SIGHUP), announced to the service
   /// manager with RELOADING=1 ... READY=1; other reconciles (manifest changes, link events, the
   /// periodic check) only update STATUS=.
-  void reconcile(const char *why, bool reload = false);
+  /// D-Bus Reload() and SIGHUP also retry every failing attach point now, whatever its backoff.
+  void reconcile(const std::string &why, bool reload = false);
 
   const DaemonStatus &status() const { return status_; }
   sd_bus *bus() const { return bus_.get(); }
 
  private:
-  void reconcile_once(const char *why, bool reload);
-  Result<void> setup_bus();
+  void reconcile_once(const std::string &why, bool reload);
+  /// Logs one audit event (journal record with fields under journald, else one line).
+  void audit(const AuditEvent &e);
+  /// Connects to the system bus, registers the objects, owns the name (synchronously at start:
+  /// `initial`, so that a start without a bus or with the name taken fails; asynchronously on
+  /// a reconnect, so the loop never waits for the bus).
+  Result<void> setup_bus(bool initial);
+  /// The bus went away (dbus-daemon restarted or killed): drop the connection and try again
+  /// with backoff (100 ms doubling to 5 s) until the name is ours again. The programs are not
+  /// touched; SIGHUP, inotify and the checks go on meanwhile.
+  void bus_lost(const char *why);
+  void schedule_bus_reconnect();
+  static int on_bus_message(sd_bus_message *m, void *userdata, sd_bus_error *);
+  static int on_bus_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *);
+  static int on_name_acquired_reply(sd_bus_message *m, void *userdata, sd_bus_error *);
+  static int on_bus_reconnect(sd_event_source *, uint64_t usec, void *userdata);
+  /// Arms (or disarms) the timer of the earliest attach point retry (backoff_).
+  void arm_retry_timer();
+  static int on_retry(sd_event_source *, uint64_t usec, void *userdata);
   Result<void> watch_dirs();
   /// (Re)watches each manifest directory whose inode changed (or that appeared) since it was
   /// last watched; drops the watch of one that is gone.
@@ -95,7 +115,8 @@ class Daemon {
   /// period: after IN_CREATE or IN_CLOSE_WRITE a writer may still be filling the file (an empty file
   /// is a mask, i.e. "no programs"), and an editor that saves by renaming the old file away
   /// (vim's backupcopy=no) sends IN_MOVED_FROM before the new file exists.
-  void schedule_reconcile(bool complete = false);
+  /// `why`: what the reconcile is for, in its log line ("manifest change", "link change: ...").
+  void schedule_reconcile(const std::string &why, bool complete = false);
   void publish(const DaemonStatus &before);
 
   static int on_signal(sd_event_source *, const struct signalfd_siginfo *si, void *userdata);
@@ -127,6 +148,17 @@ class Daemon {
   std::vector<SourcePtr> parent_watches_;      // the parents of the manifest directories
   std::set<std::string> dirs_seen_;            // existed at the last reconcile
   std::map<std::string, uint64_t> dirs_gone_;  // CLOCK_MONOTONIC µs when first seen gone
+  SourcePtr retry_timer_;
+  SourcePtr bus_timer_;                 // the next reconnect attempt while the bus is gone
+  unsigned bus_attempts_ = 0;           // reconnect attempts since the bus was lost
+  uint64_t bus_lost_usec_ = 0;          // CLOCK_MONOTONIC when it was lost
+  std::vector<std::string> pending_why_;  // reasons of the coalesced reconcile that is armed
+  AttachBackoff backoff_;
+  bool manifest_changed_ = false;  // inotify saw a change since the last reconcile began
+  bool journal_ = false;  // stdout is journald's stream: audit records go through sd_journal_send
+  // Logged once: the last error of each failing (action, program, target), and the last plan
+  // line of each program that has not converged; the same again goes to debug.
+  std::map<std::string, std::string> failing_, plans_logged_;
   std::unique_ptr<LinkWatcher> links_;
   DaemonStatus status_;
   VanishedInterfaces vanished_;          // interfaces that patterns matched and that went away

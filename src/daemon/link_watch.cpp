@@ -7,6 +7,8 @@
 
 #include <array>
 
+#include <spdlog/spdlog.h>
+
 #include "kernel/netns.h"
 #include "kernel/rtnl.h"
 
@@ -20,7 +22,7 @@ unsigned long netns_ino(const std::string &path) {
 
 }  // namespace
 
-LinkWatcher::LinkWatcher(sd_event *event, std::function<void()> on_change)
+LinkWatcher::LinkWatcher(sd_event *event, std::function<void(const std::string &)> on_change)
     : event_(event), on_change_(std::move(on_change)) {}
 
 Result<LinkWatcher::Watch> LinkWatcher::open(const std::string &netns, uint32_t groups) {
@@ -34,11 +36,35 @@ Result<LinkWatcher::Watch> LinkWatcher::open(const std::string &netns, uint32_t 
     w.fd.reset(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE));
     if (!w.fd.valid()) return fail_errno(errno, "netlink socket");
   }
+  // Our own reconcile does not read the socket while it attaches: room for the messages of a
+  // few thousand changes, so that a large reconcile does not overflow it (ENOBUFS counts as a
+  // change, and would reconcile again). FORCE needs CAP_NET_ADMIN; else the sysctl's maximum.
+  const int rcvbuf = 4 << 20;
+  if (::setsockopt(w.fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0)
+    (void)::setsockopt(w.fd.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   sockaddr_nl addr{};
   addr.nl_family = AF_NETLINK;
   addr.nl_groups = groups;
   if (::bind(w.fd.get(), reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0)
     return fail_errno(errno, "bind netlink socket to RTMGRP_LINK{}", groups == RTMGRP_LINK ? "" : " and routes");
+  socklen_t alen = sizeof addr;
+  if (::getsockname(w.fd.get(), reinterpret_cast<sockaddr *>(&addr), &alen) != 0)
+    return fail_errno(errno, "getsockname of the netlink socket");
+  w.portid = addr.nl_pid;
+  w.netns = netns;
+  // The interfaces as they are now, so that the first message about one is judged against its
+  // state rather than taken for a new interface. The replies carry our port id and are only
+  // recorded (LinkTable::seed).
+  struct {
+    nlmsghdr h;
+    ifinfomsg ifi;
+  } req{};
+  req.h.nlmsg_len = NLMSG_LENGTH(sizeof(ifinfomsg));
+  req.h.nlmsg_type = RTM_GETLINK;
+  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.h.nlmsg_seq = ++dump_seq_;
+  req.ifi.ifi_family = AF_UNSPEC;
+  if (::send(w.fd.get(), &req, req.h.nlmsg_len, 0) < 0) return fail_errno(errno, "RTM_GETLINK dump");
   sd_event_source *src = nullptr;
   if (int r = sd_event_add_io(event_, &src, w.fd.get(), EPOLLIN, on_readable, this); r < 0)
     return fail_errno(r, "watch netlink socket");
@@ -70,23 +96,63 @@ std::map<std::string, std::string> LinkWatcher::watch(const std::set<std::string
   return failed;
 }
 
-int LinkWatcher::on_readable(sd_event_source *, int fd, uint32_t, void *userdata) {
-  auto *self = static_cast<LinkWatcher *>(userdata);
-  bool relevant = false;
-  alignas(nlmsghdr) std::array<char, 16384> buf{};
+std::string LinkWatcher::drain(Watch &w, const std::set<std::string> &ours) {
+  std::string why;
+  alignas(nlmsghdr) std::array<char, 32768> buf{};
   for (;;) {
-    ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+    ssize_t n = ::recv(w.fd.get(), buf.data(), buf.size(), 0);
     if (n < 0) {
       // ENOBUFS: messages were lost; treat it as a change so nothing is missed.
-      if (errno == ENOBUFS) relevant = true;
+      if (errno == ENOBUFS && why.empty()) why = "netlink messages lost (ENOBUFS)";
       if (errno == EINTR || errno == ENOBUFS) continue;
       break;  // EAGAIN: drained
     }
     if (n == 0) break;
-    each_netlink_message(buf.data(), static_cast<size_t>(n),
-                         [&](const nlmsghdr *h) { relevant |= is_link_watch_event(h); });
+    each_netlink_message(buf.data(), static_cast<size_t>(n), [&](const nlmsghdr *h) {
+      if (!is_link_watch_event(h)) return;
+      if (h->nlmsg_type == RTM_NEWROUTE || h->nlmsg_type == RTM_DELROUTE) {
+        if (why.empty()) why = "default route changed";
+        return;
+      }
+      auto m = parse_link_message(h);
+      if (!m) return;
+      if (h->nlmsg_pid == w.portid && w.portid != 0) {
+        w.links.seed(*m);  // our dump
+        return;
+      }
+      if (auto r = w.links.judge(*m, ours)) {
+        spdlog::debug("link event in netns {}: {}", w.netns.empty() ? "(own)" : w.netns, *r);
+        if (why.empty()) why = *r;
+      } else {
+        spdlog::trace("link event in netns {} ignored: ifindex {} ({})", w.netns.empty() ? "(own)" : w.netns,
+                      m->ifindex, m->name);
+      }
+    });
   }
-  if (relevant) self->on_change_();
+  if (!why.empty() && !w.netns.empty()) why = fmt::format("netns {}: {}", w.netns, why);
+  return why;
+}
+
+void LinkWatcher::absorb(const std::map<std::string, std::set<std::string>> &ours) {
+  static const std::set<std::string> none;
+  std::string why;
+  for (auto &[path, w] : watches_) {
+    auto it = ours.find(path);
+    std::string r = drain(w, it == ours.end() ? none : it->second);
+    if (why.empty()) why = std::move(r);
+  }
+  if (!why.empty()) on_change_(why);
+}
+
+int LinkWatcher::on_readable(sd_event_source *, int fd, uint32_t, void *userdata) {
+  auto *self = static_cast<LinkWatcher *>(userdata);
+  for (auto &[_, w] : self->watches_) {
+    if (w.fd.get() != fd) continue;
+    spdlog::debug("wakeup: netlink (netns {})", w.netns.empty() ? "(own)" : w.netns);
+    std::string why = self->drain(w, {});
+    if (!why.empty()) self->on_change_(why);
+    break;
+  }
   return 0;
 }
 

@@ -4,6 +4,9 @@
 // next periodic check. In namespaces with an "@primary" attach point the socket also listens
 // to RTMGRP_IPV4_ROUTE and RTMGRP_IPV6_ROUTE, and a default route that comes, goes or changes
 // triggers a reconcile too (other routes are ignored).
+// A link message triggers a reconcile only when it changes something the reconciler acts on
+// (LinkTable::judge): our own XDP attaches and detaches do not, so a reconcile never schedules
+// the next one by itself.
 #pragma once
 
 #include <systemd/sd-event.h>
@@ -14,6 +17,7 @@
 #include <string>
 
 #include "daemon/daemon.h"
+#include "reconcile/link_event.h"
 #include "util/result.h"
 #include "util/unique_fd.h"
 
@@ -21,9 +25,10 @@ namespace bpfrec {
 
 class LinkWatcher {
  public:
-  /// `on_change` runs from the event loop after a burst of RTM_NEWLINK/RTM_DELLINK messages
-  /// (and RTM_NEWROUTE/RTM_DELROUTE of default routes where routes are watched).
-  LinkWatcher(sd_event *event, std::function<void()> on_change);
+  /// `on_change` runs from the event loop after a burst of messages of which one matters
+  /// (LinkTable::judge; RTM_NEWROUTE/RTM_DELROUTE of default routes where routes are watched),
+  /// with why (e.g. "netns /run/netns/blue: new interface rg3").
+  LinkWatcher(sd_event *event, std::function<void(const std::string &why)> on_change);
 
   /// Watches exactly these namespaces ("" = the daemon's own). Sockets of namespaces no longer
   /// listed are closed; a namespace file that now refers to another namespace (deleted and
@@ -34,19 +39,30 @@ class LinkWatcher {
   std::map<std::string, std::string> watch(const std::set<std::string> &netns_paths,
                                            const std::set<std::string> &route_netns = {});
 
+  /// Reads every message queued now (call it at the end of a reconcile): XDP program changes on
+  /// the interfaces in `ours` (netns path -> interface names whose XDP hook the reconcile
+  /// changed) are our own and ignored; anything else that matters calls on_change.
+  void absorb(const std::map<std::string, std::set<std::string>> &ours);
+
  private:
   struct Watch {
     UniqueFd fd;
     SourcePtr source;
     unsigned long ino = 0;  // namespace identity, to notice a namespace file re-created
     uint32_t groups = 0;    // RTMGRP_* subscribed
+    uint32_t portid = 0;    // the socket's netlink port: replies to our dump carry it
+    LinkTable links;        // the namespace's interfaces as the messages describe them
+    std::string netns;
   };
   Result<Watch> open(const std::string &netns, uint32_t groups);
+  /// Drains w's socket; returns why a message mattered (the first), or "".
+  std::string drain(Watch &w, const std::set<std::string> &ours);
   static int on_readable(sd_event_source *, int fd, uint32_t revents, void *userdata);
 
   sd_event *event_;  // borrowed: the daemon's loop outlives the watcher
-  std::function<void()> on_change_;
+  std::function<void(const std::string &)> on_change_;
   std::map<std::string, Watch> watches_;
+  uint32_t dump_seq_ = 0;
 };
 
 }  // namespace bpfrec

@@ -239,7 +239,37 @@ class Applier {
   ApplyReport &report_;
 };
 
+// A value inside "..." of an audit line.
+std::string audit_quoted(std::string_view v) {
+  std::string out;
+  out.reserve(v.size() + 2);
+  out += '"';
+  for (unsigned char c : v) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '"': out += "\\\""; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) out += fmt::format("\\x{:02x}", c);
+        else out += static_cast<char>(c);
+    }
+  }
+  out += '"';
+  return out;
+}
+
 }  // namespace
+
+std::string audit_line(const AuditEvent &e) {
+  std::string line = fmt::format("audit: action={} program={} manifest={} sha256={} prog_id={}", e.action, e.program,
+                                 e.manifest, e.bytecode_sha256, e.prog_id);
+  if (!e.target.empty()) line += " target=" + audit_quoted(e.target);
+  if (!e.mechanism.empty()) line += fmt::format(" mechanism={} link_id={}", e.mechanism, e.link_id);
+  line += e.error.empty() ? " result=ok" : " result=failed error=" + audit_quoted(e.error);
+  return line;
+}
 
 ApplyReport apply(Kernel &kernel, const std::vector<ProgramChange> &changes, const ObservedState &observed,
                   const AuditSink &audit) {

@@ -26,11 +26,23 @@ struct AuditEvent {
 };
 using AuditSink = std::function<void(const AuditEvent &)>;
 
+/// The audit event as one log line: `audit: action=... program=... result=ok|failed error="..."`.
+/// Quoted values escape `\`, `"` and control characters (a verifier log's newlines become
+/// `\n`), so that one event is one line, one journal record.
+std::string audit_line(const AuditEvent &e);
+
+/// An attach point that failed and waits for its next try (reconcile/backoff.h), for status.
+struct AttachRetry {
+  unsigned failures = 0;   // failures in a row
+  std::string next_retry;  // wall-clock time of the next try, RFC 3339 UTC
+};
+
 /// Errors of one apply, for status. Error::code keeps the errno (ENODEV: interface missing).
 struct ApplyReport {
   std::map<std::string, std::string> program_errors;                  // program -> error
   std::map<std::string, std::map<std::string, Error>> attach_errors;  // program -> attach key -> error
   unsigned changes = 0;  // kernel changes made (loads, attaches, swaps, detaches, unloads)
+  std::map<std::string, std::map<std::string, AttachRetry>> retries;  // program -> attach key -> retry (set by the daemon)
 };
 
 /// Applies `changes` (from plan()) to `kernel`. `observed` is the state plan() saw. Every kernel

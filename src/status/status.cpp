@@ -64,6 +64,11 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
         // A missing interface is expected on a fleet: it is attached when it appears.
         as.state = e->code == ENODEV ? "pending" : "failed";
         as.error = e->message;
+        if (auto rt = report.retries.find(spec.name); rt != report.retries.end())
+          if (auto r = rt->second.find(key); r != rt->second.end()) {
+            as.failures = r->second.failures;
+            as.next_retry = r->second.next_retry;
+          }
       } else {
         as.state = "failed";
         as.error = obs ? "not attached" : "program not loaded";
@@ -112,7 +117,7 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
     p.state = invalid && p.error.empty() ? "kept" : "failed";
     if (p.state == "failed" && p.error.empty()) p.error = "no manifest declares it, and removing it failed";
     for (auto &[key, r] : obs.attachments)
-      p.attachments.push_back({r.target, "attached", std::string(to_string(r.mechanism)), r.link_id, r.prog_id, "", ""});
+      p.attachments.push_back({r.target, "attached", std::string(to_string(r.mechanism)), r.link_id, r.prog_id, "", "", 0, ""});
     degraded = true;
     progs.emplace(name, std::move(p));
   }
@@ -134,7 +139,8 @@ json to_json(const DaemonStatus &s) {
     for (auto &a : p.attachments)
       atts.push_back({{"target", a.target}, {"state", a.state}, {"mechanism", a.mechanism}, {"link_id", a.link_id},
                       {"prog_id", a.prog_id},
-                      {"error", a.error}, {"pattern", a.pattern}});
+                      {"error", a.error}, {"pattern", a.pattern}, {"failures", a.failures},
+                      {"next_retry", a.next_retry}});
     programs.push_back({{"name", p.name},
                         {"type", p.type},
                         {"manifest", p.manifest},

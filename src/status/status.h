@@ -26,6 +26,8 @@ struct AttachmentStatus {
   uint32_t prog_id = 0;   // the program running here when it is not the program's own (an XDP dispatcher component)
   std::string error;
   std::string pattern;  // the glob or "@primary" that selected the interface; empty for a name
+  unsigned failures = 0;   // failed: tries in a row that failed (0 otherwise)
+  std::string next_retry;  // failed: when it is tried again (RFC 3339 UTC), empty otherwise
 };
 
 struct ProgramStatus {

@@ -179,10 +179,18 @@ class Bus {
 
   bool ok() const { return error_.empty(); }
   const std::string& error() const { return error_; }
+  /// unix:path=<dir>/system_bus_socket (the guid dbus-daemon prints is left out).
   const std::string& address() const { return address_; }
+  pid_t pid() const { return pid_; }
+  /// SIGKILL, as `kill -9` would (the socket file stays behind), and reap.
+  void kill_hard();
+  /// Starts the same dbus-daemon again (same configuration, same socket path); error() says
+  /// whether it came up.
+  void restart();
 
  private:
   void start(const std::string& dir, const std::string& conf);
+  std::string dir_, conf_;
   pid_t pid_ = -1;
   std::string address_;
   std::string error_;
