@@ -9,13 +9,13 @@
 
 #include "manifest/object_info.h"
 #include "manifest/validate.h"
-#include "util/sha256.h"
+#include "manifest/bytecode.h"
 
 namespace bpfrec {
 namespace {
 
 struct ObjectCacheEntry {
-  Result<std::string> digest;
+  Result<Bytecode> code;  // read once: hashed, inspected and (through ProgramSpec) loaded
   Result<ObjectInfo> info;
 };
 
@@ -40,15 +40,16 @@ void load_entries(std::vector<ManifestEntry> &manifests, std::vector<ProgramSpec
     for (auto &p : parsed.programs) {
       auto [oit, fresh] = objects.try_emplace(p.bytecode_path);
       if (fresh) {
-        oit->second.digest = sha256_file(p.bytecode_path);
-        oit->second.info = oit->second.digest ? inspect_object(p.bytecode_path) : fail("unused");
+        oit->second.code = read_bytecode(p.bytecode_path);
+        oit->second.info = oit->second.code ? inspect_object(*oit->second.code, p.bytecode_path) : fail("unused");
       }
       const auto &obj = oit->second;
-      if (!obj.digest) {
-        m.errors.push_back({m.path, p.bytecode_pos, fmt::format("bytecode {}", obj.digest.error().message)});
+      if (!obj.code) {
+        m.errors.push_back({m.path, p.bytecode_pos, fmt::format("bytecode {}", obj.code.error().message)});
         continue;
       }
-      p.bytecode_digest = *obj.digest;
+      p.bytecode_digest = obj.code->digest;
+      p.bytecode_bytes = obj.code->bytes;
       if (!p.bytecode_sha256.empty() && p.bytecode_sha256 != p.bytecode_digest) {
         m.errors.push_back({m.path, p.sha256_pos, fmt::format("sha256 mismatch for {}: declared {}, file has {}",
                                                               p.bytecode_path, p.bytecode_sha256, p.bytecode_digest)});
