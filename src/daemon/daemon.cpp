@@ -420,7 +420,7 @@ void Daemon::reconcile_once(const std::string &why, bool reload) {
     // (Type=notify-reload) want alongside, and older ones ignore.
     (void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", static_cast<unsigned long long>(monotonic_usec()));
   }
-  DesiredState desired = load_desired(opts_.programs_dirs, vanished_dirs());
+  DesiredState desired = load_desired(opts_.programs_dirs, vanished_dirs(), &desired_cache_);
   // Report a manifest's errors when they change, not on every periodic check.
   for (auto &m : desired.manifests) {
     std::vector<std::string> now, known;

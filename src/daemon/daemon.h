@@ -130,6 +130,7 @@ class Daemon {
   void log_pattern_notes(const std::vector<PatternNote> &notes, const std::vector<PatternNote> &gone);
 
   DaemonOptions opts_;
+  DesiredCache desired_cache_;  // unchanged manifests and bytecode are not read again (desired.h)
   std::unique_ptr<Kernel> kernel_;
   EventPtr event_;
   BusPtr bus_;

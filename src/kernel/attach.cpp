@@ -5,6 +5,7 @@
 #include <libelf.h>
 #include <linux/if_link.h>
 #include <linux/perf_event.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 
 #include "kernel/inventory.h"
 #include "kernel/netns.h"
+#include "manifest/bytecode.h"
 #include "util/sha256.h"
 #include "util/unique_fd.h"
 
@@ -479,6 +481,9 @@ Result<AttachRecord> attach_uprobe(int prog_fd, bool retprobe, const AttachSpec 
   rec.mechanism = Mechanism::PerfLink;
   rec.target = a.target_label(retprobe ? ProgramType::Uretprobe : ProgramType::Uprobe);
   uint64_t offset = a.offset.value_or(0);
+  // The kernel refuses anything but a regular file too (EINVAL), without saying why.
+  if (struct stat st {}; ::stat(a.target.c_str(), &st) == 0 && !not_regular_reason(st).empty())
+    return fail(Error{EINVAL, fmt::format("uprobe target {} is not a regular file ({})", a.target, not_regular_reason(st))});
   if (!a.function.empty()) {
     auto off = elf_symbol_offset(a.target, a.function);
     if (!off) return std::unexpected(off.error());
@@ -540,8 +545,12 @@ uint32_t pinned_link_id(const std::string &link_pin, uint32_t *prog_id) {
 
 Result<uint64_t> elf_symbol_offset(const std::string &path, const std::string &symbol) {
   if (elf_version(EV_CURRENT) == EV_NONE) return fail("libelf: {}", elf_errmsg(-1));
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: a FIFO would block open() until a writer comes; checked on the fd, not the path.
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
   if (!fd.valid()) return fail_errno(errno, "open {}", path);
+  struct stat fst {};
+  if (::fstat(fd.get(), &fst) != 0) return fail_errno(errno, "stat {}", path);
+  if (auto why = not_regular_reason(fst); !why.empty()) return fail("{} is not a regular file ({})", path, why);
   // Elf handles point into the file; elf_end() frees them.
   std::unique_ptr<Elf, decltype(&elf_end)> elf(elf_begin(fd.get(), ELF_C_READ, nullptr), &elf_end);
   if (!elf || elf_kind(elf.get()) != ELF_K_ELF) return fail("{} is not an ELF file", path);

@@ -10,6 +10,7 @@
 #include <deque>
 #include <filesystem>
 #include <memory>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
@@ -111,15 +112,17 @@ Result<void> apply_globals(bpf_object *obj, const ProgramSpec &spec) {
 // applied. Maps marked LIBBPF_PIN_BY_NAME are pinned in (or reused from) `dir`'s maps
 // directory, not in /sys/fs/bpf where other loaders would share them.
 struct OpenedObject {
+  Bytecode code;  // the object reads these bytes until it is closed: declared first, destroyed last
   BpfObjectPtr obj;
   bpf_program *prog = nullptr;  // borrowed from obj
 };
 
-Result<OpenedObject> open_object(const ProgramSpec &spec, const std::string &dir) {
+Result<OpenedObject> open_object(const ProgramSpec &spec, const Bytecode &code, const std::string &dir) {
   const std::string maps_dir = PinLayout::maps_dir(dir);
   DECLARE_LIBBPF_OPTS(bpf_object_open_opts, oopts, .pin_root_path = maps_dir.c_str());
   OpenedObject o;
-  o.obj.reset(bpf_object__open_file(spec.bytecode_path.c_str(), &oopts));
+  o.code = code;
+  o.obj.reset(open_bytecode(o.code, spec.bytecode_path, &oopts));
   if (!o.obj) return fail_errno(errno, "open {}", spec.bytecode_path);
   bpf_program *p;
   bpf_object__for_each_program(p, o.obj.get()) {
@@ -150,6 +153,11 @@ class LibbpfKernel final : public Kernel {
       else st.programs.emplace(name, std::move(p));
     }
     records_.sweep();
+    // Bytes are kept for the programs still pinned (their dispatcher components load them again).
+    std::set<std::string> digests;
+    for (const auto &[n, p] : st.programs) digests.insert(p.bytecode_sha256);
+    for (const auto &p : st.stale) digests.insert(p.bytecode_sha256);
+    bytecode_.retain(digests);
     return st;
   }
 
@@ -170,9 +178,12 @@ class LibbpfKernel final : public Kernel {
     if (auto r = remove_tree(dir); !r) return std::unexpected(r.error());
     if (auto r = make_dirs(PinLayout::maps_dir(dir)); !r) return std::unexpected(r.error());
     if (auto r = make_dirs(PinLayout::links_dir(dir)); !r) return std::unexpected(r.error());
-    auto opened = open_object(spec, dir);
+    auto code = bytecode_of(spec);
+    if (!code) return std::unexpected(code.error());
+    auto opened = open_object(spec, *code, dir);
     if (!opened) return std::unexpected(opened.error());
-    auto &[obj, prog] = *opened;
+    auto &[held, obj, prog] = *opened;
+    (void)held;
     recent_log().clear();
     if (target_fixed_at_load(spec.type) && !spec.attach.empty()) {
       // fentry/fexit: the kernel function is the program's attach_btf_id, resolved here from the
@@ -208,7 +219,16 @@ class LibbpfKernel final : public Kernel {
       out.maps[pin_name] = path;
     }
     if (auto r = write_record(out); !r) return std::unexpected(r.error());
+    bytecode_.put(*code);
     return out;
+  }
+
+  // The bytes to load `spec` from: those load_desired() hashed into its digest, else (a spec
+  // built without them) the kept ones, or the path's if they still have that digest.
+  Result<Bytecode> bytecode_of(const ProgramSpec &spec) {
+    if (spec.bytecode_bytes && !spec.bytecode_digest.empty())
+      return Bytecode{spec.bytecode_digest, spec.bytecode_bytes, {}};
+    return bytecode_.get(spec.bytecode_digest, spec.bytecode_path);
   }
 
 
@@ -440,7 +460,10 @@ class LibbpfKernel final : public Kernel {
                                              const AttachSpec &a, const std::string &component_pin) {
     std::vector<uint32_t> map_ids;
     bpf_program *component = nullptr;
-    auto obj = open_sharing_pinned_maps(spec.bytecode_path, spec.bpf_function, prog.dir, &component, &map_ids);
+    // The bytes the pinned program was loaded from (its record's digest), not the path's now.
+    auto code = bytecode_.get(prog.bytecode_sha256, spec.bytecode_path);
+    if (!code) return std::unexpected(code.error());
+    auto obj = open_sharing_pinned_maps(*code, spec.bytecode_path, spec.bpf_function, prog.dir, &component, &map_ids);
     if (!obj) return std::unexpected(obj.error());
     if (auto t = fix_program_type(component, ProgramType::Xdp); !t) return std::unexpected(t.error());
     std::vector<uint32_t> claimed;
@@ -588,8 +611,8 @@ class LibbpfKernel final : public Kernel {
     auto add = [&](const ObservedProgram &p) {
       for (const auto &[k, rec] : p.attachments)
         if (rec.mechanism == Mechanism::TcDispatcher && same_tc_hook(rec.spec, hook))
-          out.push_back(TcDispatcherMember{p.name, k, p.dir, p.bytecode_path, p.bpf_function, rec.spec.priority,
-                                           rec.spec.proceed_on});
+          out.push_back(TcDispatcherMember{p.name, k, p.dir, p.bytecode_path, bytecode_.get(p.bytecode_sha256, p.bytecode_path),
+                                           p.bpf_function, rec.spec.priority, rec.spec.proceed_on});
     };
     for (const auto &p : all_records()) {
       bool given = false;
@@ -602,6 +625,7 @@ class LibbpfKernel final : public Kernel {
 
   PinLayout pins_;
   RecordCache records_;  // parsed records of the last observation, by directory
+  BytecodeStore bytecode_;  // the bytes of every program pinned, by digest (bytecode.h)
   TcMechanism tc_;
   XdpMechanism xdp_;
   bool tcx_probed_ = false, tcx_ = false;

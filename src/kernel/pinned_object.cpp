@@ -29,10 +29,10 @@ Result<void> fix_program_type(bpf_program *prog, ProgramType type) {
   return {};
 }
 
-Result<BpfObjectPtr> open_sharing_pinned_maps(const std::string &path, const std::string &function,
+Result<BpfObjectPtr> open_sharing_pinned_maps(const Bytecode &code, const std::string &path, const std::string &function,
                                               const std::string &dir, bpf_program **prog,
                                               std::vector<uint32_t> *map_ids) {
-  BpfObjectPtr obj(bpf_object__open_file(path.c_str(), nullptr));
+  BpfObjectPtr obj(open_bytecode(code, path, nullptr));
   if (!obj) return fail_errno(errno, "open {}", path);
   *prog = nullptr;
   bpf_program *p;

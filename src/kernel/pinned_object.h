@@ -25,13 +25,13 @@ std::string map_pin_name(const bpf_map *m);
 /// Errors: the section does not fit `type` (validation refuses such manifests first).
 Result<void> fix_program_type(bpf_program *prog, ProgramType type);
 
-/// Opens the object at `path` with only `function` set to autoload (returned in `*prog`,
+/// Opens `code` (the bytes of the object at `path`; keep it alive while the object is) with only `function` set to autoload (returned in `*prog`,
 /// borrowed from the object) and every map reusing the map pinned in program directory `dir`
 /// (<dir>/maps/<map_pin_name>), so the copy shares counters and .rodata with the pinned program.
 /// Not loaded: the caller sets type and attach target (or hands it to libxdp) first.
 /// `map_ids`, when given, receives the kernel ids of those maps.
 /// Errors: the object cannot be opened, has no such function, or a map has no pin.
-Result<BpfObjectPtr> open_sharing_pinned_maps(const std::string &path, const std::string &function,
+Result<BpfObjectPtr> open_sharing_pinned_maps(const Bytecode &code, const std::string &path, const std::string &function,
                                               const std::string &dir, bpf_program **prog,
                                               std::vector<uint32_t> *map_ids = nullptr);
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "manifest/bytecode.h"
 #include "manifest/manifest.h"
 #include "reconcile/proceed_on.h"
 #include "reconcile/state.h"
@@ -77,6 +78,7 @@ struct TcDispatcherMember {
   std::string key;      // attach key
   std::string dir;      // its pin directory (<pin-root>/<name> or a staging directory)
   std::string object;   // bytecode path
+  Result<Bytecode> bytecode = fail("not resolved");  // the bytes the program was loaded from (BytecodeStore)
   std::string function; // bpf_function
   uint32_t priority = 50;
   std::vector<std::string> proceed_on;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -131,6 +132,9 @@ struct ProgramSpec {
   std::string bytecode_path;     // absolute (relative paths are resolved against the manifest's dir)
   std::string bytecode_sha256;   // as declared (lower-case hex), empty if not declared
   std::string bytecode_digest;   // actual sha256 of the file; filled by load_desired()
+  // The bytes whose sha256 is bytecode_digest, as load_desired() read them: what is inspected
+  // and loaded (never the path again: it may hold other bytes by then). Null if not read.
+  std::shared_ptr<const std::string> bytecode_bytes;
   std::vector<GlobalValue> global_data;  // in file order
   std::map<std::string, std::string> metadata;
   std::vector<AttachSpec> attach;

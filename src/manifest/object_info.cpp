@@ -24,7 +24,18 @@ std::string prog_type_name(uint32_t prog_type) {
 }
 
 Result<ObjectInfo> inspect_object(const std::string &path) {
-  BpfObjectPtr obj(bpf_object__open_file(path.c_str(), nullptr));
+  auto code = read_bytecode(path);
+  if (!code) {
+    const int err = code.error().code;
+    // open/read failures name the object as libbpf's would; the file-type and size rules say their own.
+    if (err != 0 && err != EFBIG) return fail(Error{err, fmt::format("open BPF object {}: {}", path, std::strerror(err))});
+    return std::unexpected(code.error());
+  }
+  return inspect_object(*code, path);
+}
+
+Result<ObjectInfo> inspect_object(const Bytecode &code, const std::string &path) {
+  BpfObjectPtr obj(open_bytecode(code, path, nullptr));  // closed before `code` goes
   if (!obj) {
     // libbpf's own codes (LIBBPF_ERRNO__FORMAT = 4001...) need libbpf_strerror, not strerror.
     const int err = errno;

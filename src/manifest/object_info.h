@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "manifest/bytecode.h"
 #include "util/result.h"
 
 namespace bpfrec {
@@ -42,8 +43,12 @@ struct ObjectInfo {
   std::vector<std::string> maps;  // every map, as libbpf names them
 };
 
-/// Opens `path` with bpf_object__open_file() and lists programs, globals and maps.
-/// Errors: the file is missing or not a BPF ELF object (message names the path and errno).
+/// Opens `code` (read from `path`, which names it in messages and the object) with
+/// open_bytecode() and lists programs, globals and maps.
+/// Errors: not a BPF ELF object (message names the path and libbpf's reason).
+Result<ObjectInfo> inspect_object(const Bytecode &code, const std::string &path);
+
+/// The same for the file at `path`, read with read_bytecode() (its errors too).
 Result<ObjectInfo> inspect_object(const std::string &path);
 
 /// Name of a program type for messages, e.g. "xdp", "sched_cls" (libbpf_bpf_prog_type_str()).

@@ -1058,6 +1058,8 @@ std::optional<RawProg> raw_prog_of_fd(int fd) {
   p.id = info.id;
   p.name = std::string(info.name, strnlen(info.name, sizeof info.name));
   p.map_ids.assign(map_ids, map_ids + std::min<std::uint32_t>(info.nr_map_ids, 64));
+  static constexpr char hex[] = "0123456789abcdef";
+  for (unsigned char c : info.tag) p.tag += {hex[c >> 4], hex[c & 15]};
   return p;
 }
 

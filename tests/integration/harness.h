@@ -348,6 +348,7 @@ struct RawProg {
   std::uint32_t id = 0;
   std::string name;  ///< as the kernel has it: at most 15 characters
   std::vector<std::uint32_t> map_ids;
+  std::string tag;  ///< the kernel's tag (hash of the instructions), 16 hex digits
 };
 /// The program with this id, nullopt when the kernel has none.
 std::optional<RawProg> raw_prog(std::uint32_t id);

@@ -2,6 +2,7 @@
 // the real objects built in bpf/ (inspected with libbpf, never loaded).
 #include "manifest/desired.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -335,6 +336,115 @@ TEST_F(DesiredTest, LoadFilesChecksExplicitPaths) {
   EXPECT_THAT(d.manifests[4].errors, SizeIs(4));  // type, name, bpf_function, bytecode (no attach point is load-only)
   EXPECT_THAT(names(d.programs), ElementsAre("good"));
   EXPECT_EQ(d.programs[0].bytecode_digest, digest_of(bpf_obj("xdp_counter")));
+}
+
+}  // namespace
+}  // namespace bpfrec
+
+namespace bpfrec {
+namespace {
+
+// DesiredCache: what is taken from the cache and what is read again.
+class DesiredCacheTest : public ::testing::Test {
+ protected:
+  // The cache trusts only stamps older than kRacyNs at the read, and ctime cannot be set back: wait out the racy window instead.
+  static void wait_racy() { ::usleep(static_cast<useconds_t>(DesiredCache::kRacyNs / 1000 + 50'000)); }
+
+  testing_util::TempDir dir;
+};
+
+TEST_F(DesiredCacheTest, UnchangedFilesAreNotReadAgainAndChangedOnesAre) {
+  const std::string progs = dir / "programs.d";
+  const std::string obj = dir / "x.bpf.o";
+  fs::copy_file(bpf_obj("xdp_counter"), obj);
+  testing_util::write_file(progs + "/a.toml", xdp_manifest("a"));
+  testing_util::write_file(progs + "/b.toml", xdp_manifest("b"));
+  // Both manifests name `obj`.
+  for (const char *f : {"a.toml", "b.toml"}) {
+    std::string text = xdp_manifest(f[0] == 'a' ? "a" : "b");
+    const std::string from = bpf_obj("xdp_counter");
+    text.replace(text.find(from), from.size(), obj);
+    testing_util::write_file(progs + "/" + f, text);
+  }
+  wait_racy();
+  DesiredCache cache;
+  auto d1 = load_desired({progs}, &cache);
+  ASSERT_THAT(d1.programs, SizeIs(2));
+  EXPECT_EQ(cache.last().manifest_reads, 2u);
+  EXPECT_EQ(cache.last().object_reads, 1u);
+
+  auto d2 = load_desired({progs}, &cache);
+  ASSERT_THAT(d2.programs, SizeIs(2));
+  EXPECT_EQ(cache.last().manifest_hits, 2u);
+  EXPECT_EQ(cache.last().manifest_reads, 0u);
+  EXPECT_EQ(cache.last().object_hits, 1u);
+  EXPECT_EQ(cache.last().object_reads, 0u);
+  EXPECT_EQ(d2.programs[0].bytecode_bytes, d1.programs[0].bytecode_bytes) << "the same bytes, not a re-read";
+
+  // A manifest rewritten (rename over it): that one is read again.
+  {
+    std::string text = xdp_manifest("b2");
+    const std::string from = bpf_obj("xdp_counter");
+    text.replace(text.find(from), from.size(), obj);
+    testing_util::write_file(progs + "/b.toml.tmp", text);
+    fs::rename(progs + "/b.toml.tmp", progs + "/b.toml");
+  }
+  // The object replaced by another one (rename: a new inode).
+  fs::copy_file(bpf_obj("tc_counter"), dir / "y.tmp");
+  fs::rename(dir / "y.tmp", obj);
+  auto d3 = load_desired({progs}, &cache);
+  EXPECT_EQ(cache.last().manifest_hits, 1u);
+  EXPECT_EQ(cache.last().manifest_reads, 1u);
+  EXPECT_EQ(cache.last().object_reads, 1u);
+  EXPECT_THAT(d3.programs, IsEmpty()) << "xdp_count is not in tc_counter: both manifests invalid";
+  for (auto &m : d3.manifests) EXPECT_EQ(m.state, ManifestState::Invalid) << m.path;
+
+  // Racy: changed a moment ago, so not trusted even when the stamp matches.
+  auto d4 = load_desired({progs}, &cache);
+  EXPECT_EQ(cache.last().manifest_reads, 1u) << "b.toml was written less than kRacyNs before its read";
+  EXPECT_EQ(cache.last().object_reads, 1u);
+}
+
+TEST_F(DesiredCacheTest, RewriteInPlaceWithTheSameSizeAndMtimeIsSeen) {
+  const std::string progs = dir / "programs.d";
+  testing_util::write_file(progs + "/a.toml", xdp_manifest("aaaa"));
+  wait_racy();
+  DesiredCache cache;
+  auto d1 = load_desired({progs}, &cache);
+  ASSERT_THAT(d1.programs, SizeIs(1));
+  struct stat st {};
+  ASSERT_EQ(::stat((progs + "/a.toml").c_str(), &st), 0);
+  // Same length, same inode, mtime put back: only ctime moves.
+  { std::ofstream(progs + "/a.toml", std::ios::binary | std::ios::trunc) << xdp_manifest("bbbb"); }
+  const timespec times[2] = {st.st_atim, st.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, (progs + "/a.toml").c_str(), times, 0), 0);
+  auto d2 = load_desired({progs}, &cache);
+  ASSERT_THAT(d2.programs, SizeIs(1));
+  EXPECT_EQ(d2.programs[0].name, "bbbb");
+  EXPECT_EQ(cache.last().manifest_reads, 1u);
+}
+
+TEST_F(DesiredCacheTest, RemovedFilesLeaveTheCacheAndErrorsAreNotCached) {
+  const std::string progs = dir / "programs.d";
+  testing_util::write_file(progs + "/a.toml", xdp_manifest("a"));
+  std::string text = xdp_manifest("m");
+  const std::string from = bpf_obj("xdp_counter");
+  const std::string missing = dir / "missing.bpf.o";
+  text.replace(text.find(from), from.size(), missing);
+  testing_util::write_file(progs + "/m.toml", text);
+  wait_racy();
+  DesiredCache cache;
+  auto d1 = load_desired({progs}, &cache);
+  EXPECT_THAT(d1.programs, SizeIs(1));
+  // The object appears: seen at once, although m.toml itself is taken from the cache.
+  fs::copy_file(bpf_obj("xdp_counter"), missing);
+  auto d2 = load_desired({progs}, &cache);
+  EXPECT_THAT(d2.programs, SizeIs(2));
+  EXPECT_EQ(cache.last().manifest_hits, 2u);
+  fs::remove(progs + "/m.toml");
+  auto d3 = load_desired({progs}, &cache);
+  EXPECT_THAT(d3.programs, SizeIs(1));
+  EXPECT_EQ(cache.last().manifest_hits, 1u);
 }
 
 }  // namespace
