@@ -368,12 +368,12 @@ TEST_F(DesiredCacheTest, UnchangedFilesAreNotReadAgainAndChangedOnesAre) {
   }
   wait_racy();
   DesiredCache cache;
-  auto d1 = load_desired({progs}, &cache);
+  auto d1 = load_desired({progs}, {}, &cache);
   ASSERT_THAT(d1.programs, SizeIs(2));
   EXPECT_EQ(cache.last().manifest_reads, 2u);
   EXPECT_EQ(cache.last().object_reads, 1u);
 
-  auto d2 = load_desired({progs}, &cache);
+  auto d2 = load_desired({progs}, {}, &cache);
   ASSERT_THAT(d2.programs, SizeIs(2));
   EXPECT_EQ(cache.last().manifest_hits, 2u);
   EXPECT_EQ(cache.last().manifest_reads, 0u);
@@ -392,7 +392,7 @@ TEST_F(DesiredCacheTest, UnchangedFilesAreNotReadAgainAndChangedOnesAre) {
   // The object replaced by another one (rename: a new inode).
   fs::copy_file(bpf_obj("tc_counter"), dir / "y.tmp");
   fs::rename(dir / "y.tmp", obj);
-  auto d3 = load_desired({progs}, &cache);
+  auto d3 = load_desired({progs}, {}, &cache);
   EXPECT_EQ(cache.last().manifest_hits, 1u);
   EXPECT_EQ(cache.last().manifest_reads, 1u);
   EXPECT_EQ(cache.last().object_reads, 1u);
@@ -400,7 +400,7 @@ TEST_F(DesiredCacheTest, UnchangedFilesAreNotReadAgainAndChangedOnesAre) {
   for (auto &m : d3.manifests) EXPECT_EQ(m.state, ManifestState::Invalid) << m.path;
 
   // Racy: changed a moment ago, so not trusted even when the stamp matches.
-  auto d4 = load_desired({progs}, &cache);
+  auto d4 = load_desired({progs}, {}, &cache);
   EXPECT_EQ(cache.last().manifest_reads, 1u) << "b.toml was written less than kRacyNs before its read";
   EXPECT_EQ(cache.last().object_reads, 1u);
 }
@@ -410,7 +410,7 @@ TEST_F(DesiredCacheTest, RewriteInPlaceWithTheSameSizeAndMtimeIsSeen) {
   testing_util::write_file(progs + "/a.toml", xdp_manifest("aaaa"));
   wait_racy();
   DesiredCache cache;
-  auto d1 = load_desired({progs}, &cache);
+  auto d1 = load_desired({progs}, {}, &cache);
   ASSERT_THAT(d1.programs, SizeIs(1));
   struct stat st {};
   ASSERT_EQ(::stat((progs + "/a.toml").c_str(), &st), 0);
@@ -418,7 +418,7 @@ TEST_F(DesiredCacheTest, RewriteInPlaceWithTheSameSizeAndMtimeIsSeen) {
   { std::ofstream(progs + "/a.toml", std::ios::binary | std::ios::trunc) << xdp_manifest("bbbb"); }
   const timespec times[2] = {st.st_atim, st.st_mtim};
   ASSERT_EQ(::utimensat(AT_FDCWD, (progs + "/a.toml").c_str(), times, 0), 0);
-  auto d2 = load_desired({progs}, &cache);
+  auto d2 = load_desired({progs}, {}, &cache);
   ASSERT_THAT(d2.programs, SizeIs(1));
   EXPECT_EQ(d2.programs[0].name, "bbbb");
   EXPECT_EQ(cache.last().manifest_reads, 1u);
@@ -434,15 +434,15 @@ TEST_F(DesiredCacheTest, RemovedFilesLeaveTheCacheAndErrorsAreNotCached) {
   testing_util::write_file(progs + "/m.toml", text);
   wait_racy();
   DesiredCache cache;
-  auto d1 = load_desired({progs}, &cache);
+  auto d1 = load_desired({progs}, {}, &cache);
   EXPECT_THAT(d1.programs, SizeIs(1));
   // The object appears: seen at once, although m.toml itself is taken from the cache.
   fs::copy_file(bpf_obj("xdp_counter"), missing);
-  auto d2 = load_desired({progs}, &cache);
+  auto d2 = load_desired({progs}, {}, &cache);
   EXPECT_THAT(d2.programs, SizeIs(2));
   EXPECT_EQ(cache.last().manifest_hits, 2u);
   fs::remove(progs + "/m.toml");
-  auto d3 = load_desired({progs}, &cache);
+  auto d3 = load_desired({progs}, {}, &cache);
   EXPECT_THAT(d3.programs, SizeIs(1));
   EXPECT_EQ(cache.last().manifest_hits, 1u);
 }
