@@ -1,6 +1,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bus/bus.h"
+#include "kernel/foreign.h"
 
 namespace bpfrec {
 namespace {
@@ -15,7 +16,10 @@ int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *) {
 
 int method_describe(sd_bus_message *m, void *userdata, sd_bus_error *) {
   auto *d = static_cast<Daemon *>(userdata);
-  return sd_bus_reply_method_return(m, "s", to_json(d->status()).dump().c_str());
+  nlohmann::json doc = to_json(d->status());
+  // Every other program on the node, read now (read-only; bpfman's `list --all`).
+  doc["foreign"] = foreign_to_json(list_foreign(d->pin_root()));
+  return sd_bus_reply_method_return(m, "s", doc.dump().c_str());
 }
 
 int prop_state(sd_bus *, const char *, const char *, const char *, sd_bus_message *reply, void *userdata,
