@@ -571,6 +571,7 @@ class LibbpfKernel final : public Kernel {
         auto slot = choose_tc_slot(a.priority, prog.name, key, peers, taken);
         if (!slot) return fail(Error{slot.error().code, fmt::format("attach cls_bpf to {}: {}", a.target_label(ProgramType::Tc),
                                                                     slot.error().message)});
+        if (!slot->inexact.empty()) spdlog::warn("program {}: {}", prog.name, slot->inexact);
         return attach_tc(fd, a, *slot, std::move(taken), pins_.root);
       }
     }

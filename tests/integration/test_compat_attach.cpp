@@ -11,6 +11,7 @@
 #include <linux/bpf.h>
 
 #include <cstring>
+#include <iostream>
 #include <ctime>
 #include <thread>
 
@@ -239,14 +240,17 @@ TEST_F(Compat, ForeignProgramsAreListedWithTheirHooks) {
   EXPECT_LE((*x).value("loaded_at", 0ull), now + 2);
   EXPECT_GE((*x).value("loaded_at", 0ull), now - 120);
   EXPECT_GE(f.value("programs_seen", 0u), 2u);
+  std::cout << "[ figure   ] foreign scan: " << f.value("programs_seen", 0u) << " programs, " << f.value("links_seen", 0u)
+            << " links, " << f.value("pins_seen", 0u) << " pins in " << f.value("scan_ms", 0.0) << " ms" << std::endl;
   if (tcx) {
     const auto t = find(tcx->prog_id);
     ASSERT_TRUE(t) << f.dump();
     ASSERT_EQ((*t)["links"].size(), 1u) << t->dump();
     EXPECT_EQ((*t)["links"][0].value("id", 0u), tcx->link_id);
     EXPECT_EQ((*t)["links"][0].value("type", ""), "tcx");
-    const std::string ifindex = run_in_netns(net_->a, {"cat", "/sys/class/net/" + net_->if_a + "/ifindex"}).out;
-    EXPECT_EQ((*t)["links"][0].value("hook", ""), "tcx ingress ifindex " + ifindex.substr(0, ifindex.find('\n')))
+    // `ip -o link` starts with "<ifindex>: <name>...".
+    const std::string line = run_in_netns(net_->a, {"ip", "-o", "link", "show", "dev", net_->if_a}).out;
+    EXPECT_EQ((*t)["links"][0].value("hook", ""), "tcx ingress ifindex " + line.substr(0, line.find(':')))
         << t->dump();
   }
   // The CLI: `status --all` shows them; plain `status` does not.

@@ -47,37 +47,56 @@ TEST(TcSlots, BandsKeepPriorityOrderAndZeroIsValid) {
   EXPECT_GE(z->pref, 1u);
 }
 
-TEST(TcSlots, NameHintIsMonotone) {
-  std::vector<std::string> names{"-", "0a", "9", "_x", "a", "a-", "a0", "ab", "b", "tc-a", "tc-b", "z", "zz"};
-  for (size_t i = 1; i < names.size(); ++i) EXPECT_LE(tc_name_hint(names[i - 1]), tc_name_hint(names[i])) << names[i];
-  EXPECT_LT(tc_name_hint("zz"), kTcSubSlots);
+TEST(TcSlots, EveryOrderOfSixComesOutInNameOrder) {
+  std::vector<std::string> names{"alpha", "beta", "tc-a", "tc-b", "tc-c", "x1"};
+  auto order = names;
+  int orders = 0;
+  do {
+    auto peers = add_all(order);
+    ASSERT_TRUE(peers) << peers.error().message;
+    EXPECT_EQ(run_order(*peers), names) << "apply order " << order[0] << "," << order[1] << "," << order[2] << ",...";
+    ++orders;
+  } while (std::next_permutation(order.begin(), order.end()));
+  EXPECT_EQ(orders, 720);
 }
 
-TEST(TcSlots, EqualPrioritiesRunInNameOrderWhateverTheApplyOrder) {
-  std::vector<std::string> names{"tc-a", "tc-b", "tc-c", "tc-d", "alpha", "beta", "x1", "x2", "x3"};
-  std::sort(names.begin(), names.end());
+TEST(TcSlots, ManyInAnyOrderAllAttachAndSayWhenTheOrderIsOff) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 12; ++i) names.push_back(fmt::format("n{:02}", i));
   std::mt19937 rng(7);
   for (int trial = 0; trial < 200; ++trial) {
     auto order = names;
     std::shuffle(order.begin(), order.end(), rng);
-    auto peers = add_all(order);
-    ASSERT_TRUE(peers) << peers.error().message;
-    EXPECT_EQ(run_order(*peers), names) << "trial " << trial;
+    std::vector<TcSlotPeer> peers;
+    std::set<uint32_t> taken;
+    bool exact = true;
+    for (auto &n : order) {
+      auto s = choose_tc_slot(50, n, "k", peers, taken);
+      ASSERT_TRUE(s) << s.error().message;  // always attached
+      exact &= s->inexact.empty();
+      EXPECT_FALSE(taken.contains(s->handle));
+      peers.push_back({50, n, "k", *s});
+      taken.insert(s->handle);
+    }
+    if (exact) EXPECT_EQ(run_order(peers), names) << "trial " << trial << " claims an exact order";
   }
 }
 
-TEST(TcSlots, AppendingInNameOrderAndReverseFits) {
+TEST(TcSlots, AppendingInNameOrderAndReverse) {
   // What a burst of manifests in file order does: every name after the last.
   std::vector<std::string> names;
-  for (int i = 0; i < 20; ++i) names.push_back(fmt::format("p{:02}", i));
+  for (int i = 0; i < 9; ++i) names.push_back(fmt::format("p{:02}", i));
   auto up = add_all(names);
   ASSERT_TRUE(up) << up.error().message;
   EXPECT_EQ(run_order(*up), names);
+  for (int i = 9; i < 40; ++i) names.push_back(fmt::format("p{:02}", i));
   auto rev = names;
   std::reverse(rev.begin(), rev.end());
   auto down = add_all(rev);
   ASSERT_TRUE(down) << down.error().message;
   EXPECT_EQ(run_order(*down), names);
+  auto more = add_all(names);  // 40 appended: all attach (the tail out of order, and said so)
+  ASSERT_TRUE(more) << more.error().message;
 }
 
 TEST(TcSlots, HandlesNeverCollide) {
@@ -97,21 +116,24 @@ TEST(TcSlots, HandlesNeverCollide) {
 
 TEST(TcSlots, OtherPrioritiesAndOldRecordsDoNotConstrain) {
   // A peer at another priority, and one recorded by an older version (pref = priority).
-  std::vector<TcSlotPeer> peers{{40, "m", "k", {tc_band_base(40) + 3, kTcHandleBase | 1}},
-                                {50, "m", "k", {50, kTcHandleBase | 2}}};
+  std::vector<TcSlotPeer> peers{{40, "m", "k", {tc_band_base(40) + 3, kTcHandleBase | 1, ""}},
+                                {50, "m", "k", {50, kTcHandleBase | 2, ""}}};
   auto s = choose_tc_slot(50, "a", "k", peers, {});
   ASSERT_TRUE(s);
   EXPECT_GE(s->pref, tc_band_base(50));
   EXPECT_LT(s->pref, tc_band_base(50) + kTcSubSlots);
 }
 
-TEST(TcSlots, FullBandIsAnErrorNotACollision) {
-  // Neighbours on the same preference with nothing free between: refused with a reason.
+TEST(TcSlots, FullBandStillAttachesAndSaysSo) {
+  // Neighbours on the same preference with nothing free between: attached next to them, and the
+  // slot says which order it could not keep.
   const uint32_t p = tc_band_base(7) + 10;
-  std::vector<TcSlotPeer> peers{{7, "a", "k", {p, kTcHandleBase | 1}}, {7, "c", "k", {p, kTcHandleBase | 2}}};
-  auto s = choose_tc_slot(7, "b", "k", peers, {});
-  ASSERT_FALSE(s);
-  EXPECT_NE(s.error().message.find("priority 7"), std::string::npos) << s.error().message;
+  std::vector<TcSlotPeer> peers{{7, "c", "k", {p, kTcHandleBase | 2, ""}}, {7, "a", "k", {p, kTcHandleBase | 1, ""}}};
+  auto s = choose_tc_slot(7, "b", "k", peers, {kTcHandleBase | 1, kTcHandleBase | 2});
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->pref, p);
+  EXPECT_NE(s->inexact.find("priority 7"), std::string::npos) << s->inexact;
+  EXPECT_NE(s->inexact.find("b runs just before a"), std::string::npos) << s->inexact;
 }
 
 }  // namespace
