@@ -217,7 +217,9 @@ TEST_F(Compat, ForeignProgramsAreListedWithTheirHooks) {
   // And, where the kernel has TCX, one attached with a TCX link on veth-a (netns a).
   std::optional<ForeignTcx> tcx;
   if (tcx_prog_ids(net_->a, net_->if_a, true)) tcx.emplace(net_->a, net_->if_a, obj("tc_counter"));
-  if (tcx) ASSERT_TRUE(tcx->error.empty()) << tcx->error;
+  if (tcx) {
+    ASSERT_TRUE(tcx->error.empty()) << tcx->error;
+  }
 
   const json d = describe_or_fail();
   ASSERT_TRUE(d.contains("foreign")) << d.dump();
