@@ -75,7 +75,7 @@ std::string make_cache(const std::vector<std::tuple<int32_t, std::string, std::s
   uint32_t n = static_cast<uint32_t>(entries.size()), len = static_cast<uint32_t>(strings.size());
   head.append(reinterpret_cast<const char *>(&n), 4);
   head.append(reinterpret_cast<const char *>(&len), 4);
-  head.append(24, '\0');
+  head.append(20, '\0');  // flags, padding, extension offset, unused: 48 bytes in all
   return head + table + strings;
 }
 

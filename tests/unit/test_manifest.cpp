@@ -437,7 +437,7 @@ std::vector<ErrorCase> error_cases() {
        {at(7, 1, "unknown key 'mode' in [[program.attach]] (type tc) " + kTcKeys)}},
       {"InterfaceInTracepointAttach", attach_case("tracepoint", "interface = \"eth0\""),
        {at(7, 1,
-           "unknown key 'interface' in [[program.attach]] (type tracepoint) (expected one of: tracepoint)")}},
+           "unknown key 'interface' in [[program.attach]] (type tracepoint) (expected one of: tracepoint, metadata)")}},
       {"PriorityInUprobeAttach", attach_case("uprobe", "priority = 1"),
        {at(7, 1, "unknown key 'priority' in [[program.attach]] (type uprobe) " + kProbeKeys)}},
       {"NetnsInUretprobeAttach", attach_case("uretprobe", "netns = \"/run/netns/a\""),
@@ -647,7 +647,7 @@ std::vector<ErrorCase> kernel_and_cgroup_error_cases() {
       {"CgroupInTc", attach_case("tc", "cgroup = \"/sys/fs/cgroup\""),
        {at(7, 1, "unknown key 'cgroup' in [[program.attach]] (type tc) " + kTcKeys)}},
       {"FunctionInRawTracepoint", attach_case("raw_tracepoint", "function = \"f\""),
-       {at(7, 1, "unknown key 'function' in [[program.attach]] (type raw_tracepoint) (expected one of: tracepoint)")}},
+       {at(7, 1, "unknown key 'function' in [[program.attach]] (type raw_tracepoint) (expected one of: tracepoint, metadata)")}},
 
       // --- missing keys, at the table
       {"KprobeWithOnlyOffset", program("kprobe") + "[[program.attach]]\noffset = 4\n",
