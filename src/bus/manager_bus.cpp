@@ -1,6 +1,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bus/bus.h"
+#include "kernel/foreign.h"
 
 namespace bpfrec {
 namespace {
@@ -15,7 +16,10 @@ int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *) {
 
 int method_describe(sd_bus_message *m, void *userdata, sd_bus_error *error) {
   auto *d = static_cast<Daemon *>(userdata);
-  const std::string doc = to_json(d->status()).dump();
+  nlohmann::json json = to_json(d->status());
+  // Every other program on the node, read now (read-only; bpfman's `list --all`).
+  json["foreign"] = foreign_to_json(list_foreign(d->pin_root()));
+  const std::string doc = json.dump();
   // dbus-daemon drops a connection that sends a message over its max_message_size, and the
   // daemon would be off the bus for good (issue 11 bug 3): answer with an error instead.
   if (doc.size() > kMaxReplyBytes) {

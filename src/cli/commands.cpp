@@ -98,7 +98,7 @@ int cmd_check(const std::vector<std::string> &paths) {
   return 0;
 }
 
-int cmd_status(bool as_json) {
+int cmd_status(bool as_json, const StatusFilter &filter, bool all) {
   sd_bus *raw = nullptr;
   if (int r = sd_bus_open_system(&raw); r < 0) {
     fmt::print(stderr, "cannot connect to the system bus: {}\n", std::strerror(-r));
@@ -126,7 +126,9 @@ int cmd_status(bool as_json) {
     fmt::print(stderr, "Describe() returned malformed JSON\n");
     return 1;
   }
-  fmt::print("{}", as_json ? j.dump(2) + "\n" : format_status_table(j));
+  if (!filter.type.empty() || !filter.metadata.empty()) j = filter_describe(j, filter);
+  if (!as_json && !all) j.erase("foreign");
+  fmt::print("{}", as_json ? j.dump(2) + "\n" : format_status_table(j) + (all ? format_foreign_table(j) : ""));
   return 0;
 }
 

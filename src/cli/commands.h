@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "daemon/daemon.h"
+#include "status/status.h"
 
 namespace bpfrec {
 
@@ -18,7 +19,9 @@ int cmd_check(const std::vector<std::string> &paths);
 
 /// `status [--json]`: Describe() over the system bus, as a table or the raw JSON. 1 when the
 /// daemon cannot be reached.
-int cmd_status(bool json);
+/// `all`: the table also lists every other BPF program on the node (Describe()'s `foreign`).
+/// `--type` and `--metadata` keep only the programs (and attachments) that match (filter_describe()).
+int cmd_status(bool json, const StatusFilter &filter, bool all = false);
 
 /// `plan`: what the daemon would do now, without doing it. Exit 0 when nothing would change,
 /// 2 when something would, 1 on error (terraform plan -detailed-exitcode).

@@ -53,6 +53,14 @@ int main(int argc, char **argv) {
   bool status_json = false;
   auto *status = app.add_subcommand("status", "Show the daemon's status (from D-Bus)");
   status->add_flag("--json", status_json, "Print the Describe() JSON document");
+  bool status_all = false;
+  status->add_flag("--all", status_all, "Also list every other BPF program on the node (Describe()'s foreign section)");
+  StatusFilter status_filter;
+  std::vector<std::string> status_metadata;
+  status->add_option("--type", status_filter.type, "Only programs of this type (xdp, tc, tracepoint, ...)");
+  status->add_option("--metadata", status_metadata,
+                     "Only programs/attachments whose metadata has KEY=VALUE (repeatable: all must match)")
+      ->allow_extra_args(false);
 
   std::vector<std::string> plan_dirs;
   std::string plan_pin_root = dopts.pin_root;
@@ -103,7 +111,17 @@ int main(int argc, char **argv) {
     return cmd_daemon(dopts);
   }
   if (*check) return cmd_check(check_paths.empty() ? default_programs_dirs() : check_paths);
-  if (*status) return cmd_status(status_json);
+  if (*status) {
+    for (const auto &kv : status_metadata) {
+      auto sel = parse_metadata_selector(kv);
+      if (!sel) {
+        fmt::print(stderr, "status: --metadata {}: expected KEY=VALUE\n", kv);
+        return 1;
+      }
+      status_filter.metadata.push_back(std::move(*sel));
+    }
+    return cmd_status(status_json, status_filter, status_all);
+  }
   if (*mcc) {
     if (mc.manifests.empty() && mc.units.empty() && mc.files.empty()) {
       fmt::print(stderr, "machineconfig: nothing to render: give manifests, --unit or --file\n");

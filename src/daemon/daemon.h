@@ -79,6 +79,7 @@ class Daemon {
 
   const DaemonStatus &status() const { return status_; }
   sd_bus *bus() const { return bus_.get(); }
+  const std::string &pin_root() const { return opts_.pin_root; }
 
  private:
   void reconcile_once(const std::string &why, bool reload);

@@ -18,12 +18,15 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <optional>
 
 #include "kernel/inventory.h"
 #include "kernel/netns.h"
 #include "manifest/bytecode.h"
+#include "kernel/qdisc.h"
+#include "util/ld_cache.h"
 #include "util/sha256.h"
 #include "util/unique_fd.h"
 
@@ -404,29 +407,32 @@ uint32_t tc_query(const AttachRecord &r) {
 }
 }  // namespace
 
-Result<AttachRecord> attach_tc(int prog_fd, const AttachSpec &a, const std::string &key) {
+Result<AttachRecord> attach_tc(int prog_fd, const AttachSpec &a, TcSlot slot, std::set<uint32_t> taken,
+                               const std::string &pin_root) {
   AttachRecord rec = interface_record(a, ProgramType::Tc, Mechanism::Tc);
   auto ns = enter_interface_netns(a, rec);
   if (!ns) return std::unexpected(ns.error());
-  rec.tc_priority = a.priority;
-  // Handle from the attach key: stable across restarts, unlikely to meet another tool's handle
-  // (tc picks small ones), never 0.
-  rec.tc_handle = static_cast<uint32_t>(std::stoul(key.substr(0, 4), nullptr, 16)) | 0xb0000u;
+  // Not bpf_tc_hook_create()'s EEXIST: that also means a classic `ingress` qdisc (qdisc.h).
+  if (auto r = ensure_clsact(pin_root, rec.ifindex, rec.target); !r) return std::unexpected(r.error());
+  rec.tc_priority = slot.pref;
   DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = rec.ifindex,
                       .attach_point = rec.egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
-  int err = bpf_tc_hook_create(&hook);
-  if (err && err != -EEXIST) return fail_errno(err, "create clsact qdisc on {}", rec.target);
-  DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .handle = rec.tc_handle, .priority = rec.tc_priority);
-  err = bpf_tc_attach(&hook, &opts);
-  // Our own filter already there (killed after attaching, before recording): adopt it.
-  if (err == -EEXIST && tc_query(rec) == prog_id_of(prog_fd)) return rec;
-  if (err == -EEXIST)
-    return fail_errno(err, "attach cls_bpf to {} at priority {} handle {:#x}: a filter is already there", rec.target,
-                      rec.tc_priority, rec.tc_handle);
-  if (err) return fail_errno(err, "attach cls_bpf to {}", rec.target);
-  return rec;
+  for (int attempt = 0;; ++attempt) {
+    rec.tc_handle = slot.handle;
+    DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .handle = rec.tc_handle, .priority = rec.tc_priority);
+    const int err = bpf_tc_attach(&hook, &opts);
+    if (!err) return rec;
+    if (err != -EEXIST) return fail_errno(err, "attach cls_bpf to {}", rec.target);
+    // Our own filter already there (killed after attaching, before recording): adopt it.
+    if (tc_query(rec) == prog_id_of(prog_fd)) return rec;
+    // Somebody else's filter has this handle at this preference: take the next free one.
+    taken.insert(slot.handle);
+    slot.handle = next_free_tc_handle(slot.handle + 1, taken);
+    if (attempt >= 16 || slot.handle == 0)
+      return fail_errno(err, "attach cls_bpf to {} at preference {}: every handle tried is taken", rec.target,
+                        rec.tc_priority);
+  }
 }
-
 
 Result<void> swap_tc(uint32_t old_id, int new_fd, const AttachRecord &r) {
   auto ns = NetnsGuard::enter(r.netns);
@@ -440,13 +446,17 @@ Result<void> swap_tc(uint32_t old_id, int new_fd, const AttachRecord &r) {
   return {};
 }
 
-Result<void> detach_tc(uint32_t prog_id, const AttachRecord &r) {
+Result<void> detach_tc(uint32_t prog_id, const AttachRecord &r, const std::string &pin_root) {
   auto ns = NetnsGuard::enter(r.netns);
   if (!ns) return ns.error().code == ENOENT ? Result<void>{} : std::unexpected(ns.error());
-  if (tc_query(r) != prog_id) return {};  // gone, or somebody else's filter now: not ours to delete
-  DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = r.ifindex, .attach_point = r.egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
-  DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = r.tc_handle, .priority = r.tc_priority);
-  if (int err = bpf_tc_detach(&hook, &opts); err && err != -ENOENT) return fail_errno(err, "detach cls_bpf from {}", r.target);
+  if (tc_query(r) == prog_id) {  // else gone, or somebody else's filter now: not ours to delete
+    DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = r.ifindex,
+                        .attach_point = r.egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+    DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = r.tc_handle, .priority = r.tc_priority);
+    if (int err = bpf_tc_detach(&hook, &opts); err && err != -ENOENT)
+      return fail_errno(err, "detach cls_bpf from {}", r.target);
+  }
+  release_clsact(pin_root, r.ifindex);
   return {};
 }
 
@@ -476,16 +486,43 @@ Result<AttachRecord> attach_tracepoint(int prog_fd, const AttachSpec &a, const s
   return link_perf_event(prog_fd, std::move(pfd), link_pin, std::move(rec));
 }
 
-Result<AttachRecord> attach_uprobe(int prog_fd, bool retprobe, const AttachSpec &a, const std::string &link_pin) {
+Result<std::string> resolve_uprobe_target(const AttachSpec &a) {
+  if (!is_library_name(a.target)) return a.target;
+  auto slurp = [](const std::string &path) -> std::optional<std::string> {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return std::nullopt;
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return text;
+  };
+  // With a pid: what that process maps, then its own loader cache, both seen through its root.
+  const std::string root = a.pid ? fmt::format("/proc/{}/root", *a.pid) : std::string();
+  if (a.pid) {
+    auto maps = slurp(fmt::format("/proc/{}/maps", *a.pid));
+    if (!maps) return fail_errno(errno ? errno : ESRCH, "read /proc/{}/maps", *a.pid);
+    if (auto p = resolve_in_maps(*maps, a.target)) return root + *p;
+  }
+  const std::string cache_path = root + "/etc/ld.so.cache";
+  auto data = slurp(cache_path);
+  if (!data) return fail_errno(errno ? errno : ENOENT, "read {}", cache_path);
+  auto cache = parse_ld_so_cache(*data);
+  if (!cache) return fail(Error{cache.error().code, fmt::format("{}: {}", cache_path, cache.error().message)});
+  if (auto p = resolve_in_ld_cache(*cache, a.target)) return root + *p;
+  return fail(Error{ENOENT, fmt::format("no library named '{}' {}in {} (as `ldconfig -p` lists it)", a.target,
+                                        a.pid ? fmt::format("is mapped by pid {} or ", *a.pid) : "", cache_path)});
+}
+
+Result<AttachRecord> attach_uprobe(int prog_fd, bool retprobe, const AttachSpec &a, const std::string &path,
+                                   const std::string &link_pin) {
   AttachRecord rec;
   rec.mechanism = Mechanism::PerfLink;
   rec.target = a.target_label(retprobe ? ProgramType::Uretprobe : ProgramType::Uprobe);
+  if (path != a.target) rec.resolved = path;
   uint64_t offset = a.offset.value_or(0);
   // The kernel refuses anything but a regular file too (EINVAL), without saying why.
   if (struct stat st {}; ::stat(a.target.c_str(), &st) == 0 && !not_regular_reason(st).empty())
     return fail(Error{EINVAL, fmt::format("uprobe target {} is not a regular file ({})", a.target, not_regular_reason(st))});
   if (!a.function.empty()) {
-    auto off = elf_symbol_offset(a.target, a.function);
+    auto off = elf_symbol_offset(path, a.function);
     if (!off) return std::unexpected(off.error());
     offset += *off;
   }
@@ -500,7 +537,7 @@ Result<AttachRecord> attach_uprobe(int prog_fd, bool retprobe, const AttachSpec 
     if (!fmt_line || fmt_line->rfind("config:", 0) != 0) return fail("this kernel's uprobe PMU has no retprobe bit");
     attr.config |= uint64_t{1} << std::stoul(fmt_line->substr(7));
   }
-  attr.config1 = reinterpret_cast<uint64_t>(a.target.c_str());
+  attr.config1 = reinterpret_cast<uint64_t>(path.c_str());
   attr.config2 = offset;
   const pid_t pid = a.pid ? *a.pid : -1;
   UniqueFd pfd(static_cast<int>(perf_event_open(&attr, pid, pid == -1 ? 0 : -1)));

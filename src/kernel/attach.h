@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +14,7 @@
 
 #include "manifest/manifest.h"
 #include "reconcile/state.h"
+#include "reconcile/tc_slots.h"
 #include "util/result.h"
 
 namespace bpfrec {
@@ -64,16 +66,20 @@ Result<AttachRecord> attach_xdp_component(bpf_object *obj, bpf_program *prog, co
                                           const std::vector<uint32_t> &our_map_ids,
                                           const std::vector<uint32_t> &claimed, const std::string &component_pin);
 
-/// clsact + cls_bpf (direct action) through libbpf's bpf_tc_*: an existing clsact qdisc is
-/// reused and never deleted; the filter gets priority = a.priority and a handle derived from the
-/// attach key, so it never replaces somebody else's filter. Errors: EEXIST when that
-/// priority/handle is taken.
-Result<AttachRecord> attach_tc(int prog_fd, const AttachSpec &a, const std::string &key);
+/// clsact + cls_bpf (direct action) through libbpf's bpf_tc_*, at filter preference `slot.pref`
+/// and handle `slot.handle` (choose_tc_slot()). The clsact qdisc comes from ensure_clsact(): an
+/// existing one is reused, one we create is marked ours and removed with our last filter
+/// (detach_tc); a foreign classic `ingress` qdisc is refused. NLM_F_EXCL: a filter of somebody
+/// else at that preference and handle is never replaced; the next handle not in `taken` is
+/// tried instead. Errors: the qdisc (EEXIST, naming it), no such interface, netlink errors.
+Result<AttachRecord> attach_tc(int prog_fd, const AttachSpec &a, TcSlot slot, std::set<uint32_t> taken,
+                               const std::string &pin_root);
 /// Replaces our cls_bpf filter (same priority and handle) by `new_fd` with BPF_TC_F_REPLACE,
 /// when it still runs `old_id`. Errors: ENOENT when the filter is no longer ours.
 Result<void> swap_tc(uint32_t old_id, int new_fd, const AttachRecord &r);
-/// Deletes our cls_bpf filter when it still runs `prog_id`; leaves the qdisc alone.
-Result<void> detach_tc(uint32_t prog_id, const AttachRecord &r);
+/// Deletes our cls_bpf filter when it still runs `prog_id`, then release_clsact(): the clsact
+/// qdisc goes only when we created it and no filter (anyone's) is left on it.
+Result<void> detach_tc(uint32_t prog_id, const AttachRecord &r, const std::string &pin_root);
 bool tc_in_place(uint32_t prog_id, const AttachRecord &r);
 
 /// A tracepoint ("category/name") through perf_event_open + BPF_LINK_CREATE(BPF_PERF_EVENT),
@@ -83,7 +89,17 @@ Result<AttachRecord> attach_tracepoint(int prog_fd, const AttachSpec &a, const s
 /// A uprobe or uretprobe on `a.target` at `a.function` (+ `a.offset`), for `a.pid` or every
 /// process, through the uprobe PMU and a perf link pinned at `link_pin`. The symbol is resolved
 /// to a file offset from .symtab/.dynsym with libelf. Errors: missing file or symbol.
-Result<AttachRecord> attach_uprobe(int prog_fd, bool retprobe, const AttachSpec &a, const std::string &link_pin);
+/// `path` is the file to probe (resolve_uprobe_target()); the record keeps it in `resolved` when
+/// it differs from `a.target`.
+Result<AttachRecord> attach_uprobe(int prog_fd, bool retprobe, const AttachSpec &a, const std::string &path,
+                                   const std::string &link_pin);
+
+/// The file a uprobe `target` names, on this node, now: an absolute path as it is; a library
+/// name (is_library_name()) as bpfman resolves it: with `pid`, the library that process maps
+/// (/proc/PID/maps), else its own loader cache, both as /proc/PID/root/<path> so the file is the
+/// one in the process's mount namespace; without `pid`, /etc/ld.so.cache (util/ld_cache.h).
+/// Errors: ENOENT when nothing matches (the message says where it looked), unreadable files.
+Result<std::string> resolve_uprobe_target(const AttachSpec &a);
 
 /// Points the pinned link at `new_fd` (BPF_LINK_UPDATE: same link id, no gap; TCX links).
 Result<void> update_pinned_link(const std::string &link_pin, int new_fd);

@@ -255,7 +255,17 @@ class LibbpfKernel final : public Kernel {
       case ProgramType::Tc: r = attach_tc_shared(prog, spec, a, key, fd->get()); break;
       case ProgramType::Tracepoint: r = attach_tracepoint(fd->get(), a, link_pin); break;
       case ProgramType::Uprobe:
-      case ProgramType::Uretprobe: r = attach_uprobe(fd->get(), spec.type == ProgramType::Uretprobe, a, link_pin); break;
+      case ProgramType::Uretprobe: {
+        // A library name is resolved here, on the node, at every attach (issue 10, point 5).
+        auto path = resolve_uprobe_target(a);
+        if (!path)
+          r = fail(Error{path.error().code, fmt::format("{}:{}:{}: error: uprobe target '{}': {}", spec.manifest,
+                                                        a.target_pos.line, a.target_pos.column, a.target,
+                                                        path.error().message)});
+        else
+          r = attach_uprobe(fd->get(), spec.type == ProgramType::Uretprobe, a, *path, link_pin);
+        break;
+      }
       case ProgramType::Kprobe:
       case ProgramType::Kretprobe: r = attach_kprobe(fd->get(), spec.type == ProgramType::Kretprobe, a, link_pin); break;
       case ProgramType::Fentry:
@@ -380,7 +390,7 @@ class LibbpfKernel final : public Kernel {
         if (r) (void)::unlink(pin.c_str());
         break;
       }
-      case Mechanism::Tc: r = detach_tc(prog.prog_id, rec); break;
+      case Mechanism::Tc: r = detach_tc(prog.prog_id, rec, pins_.root); break;
       case Mechanism::TcDispatcher: {
         ObservedProgram without = prog;
         without.attachments.erase(key);
@@ -572,7 +582,23 @@ class LibbpfKernel final : public Kernel {
         rec.link_id = (*ids)[prog.name + "-" + key];
         return rec;
       }
-      default: return attach_tc(fd, a, key);
+      default: {
+        // Our other cls_bpf filters: those on this hook place it, every one's handle is taken.
+        std::vector<TcSlotPeer> peers;
+        std::set<uint32_t> taken{kTcDispatcherHandle};
+        for (const auto &p : all_records())
+          for (const auto &[k, rec] : p.attachments) {
+            if (rec.mechanism != Mechanism::Tc || (p.dir == prog.dir && k == key)) continue;
+            taken.insert(rec.tc_handle);
+            if (same_tc_hook(rec.spec, a))
+              peers.push_back({rec.spec.priority, p.name, k, TcSlot{rec.tc_priority, rec.tc_handle}});
+          }
+        auto slot = choose_tc_slot(a.priority, prog.name, key, peers, taken);
+        if (!slot) return fail(Error{slot.error().code, fmt::format("attach cls_bpf to {}: {}", a.target_label(ProgramType::Tc),
+                                                                    slot.error().message)});
+        if (!slot->inexact.empty()) spdlog::warn("program {}: {}", prog.name, slot->inexact);
+        return attach_tc(fd, a, *slot, std::move(taken), pins_.root);
+      }
     }
   }
 

@@ -61,6 +61,7 @@ std::string record_to_json(const ObservedProgram &p) {
                {"egress", a.egress},
                {"tc_handle", a.tc_handle},
                {"tc_priority", a.tc_priority},
+               {"resolved", a.resolved},
                {"spec", spec_to_json(a.spec)}};
   }
   json j = {{"version", 1},
@@ -105,6 +106,7 @@ Result<void> record_from_json(const std::string &text, ObservedProgram &p) {
       a.egress = v.at("egress").get<bool>();
       a.tc_handle = v.at("tc_handle").get<uint32_t>();
       a.tc_priority = v.at("tc_priority").get<uint32_t>();
+      a.resolved = v.value("resolved", "");
       a.spec = spec_from_json(v.at("spec"));
       out.attachments.emplace(k, std::move(a));
     }

@@ -18,6 +18,7 @@
 #include "kernel/fs.h"
 #include "kernel/netns.h"
 #include "kernel/pinned_object.h"
+#include "kernel/qdisc.h"
 #include "kernel/tc_shared.h"
 #include "util/unique_fd.h"
 
@@ -184,6 +185,7 @@ Result<std::map<std::string, uint32_t>> tc_dispatcher_sync(const std::string &pi
       if (int err = bpf_tc_detach(&tch, &opts); err && err != -ENOENT)
         return fail_errno(err, "remove the TC dispatcher from {}", label);
     }
+    release_clsact(pin_root, ifindex);
     if (auto r = remove_tree(dir); !r) return std::unexpected(r.error());
     // The last dispatcher of the pin root leaves no empty _dispatchers behind (ENOTEMPTY while
     // other hooks have one).
@@ -191,6 +193,8 @@ Result<std::map<std::string, uint32_t>> tc_dispatcher_sync(const std::string &pi
     return std::map<std::string, uint32_t>{};
   }
 
+  // Before building anything: a foreign classic `ingress` qdisc refuses the hook (qdisc.h).
+  if (auto r = ensure_clsact(pin_root, ifindex, label); !r) return std::unexpected(r.error());
   std::sort(members.begin(), members.end(), [](const auto &x, const auto &y) {
     return std::tie(x.priority, x.program, x.key) < std::tie(y.priority, y.program, y.key);
   });
@@ -235,8 +239,6 @@ Result<std::map<std::string, uint32_t>> tc_dispatcher_sync(const std::string &pi
   }
 
   // The swap: one netlink request points our filter at the new dispatcher.
-  if (int err = bpf_tc_hook_create(&tch); err && err != -EEXIST)
-    return fail_gen(Error::from_errno(err, "create clsact qdisc on " + label));
   DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = *disp, .flags = filter_prog ? static_cast<uint32_t>(BPF_TC_F_REPLACE) : 0u,
                       .handle = kTcDispatcherHandle, .priority = kTcDispatcherPriority);
   if (int err = bpf_tc_attach(&tch, &opts))

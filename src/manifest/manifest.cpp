@@ -1,6 +1,7 @@
 #include "manifest/manifest.h"
 #include "manifest/interface_pattern.h"
 #include "manifest/limits.h"
+#include "util/ld_cache.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -289,9 +290,15 @@ void parse_attach(Reader &r, const toml::table &t, ProgramType type, AttachSpec 
     case ProgramType::CgroupSock: allowed = {"cgroup", "attach_type"}; break;
     case ProgramType::RawTracepoint: allowed = {"tracepoint"}; break;
   }
+  allowed.push_back("metadata");  // every type: free strings shown with the attachment (bpfman's link metadata)
   const auto where = fmt::format("[[program.attach]] (type {})", to_string(type));
   r.each_key(t, where, allowed, [&](std::string_view key, SourcePos, const toml::node &v) {
-    if (key == "interface") {
+    if (key == "metadata") {
+      auto mt = r.table(v, key);
+      if (!mt) return;
+      for (auto &&[mk, mv] : *mt)
+        if (auto s = r.str(mv, fmt::format("metadata.{}", mk.str()))) a.metadata[std::string(mk.str())] = *s;
+    } else if (key == "interface") {
       // A name, an fnmatch(3) glob or "@primary" (interface_pattern.h).
       if (auto s = r.str(v, key)) {
         if (auto why = interface_value_error(*s)) r.error(v, *why);
@@ -303,7 +310,7 @@ void parse_attach(Reader &r, const toml::table &t, ProgramType type, AttachSpec 
         else a.netns = *s;
       }
     } else if (key == "priority") {
-      if (auto n = r.integer(v, key, 1, 1000)) a.priority = static_cast<uint32_t>(*n);
+      if (auto n = r.integer(v, key, 0, 1000)) a.priority = static_cast<uint32_t>(*n);  // bpfman: 0..1000
     } else if (key == "proceed_on") {
       auto arr = v.as_array();
       if (!arr) {
@@ -352,9 +359,15 @@ void parse_attach(Reader &r, const toml::table &t, ProgramType type, AttachSpec 
         else a.tracepoint = *s;
       }
     } else if (key == "target") {
+      // An absolute path, or a library name resolved on the node when it is attached
+      // (util/ld_cache.h: the process's maps with `pid`, else /etc/ld.so.cache), as bpfman does.
       if (auto s = r.str(v, key)) {
-        if (s->empty() || (*s)[0] != '/') r.error(v, "'target' must be an absolute path of a binary or library");
-        else a.target = *s;
+        a.target_pos = pos_of(v.source());
+        if (!s->empty() && (*s)[0] == '/') a.target = *s;
+        else if (is_library_name(*s)) a.target = *s;
+        else
+          r.error(v, "'target' must be an absolute path of a binary or library, or a library name such as "
+                     "\"libc\" (letters, digits, '.', '_', '+', '-'; no '/')");
       }
     } else if (key == "function") {
       if (auto s = r.str(v, key)) {

@@ -91,7 +91,7 @@ struct AttachSpec {
   /// whichever pattern selected its interface.
   std::string interface_pattern;
   std::string netns;  // path of a netns file (e.g. /run/netns/blue); empty = the daemon's netns
-  uint32_t priority = 50;                // 1..1000, lower runs first
+  uint32_t priority = 50;                // 0..1000 (bpfman), lower runs first
   std::vector<std::string> proceed_on;   // defaults filled in by the parser
   bool proceed_on_explicit = false;      // the manifest named proceed_on
   XdpMode mode = XdpMode::Auto;          // xdp
@@ -99,7 +99,8 @@ struct AttachSpec {
   // tracepoint: "category/name"; raw_tracepoint: the raw tracepoint's name ("sys_enter")
   std::string tracepoint;
   // uprobe, uretprobe
-  std::string target;                 // binary or library path
+  std::string target;                 // binary or library path, or a library name ("libc")
+  SourcePos target_pos;               // of the target value, for resolution errors at attach
   std::string function;               // symbol; may be empty when offset is given (uprobe);
                                       // kernel function for kprobe, kretprobe, fentry, fexit
   std::optional<uint64_t> offset;     // relative to function when both are given (uprobe, kprobe)
@@ -107,6 +108,10 @@ struct AttachSpec {
   // cgroup_skb, cgroup_sock (cgroup_skb uses `direction` too)
   std::string cgroup;                     // absolute path of a cgroup v2 directory, normalized
   std::string attach_type = "sock_create";  // cgroup_sock: one of cgroup_sock_attach_names()
+
+  /// Free strings shown with this attachment in status (bpfman's link metadata); not part of
+  /// canonical(): changing them changes nothing in the kernel.
+  std::map<std::string, std::string> metadata;
 
   SourcePos pos;  // of the [[program.attach]] table
 

@@ -41,6 +41,7 @@ struct AttachRecord {
   uint32_t tc_priority = 0; // tc
   uint32_t link_id = 0;     // kernel link id (tcx, perf_link); 0 for netlink attachments
   uint32_t prog_id = 0;     // xdp_dispatcher: the component's own program id (read from its pin)
+  std::string resolved;     // uprobe: the file a library-name target resolved to, when attached
   AttachSpec spec;          // as the manifest said it, to re-attach when undoing a change
 };
 

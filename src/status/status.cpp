@@ -4,6 +4,7 @@
 #include <cerrno>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "reconcile/identity.h"
 
@@ -53,8 +54,10 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
       AttachmentStatus as;
       as.target = a.target_label(spec.type);
       as.pattern = a.interface_pattern;
+      as.metadata = a.metadata;
       if (obs && obs->attachments.contains(key)) {
         const auto &r = obs->attachments.at(key);
+        as.resolved = r.resolved;
         as.state = "attached";
         as.mechanism = to_string(r.mechanism);
         as.link_id = r.link_id;
@@ -117,7 +120,8 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
     p.state = invalid && p.error.empty() ? "kept" : "failed";
     if (p.state == "failed" && p.error.empty()) p.error = "no manifest declares it, and removing it failed";
     for (auto &[key, r] : obs.attachments)
-      p.attachments.push_back({r.target, "attached", std::string(to_string(r.mechanism)), r.link_id, r.prog_id, "", "", 0, ""});
+      p.attachments.push_back(
+          {r.target, "attached", std::string(to_string(r.mechanism)), r.link_id, r.prog_id, "", "", 0, "", r.resolved, {}});
     degraded = true;
     progs.emplace(name, std::move(p));
   }
@@ -140,7 +144,7 @@ json to_json(const DaemonStatus &s) {
       atts.push_back({{"target", a.target}, {"state", a.state}, {"mechanism", a.mechanism}, {"link_id", a.link_id},
                       {"prog_id", a.prog_id},
                       {"error", a.error}, {"pattern", a.pattern}, {"failures", a.failures},
-                      {"next_retry", a.next_retry}});
+                      {"next_retry", a.next_retry}, {"resolved", a.resolved}, {"metadata", a.metadata}});
     programs.push_back({{"name", p.name},
                         {"type", p.type},
                         {"manifest", p.manifest},
@@ -174,6 +178,7 @@ std::string format_status_table(const json &d) {
         tail += fmt::format("  [matched '{}']", a.value("pattern", ""));
       if (a.value("state", "") != "attached") tail += fmt::format("  [{}: {}]", a.value("state", ""), a.value("error", ""));
       if (a.value("prog_id", 0u)) tail += fmt::format("  (component prog id {})", a.value("prog_id", 0u));
+      if (!a.value("resolved", "").empty()) tail += fmt::format("  -> {}", a.value("resolved", ""));
       out += fmt::format("{}  {:<14} {:>7}  {}\n", prog_cols(), a.value("mechanism", "-"), a.value("link_id", 0u), tail);
       first = false;
     }
@@ -189,6 +194,68 @@ std::string format_status_table(const json &d) {
       out += fmt::format("  {}:{}:{}: error: {}\n", m.value("path", ""), e.value("line", 0), e.value("column", 0),
                          e.value("message", ""));
   }
+  return out;
+}
+
+std::string format_foreign_table(const json &d) {
+  const json f = d.value("foreign", json::object());
+  const auto progs = f.value("programs", json::array());
+  std::string out = fmt::format("\nOTHER BPF PROGRAMS ON THIS NODE: {} (of {} programs, scanned in {:.1f} ms{})\n",
+                                progs.size(), f.value("programs_seen", 0u), f.value("scan_ms", 0.0),
+                                f.value("truncated", false) ? ", list truncated" : "");
+  if (progs.empty()) return out;
+  out += fmt::format("{:>8}  {:<16} {:<16} {:<16} {:>6}  {:<20} {}\n", "PROG-ID", "TYPE", "NAME", "TAG", "UID", "OWNER",
+                     "LINKS / HOOKS / PINS");
+  for (const auto &p : progs) {
+    std::vector<std::string> where;
+    for (const auto &l : p.value("links", json::array()))
+      where.push_back(fmt::format("link {} {}", l.value("id", 0u), l.value("hook", "")));
+    for (const auto &h : p.value("hooks", json::array())) where.push_back(h.get<std::string>());
+    for (const auto &pin : p.value("pins", json::array())) where.push_back("pinned " + pin.get<std::string>());
+    std::vector<uint32_t> maps = p.value("map_ids", std::vector<uint32_t>{});
+    if (!maps.empty()) where.push_back(fmt::format("maps {}", fmt::join(maps, ",")));
+    out += fmt::format("{:>8}  {:<16} {:<16} {:<16} {:>6}  {:<20} {}\n", p.value("id", 0u), p.value("type", ""),
+                       p.value("name", ""), p.value("tag", ""), p.value("uid", 0u),
+                       p.value("owner", "").empty() ? "-" : p.value("owner", ""), fmt::join(where, "; "));
+  }
+  return out;
+}
+
+std::optional<std::pair<std::string, std::string>> parse_metadata_selector(const std::string &kv) {
+  const auto eq = kv.find('=');
+  if (eq == std::string::npos || eq == 0) return std::nullopt;
+  return std::make_pair(kv.substr(0, eq), kv.substr(eq + 1));
+}
+
+json filter_describe(const json &d, const StatusFilter &f) {
+  json out = d;
+  json programs = json::array();
+  auto value_of = [](const json &md, const std::string &k) -> const json * {
+    if (!md.is_object()) return nullptr;
+    auto it = md.find(k);
+    return it == md.end() ? nullptr : &*it;
+  };
+  for (const auto &p : d.value("programs", json::array())) {
+    if (!f.type.empty() && p.value("type", "") != f.type) continue;
+    const json pmd = p.value("metadata", json::object());
+    auto matches = [&](const json &amd) {
+      for (const auto &[k, v] : f.metadata) {
+        const json *got = value_of(amd, k);
+        if (!got) got = value_of(pmd, k);
+        if (!got || !got->is_string() || got->get<std::string>() != v) return false;
+      }
+      return true;
+    };
+    json q = p;
+    json atts = json::array();
+    for (const auto &a : p.value("attachments", json::array()))
+      if (matches(a.value("metadata", json::object()))) atts.push_back(a);
+    const bool program_matches = matches(json::object());
+    if (atts.empty() && !(program_matches && p.value("attachments", json::array()).empty())) continue;
+    q["attachments"] = std::move(atts);
+    programs.push_back(std::move(q));
+  }
+  out["programs"] = std::move(programs);
   return out;
 }
 

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,8 @@ struct AttachmentStatus {
   std::string pattern;  // the glob or "@primary" that selected the interface; empty for a name
   unsigned failures = 0;   // failed: tries in a row that failed (0 otherwise)
   std::string next_retry;  // failed: when it is tried again (RFC 3339 UTC), empty otherwise
+  std::string resolved;  // uprobe: the file a library-name target resolved to on this node
+  std::map<std::string, std::string> metadata;  // the attach point's own metadata
 };
 
 struct ProgramStatus {
@@ -73,5 +77,26 @@ nlohmann::json to_json(const DaemonStatus &s);
 
 /// Human-readable table for `bpfman-reconciler status`, from a Describe() document.
 std::string format_status_table(const nlohmann::json &describe);
+
+/// The `foreign` section of a Describe() document as a table (`status --all`): every program
+/// on the node that is not ours, with its links, hooks, pins and owner.
+std::string format_foreign_table(const nlohmann::json &describe);
+
+/// What `status --type T --metadata k=v ...` keeps (bpfman's `list --program-type` and
+/// `--metadata-selector`).
+struct StatusFilter {
+  std::string type;                                         // empty: any type
+  std::vector<std::pair<std::string, std::string>> metadata;  // every pair must match
+};
+
+/// Parses "k=v" (the first '=' splits; k non-empty). nullopt when malformed.
+std::optional<std::pair<std::string, std::string>> parse_metadata_selector(const std::string &kv);
+
+/// `describe` with only the programs that `f` selects: the type must match, and every selector
+/// pair must be in the program's metadata or in the attachment's own (an attachment's metadata
+/// overrides its program's for the same key). A program is kept with the attachments that match;
+/// a program without attachments matches on its own metadata. Manifests and everything else stay
+/// as they are.
+nlohmann::json filter_describe(const nlohmann::json &describe, const StatusFilter &f);
 
 }  // namespace bpfrec

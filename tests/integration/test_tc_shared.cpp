@@ -3,7 +3,7 @@
 //  - TCX (host kernel): kernel order (BPF_PROG_QUERY) follows priority; a foreign TCX link keeps
 //    its id and stays attached across our add, remove and priority change; a TC_ACT_SHOT in the
 //    middle stops the later ones from counting.
-//  - cls_bpf chain (--tc-mechanism tc): filter preference = priority; the same packet proof.
+//  - cls_bpf chain (--tc-mechanism tc): filter preferences in priority order; the same packet proof.
 //  - TC dispatcher (--tc-mechanism dispatcher): skips where freplace is refused (this host, under
 //    lockdown), runs in the VM (Debian 6.1): proceed_on decides whether a later program counts.
 //  - proceed_on that the mechanism cannot honour: a positioned error in status, nothing attached.
@@ -318,10 +318,13 @@ TEST_F(TcSharedLegacy, ClsBpfChainByPriority) {
   write_manifest("c.toml", verdict_manifest("tc-c", 20, kShot));
   for (auto n : {"tc-a", "tc-b", "tc-c"}) ASSERT_TRUE(wait_attached(n)) << n << diag();
   const auto chain = cls_bpf_chain(net_->a, net_->if_a);
-  const decltype(chain) want{{10, id_of("tc-b")}, {20, id_of("tc-c")}, {30, id_of("tc-a")}};
+  // Filter preference 1 + 64 * priority + 32: the first program of its priority sits in the
+  // middle of that priority's band (reconcile/tc_slots.h).
+  auto pref = [](std::uint32_t priority) { return 1 + 64 * priority + 32; };
+  const decltype(chain) want{{pref(10), id_of("tc-b")}, {pref(20), id_of("tc-c")}, {pref(30), id_of("tc-a")}};
   EXPECT_EQ(chain, want);
   EXPECT_EQ(wait_attached("tc-a").value_or(json::object())["attachments"][0].value("mechanism", ""), "tc");
-  // tc-c drops: tc-b (pref 10) counts, tc-a (pref 30) never sees the packets.
+  // tc-c drops: tc-b (priority 10) counts, tc-a (priority 30) never sees the packets.
   EXPECT_TRUE(ran(counted({"tc-b", "tc-c", "tc-a"}), {1, 1, 0}));
 
   // proceed_on ["unspec"] is not what cls_bpf does (pipe and others go on too): refused.

@@ -120,7 +120,7 @@ TEST_F(DesiredTest, BadManifestNextToGoodOnes) {
   const auto bad = lib + "/20-bad.toml";
   write_file(bad, "[[program]]\nname = \"two\"\ntype = \"xdp\"\nbpf_function = \"xdp_count\"\n"
                   "bytecode = { path = \"" + bpf_obj("xdp_counter") + "\" }\ncolour = \"red\"\n"
-                  "[[program.attach]]\ninterface = \"eth0\"\npriority = 0\n");
+                  "[[program.attach]]\ninterface = \"eth0\"\npriority = 1001\n");
   write_file(etc + "/30-good.toml", manifest("three", "tc", "tc_count", bpf_obj("tc_counter")));
 
   auto d = load_desired(dirs);
@@ -134,7 +134,7 @@ TEST_F(DesiredTest, BadManifestNextToGoodOnes) {
               ElementsAre(at(bad, 6, 1,
                              "unknown key 'colour' in [[program]] (expected one of: name, type, bpf_function, "
                              "bytecode, global_data, metadata, attach)"),
-                          at(bad, 9, 12, "'priority' = 0 is out of range 1..1000")));
+                          at(bad, 9, 12, "'priority' = 1001 is out of range 0..1000")));
   EXPECT_THAT(d.invalid_manifest_names(), ElementsAre("20-bad.toml"));
 
   EXPECT_THAT(names(d.programs), ElementsAre("one", "three"));

@@ -401,9 +401,9 @@ TEST_P(ManifestError, IsReportedAtItsPosition) {
 
 const std::string kUnknownInProgram =
     "(expected one of: name, type, bpf_function, bytecode, global_data, metadata, attach)";
-const std::string kXdpKeys = "(expected one of: interface, netns, priority, proceed_on, mode)";
-const std::string kTcKeys = "(expected one of: interface, netns, priority, proceed_on, direction)";
-const std::string kProbeKeys = "(expected one of: target, function, offset, pid)";
+const std::string kXdpKeys = "(expected one of: interface, netns, priority, proceed_on, mode, metadata)";
+const std::string kTcKeys = "(expected one of: interface, netns, priority, proceed_on, direction, metadata)";
+const std::string kProbeKeys = "(expected one of: target, function, offset, pid, metadata)";
 const std::string kTypes =
     "xdp, tc, tracepoint, uprobe, uretprobe, kprobe, kretprobe, fentry, fexit, cgroup_skb, cgroup_sock, "
     "raw_tracepoint";
@@ -437,7 +437,7 @@ std::vector<ErrorCase> error_cases() {
        {at(7, 1, "unknown key 'mode' in [[program.attach]] (type tc) " + kTcKeys)}},
       {"InterfaceInTracepointAttach", attach_case("tracepoint", "interface = \"eth0\""),
        {at(7, 1,
-           "unknown key 'interface' in [[program.attach]] (type tracepoint) (expected one of: tracepoint)")}},
+           "unknown key 'interface' in [[program.attach]] (type tracepoint) (expected one of: tracepoint, metadata)")}},
       {"PriorityInUprobeAttach", attach_case("uprobe", "priority = 1"),
        {at(7, 1, "unknown key 'priority' in [[program.attach]] (type uprobe) " + kProbeKeys)}},
       {"NetnsInUretprobeAttach", attach_case("uretprobe", "netns = \"/run/netns/a\""),
@@ -500,9 +500,9 @@ std::vector<ErrorCase> error_cases() {
       {"OffsetDate", attach_case("uprobe", "offset = 1979-05-27"), {at(7, 10, "'offset' must be an integer, not a date")}},
 
       // --- out-of-range integers
-      {"PriorityZero", attach_case("xdp", "priority = 0"), {at(7, 12, "'priority' = 0 is out of range 1..1000")}},
-      {"Priority1001", attach_case("xdp", "priority = 1001"), {at(7, 12, "'priority' = 1001 is out of range 1..1000")}},
-      {"PriorityNegativeTc", attach_case("tc", "priority = -5"), {at(7, 12, "'priority' = -5 is out of range 1..1000")}},
+      {"PriorityMinusOne", attach_case("xdp", "priority = -1"), {at(7, 12, "'priority' = -1 is out of range 0..1000")}},
+      {"Priority1001", attach_case("xdp", "priority = 1001"), {at(7, 12, "'priority' = 1001 is out of range 0..1000")}},
+      {"PriorityNegativeTc", attach_case("tc", "priority = -5"), {at(7, 12, "'priority' = -5 is out of range 0..1000")}},
       {"PidZero", attach_case("uprobe", "pid = 0"), {at(7, 7, "'pid' = 0 is out of range 1..2147483647")}},
       {"PidNegative", attach_case("uretprobe", "pid = -1"), {at(7, 7, "'pid' = -1 is out of range 1..2147483647")}},
       {"PidTooLarge", attach_case("uprobe", "pid = 2147483648"),
@@ -537,7 +537,8 @@ std::vector<ErrorCase> error_cases() {
       {"DirectionUnknown", program("tc") + "[[program.attach]]\ninterface = \"eth0\"\ndirection = \"both\"\n",
        {at(8, 13, "'direction' = \"both\" is not one of: ingress, egress")}},
       {"TargetRelative", program("uprobe") + "[[program.attach]]\ntarget = \"bin/bash\"\nfunction = \"main\"\n",
-       {at(7, 10, "'target' must be an absolute path of a binary or library")}},
+       {at(7, 10, "'target' must be an absolute path of a binary or library, or a library name such as \"libc\" "
+                  "(letters, digits, '.', '_', '+', '-'; no '/')")}},
       {"FunctionEmpty", program("uprobe") + "[[program.attach]]\ntarget = \"/bin/bash\"\nfunction = \"\"\n",
        {at(8, 12, "'function' must not be empty")}},
 
@@ -622,17 +623,17 @@ INSTANTIATE_TEST_SUITE_P(AllKinds, ManifestError, ::testing::ValuesIn(error_case
 
 // kprobe, kretprobe, fentry, fexit, cgroup_skb, cgroup_sock, raw_tracepoint.
 std::vector<ErrorCase> kernel_and_cgroup_error_cases() {
-  const std::string kFn = "(expected one of: function)";
-  const std::string kSkb = "(expected one of: cgroup, direction)";
-  const std::string kSock = "(expected one of: cgroup, attach_type)";
+  const std::string kFn = "(expected one of: function, metadata)";
+  const std::string kSkb = "(expected one of: cgroup, direction, metadata)";
+  const std::string kSock = "(expected one of: cgroup, attach_type, metadata)";
   return {
       // --- keys that do not apply to the type
       {"OffsetInKretprobe", attach_case("kretprobe", "offset = 8"),
        {at(7, 1, "unknown key 'offset' in [[program.attach]] (type kretprobe) " + kFn)}},
       {"TargetInKprobe", attach_case("kprobe", "target = \"/bin/sh\""),
-       {at(7, 1, "unknown key 'target' in [[program.attach]] (type kprobe) (expected one of: function, offset)")}},
+       {at(7, 1, "unknown key 'target' in [[program.attach]] (type kprobe) (expected one of: function, offset, metadata)")}},
       {"PidInKprobe", attach_case("kprobe", "pid = 1"),
-       {at(7, 1, "unknown key 'pid' in [[program.attach]] (type kprobe) (expected one of: function, offset)")}},
+       {at(7, 1, "unknown key 'pid' in [[program.attach]] (type kprobe) (expected one of: function, offset, metadata)")}},
       {"OffsetInFentry", attach_case("fentry", "offset = 0"),
        {at(7, 1, "unknown key 'offset' in [[program.attach]] (type fentry) " + kFn)}},
       {"TracepointInFexit", attach_case("fexit", "tracepoint = \"a/b\""),
@@ -646,7 +647,7 @@ std::vector<ErrorCase> kernel_and_cgroup_error_cases() {
       {"CgroupInTc", attach_case("tc", "cgroup = \"/sys/fs/cgroup\""),
        {at(7, 1, "unknown key 'cgroup' in [[program.attach]] (type tc) " + kTcKeys)}},
       {"FunctionInRawTracepoint", attach_case("raw_tracepoint", "function = \"f\""),
-       {at(7, 1, "unknown key 'function' in [[program.attach]] (type raw_tracepoint) (expected one of: tracepoint)")}},
+       {at(7, 1, "unknown key 'function' in [[program.attach]] (type raw_tracepoint) (expected one of: tracepoint, metadata)")}},
 
       // --- missing keys, at the table
       {"KprobeWithOnlyOffset", program("kprobe") + "[[program.attach]]\noffset = 4\n",
@@ -872,7 +873,7 @@ bytecode = { path = "/o", sha256 = "xyz" }
 extra = 1
 
 [[program.attach]]
-priority = 0
+priority = 1001
 proceed_on = ["pass", "pass"]
 
 [[program]]
@@ -885,7 +886,7 @@ type = "nope"
                           at(5, 36, "'sha256' must be 64 lower-case hex digits"),
                           at(6, 1, "unknown key 'extra' in [[program]] " + kUnknownInProgram),
                           at(8, 1, "[[program.attach]] (type xdp) needs 'interface'"),
-                          at(9, 12, "'priority' = 0 is out of range 1..1000"),
+                          at(9, 12, "'priority' = 1001 is out of range 0..1000"),
                           at(10, 23, "proceed_on action 'pass' is listed twice"),
                           at(12, 1, "[[program]] needs 'bpf_function'"), at(12, 1, "[[program]] needs 'bytecode'"),
                           at(14, 8, "'type' = \"nope\" is not one of: " + kTypes + "")));
@@ -902,7 +903,7 @@ TEST(Manifest, ProgramWithoutAttachPointsIsLoadOnly) {
 
 TEST(ManifestErrors, OneBadProgramDropsTheWholeFile) {
   auto r = parse(program("xdp", "good") + "[[program.attach]]\ninterface = \"eth0\"\n" + program("xdp", "bad") +
-                 "[[program.attach]]\ninterface = \"eth0\"\npriority = 0\n");
+                 "[[program.attach]]\ninterface = \"eth0\"\npriority = 1001\n");
   EXPECT_THAT(r.errors, SizeIs(1));
   EXPECT_THAT(r.programs, IsEmpty());
 }
@@ -1188,6 +1189,25 @@ TEST(ProgramDigest, UnchangedForTypesThatExistedBefore) {
   ProgramSpec q = p;
   q.attach.clear();
   EXPECT_EQ(program_digest(p), program_digest(q));
+}
+
+}  // namespace
+}  // namespace bpfrec
+
+namespace bpfrec {
+namespace {
+
+// bpfman accepts priority 0..1000 and runs 0 first (issue 10).
+TEST(ManifestCompat, PriorityZeroIsAccepted) {
+  for (const char *type : {"xdp", "tc"}) {
+    const std::string text = std::string("[[program]]\nname = \"p\"\ntype = \"") + type +
+                             "\"\nbpf_function = \"f\"\nbytecode = { path = \"/x.o\" }\n[[program.attach]]\n"
+                             "interface = \"eth0\"\npriority = 0\n" +
+                             (std::string(type) == "tc" ? "direction = \"ingress\"\n" : "");
+    auto r = parse_manifest(text, "/etc/bpfman/programs.d/p.toml");
+    ASSERT_TRUE(r.errors.empty()) << type << ": " << r.errors[0].str();
+    EXPECT_EQ(r.programs[0].attach[0].priority, 0u);
+  }
 }
 
 }  // namespace
