@@ -111,8 +111,10 @@ TEST_F(Hostile, DescribeNeverSendsAReplyTheBusRefuses) {
   for (int f = 0; f < kFiles; ++f) {
     std::string text;
     for (int p = 0; p < 3; ++p) {
-      std::string one = tracepoint_manifest("meta-" + std::to_string(f) + "-" + std::to_string(p),
-                                            "syscalls/sys_enter_getpid");
+      // One tracepoint per program slot: the kernel runs at most 64 programs per trace event.
+      static const char* const tps[] = {"syscalls/sys_enter_getpid", "syscalls/sys_enter_getppid",
+                                        "syscalls/sys_enter_gettid"};
+      std::string one = tracepoint_manifest("meta-" + std::to_string(f) + "-" + std::to_string(p), tps[p]);
       one.insert(one.find("[[program.attach]]"), meta);
       text += one;
     }
