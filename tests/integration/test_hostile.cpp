@@ -143,7 +143,9 @@ TEST_F(Hostile, DescribeNeverSendsAReplyTheBusRefuses) {
   }, 10s, 200ms));
   const auto p = find_program(desc, "meta-43-2");
   ASSERT_TRUE(p);
-  EXPECT_TRUE(attached(*p)) << p->dump().substr(0, 500);
+  // Loaded; whether it is attached depends on a kernel-wide limit (64 programs per trace event)
+  // that other programs on the machine share, so that is not what this test asserts.
+  EXPECT_NE(p->value("kernel_id", 0u), 0u) << p->dump().substr(0, 500);
   EXPECT_EQ((*p)["metadata"].value("k63", ""), value);
 }
 
