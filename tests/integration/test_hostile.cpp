@@ -111,8 +111,10 @@ TEST_F(Hostile, DescribeNeverSendsAReplyTheBusRefuses) {
   for (int f = 0; f < kFiles; ++f) {
     std::string text;
     for (int p = 0; p < 3; ++p) {
-      std::string one = tracepoint_manifest("meta-" + std::to_string(f) + "-" + std::to_string(p),
-                                            "syscalls/sys_enter_getpid");
+      // One tracepoint per program slot: the kernel runs at most 64 programs per trace event.
+      static const char* const tps[] = {"syscalls/sys_enter_getpid", "syscalls/sys_enter_getppid",
+                                        "syscalls/sys_enter_gettid"};
+      std::string one = tracepoint_manifest("meta-" + std::to_string(f) + "-" + std::to_string(p), tps[p]);
       one.insert(one.find("[[program.attach]]"), meta);
       text += one;
     }
@@ -141,7 +143,9 @@ TEST_F(Hostile, DescribeNeverSendsAReplyTheBusRefuses) {
   }, 10s, 200ms));
   const auto p = find_program(desc, "meta-43-2");
   ASSERT_TRUE(p);
-  EXPECT_TRUE(attached(*p)) << p->dump().substr(0, 500);
+  // Loaded; whether it is attached depends on a kernel-wide limit (64 programs per trace event)
+  // that other programs on the machine share, so that is not what this test asserts.
+  EXPECT_NE(p->value("kernel_id", 0u), 0u) << p->dump().substr(0, 500);
   EXPECT_EQ((*p)["metadata"].value("k63", ""), value);
 }
 
