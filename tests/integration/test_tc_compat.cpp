@@ -117,8 +117,11 @@ TEST_F(TcCompat, EqualPrioritiesBothAttachInNameOrder) {
   for (auto& f : c) handles.insert(f.handle);
   EXPECT_EQ(handles.size(), 3u) << "handles collide:" << show(c);
 
+  // tc-b drops ARP too, so once b's neighbour entry for a has expired the echo requests wait
+  // for a resolution that never comes, and only the ARP requests reach the hook (seen in CI: 4 of
+  // 5). What is asserted is that packets reach tc-a and tc-b alike and never tc-c.
   const auto n = counted({"tc-a", "tc-b", "tc-c"});
-  EXPECT_GE(n[0], 5u) << show(c);
+  EXPECT_GE(n[0], 1u) << show(c);
   EXPECT_EQ(n[1], n[0]) << show(c);
   EXPECT_EQ(n[2], 0u) << "tc-c ran after tc-b dropped:" << show(c);
 
