@@ -1,7 +1,7 @@
 #include "manifest/manifest.h"
 #include "manifest/interface_pattern.h"
 #include "manifest/limits.h"
-#include "util/ld_cache.h"
+#include "util/library_name.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -360,7 +360,7 @@ void parse_attach(Reader &r, const toml::table &t, ProgramType type, AttachSpec 
       }
     } else if (key == "target") {
       // An absolute path, or a library name resolved on the node when it is attached
-      // (util/ld_cache.h: the process's maps with `pid`, else /etc/ld.so.cache), as bpfman does.
+      // (util/ld_cache.h at attach: the process's maps with `pid`, else /etc/ld.so.cache), as bpfman does.
       if (auto s = r.str(v, key)) {
         a.target_pos = pos_of(v.source());
         if (!s->empty() && (*s)[0] == '/') a.target = *s;

@@ -78,13 +78,6 @@ Result<std::vector<LdCacheEntry>> parse_ld_so_cache(std::string_view data) {
   return out;
 }
 
-bool is_library_name(std::string_view t) {
-  return !t.empty() && t.size() <= 255 && t != "." && t != ".." && std::all_of(t.begin(), t.end(), [](char c) {
-           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-                  c == '+' || c == '-';
-         });
-}
-
 std::optional<std::string> resolve_in_ld_cache(const std::vector<LdCacheEntry> &cache, std::string_view name) {
   const std::string_view s = stem(name);
   for (const auto &e : cache) {

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "util/library_name.h"
 #include "util/result.h"
 
 namespace bpfrec {
@@ -30,10 +31,6 @@ struct LdCacheEntry {
 /// old "ld.so-1.7.0" format with the new one appended is read through its new part), in file
 /// order, which is the order `ldconfig -p` prints. Errors: not a cache, or truncated.
 Result<std::vector<LdCacheEntry>> parse_ld_so_cache(std::string_view data);
-
-/// True for a `target` that names a library instead of a path: no '/', non-empty, at most 255
-/// characters of [A-Za-z0-9._+-], e.g. "libc", "libssl.so.3".
-bool is_library_name(std::string_view target);
 
 /// The path of library `name` in the cache: the first entry (cache order) for this machine's
 /// ABI (x86-64, aarch64: the FLAG_*_LIB64 bits; any entry elsewhere) whose soname is `name`, or
