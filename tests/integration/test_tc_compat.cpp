@@ -52,7 +52,6 @@ class TcCompat : public ReconcilerTest {
     }
     return last;
   }
-  /// Pings veth-a 5 times from netns b and returns how much each of `names` counted.
   /// The programs here drop on veth-a's ingress, ARP included: once b's neighbour entry for a
   /// expired, echo requests would wait for a resolution that never comes and nothing would be
   /// counted (seen in CI: 4 of 5, then 0). A permanent entry keeps every echo request going out.
@@ -64,6 +63,7 @@ class TcCompat : public ReconcilerTest {
                                           "dev", net_->if_b, "nud", "permanent"});
     ASSERT_EQ(r.rc, 0) << r.describe();
   }
+  /// Pings veth-a 5 times from netns b and returns how much each of `names` counted.
   std::vector<std::uint64_t> counted(const std::vector<std::string>& names) {
     pin_neighbour();
     const auto before = settled(names);
