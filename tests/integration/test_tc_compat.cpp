@@ -8,71 +8,15 @@
 // Checked with `tc filter show`, `tc qdisc show` and packets in each direction (counters).
 #include <set>
 
-#include "harness.h"
+#include "tc_verdict.h"
 
 namespace it {
 namespace {
 
-constexpr int kShot = 2;
-constexpr int kUnspec = -1;
-
-class TcCompat : public ReconcilerTest {
+class TcCompat : public TcVerdictTest {
  protected:
   std::vector<std::string> daemon_flags() const override { return {"--tc-mechanism", "tc"}; }
 
-  /// One tc_verdict program on veth-a (netns a): counts, then returns `verdict`.
-  std::string verdict_manifest(const std::string& name, int priority, int verdict,
-                               const std::string& direction = "ingress") const {
-    return "[[program]]\n"
-           "name = \"" + name + "\"\n"
-           "type = \"tc\"\n"
-           "bpf_function = \"tc_verdict\"\n"
-           "bytecode = { path = \"" + obj("tc_verdict") + "\" }\n"
-           "global_data = { verdict = " + std::to_string(verdict) + " }\n"
-           "[[program.attach]]\n"
-           "interface = \"" + net_->if_a + "\"\n"
-           "netns = \"" + net_->path_a() + "\"\n"
-           "direction = \"" + direction + "\"\n"
-           "priority = " + std::to_string(priority) + "\n";
-  }
-  std::uint64_t count(const std::string& name) { return read_counter(map_pin(name), 0).value_or(0); }
-  std::uint32_t id_of(const std::string& name) { return pinned_prog_id(prog_pin(name)).value_or(0); }
-  std::optional<json> wait_attached(const std::string& name) {
-    return wait_program(name, [](const json& p) { return p.value("state", "") == "attached"; }, 10s);
-  }
-  /// Counters of `names` once they stop moving (two reads 300 ms apart agree).
-  std::vector<std::uint64_t> settled(const std::vector<std::string>& names) {
-    std::vector<std::uint64_t> last;
-    for (int i = 0; i < 20; ++i) {
-      std::vector<std::uint64_t> now;
-      for (auto& n : names) now.push_back(count(n));
-      if (now == last) break;
-      last = std::move(now);
-      std::this_thread::sleep_for(300ms);
-    }
-    return last;
-  }
-  /// The programs here drop on veth-a's ingress, ARP included: once b's neighbour entry for a
-  /// expired, echo requests would wait for a resolution that never comes and nothing would be
-  /// counted (seen in CI: 4 of 5, then 0). A permanent entry keeps every echo request going out.
-  void pin_neighbour() {
-    const auto link = run_in_netns(net_->a, {"ip", "-j", "link", "show", "dev", net_->if_a});
-    const json j = json::parse(link.out, nullptr, false);
-    ASSERT_TRUE(j.is_array() && !j.empty() && j[0].contains("address")) << link.describe();
-    const auto r = run_in_netns(net_->b, {"ip", "neigh", "replace", kAddrA, "lladdr", j[0]["address"].get<std::string>(),
-                                          "dev", net_->if_b, "nud", "permanent"});
-    ASSERT_EQ(r.rc, 0) << r.describe();
-  }
-  /// Pings veth-a 5 times from netns b and returns how much each of `names` counted.
-  std::vector<std::uint64_t> counted(const std::vector<std::string>& names) {
-    pin_neighbour();
-    const auto before = settled(names);
-    (void)net_->ping_a_from_b(5);
-    const auto after = settled(names);
-    std::vector<std::uint64_t> out;
-    for (std::size_t i = 0; i < names.size(); ++i) out.push_back(after[i] - before[i]);
-    return out;
-  }
   /// `tc qdisc show dev IF` in netns ns, as text.
   std::string qdiscs(const std::string& ns, const std::string& ifname) {
     return run_in_netns(ns, {"tc", "qdisc", "show", "dev", ifname}).out;

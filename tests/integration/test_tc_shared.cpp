@@ -18,14 +18,11 @@
 #include <cstring>
 #include <thread>
 
-#include "harness.h"
+#include "tc_verdict.h"
 
 namespace it {
 namespace {
 
-constexpr int kShot = 2;
-constexpr int kUnspec = -1;
-constexpr int kPipe = 3;
 constexpr std::uint32_t kTcxIngress = 46;
 
 /// Program ids and link ids on the TCX ingress hook of ifname in netns ns (Linux 6.6 query).
@@ -61,53 +58,7 @@ std::optional<TcxHook> tcx_hook(const std::string& ns, const std::string& ifname
   return out;
 }
 
-class TcShared : public ReconcilerTest {
- protected:
-  /// One tc_verdict program: counts, then returns `verdict`.
-  std::string verdict_manifest(const std::string& name, int priority, int verdict,
-                               const std::string& proceed_on = "") const {
-    return "[[program]]\n"
-           "name = \"" + name + "\"\n"
-           "type = \"tc\"\n"
-           "bpf_function = \"tc_verdict\"\n"
-           "bytecode = { path = \"" + obj("tc_verdict") + "\" }\n"
-           "global_data = { verdict = " + std::to_string(verdict) + " }\n"
-           "[[program.attach]]\n"
-           "interface = \"" + net_->if_a + "\"\n"
-           "netns = \"" + net_->path_a() + "\"\n"
-           "direction = \"ingress\"\n"
-           "priority = " + std::to_string(priority) + "\n" +
-           (proceed_on.empty() ? "" : "proceed_on = " + proceed_on + "\n");
-  }
-  std::uint64_t count(const std::string& name) { return read_counter(map_pin(name), 0).value_or(0); }
-  std::uint32_t id_of(const std::string& name) { return pinned_prog_id(prog_pin(name)).value_or(0); }
-  /// Waits until `name` is attached everywhere, returns its status document.
-  std::optional<json> wait_attached(const std::string& name) {
-    return wait_program(name, [](const json& p) { return p.value("state", "") == "attached"; }, 10s);
-  }
-  /// The counters of `names` once they stop moving (two reads 300 ms apart agree; late ARP or
-  /// ping retries would otherwise land between two programs' reads).
-  std::vector<std::uint64_t> settled(const std::vector<std::string>& names) {
-    std::vector<std::uint64_t> last;
-    for (int i = 0; i < 20; ++i) {
-      std::vector<std::uint64_t> now;
-      for (auto& n : names) now.push_back(count(n));
-      if (now == last) break;
-      last = std::move(now);
-      std::this_thread::sleep_for(300ms);
-    }
-    return last;
-  }
-  /// Pings 5 times and returns how much each of `names` counted.
-  std::vector<std::uint64_t> counted(const std::vector<std::string>& names) {
-    const auto before = settled(names);
-    (void)net_->ping_a_from_b(5);
-    const auto after = settled(names);
-    std::vector<std::uint64_t> out;
-    for (std::size_t i = 0; i < names.size(); ++i) out.push_back(after[i] - before[i]);
-    return out;
-  }
-};
+using TcShared = TcVerdictTest;
 
 class TcSharedLegacy : public TcShared {
  protected:
@@ -206,7 +157,7 @@ TEST_F(TcShared, TcxOrderByPriorityWithForeignLinkUntouched) {
 TEST_F(TcShared, TcxRefusesProceedOnItCannotHonour) {
   if (!tcx_prog_ids(net_->a, net_->if_a, true)) GTEST_SKIP() << "kernel has no TCX";
   ASSERT_TRUE(start_daemon());
-  write_manifest("p.toml", verdict_manifest("tc-p", 10, kUnspec, "[\"ok\", \"pipe\"]"));
+  write_manifest("p.toml", verdict_manifest("tc-p", 10, kUnspec, "ingress", "[\"ok\", \"pipe\"]"));
   const auto p = wait_program("tc-p", [](const json& j) {
     return !j["attachments"].empty() && !j["attachments"][0].value("error", "").empty();
   }, 10s);
@@ -218,7 +169,7 @@ TEST_F(TcShared, TcxRefusesProceedOnItCannotHonour) {
   EXPECT_TRUE(tcx_prog_ids(net_->a, net_->if_a, true).value_or(std::vector<std::uint32_t>{1}).empty())
       << "attached despite a proceed_on TCX cannot honour";
   // proceed_on = ["unspec"] is what TCX does: accepted.
-  write_manifest("p.toml", verdict_manifest("tc-p", 10, kUnspec, "[\"unspec\"]"));
+  write_manifest("p.toml", verdict_manifest("tc-p", 10, kUnspec, "ingress", "[\"unspec\"]"));
   const auto ok = wait_attached("tc-p");
   ASSERT_TRUE(ok) << diag();
   EXPECT_EQ((*ok)["attachments"][0].value("mechanism", ""), "tcx");
@@ -227,7 +178,7 @@ TEST_F(TcShared, TcxRefusesProceedOnItCannotHonour) {
 
   // Changing it to something TCX cannot honour is refused up front: the running link stays
   // (same link id), it is not detached and re-attached on every reconcile.
-  write_manifest("p.toml", verdict_manifest("tc-p", 10, kUnspec, "[\"shot\"]"));
+  write_manifest("p.toml", verdict_manifest("tc-p", 10, kUnspec, "ingress", "[\"shot\"]"));
   const auto refused = wait_program("tc-p", [](const json& j) {
     return j["attachments"][0].value("error", "").find("cannot be honoured") != std::string::npos;
   }, 10s);
@@ -269,7 +220,7 @@ TEST_F(TcSharedLegacy, ClsBpfChainByPriority) {
   EXPECT_TRUE(ran(counted({"tc-b", "tc-c", "tc-a"}), {1, 1, 0}));
 
   // proceed_on ["unspec"] is not what cls_bpf does (pipe and others go on too): refused.
-  write_manifest("d.toml", verdict_manifest("tc-d", 40, kUnspec, "[\"unspec\"]"));
+  write_manifest("d.toml", verdict_manifest("tc-d", 40, kUnspec, "ingress", "[\"unspec\"]"));
   const auto d = wait_program("tc-d", [](const json& j) {
     return !j["attachments"].empty() && !j["attachments"][0].value("error", "").empty();
   }, 10s);
@@ -314,7 +265,7 @@ TEST_F(TcSharedDispatcher, ProceedOnDecidesWhetherLaterProgramsRun) {
 
   // proceed_on = ["shot"] on tc-c: its drop now lets tc-a run (tc-a's pipe proceeds too, and
   // after the last slot the dispatcher returns TC_ACT_UNSPEC: the packets pass).
-  write_manifest("c.toml", verdict_manifest("tc-c", 20, kShot, "[\"shot\"]"));
+  write_manifest("c.toml", verdict_manifest("tc-c", 20, kShot, "ingress", "[\"shot\"]"));
   ASSERT_TRUE(wait_until([&] {
     const auto p = wait_program("tc-c", [](const json& j) { return j.value("state", "") == "attached"; }, 1s);
     return p && counted({"tc-a"})[0] >= 1;
@@ -354,7 +305,7 @@ TEST_F(TcSharedDispatcher, ProceedOnDecidesWhetherLaterProgramsRun) {
   ASSERT_TRUE(wait_attached("tc-b")) << diag();
   EXPECT_TRUE(ran(counted({"tc-a", "tc-b"}), {1, 0}));
   // ... until tc-a's proceed_on names unspec.
-  write_manifest("a.toml", verdict_manifest("tc-a", 30, kUnspec, "[\"unspec\"]"));
+  write_manifest("a.toml", verdict_manifest("tc-a", 30, kUnspec, "ingress", "[\"unspec\"]"));
   ASSERT_TRUE(wait_until([&] { return counted({"tc-b"})[0] >= 1; }, 15s)) << diag();
   EXPECT_TRUE(ran(counted({"tc-a", "tc-b"}), {1, 1}));
   EXPECT_EQ(cls_bpf_filters(net_->a, net_->if_a, true).size(), 1u);
