@@ -114,7 +114,7 @@ std::string LinkWatcher::drain(Watch &w, const std::set<std::string> &ours) {
         if (why.empty()) why = "default route changed";
         return;
       }
-      auto m = parse_link_message(h);
+      auto m = parse_rtnl_link(h);
       if (!m) return;
       if (h->nlmsg_pid == w.portid && w.portid != 0) {
         w.links.seed(*m);  // our dump

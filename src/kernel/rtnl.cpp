@@ -67,11 +67,14 @@ std::optional<RtnlLink> parse_rtnl_link(const nlmsghdr *h) {
   const auto *ifi = header<ifinfomsg>(h);
   if (!ifi) return std::nullopt;
   RtnlLink out;
+  out.deleted = h->nlmsg_type == RTM_DELLINK;
   out.ifindex = ifi->ifi_index;
   out.flags = ifi->ifi_flags;
   each_attr<ifinfomsg>(h, [&](unsigned short type, const void *data, size_t len) {
     if (type == IFLA_IFNAME) {
       out.name.assign(static_cast<const char *>(data), strnlen(static_cast<const char *>(data), len));
+    } else if (type == IFLA_OPERSTATE && len >= 1) {
+      std::memcpy(&out.operstate, data, 1);
     } else if ((type & NLA_TYPE_MASK) == IFLA_XDP) {
       out.has_xdp = true;
       int left = static_cast<int>(len);

@@ -33,9 +33,11 @@ DumpStep classify_dump_message(const nlmsghdr *h, uint32_t seq, bool ack_ends);
 
 /// An RTM_NEWLINK / RTM_DELLINK message.
 struct RtnlLink {
+  bool deleted = false;  ///< RTM_DELLINK
   int ifindex = 0;
   unsigned flags = 0;  ///< ifi_flags (IFF_*)
   std::string name;    ///< IFLA_IFNAME, empty when absent
+  uint8_t operstate = 0;     ///< IFLA_OPERSTATE (IF_OPER_*, RFC 2863), 0 when absent
   bool has_xdp = false;      ///< an IFLA_XDP attribute was present
   uint32_t xdp_prog_id = 0;  ///< IFLA_XDP_PROG_ID inside IFLA_XDP; 0: none (or several modes)
   uint8_t xdp_mode = 0;      ///< IFLA_XDP_ATTACHED inside IFLA_XDP

@@ -3,10 +3,9 @@
 // namespaces it watches; reconciling on them again retries whatever just failed, without end.
 // So a message counts only when it changes what the reconciler acts on: an interface that is
 // new, deleted, renamed, moved to another namespace, brought up or down (IFF_UP, operstate), or
-// whose XDP program changed behind our back. Pure: the caller feeds parsed messages in.
+// whose XDP program changed behind our back. Pure: the caller feeds messages parsed by
+// parse_rtnl_link() (kernel/rtnl.h) in.
 #pragma once
-
-#include <linux/netlink.h>
 
 #include <cstdint>
 #include <map>
@@ -14,32 +13,20 @@
 #include <set>
 #include <string>
 
+#include "kernel/rtnl.h"
+
 namespace bpfrec {
-
-/// The parts of an RTM_NEWLINK / RTM_DELLINK message that matter here.
-struct LinkMessage {
-  bool deleted = false;  // RTM_DELLINK
-  int ifindex = 0;
-  std::string name;                   // IFLA_IFNAME
-  uint32_t flags = 0;                 // ifi_flags
-  uint8_t operstate = 0;              // IFLA_OPERSTATE (IF_OPER_*)
-  std::optional<uint32_t> xdp_prog;   // IFLA_XDP / IFLA_XDP_PROG_ID (0: none); nullopt: not in the message
-};
-
-/// Parses one netlink message. nullopt when it is no link message or is malformed (too short,
-/// attributes overrunning the message).
-std::optional<LinkMessage> parse_link_message(const nlmsghdr *h);
 
 /// One namespace's interfaces as the messages so far describe them, and the judgement of the
 /// next message against that.
 class LinkTable {
  public:
   /// Records `m` without judging it (the initial dump of a namespace newly watched).
-  void seed(const LinkMessage &m);
+  void seed(const RtnlLink &m);
   /// Records `m` and says why it matters (e.g. "new interface rg3"), or nullopt when it does not.
   /// `ours`: interface names whose XDP hook this daemon changed since the last judgement; an XDP
   /// program change there, and nothing else, is our own and does not matter.
-  std::optional<std::string> judge(const LinkMessage &m, const std::set<std::string> &ours = {});
+  std::optional<std::string> judge(const RtnlLink &m, const std::set<std::string> &ours = {});
   std::size_t size() const { return links_.size(); }
 
  private:

@@ -148,14 +148,15 @@ TEST(Backoff, ReplaceStartsOver) {
 // IF_OPER_DOWN and IF_OPER_UP (RFC 2863 operstates, <linux/if.h>, which clashes with <net/if.h>).
 constexpr uint8_t IF_OPER_DOWN = 2, IF_OPER_UP = 6;
 
-LinkMessage link(int ifindex, const std::string &name, bool up, std::optional<uint32_t> xdp = 0,
-                 uint8_t oper = IF_OPER_DOWN) {
-  LinkMessage m;
+RtnlLink link(int ifindex, const std::string &name, bool up, std::optional<uint32_t> xdp = 0,
+             uint8_t oper = IF_OPER_DOWN) {
+  RtnlLink m;
   m.ifindex = ifindex;
   m.name = name;
   m.flags = up ? IFF_UP : 0;
   m.operstate = oper;
-  m.xdp_prog = xdp;
+  m.has_xdp = xdp.has_value();
+  m.xdp_prog_id = xdp.value_or(0);
   return m;
 }
 
@@ -176,7 +177,7 @@ TEST(LinkEvents, WhatMattersAndWhatDoesNot) {
   EXPECT_FALSE(t.judge(link(7, "rg1", true, std::nullopt, IF_OPER_UP)));
   // Even on an interface of ours, a change other than XDP matters.
   EXPECT_EQ(t.judge(link(7, "rg1", false, 43, IF_OPER_UP), {"rg1"}), "interface rg1 down");
-  LinkMessage del = link(7, "rg1", false);
+  RtnlLink del = link(7, "rg1", false);
   del.deleted = true;
   EXPECT_EQ(t.judge(del), "interface rg1 deleted");
   EXPECT_EQ(t.judge(link(7, "rg1", false)), "new interface rg1") << "the same ifindex again is a new interface";
@@ -210,18 +211,23 @@ TEST(LinkEvents, ParsesNewlinkWithNestedXdp) {
   xdp->rta_len = static_cast<unsigned short>(inner);
   len += RTA_ALIGN(inner);
   h->nlmsg_len = len;
-  auto m = parse_link_message(h);
+  auto m = parse_rtnl_link(h);
   ASSERT_TRUE(m);
   EXPECT_EQ(m->ifindex, 9);
   EXPECT_EQ(m->name, "rg3");
   EXPECT_EQ(m->operstate, IF_OPER_UP);
-  EXPECT_EQ(m->xdp_prog, 77u);
+  EXPECT_TRUE(m->has_xdp);
+  EXPECT_EQ(m->xdp_prog_id, 77u);
+  EXPECT_EQ(m->xdp_mode, XDP_ATTACHED_SKB);
   EXPECT_FALSE(m->deleted);
+  h->nlmsg_type = RTM_DELLINK;
+  EXPECT_TRUE(parse_rtnl_link(h)->deleted);
+  h->nlmsg_type = RTM_NEWLINK;
   h->nlmsg_len = NLMSG_LENGTH(sizeof(ifinfomsg)) - 1;
-  EXPECT_FALSE(parse_link_message(h)) << "truncated";
+  EXPECT_FALSE(parse_rtnl_link(h)) << "truncated";
   h->nlmsg_type = RTM_NEWROUTE;
   h->nlmsg_len = len;
-  EXPECT_FALSE(parse_link_message(h)) << "not a link message";
+  EXPECT_FALSE(parse_rtnl_link(h)) << "not a link message";
 }
 
 TEST(AuditLine, OneEventIsOneLine) {
