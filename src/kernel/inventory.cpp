@@ -16,61 +16,12 @@
 
 #include "kernel/netns.h"
 #include "kernel/rtnl.h"
+#include "kernel/rtnl_dump.h"
 #include "util/result.h"
 #include "util/unique_fd.h"
 
 namespace bpfrec {
 namespace {
-
-// One rtnetlink dump: sends `type` with `payload` and calls `on_msg` for every answer until
-// NLMSG_DONE. Errors: socket errors, NLMSG_ERROR, or a dump the kernel marked interrupted
-// (NLM_F_DUMP_INTR: the table changed meanwhile; the caller retries).
-// With `flags` NLM_F_REQUEST | NLM_F_ACK instead, one request: the answers end with the ack
-// (NLMSG_ERROR with error 0).
-Result<void> dump(int fd, uint16_t type, const void *payload, size_t len,
-                  const std::function<void(const nlmsghdr *)> &on_msg,
-                  uint16_t flags = NLM_F_REQUEST | NLM_F_DUMP) {
-  static uint32_t seq = 0;
-  alignas(nlmsghdr) std::array<char, NLMSG_SPACE(std::max(sizeof(ifinfomsg), sizeof(rtmsg)))> req{};
-  if (NLMSG_LENGTH(len) > req.size()) return fail("rtnetlink request of {} bytes is too long", len);
-  auto *nh = reinterpret_cast<nlmsghdr *>(req.data());
-  nh->nlmsg_len = static_cast<uint32_t>(NLMSG_LENGTH(len));
-  nh->nlmsg_type = type;
-  nh->nlmsg_flags = flags;
-  nh->nlmsg_seq = ++seq;
-  std::memcpy(NLMSG_DATA(nh), payload, len);
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  if (::sendto(fd, req.data(), nh->nlmsg_len, 0, reinterpret_cast<sockaddr *>(&kernel), sizeof kernel) < 0)
-    return fail_errno(errno, "rtnetlink dump request");
-  // Dump parts are at most 32 KiB (NLMSG_GOODSIZE is smaller still); a bigger buffer never truncates.
-  alignas(nlmsghdr) static char buf[65536];
-  bool interrupted = false;
-  for (;;) {
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail_errno(errno, "rtnetlink dump");
-    }
-    std::optional<Result<void>> end;
-    each_netlink_message(buf, static_cast<size_t>(n), [&](const nlmsghdr *h) {
-      if (end) return;
-      const DumpStep step = classify_dump_message(h, nh->nlmsg_seq, (flags & NLM_F_ACK) != 0);
-      interrupted |= step.interrupted;
-      switch (step.kind) {
-        case DumpStep::Skip: return;
-        case DumpStep::Message: on_msg(h); return;
-        case DumpStep::Done:
-          if (interrupted) end.emplace(fail_errno(EAGAIN, "rtnetlink dump interrupted"));
-          else end.emplace();
-          return;
-        case DumpStep::Ack: end.emplace(); return;  // the ack that ends a single request
-        case DumpStep::Error: end.emplace(fail_errno(step.error, "rtnetlink dump")); return;
-      }
-    });
-    if (end) return *end;
-  }
-}
 
 struct DefaultRoute {
   uint32_t metric = 0;
@@ -82,7 +33,7 @@ struct DefaultRoute {
 Result<void> read_links(int fd, NetnsInterfaces &out, std::map<int, std::string> &names) {
   ifinfomsg req{};
   req.ifi_family = AF_UNSPEC;
-  return dump(fd, RTM_GETLINK, &req, sizeof req, [&](const nlmsghdr *h) {
+  return rtnl_request(fd, RTM_GETLINK, &req, sizeof req, [&](const nlmsghdr *h) {
     if (h->nlmsg_type != RTM_NEWLINK) return;
     auto link = parse_rtnl_link(h);
     if (!link || link->name.empty()) return;
@@ -94,7 +45,7 @@ Result<void> read_links(int fd, NetnsInterfaces &out, std::map<int, std::string>
 Result<void> read_default_routes(int fd, unsigned char family, std::vector<DefaultRoute> &out) {
   rtmsg req{};
   req.rtm_family = family;
-  return dump(fd, RTM_GETROUTE, &req, sizeof req, [&](const nlmsghdr *h) {
+  return rtnl_request(fd, RTM_GETROUTE, &req, sizeof req, [&](const nlmsghdr *h) {
     if (auto r = parse_rtnl_default_route(h, family)) out.push_back({r->metric, family == AF_INET ? 0 : 1, r->ifindex});
   });
 }
@@ -116,9 +67,9 @@ NetnsInterfaces read_netns(const std::string &path, bool routes_too) {
     out.error = ns.error().message;
     return out;
   }
-  UniqueFd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-  if (!fd.valid()) {
-    out.error = fmt::format("netlink socket: {}", std::strerror(errno));
+  auto fd = open_rtnl();
+  if (!fd) {
+    out.error = fd.error().message;
     return out;
   }
   std::map<int, std::string> names;
@@ -127,10 +78,10 @@ NetnsInterfaces read_netns(const std::string &path, bool routes_too) {
     out.interfaces.clear();
     names.clear();
     routes.clear();
-    if (auto l = read_links(fd.get(), out, names); !l) return l;
+    if (auto l = read_links(fd->get(), out, names); !l) return l;
     if (!routes_too) return {};
-    if (auto v4 = read_default_routes(fd.get(), AF_INET, routes); !v4) return v4;
-    auto v6 = read_default_routes(fd.get(), AF_INET6, routes);
+    if (auto v4 = read_default_routes(fd->get(), AF_INET, routes); !v4) return v4;
+    auto v6 = read_default_routes(fd->get(), AF_INET6, routes);
     if (!v6 && v6.error().code == EAFNOSUPPORT) return {};  // booted with ipv6.disable=1
     return v6;
   });
@@ -151,14 +102,14 @@ NetnsInterfaces read_netns(const std::string &path, bool routes_too) {
 }  // namespace
 
 Result<std::map<int, uint32_t>> read_xdp_programs() {
-  UniqueFd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-  if (!fd.valid()) return fail_errno(errno, "netlink socket");
+  auto fd = open_rtnl();
+  if (!fd) return std::unexpected(fd.error());
   std::map<int, uint32_t> out;
   auto r = retry([&]() -> Result<void> {
     out.clear();
     ifinfomsg req{};
     req.ifi_family = AF_UNSPEC;
-    return dump(fd.get(), RTM_GETLINK, &req, sizeof req, [&](const nlmsghdr *h) {
+    return rtnl_request(fd->get(), RTM_GETLINK, &req, sizeof req, [&](const nlmsghdr *h) {
       if (h->nlmsg_type != RTM_NEWLINK) return;
       if (auto link = parse_rtnl_link(h); link && link->xdp_prog_id) out[link->ifindex] = link->xdp_prog_id;
     });
@@ -168,14 +119,14 @@ Result<std::map<int, uint32_t>> read_xdp_programs() {
 }
 
 Result<XdpHook> read_xdp_hook(int ifindex) {
-  UniqueFd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-  if (!fd.valid()) return fail_errno(errno, "netlink socket");
+  auto fd = open_rtnl();
+  if (!fd) return std::unexpected(fd.error());
   XdpHook out;
   ifinfomsg req{};
   req.ifi_family = AF_UNSPEC;
   req.ifi_index = ifindex;
-  auto r = dump(
-      fd.get(), RTM_GETLINK, &req, sizeof req,
+  auto r = rtnl_request(
+      fd->get(), RTM_GETLINK, &req, sizeof req,
       [&](const nlmsghdr *h) {
         if (h->nlmsg_type != RTM_NEWLINK) return;
         if (auto link = parse_rtnl_link(h); link && link->ifindex == ifindex && link->has_xdp)

@@ -10,54 +10,28 @@
 
 #include <bpf/libbpf.h>
 
-#include <array>
 #include <cstring>
 #include <functional>
 
 #include <fmt/format.h>
 
 #include "kernel/fs.h"
+#include "kernel/rtnl_dump.h"
 #include "util/unique_fd.h"
 
 namespace bpfrec {
 namespace {
 
 // One rtnetlink dump of `type` with a tcmsg for `ifindex` and `parent`; calls on_msg for every
-// answer until NLMSG_DONE. (inventory.cpp has the same loop for links and routes.)
+// answer until NLMSG_DONE.
 Result<void> tc_dump(uint16_t type, int ifindex, uint32_t parent, const std::function<void(const nlmsghdr *)> &on_msg) {
-  UniqueFd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-  if (!fd.valid()) return fail_errno(errno, "rtnetlink socket");
-  struct {
-    nlmsghdr nh;
-    tcmsg tc;
-  } req{};
-  req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(tcmsg));
-  req.nh.nlmsg_type = type;
-  req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.nh.nlmsg_seq = 1;
-  req.tc.tcm_family = AF_UNSPEC;
-  req.tc.tcm_ifindex = ifindex;
-  req.tc.tcm_parent = parent;
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  if (::sendto(fd.get(), &req, req.nh.nlmsg_len, 0, reinterpret_cast<sockaddr *>(&kernel), sizeof kernel) < 0)
-    return fail_errno(errno, "rtnetlink tc dump request");
-  alignas(nlmsghdr) std::array<char, 32768> buf;
-  for (;;) {
-    ssize_t n = ::recv(fd.get(), buf.data(), buf.size(), 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail_errno(errno, "rtnetlink tc dump");
-    }
-    for (auto *h = reinterpret_cast<nlmsghdr *>(buf.data()); NLMSG_OK(h, static_cast<unsigned>(n)); h = NLMSG_NEXT(h, n)) {
-      if (h->nlmsg_type == NLMSG_DONE) return {};
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        const auto *e = static_cast<const nlmsgerr *>(NLMSG_DATA(h));
-        return fail_errno(e->error ? -e->error : EIO, "rtnetlink tc dump");
-      }
-      on_msg(h);
-    }
-  }
+  auto fd = open_rtnl();
+  if (!fd) return std::unexpected(fd.error());
+  tcmsg req{};
+  req.tcm_family = AF_UNSPEC;
+  req.tcm_ifindex = ifindex;
+  req.tcm_parent = parent;
+  return rtnl_request(fd->get(), type, &req, sizeof req, on_msg);
 }
 
 // TCA_KIND of a qdisc or filter message.
@@ -97,7 +71,7 @@ void collect_dead_markers(const std::string &pin_root) {
 Result<std::string> ingress_slot_qdisc(int ifindex) {
   std::string kind;
   auto r = tc_dump(RTM_GETQDISC, ifindex, 0, [&](const nlmsghdr *h) {
-    if (h->nlmsg_type != RTM_NEWQDISC) return;
+    if (h->nlmsg_type != RTM_NEWQDISC || h->nlmsg_len < NLMSG_LENGTH(sizeof(tcmsg))) return;
     const auto *tc = static_cast<const tcmsg *>(NLMSG_DATA(h));
     if (tc->tcm_ifindex == ifindex && tc->tcm_parent == TC_H_INGRESS) kind = kind_of(h);
   });
