@@ -24,6 +24,7 @@
 
 #include "kernel/inventory.h"
 #include "kernel/netns.h"
+#include "kernel/perf_pmu.h"
 #include "manifest/bytecode.h"
 #include "kernel/qdisc.h"
 #include "util/ld_cache.h"
@@ -132,17 +133,6 @@ xdp_attach_mode to_libxdp(XdpMode m) {
     case XdpMode::Auto: break;
   }
   return XDP_MODE_UNSPEC;
-}
-
-Result<std::string> read_first_line(const std::string &path) {
-  std::ifstream in(path);
-  std::string line;
-  if (!in || !std::getline(in, line)) return fail_errno(errno ? errno : ENOENT, "read {}", path);
-  return line;
-}
-
-long perf_event_open(perf_event_attr *attr, pid_t pid, int cpu) {
-  return ::syscall(__NR_perf_event_open, attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
 Result<AttachRecord> link_perf_event(int prog_fd, UniqueFd pfd, const std::string &link_pin, AttachRecord rec) {
@@ -469,16 +459,12 @@ Result<AttachRecord> attach_tracepoint(int prog_fd, const AttachSpec &a, const s
   AttachRecord rec;
   rec.mechanism = Mechanism::PerfLink;
   rec.target = a.target_label(ProgramType::Tracepoint);
-  Result<std::string> id = fail("no tracefs");
-  for (const char *base : {"/sys/kernel/tracing/events/", "/sys/kernel/debug/tracing/events/"}) {
-    id = read_first_line(base + a.tracepoint + "/id");
-    if (id) break;
-  }
-  if (!id) return fail_errno(ENOENT, "tracepoint {} (no events/{}/id in tracefs)", a.tracepoint, a.tracepoint);
+  auto id = tracepoint_id(a.tracepoint);
+  if (!id) return std::unexpected(id.error());
   perf_event_attr attr{};
   attr.type = PERF_TYPE_TRACEPOINT;
   attr.size = sizeof attr;
-  attr.config = std::stoull(*id);
+  attr.config = *id;
   attr.sample_period = 1;
   attr.wakeup_events = 1;
   UniqueFd pfd(static_cast<int>(perf_event_open(&attr, -1, 0)));
@@ -526,17 +512,9 @@ Result<AttachRecord> attach_uprobe(int prog_fd, bool retprobe, const AttachSpec 
     if (!off) return std::unexpected(off.error());
     offset += *off;
   }
-  auto type = read_first_line("/sys/bus/event_source/devices/uprobe/type");
-  if (!type) return fail("this kernel has no uprobe PMU: {}", type.error().message);
-  perf_event_attr attr{};
-  attr.type = static_cast<uint32_t>(std::stoul(*type));
-  attr.size = sizeof attr;
-  if (retprobe) {
-    // format/retprobe reads "config:N": the bit that selects a return probe.
-    auto fmt_line = read_first_line("/sys/bus/event_source/devices/uprobe/format/retprobe");
-    if (!fmt_line || fmt_line->rfind("config:", 0) != 0) return fail("this kernel's uprobe PMU has no retprobe bit");
-    attr.config |= uint64_t{1} << std::stoul(fmt_line->substr(7));
-  }
+  auto pmu = pmu_event_attr("uprobe", retprobe);
+  if (!pmu) return fail_errno(pmu.error().code, "uprobe {}: {}", rec.target, pmu.error().message);
+  perf_event_attr attr = *pmu;
   attr.config1 = reinterpret_cast<uint64_t>(path.c_str());
   attr.config2 = offset;
   const pid_t pid = a.pid ? *a.pid : -1;

@@ -14,10 +14,10 @@
 #include <bpf/libbpf.h>
 
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <memory>
 
+#include "kernel/perf_pmu.h"
 #include "util/unique_fd.h"
 
 namespace bpfrec {
@@ -28,13 +28,6 @@ namespace {
 constexpr int kKernelEnotsupp = 524;
 
 constexpr const char *kKprobePmu = "/sys/bus/event_source/devices/kprobe";
-
-Result<std::string> first_line(const std::string &path) {
-  std::ifstream in(path);
-  std::string line;
-  if (!in || !std::getline(in, line)) return fail_errno(errno ? errno : ENOENT, "read {}", path);
-  return line;
-}
 
 std::string errno_text(int err) {
   if (err == kKernelEnotsupp) return "ENOTSUPP";
@@ -146,21 +139,12 @@ Result<void> probe_program_type(ProgramType t) {
 
 Result<AttachRecord> attach_kprobe(int prog_fd, bool retprobe, const AttachSpec &a, const std::string &link_pin) {
   AttachRecord rec = link_record(retprobe ? ProgramType::Kretprobe : ProgramType::Kprobe, a, Mechanism::PerfLink);
-  auto type = first_line(std::string(kKprobePmu) + "/type");
-  if (!type) return fail_errno(ENOTSUP, "kprobe {}: no kprobe PMU in this kernel", rec.target);
-  perf_event_attr attr{};
-  attr.type = static_cast<uint32_t>(std::stoul(*type));
-  attr.size = sizeof attr;
-  if (retprobe) {
-    // format/retprobe reads "config:N": the bit that selects a return probe.
-    auto bit = first_line(std::string(kKprobePmu) + "/format/retprobe");
-    if (!bit || bit->rfind("config:", 0) != 0) return fail("kretprobe {}: the kprobe PMU has no retprobe bit", rec.target);
-    attr.config |= uint64_t{1} << std::stoul(bit->substr(7));
-  }
+  auto pmu = pmu_event_attr("kprobe", retprobe);
+  if (!pmu) return fail_errno(pmu.error().code, "{} {}: {}", retprobe ? "kretprobe" : "kprobe", rec.target, pmu.error().message);
+  perf_event_attr attr = *pmu;
   attr.config1 = reinterpret_cast<uint64_t>(a.function.c_str());  // the symbol, read by the kernel
   attr.config2 = a.offset.value_or(0);
-  UniqueFd pfd(static_cast<int>(
-      ::syscall(__NR_perf_event_open, &attr, -1 /* every process */, 0 /* cpu */, -1, PERF_FLAG_FD_CLOEXEC)));
+  UniqueFd pfd(static_cast<int>(perf_event_open(&attr, -1 /* every process */, 0 /* cpu */)));
   if (!pfd.valid()) {
     const int err = errno;
     if (err == ENOENT || err == EINVAL)

@@ -1,4 +1,4 @@
-// Uprobe library names: the loader's cache and /proc/PID/maps (util/ld_cache.h).
+// Uprobe library names: the loader's cache and /proc/PID/maps (util/ld_cache.h); and util/number.h.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "util/ld_cache.h"
+#include "util/number.h"
 
 namespace bpfrec {
 namespace {
@@ -137,3 +138,17 @@ TEST(LdCache, ProcessMaps) {
 
 }  // namespace
 }  // namespace bpfrec
+
+// util/number.h: what the kernel files (PMU type, tracepoint id) and our generation names are
+// read with; bad text is an empty result, never an exception.
+TEST(ParseU64, WholeTextOrNothing) {
+  EXPECT_EQ(bpfrec::parse_u64("0"), 0u);
+  EXPECT_EQ(bpfrec::parse_u64("8"), 8u);
+  EXPECT_EQ(bpfrec::parse_u64("18446744073709551615"), UINT64_MAX);
+  EXPECT_FALSE(bpfrec::parse_u64("18446744073709551616")) << "overflow";
+  EXPECT_FALSE(bpfrec::parse_u64("")) << "empty";
+  EXPECT_FALSE(bpfrec::parse_u64("abc"));
+  EXPECT_FALSE(bpfrec::parse_u64("12a")) << "trailing text";
+  EXPECT_FALSE(bpfrec::parse_u64(" 12")) << "leading space";
+  EXPECT_FALSE(bpfrec::parse_u64("-1")) << "sign";
+}
