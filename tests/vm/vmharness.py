@@ -225,6 +225,44 @@ def kernel_trouble(text, context=40):
     return ""
 
 
+def trouble_summary(text, frames=12):
+    """One line for the first kernel trouble report: where the CPU was (RIP) and the innermost
+    `frames` functions of its call trace (frames marked "?" are guesses and left out), e.g.
+    "RIP smp_call_function_many_cond+0x13a/0x3e0; trace: on_each_cpu_cond_mask < ...".
+    "" when there is no report. Printed last, so that a log cut to its tail still says it."""
+    report = kernel_trouble(text, context=80).splitlines()
+    if not report:
+        return ""
+    rip, calls, in_trace = "", [], False
+    frame = re.compile(r"^(?:\[\s*[\d.]+\]\s*)?(\? )?([\w.]+\+0x[0-9a-f]+/0x[0-9a-f]+)")
+    for l in report[1:]:
+        body = re.sub(r"^\[\s*[\d.]+\]\s*", "", l.strip())
+        if not rip:
+            m = re.match(r"RIP: [0-9a-f]{4}:(\S+)", body)
+            if m:
+                rip = m.group(1)
+        if body.startswith("Call Trace:"):
+            in_trace = True
+            continue
+        if in_trace:
+            if body.startswith("</TASK>") or body.startswith("RIP: ") or not body:
+                if calls:
+                    break
+                continue
+            m = frame.match(body)
+            if m and not m.group(1):
+                calls.append(m.group(2))
+            if len(calls) >= frames:
+                break
+    first = re.sub(r"^\[\s*[\d.]+\]\s*", "", report[0].strip())
+    parts = [first]
+    if rip:
+        parts.append("RIP " + rip)
+    if calls:
+        parts.append("trace: " + " < ".join(calls))
+    return "; ".join(parts)
+
+
 def running_test(text):
     """The gtest test that had started but not finished when the output ends ("" if none)."""
     current = ""
