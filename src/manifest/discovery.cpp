@@ -50,6 +50,7 @@ std::vector<ManifestEntry> discover_manifests(const std::vector<std::string> &di
     std::string path;
     size_t dir;
     off_t size;
+    std::optional<struct stat> st;
   };
   std::map<std::string, std::vector<Found>> by_name;
   std::map<std::string, std::string> bad_entries;  // path -> why it cannot be used
@@ -58,7 +59,7 @@ std::vector<ManifestEntry> discover_manifests(const std::vector<std::string> &di
   for (size_t d = 0; d < dirs.size(); ++d) {
     const auto &dir = dirs[d];
     auto unreadable = [&](std::string why) {
-      ManifestEntry e{dir, dir, ManifestState::Unreadable, {}, {}};
+      ManifestEntry e{dir, dir, ManifestState::Unreadable, {}, {}, std::nullopt};
       e.errors.push_back({dir, {}, fmt::format("manifest directory {}; keeping every program as it is", why)});
       out.push_back(std::move(e));
       first_unreadable = std::min(first_unreadable, d);
@@ -85,19 +86,20 @@ std::vector<ManifestEntry> discover_manifests(const std::vector<std::string> &di
         if (::lstat(it->path().c_str(), &lst) != 0 && errno == ENOENT) continue;  // removed since the listing
         bad_entries[it->path().string()] =
             err == ENOENT ? "cannot read: a symlink to a file that does not exist" : fmt::format("cannot read: {}", std::strerror(err));
-        by_name[name].push_back({it->path().string(), d, -1});
+        by_name[name].push_back({it->path().string(), d, -1, std::nullopt});
         continue;
       }
       if (!S_ISREG(st.st_mode) && !is_dev_null(it->path().string())) continue;
-      by_name[name].push_back({it->path().string(), d, S_ISREG(st.st_mode) ? st.st_size : -1});
+      by_name[name].push_back({it->path().string(), d, S_ISREG(st.st_mode) ? st.st_size : -1,
+                               S_ISREG(st.st_mode) ? std::optional<struct stat>(st) : std::nullopt});
     }
     // The listing failed part way: what it gave so far is not the whole directory.
     if (ec) unreadable(fmt::format("cannot be read: {}", ec.message()));
   }
   for (auto &[name, paths] : by_name) {  // std::map iterates in byte order of std::string
     for (size_t i = 0; i < paths.size(); ++i) {
-      const auto &[path, d, size] = paths[i];
-      ManifestEntry e{name, path, ManifestState::Ok, {}, {}};
+      const auto &[path, d, size, seen] = paths[i];
+      ManifestEntry e{name, path, ManifestState::Ok, {}, {}, seen};
       if (i > 0) {
         e.state = ManifestState::Overridden;
         e.overridden_by = paths[0].path;
