@@ -62,9 +62,11 @@ struct Mode {
   int latency_runs = 21;               ///< apply latency: runs per type and tool
   std::vector<int> bulk_n = {10, 100, 500};
   int bulk_runs = 5;                   ///< bulk apply: runs per type and N
+  std::set<std::string> bulk_kinds;    ///< bulk apply: only these types (--bulk-kind); empty: all
   int fleet_small = 100;               ///< idle cost
   int fleet_large = 500;               ///< no-op reconcile, memory, restart adoption
   int noop_runs = 21;
+  int drift_checks = 11;               ///< periodic drift checks timed at fleet_large programs
   int idle_seconds = 60;
   int restart_runs = 11;
   int churn_writes = 1000;
@@ -80,6 +82,7 @@ Mode short_mode() {
   m.fleet_small = 10;
   m.fleet_large = 20;
   m.noop_runs = 3;
+  m.drift_checks = 3;
   m.idle_seconds = 3;
   m.restart_runs = 3;
   m.churn_writes = 100;
@@ -377,7 +380,7 @@ class Lab {
   Observer observer() const { return Observer(ns_path(), pin_root_); }
 
   /// Starts the daemon as the unit would and waits for READY=1. Returns ms from fork to READY.
-  double start_daemon(const std::string& level = "info") {
+  double start_daemon(const std::string& level = "info", const std::vector<std::string>& extra = {}) {
     if (daemon_ && daemon_->alive()) throw std::logic_error("daemon already running");
     daemon_ = std::make_unique<Daemon>();
     notify_.reset();
@@ -385,7 +388,9 @@ class Lab {
     if (!notify_->error().empty()) throw std::runtime_error(notify_->error());
     daemon_->set_environment({{"NOTIFY_SOCKET", work_ + "/notify"}, {"WATCHDOG_USEC", "60000000"}});
     const auto t0 = Clock::now();
-    const auto ok = daemon_->start({"--log-level", level, "daemon", "--programs-dir", programs_, "--pin-root", pin_root_}, log_);
+    std::vector<std::string> args = {"--log-level", level, "daemon", "--programs-dir", programs_, "--pin-root", pin_root_};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto ok = daemon_->start(args, log_);
     if (!ok) throw std::runtime_error(std::string("daemon start: ") + ok.message() + "\n" + log_tail());
     std::optional<Clock::time_point> ready;
     wait_until([&] {
@@ -608,6 +613,10 @@ void apply_latency(Lab& lab, const Mode& mode, Results& res) {
 void bulk_apply(Lab& lab, const Mode& mode, Results& res) {
   auto obs = lab.observer();
   for (Kind k : {Kind::Tracepoint, Kind::Xdp, Kind::Tcx}) {
+    if (!mode.bulk_kinds.empty() && !mode.bulk_kinds.count(kind_name(k))) {
+      res.fail_open(std::string("bulk.") + kind_name(k) + ".", "not run (--bulk-kind)");
+      continue;
+    }
     for (int n : mode.bulk_n) {
       const std::string id = std::string("bulk.") + kind_name(k) + "." + std::to_string(n);
       for (int run_i = 0; run_i < mode.bulk_runs; ++run_i) {
@@ -758,10 +767,18 @@ void fleet_phases(Lab& lab, const Mode& mode, Results& res) {
   std::fprintf(stderr, "[bench] no-op reconcile: %d Reload() calls, daemon pid %d\n", mode.noop_runs,
                static_cast<int>(lab.daemon().pid()));
   BusClient bus;
-  for (int i = 0; i < mode.noop_runs; ++i) {
-    const auto s = Clock::now();
-    bus.reload();
-    res.add("noop.reload", ms_between(s, Clock::now()));
+  {
+    // CPU per call as well: on a loaded machine the wall time is mostly waiting for a CPU.
+    const auto before = task_totals(lab.daemon().pid());
+    for (int i = 0; i < mode.noop_runs; ++i) {
+      const auto s = Clock::now();
+      bus.reload();
+      res.add("noop.reload", ms_between(s, Clock::now()));
+    }
+    const auto after = task_totals(lab.daemon().pid());
+    res.add("noop.reload.cpu", static_cast<double>(after.cpu_ns - before.cpu_ns) / 1e6 / mode.noop_runs);
+    res.note("noop.reload.cpu", "daemon CPU time (schedstat, all threads) over the " + std::to_string(mode.noop_runs) +
+                                    " calls, per call");
   }
   {
     const std::string out = "/tmp/bpfrec-bench-strace." + std::to_string(::getpid());
@@ -797,6 +814,42 @@ void fleet_phases(Lab& lab, const Mode& mode, Results& res) {
   // Nothing was changed by the restarts: every program still attached.
   if (!lab.observer().wait(small.targets, true, 1ms, 1s) || !lab.observer().wait(rest.targets, true, 1ms, 1s))
     throw std::runtime_error("programs not attached after restart");
+
+  // 5b. The periodic drift check at fleet_large programs: the daemon restarted with
+  // `--check-interval 1` at debug level, which logs each check's wall time ("reconciled
+  // (periodic check) in X ms"); CPU per check is the daemon's CPU over the window (schedstat, all
+  // threads) divided by the checks logged in it (nothing else runs: no changes, no events).
+  lab.stop_daemon();
+  lab.start_daemon("debug", {"--check-interval", "1"});
+  {
+    const pid_t pid = lab.daemon().pid();
+    std::this_thread::sleep_for(300ms);
+    const std::size_t at = read_file(lab.log_path()).size();
+    auto checks = [&] {
+      std::vector<double> ms;
+      std::istringstream ss(read_file(lab.log_path()).substr(at));
+      std::string line;
+      const std::string key = "reconciled (periodic check) in ";
+      while (std::getline(ss, line))
+        if (const auto p = line.find(key); p != std::string::npos) ms.push_back(std::atof(line.c_str() + p + key.size()));
+      return ms;
+    };
+    const auto before = task_totals(pid);
+    std::vector<double> ms;
+    if (!wait_until([&] { return (ms = checks()).size() >= static_cast<std::size_t>(mode.drift_checks); },
+                    std::chrono::seconds(mode.drift_checks * 3 + 10), 20ms))
+      throw std::runtime_error("drift: " + std::to_string(ms.size()) + " periodic checks logged, " +
+                               std::to_string(mode.drift_checks) + " expected\n" + lab.log_tail());
+    const auto after = task_totals(pid);
+    ms.resize(static_cast<std::size_t>(mode.drift_checks));
+    for (double v : ms) res.add("drift.check.time", v);
+    res.add("drift.check.cpu", static_cast<double>(after.cpu_ns - before.cpu_ns) / 1e6 / mode.drift_checks);
+    res.note("drift.check.cpu", std::to_string(mode.drift_checks) + " checks at --check-interval 1; " +
+                                    std::to_string(after.wakeups - before.wakeups) + " voluntary switches");
+    res.note("drift.check.time", "the daemon's own figure (debug log), one sample per check");
+  }
+  lab.stop_daemon();
+  lab.start_daemon();
 
   // 6. Reload under churn: bursts of rewrites of churn_files manifests (global_data changes).
   auto churn_content = [&](int w) {
@@ -931,7 +984,10 @@ void declare(Results& res, const Mode& mode) {
   }
   const std::string big = std::to_string(mode.fleet_large), small = std::to_string(mode.fleet_small);
   res.expect("noop.reload", "Reload() with nothing changed, " + big + " programs (D-Bus call wall time)", "ms");
+  res.expect("noop.reload.cpu", "Reload() with nothing changed, " + big + " programs: daemon CPU time per call", "ms");
   res.expect("noop.bpf_mutating", "bpf() commands that create or change kernel objects during that Reload() (strace)", "");
+  res.expect("drift.check.time", "periodic drift check, " + big + " programs, nothing drifted: wall time of one check", "ms");
+  res.expect("drift.check.cpu", "periodic drift check, " + big + " programs: daemon CPU time per check", "ms");
   res.expect("idle.cpu", "daemon CPU time, " + small + " programs, no changes", "ms");
   res.expect("idle.wakeups", "daemon wakeups (voluntary context switches) per second, idle", "/s");
   res.expect("idle.wakeups.logged", "event-loop wakeups the daemon logged, per second, idle (by source in the note; "
@@ -956,6 +1012,8 @@ int main(int argc, char** argv) {
   Mode mode;
   std::string output;
   std::set<std::string> only;  // phases to run (apply, bulk, fleet); empty: all
+  std::set<std::string> bulk_kinds;
+  int bulk_runs = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--short") mode = short_mode();
@@ -963,11 +1021,18 @@ int main(int argc, char** argv) {
     else if (a == "--noop-runs" && i + 1 < argc) mode.noop_runs = std::max(1, std::atoi(argv[++i]));
     else if (a == "--phase" && i + 1 < argc && std::set<std::string>{"apply", "bulk", "fleet", "responsive"}.count(argv[i + 1]))
       only.insert(argv[++i]);
+    else if (a == "--bulk-kind" && i + 1 < argc && std::set<std::string>{"tracepoint", "xdp", "tcx"}.count(argv[i + 1]))
+      bulk_kinds.insert(argv[++i]);
+    else if (a == "--bulk-runs" && i + 1 < argc) bulk_runs = std::max(1, std::atoi(argv[++i]));
     else {
-      std::fprintf(stderr, "usage: bpfman-bench [--short] [--phase apply|bulk|fleet|responsive]... [--noop-runs N] [--output FILE]\n");
+      std::fprintf(stderr, "usage: bpfman-bench [--short] [--phase apply|bulk|fleet|responsive]... [--bulk-kind "
+                           "tracepoint|xdp|tcx]... [--bulk-runs N] [--noop-runs N] [--output FILE]\n");
       return 2;
     }
   }
+  // After the loop: --short sets the whole mode, whatever its position.
+  mode.bulk_kinds = bulk_kinds;
+  if (bulk_runs) mode.bulk_runs = bulk_runs;
   it::setup_process_environment();
   if (!it::skip_reason().empty()) {
     std::fprintf(stderr, "bpfman-bench: cannot run here: %s\n", it::skip_reason().c_str());
@@ -1027,5 +1092,5 @@ int main(int argc, char** argv) {
   const auto missing = res.missing();
   if (missing) std::fprintf(stderr, "bpfman-bench: %zu figures missing\n", missing);
   // A partial run (--phase) leaves the other phases' figures missing on purpose.
-  return missing && only.empty() ? 1 : 0;
+  return missing && only.empty() && bulk_kinds.empty() ? 1 : 0;
 }

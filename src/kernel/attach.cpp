@@ -373,6 +373,16 @@ const std::vector<uint32_t> &XdpHookCache::programs(const std::string &netns, in
   if (auto it = hooks_.find(key); it != hooks_.end()) return it->second;
   auto &ids = hooks_[key];
   auto nit = attached_.find(netns);
+  if (nit == attached_.end() && ++asked_[netns] <= kSingleLookups) {
+    // One RTM_GETLINK for this interface: the kernel fills one link's attributes, where a dump
+    // fills every link of the namespace (500 veths: a tenth of a no-op reconcile).
+    XdpHook hook;  // stays empty when the namespace cannot be entered or read, as a dump's
+    if (auto ns = NetnsGuard::enter(netns); ns)
+      if (auto r = read_xdp_hook(ifindex); r) hook = *r;
+    if (hook.prog_id && hook.attach_mode != XDP_ATTACHED_MULTI)
+      ids = programs_behind(ifindex, hook.prog_id, nullptr, &netns);
+    return ids;
+  }
   if (nit == attached_.end()) {
     std::map<int, uint32_t> found;  // stays empty when the namespace cannot be read
     if (auto ns = NetnsGuard::enter(netns); ns)

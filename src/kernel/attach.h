@@ -29,9 +29,11 @@ uint32_t prog_id_of(int fd);
 Result<AttachRecord> attach_xdp(int prog_fd, const AttachSpec &a, const std::string &why_alone);
 /// Detaches our program from the recorded interface; not an error when it is no longer there.
 Result<void> detach_xdp(int prog_fd, const AttachRecord &r);
-/// What the XDP hooks run, read once per observation of the pin root: one RTM_GETLINK dump per
-/// network namespace (read_xdp_programs) instead of one per attachment, and libxdp's walk of a
-/// dispatcher's components once per hook. Valid for one observation only: drop it afterwards.
+/// What the XDP hooks run, read once per observation of the pin root: the first kSingleLookups
+/// hooks of a network namespace with one RTM_GETLINK request each (read_xdp_hook), the rest
+/// from one dump of the namespace (read_xdp_programs) instead of one per attachment, and
+/// libxdp's walk of a dispatcher's components once per hook. Valid for one observation only:
+/// drop it afterwards.
 class XdpHookCache {
  public:
   /// The programs on interface `ifindex`'s XDP hook in `netns` ("" = ours): the attached program,
@@ -40,6 +42,10 @@ class XdpHookCache {
   const std::vector<uint32_t> &programs(const std::string &netns, int ifindex);
 
  private:
+  /// Single requests per namespace before one dump answers for the rest: a dump costs the
+  /// kernel every link of the namespace, a request one link and a few syscalls.
+  static constexpr int kSingleLookups = 64;
+  std::map<std::string, int> asked_;  // netns -> single requests made
   std::map<std::string, std::map<int, uint32_t>> attached_;  // netns -> ifindex -> program on the hook
   std::map<std::pair<std::string, int>, std::vector<uint32_t>> hooks_;
 };

@@ -17,6 +17,7 @@
 #include "kernel/attach.h"
 #include "kernel/attach_tracing.h"
 #include "kernel/features.h"
+#include "kernel/pin_cache.h"
 #include "kernel/pinned_object.h"
 #include "kernel/fs.h"
 #include "kernel/kernel.h"
@@ -153,6 +154,7 @@ class LibbpfKernel final : public Kernel {
       else st.programs.emplace(name, std::move(p));
     }
     records_.sweep();
+    pins_seen_.sweep();
     // Bytes are kept for the programs still pinned (their dispatcher components load them again).
     std::set<std::string> digests;
     for (const auto &[n, p] : st.programs) digests.insert(p.bytecode_sha256);
@@ -437,9 +439,8 @@ class LibbpfKernel final : public Kernel {
       spdlog::warn("program {}: {}", name, r.error().message);
       p.intact = false;
     }
-    UniqueFd fd(bpf_obj_get(PinLayout::prog(dir).c_str()));
-    if (fd.valid()) {
-      p.prog_id = prog_id_of(fd.get());
+    if (const uint32_t id = pins_seen_.prog_id(PinLayout::prog(dir))) {
+      p.prog_id = id;
     } else {
       // The program pin was removed behind our back: the record still names the program, which
       // lives on while a hook or link holds it. Keep its id so it can be found and replaced.
@@ -447,7 +448,7 @@ class LibbpfKernel final : public Kernel {
       UniqueFd by_id(p.prog_id ? bpf_prog_get_fd_by_id(p.prog_id) : -1);
       if (!by_id.valid()) p.prog_id = 0;
     }
-    for (const auto &m : list_dir(PinLayout::maps_dir(dir))) p.maps[m] = PinLayout::map(dir, m);
+    for (const auto &m : pins_seen_.list(PinLayout::maps_dir(dir))) p.maps[m] = PinLayout::map(dir, m);
     for (auto it = p.attachments.begin(); it != p.attachments.end();) {
       uint32_t live_id = 0;
       if (in_place(p, it->second, xdp_hooks, &live_id)) {
@@ -500,19 +501,27 @@ class LibbpfKernel final : public Kernel {
     switch (a.mechanism) {
       case Mechanism::Xdp: return p.prog_id != 0 && xdp_in_place(p.prog_id, a, xdp_hooks);
       case Mechanism::XdpDispatcher: {
-        UniqueFd component(bpf_obj_get(PinLayout::link(p.dir, a.key).c_str()));
-        if (!component.valid()) return false;
-        *live_id = prog_id_of(component.get());
+        // The component is a program pin: its id is fixed while the pin is the same.
+        *live_id = pins_seen_.prog_id(PinLayout::link(p.dir, a.key));
+        if (!*live_id) return false;
         return xdp_in_place(*live_id, a, xdp_hooks);
       }
       case Mechanism::Tc: return tc_in_place(p.prog_id, a);
       case Mechanism::TcDispatcher: return tc_dispatcher_in_place(pins_.root, p.name, a, live_id);
-      case Mechanism::Tcx:
-      case Mechanism::PerfLink: {
+      case Mechanism::Tcx: {
         // The link must run this program: after an interrupted replace a link pinned here can
-        // run the staged one.
+        // run the staged one. A TCX link can be detached (or lose its device) while pinned:
+        // asked every time.
         uint32_t prog_id = 0;
         *live_id = pinned_link_id(PinLayout::link(p.dir, a.key), &prog_id);
+        return *live_id != 0 && prog_id == p.prog_id;
+      }
+      case Mechanism::PerfLink: {
+        // A perf link can be neither detached nor given another program while pinned: the
+        // same pin is the same link on the same program (pin_cache.h).
+        uint32_t prog_id = 0;
+        *live_id = pins_seen_.perf_link_id(PinLayout::link(p.dir, a.key), &prog_id,
+                                           [](const std::string &pin, uint32_t *prog) { return pinned_link_id(pin, prog); });
         return *live_id != 0 && prog_id == p.prog_id;
       }
       case Mechanism::Link: {
@@ -651,6 +660,7 @@ class LibbpfKernel final : public Kernel {
 
   PinLayout pins_;
   RecordCache records_;  // parsed records of the last observation, by directory
+  PinCache pins_seen_;   // program ids, perf links and map listings by pin identity (pin_cache.h)
   BytecodeStore bytecode_;  // the bytes of every program pinned, by digest (bytecode.h)
   TcMechanism tc_;
   XdpMechanism xdp_;

@@ -3,6 +3,8 @@
 #include <bpf/bpf.h>
 
 #include <cstring>
+#include <mutex>
+#include <set>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -133,7 +135,10 @@ Result<void> write_record(const ObservedProgram &p) {
   std::vector<char> value(kRecordValueSize, 0);
   std::copy(text.begin(), text.end(), value.begin());
   uint32_t key = 0;
-  if (bpf_map_update_elem(fd.get(), &key, value.data(), BPF_ANY) != 0) return fail_errno(errno, "update record {}", pin);
+  const bool ok = bpf_map_update_elem(fd.get(), &key, value.data(), BPF_ANY) == 0;
+  const int err = errno;
+  RecordCache::written(p.dir);  // also after a failed update: what the map holds is not known
+  if (!ok) return fail_errno(err, "update record {}", pin);
   return {};
 }
 
@@ -149,27 +154,80 @@ Result<std::string> read_record_text(const std::string &dir) {
 }
 }  // namespace
 
+namespace {
+std::mutex caches_mu;
+std::set<RecordCache *> &caches() {
+  static std::set<RecordCache *> all;
+  return all;
+}
+}  // namespace
+
+RecordCache::RecordCache() {
+  std::lock_guard lock(caches_mu);
+  caches().insert(this);
+}
+
+RecordCache::~RecordCache() {
+  std::lock_guard lock(caches_mu);
+  caches().erase(this);
+}
+
+void RecordCache::written(const std::string &dir) {
+  std::lock_guard lock(caches_mu);
+  for (auto *c : caches()) c->mark(dir);
+}
+
+void RecordCache::mark(const std::string &dir) {
+  std::lock_guard lock(mu_);
+  dirty_.insert(dir);
+}
+
 Result<void> RecordCache::read(ObservedProgram &p) {
+  const auto id = pin_identity(PinLayout::record(p.dir));
+  bool dirty;
+  {
+    // Taken before the read: a write after this point marks the directory again.
+    std::lock_guard lock(mu_);
+    dirty = dirty_.erase(p.dir) > 0;
+  }
+  if (id && !dirty) {
+    if (auto it = now_.find(p.dir); it != now_.end() && it->second.id == *id) {
+      p = it->second.parsed;
+      return {};
+    }
+    if (auto it = last_.find(p.dir); it != last_.end() && it->second.id == *id) {
+      p = it->second.parsed;
+      now_.insert_or_assign(p.dir, std::move(it->second));
+      last_.erase(it);
+      return {};
+    }
+  }
   auto text = read_record_text(p.dir);
   if (!text) return std::unexpected(text.error());
+  // Cached under the identity seen before the read only if it still holds after it.
+  const PinIdentity seen = id && pin_identity(PinLayout::record(p.dir)) == id ? *id : PinIdentity{};
   if (auto it = now_.find(p.dir); it != now_.end() && it->second.text == *text) {
     p = it->second.parsed;  // read before in this observation (e.g. to order TCX links)
+    it->second.id = seen;
     return {};
   }
   if (auto it = last_.find(p.dir); it != last_.end() && it->second.text == *text) {
     p = it->second.parsed;
+    it->second.id = seen;
     now_.insert_or_assign(p.dir, std::move(it->second));
     last_.erase(it);
     return {};
   }
   if (auto r = record_from_json(*text, p); !r) return r;
-  now_.insert_or_assign(p.dir, Entry{std::move(*text), p});
+  now_.insert_or_assign(p.dir, Entry{std::move(*text), p, seen});
   return {};
 }
 
 void RecordCache::sweep() {
   last_ = std::move(now_);
   now_.clear();
+  std::lock_guard lock(mu_);
+  std::erase_if(dirty_, [&](const std::string &dir) { return !last_.contains(dir); });
 }
 
 }  // namespace bpfrec

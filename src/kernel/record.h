@@ -2,10 +2,13 @@
 // long as they do: across daemon restarts, not across reboots.
 #pragma once
 
+#include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "kernel/fs.h"
+#include "kernel/pin_cache.h"
 #include "reconcile/state.h"
 #include "util/result.h"
 
@@ -28,21 +31,35 @@ Result<void> write_record(const ObservedProgram &p);
 
 /// Reads records, parsing one only when its text differs from what the same directory held
 /// earlier in this observation or at the previous one (a no-op reconcile reads every record;
-/// parsing them all was a third of its time). The record itself is always read from the kernel.
+/// parsing them all was a third of its time). A record whose pin has the same identity
+/// (pin_cache.h: the same map) as when it was last read, and that this process has not written
+/// since (write_record() tells every cache), is not read from the kernel again: only the daemon
+/// writes records, so that proves its text unchanged without copying 16 KiB out of the map.
 class RecordCache {
  public:
+  RecordCache();
+  ~RecordCache();
+  RecordCache(const RecordCache &) = delete;
+  RecordCache &operator=(const RecordCache &) = delete;
+
   /// Reads the record in `p.dir` into `p`. Errors: no record pin (ENOENT), unreadable, or
   /// malformed (record_from_json); a failed read is not cached.
   Result<void> read(ObservedProgram &p);
   /// Ends an observation: forgets the directories that were not read since the last sweep.
   void sweep();
+  /// Called by write_record(): the record in `dir` must be read from the kernel next time.
+  static void written(const std::string &dir);
 
  private:
   struct Entry {
     std::string text;
     ObservedProgram parsed;
+    PinIdentity id;
   };
+  void mark(const std::string &dir);
   std::unordered_map<std::string, Entry> last_, now_;  // by program directory
+  std::mutex mu_;  // guards dirty_: written() may come from another thread
+  std::unordered_set<std::string> dirty_;  // directories written since they were read
 };
 
 }  // namespace bpfrec

@@ -54,12 +54,13 @@ struct ObjectCacheEntry {
 // The manifest at `path` parsed: from the cache when its stamp is unchanged, else read (one
 // open; the stamp of that fd is what the cache keeps).
 Result<ParsedManifest> read_manifest(const std::string &path, DesiredCache *cache,
-                                     std::set<std::string> &used) {
+                                     std::set<std::string> &used, const struct stat *listed = nullptr) {
   if (cache) {
     auto &entries = Access::manifests(*cache);
     auto it = entries.find(path);
     if (it != entries.end()) {
-      auto st = stamp_file(path);
+      // The listing's stat() of this path when there was one (discover_manifests), else a new one.
+      auto st = listed ? Result<FileStamp>(stamp_of(*listed)) : stamp_file(path);
       if (st && trusted(it->second.stamp, it->second.read_at_ns, *st)) {
         used.insert(path);
         ++Access::last(*cache).manifest_hits;
@@ -142,7 +143,7 @@ void load_entries(std::vector<ManifestEntry> &manifests, std::vector<ProgramSpec
   for (size_t i = 0; i < manifests.size(); ++i) {
     auto &m = manifests[i];
     if (m.state != ManifestState::Ok) continue;
-    auto read = read_manifest(m.path, cache, used_manifests);
+    auto read = read_manifest(m.path, cache, used_manifests, m.st ? &*m.st : nullptr);
     if (!read) {
       m.errors.push_back({m.path, {}, read.error().message});
       m.state = ManifestState::Invalid;

@@ -1,6 +1,10 @@
 // The programs.d directory rules, as systemd-networkd applies them to .network files.
 #pragma once
 
+#include <sys/stat.h>
+
+#include <optional>
+
 #include <map>
 #include <string>
 #include <string_view>
@@ -27,6 +31,9 @@ struct ManifestEntry {
   ManifestState state = ManifestState::Ok;
   std::string overridden_by;  // path of the file that wins, for Overridden
   std::vector<Diagnostic> errors;
+  /// The stat() the listing made of `path` (Ok entries that are regular files): the manifest
+  /// cache compares it with what it read, without a second stat per file.
+  std::optional<struct stat> st;
 };
 
 /// Whether a directory entry named `name` is read as a manifest: `*.toml`, not hidden (no leading

@@ -1,6 +1,8 @@
 #include "reconcile/identity.h"
 
 #include <algorithm>
+#include <mutex>
+#include <unordered_map>
 #include <variant>
 
 #include <fmt/format.h>
@@ -9,6 +11,23 @@
 #include "util/sha256.h"
 
 namespace bpfrec {
+namespace {
+
+// sha256_hex() of the short canonical texts below, remembered: a reconcile asks for the same
+// keys and digests of every program several times (plan, status, backoff), and each call set
+// up OpenSSL's digest anew; that was a sixth of a no-op reconcile at 500 programs. Bounded:
+// forgotten all at once past kMemoEntries (a node's programs and attach points fit many times).
+std::string memo_sha256(const std::string &text) {
+  constexpr size_t kMemoEntries = 1 << 15;
+  static std::mutex mu;
+  static std::unordered_map<std::string, std::string> memo;
+  std::lock_guard lock(mu);
+  if (auto it = memo.find(text); it != memo.end()) return it->second;
+  if (memo.size() >= kMemoEntries) memo.clear();
+  return memo.emplace(text, sha256_hex(text)).first->second;
+}
+
+}  // namespace
 
 std::string program_digest(const ProgramSpec &p) {
   std::string s = fmt::format("v1\ntype={}\nfn={}\nbytecode={}\n", to_string(p.type), p.bpf_function, p.bytecode_digest);
@@ -24,10 +43,10 @@ std::string program_digest(const ProgramSpec &p) {
     if (auto *i = std::get_if<int64_t>(&g.value)) s += fmt::format("g:{}=i{}\n", g.name, *i);
     else s += fmt::format("g:{}=x{:02x}\n", g.name, fmt::join(std::get<std::vector<uint8_t>>(g.value), ""));
   }
-  return sha256_hex(s);
+  return memo_sha256(s);
 }
 
-std::string attach_key(ProgramType t, const AttachSpec &a) { return sha256_hex(a.canonical(t)).substr(0, 16); }
+std::string attach_key(ProgramType t, const AttachSpec &a) { return memo_sha256(a.canonical(t)).substr(0, 16); }
 
 std::string_view to_string(Mechanism m) {
   switch (m) {

@@ -147,6 +147,33 @@ TEST_F(Drift, RemovedProgramPinIsRepaired) {
   EXPECT_TRUE(p) << diag();
 }
 
+// A perf link's pin is proven unchanged by its identity between checks (pin_cache.h): its
+// removal must still be seen, and the tracepoint attached again with a new link.
+TEST_F(Drift, RemovedTracepointLinkPinIsReattached) {
+  ASSERT_TRUE(start_daemon());
+  write_manifest("tp.toml", tracepoint_manifest("dr-tpl", "syscalls/sys_enter_openat"));
+  ASSERT_TRUE(wait_until([&] { return list_dir(links_dir("dr-tpl")).size() == 1; }, 5s)) << diag();
+  ASSERT_TRUE(wait_program("dr-tpl", [](const json& q) { return q.value("state", "") == "attached"; })) << diag();
+  const std::string pin = links_dir("dr-tpl") + "/" + list_dir(links_dir("dr-tpl"))[0];
+  const auto link0 = raw_pinned_link(pin);
+  ASSERT_TRUE(link0);
+  // Two periodic checks see the pin unchanged (and cache it) before it goes.
+  std::this_thread::sleep_for(2200ms);
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(::unlink(pin.c_str()), 0);
+  std::optional<RawLink> link1;
+  const bool back = wait_until([&] {
+    const auto pins = list_dir(links_dir("dr-tpl"));
+    if (pins.size() != 1) return false;
+    link1 = raw_pinned_link(links_dir("dr-tpl") + "/" + pins[0]);
+    return link1 && link1->id != link0->id && link1->prog_id == link0->prog_id;
+  }, 3s, 10ms);
+  EXPECT_TRUE(back) << "tracepoint link not pinned again within 3 s of removing its pin (check interval 1 s)"
+                    << diag();
+  std::printf("[info] tracepoint re-attached %.0f ms after its link pin was removed (link %u -> %u)\n",
+              ms_since(t0), link0->id, link1 ? link1->id : 0u);
+}
+
 TEST_F(DriftEvents, InterfaceDeletedAndCreatedAgainIsReattachedAtOnce) {
   const bool tcx = tcx_prog_ids(net_->a, net_->if_a, true).has_value();
   ASSERT_TRUE(start_daemon());

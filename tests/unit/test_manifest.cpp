@@ -936,6 +936,34 @@ TEST(ValidProgramName, FollowsTheRegex) {
     EXPECT_FALSE(valid_program_name(bad)) << bad;
 }
 
+// The canonical text is hashed into attachment pin names (attach_key()): pins made by an earlier
+// daemon must keep their names, so the exact bytes are fixed here.
+TEST(AttachCanonical, ExactBytes) {
+  AttachSpec x;
+  x.interface = "eth0";
+  x.netns = "/run/netns/a";
+  x.priority = 7;
+  x.proceed_on = {"pass", "dispatcher_return"};
+  x.mode = XdpMode::Skb;
+  EXPECT_EQ(x.canonical(ProgramType::Xdp), "xdp\nif=eth0\nnetns=/run/netns/a\nprio=7\nproceed=dispatcher_return,pass,\nmode=skb");
+  x.direction = TcDirection::Egress;
+  EXPECT_EQ(x.canonical(ProgramType::Tc), "tc\nif=eth0\nnetns=/run/netns/a\nprio=7\nproceed=dispatcher_return,pass,\ndir=egress");
+  AttachSpec tp;
+  tp.tracepoint = "syscalls/sys_enter_openat";
+  EXPECT_EQ(tp.canonical(ProgramType::Tracepoint), "tracepoint\ntp=syscalls/sys_enter_openat");
+  AttachSpec u;
+  u.target = "/usr/lib/libc.so.6";
+  u.function = "malloc";
+  EXPECT_EQ(u.canonical(ProgramType::Uprobe), "uprobe\ntarget=/usr/lib/libc.so.6\nfn=malloc\noff=\npid=");
+  u.offset = 16;
+  u.pid = 42;
+  EXPECT_EQ(u.canonical(ProgramType::Uretprobe), "uretprobe\ntarget=/usr/lib/libc.so.6\nfn=malloc\noff=16\npid=42");
+  EXPECT_EQ(u.canonical(ProgramType::Kprobe), "kprobe\nfn=malloc\noff=16");
+  AttachSpec c;
+  c.cgroup = "/sys/fs/cgroup/x";
+  EXPECT_EQ(c.canonical(ProgramType::CgroupSock), "cgroup_sock\ncgroup=/sys/fs/cgroup/x\nattach=sock_create");
+}
+
 TEST(ProgramTypes, NamesRoundTrip) {
   for (auto t : all_program_types()) EXPECT_EQ(program_type_from_string(to_string(t)), t);
   EXPECT_THAT(all_program_types(), SizeIs(12));
