@@ -159,6 +159,15 @@ bool valid_program_name(std::string_view name) {
                      [&](char c) { return lower_digit(c) || c == '_' || c == '-'; });
 }
 
+std::string default_map_group(const std::string &manifest_path) {
+  std::string stem = std::filesystem::path(manifest_path).filename().string();
+  if (stem.ends_with(".toml")) stem.resize(stem.size() - 5);
+  for (char &c : stem)
+    if (c == '.' || c == '/' || static_cast<unsigned char>(c) <= ' ' || c == 0x7f) c = '_';
+  if (stem.empty()) stem = "_";
+  return stem;
+}
+
 namespace {
 
 SourcePos pos_of(const toml::source_region &r) { return {r.begin.line, r.begin.column}; }
@@ -437,6 +446,7 @@ void parse_attach(Reader &r, const toml::table &t, ProgramType type, AttachSpec 
 void parse_program(Reader &r, const toml::table &t, const std::string &path, ProgramSpec &p) {
   p.manifest = path;
   p.pos = pos_of(t.source());
+  p.map_group = default_map_group(path);
   // The type decides which attach keys apply, so read it first.
   std::optional<ProgramType> type;
   if (auto tn = t.get("type")) {
@@ -455,9 +465,16 @@ void parse_program(Reader &r, const toml::table &t, const std::string &path, Pro
   }
   const toml::array *attach = nullptr;
   r.each_key(t, "[[program]]",
-             {"name", "type", "bpf_function", "bytecode", "global_data", "metadata", "attach"},
+             {"name", "type", "bpf_function", "bytecode", "global_data", "metadata", "map_group", "attach"},
              [&](std::string_view key, SourcePos kpos, const toml::node &v) {
-               if (key == "name") {
+               if (key == "map_group") {
+                 p.map_group_pos = pos_of(v.source());
+                 if (auto s = r.str(v, key)) {
+                   if (!valid_program_name(*s))
+                     r.error(v, fmt::format("'map_group' = \"{}\" must match [a-z0-9][a-z0-9_-]{{0,62}}", *s));
+                   else p.map_group = *s, p.map_group_explicit = true;
+                 }
+               } else if (key == "name") {
                  p.name_pos = pos_of(v.source());
                  if (auto s = r.str(v, key)) {
                    if (!valid_program_name(*s))

@@ -300,6 +300,14 @@ ApplyReport apply(Kernel &kernel, const std::vector<ProgramChange> &changes, con
         break;
     }
   }
+  // Shared map pins whose last program went (its record is gone with its pins).
+  for (const auto &r : kernel.release_unused_shared_maps(report.changes > 0 || !observed.stale.empty())) {
+    AuditEvent e{"unpin", "", "", "", 0};
+    e.target = r.pin;
+    e.error = r.error;
+    if (e.error.empty()) ++report.changes;
+    audit(e);
+  }
   return report;
 }
 
