@@ -227,7 +227,12 @@ class LibbpfKernel final : public Kernel {
     if (!opened) return std::unexpected(opened.error());
     auto &[held, obj, prog] = *opened;
     (void)held;
-    if (auto r = check_shared_maps(obj.get(), spec); !r) return std::unexpected(r.error());
+    ObservedProgram owner;  // map_owner: the record of the program whose maps are reused
+    if (!spec.map_owner.empty()) {
+      if (auto r = reuse_owner_maps(obj.get(), spec, owner); !r) return std::unexpected(r.error());
+    } else if (auto r = check_shared_maps(obj.get(), spec); !r) {
+      return std::unexpected(r.error());
+    }
     bool shares = false;
     bpf_map *sm;
     bpf_object__for_each_map(sm, obj.get()) shares |= bpf_map__pin_path(sm) != nullptr;
@@ -261,6 +266,7 @@ class LibbpfKernel final : public Kernel {
     out.bytecode_path = spec.bytecode_path;
     out.bpf_function = spec.bpf_function;
     out.prog_id = prog_id_of(fd);
+    out.map_owner = spec.map_owner;
     bpf_map *m;
     bpf_object__for_each_map(m, obj.get()) {
       const std::string pin_name = map_pin_name(m);
@@ -273,6 +279,9 @@ class LibbpfKernel final : public Kernel {
       } else if (bpf_map__pin(m, path.c_str()) != 0) {
         return fail_errno(errno, "pin map {}", path);
       }
+      // The owner's shared maps are this program's too: its record names their group pins.
+      if (auto om = owner.shared_maps.find(bpf_map__name(m)); om != owner.shared_maps.end())
+        out.shared_maps[om->first] = om->second;
       out.maps[pin_name] = path;
       bpf_map_info info{};
       uint32_t len = sizeof info;
@@ -281,6 +290,54 @@ class LibbpfKernel final : public Kernel {
     if (auto r = write_record(out); !r) return std::unexpected(r.error());
     bytecode_.put(*code);
     return out;
+  }
+
+  // map_owner (bpfman's map_owner_id): every map of `obj` reuses the owner's map of the same
+  // name, pinned at <pin-root>/<owner>/maps/<map>; `owner` gets the owner's record (its shared
+  // maps). Errors, positioned at map_owner: the owner is not loaded, maps it lacks (all named),
+  // a map defined otherwise (type, key or value size, max_entries).
+  Result<void> reuse_owner_maps(bpf_object *obj, const ProgramSpec &spec, ObservedProgram &owner) {
+    const std::string at = fmt::format("{}:{}:{}: error: ", spec.manifest, spec.map_owner_pos.line,
+                                       spec.map_owner_pos.column);
+    owner.name = spec.map_owner;
+    owner.dir = pins_.dir(spec.map_owner);
+    UniqueFd owner_prog(bpf_obj_get(PinLayout::prog(owner.dir).c_str()));
+    if (!owner_prog.valid())
+      return fail(Error{ENOENT, fmt::format("{}map_owner '{}' is not loaded (no program pinned at {})", at,
+                                            spec.map_owner, PinLayout::prog(owner.dir))});
+    (void)records_.read(owner);  // its shared maps; none when unreadable
+    std::vector<std::string> missing, differ;
+    bpf_map *m;
+    bpf_object__for_each_map(m, obj) {
+      (void)bpf_map__set_pin_path(m, nullptr);  // the owner's map, not the group's
+      const std::string pin = PinLayout::map(owner.dir, map_pin_name(m));
+      UniqueFd fd(bpf_obj_get(pin.c_str()));
+      if (!fd.valid()) {
+        missing.push_back(bpf_map__name(m));
+        continue;
+      }
+      bpf_map_info info{};
+      uint32_t len = sizeof info;
+      if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) return fail_errno(errno, "read map pin {}", pin);
+      // Flags are libbpf's to choose for internal maps (mmapable, read-only): not compared.
+      const MapDef pinned{info.type, info.key_size, info.value_size, info.max_entries, 0};
+      const MapDef mine{static_cast<uint32_t>(bpf_map__type(m)), bpf_map__key_size(m), bpf_map__value_size(m),
+                        bpf_map__max_entries(m), 0};
+      if (auto diff = map_def_mismatch(pinned, mine); !diff.empty()) {
+        differ.push_back(fmt::format("'{}': {}", bpf_map__name(m), diff));
+        continue;
+      }
+      if (int err = bpf_map__reuse_fd(m, fd.get())) return fail_errno(-err, "reuse map {}", pin);
+    }
+    if (!missing.empty()) {
+      auto have = list_dir(PinLayout::maps_dir(owner.dir));
+      return fail(Error{ENOENT, fmt::format("{}map_owner '{}' has no map named {} (its maps: {})", at, spec.map_owner,
+                                            fmt::join(missing, ", "), fmt::join(have, ", "))});
+    }
+    if (!differ.empty())
+      return fail(Error{EINVAL, fmt::format("{}map_owner '{}' defines maps otherwise: {}", at, spec.map_owner,
+                                            fmt::join(differ, "; "))});
+    return {};
   }
 
   // The bytes to load `spec` from: those load_desired() hashed into its digest, else (a spec

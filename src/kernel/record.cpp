@@ -77,6 +77,7 @@ std::string record_to_json(const ObservedProgram &p) {
   // Optional keys (records written before shared maps existed have neither).
   if (!p.shared_maps.empty()) j["shared_maps"] = p.shared_maps;
   if (!p.map_ids.empty()) j["map_ids"] = p.map_ids;
+  if (!p.map_owner.empty()) j["map_owner"] = p.map_owner;
   return j.dump();
 }
 
@@ -95,6 +96,7 @@ Result<void> record_from_json(const std::string &text, ObservedProgram &p) {
     out.bpf_function = j.value("bpf_function", "");
     out.shared_maps = j.value("shared_maps", std::map<std::string, std::string>{});
     out.map_ids = j.value("map_ids", std::map<std::string, uint32_t>{});
+    out.map_owner = j.value("map_owner", "");
     out.attachments.clear();
     for (auto &[k, v] : j.at("attachments").items()) {
       AttachRecord a;

@@ -465,9 +465,16 @@ void parse_program(Reader &r, const toml::table &t, const std::string &path, Pro
   }
   const toml::array *attach = nullptr;
   r.each_key(t, "[[program]]",
-             {"name", "type", "bpf_function", "bytecode", "global_data", "metadata", "map_group", "attach"},
+             {"name", "type", "bpf_function", "bytecode", "global_data", "metadata", "map_group", "map_owner", "attach"},
              [&](std::string_view key, SourcePos kpos, const toml::node &v) {
-               if (key == "map_group") {
+               if (key == "map_owner") {
+                 p.map_owner_pos = pos_of(v.source());
+                 if (auto s = r.str(v, key)) {
+                   if (!valid_program_name(*s))
+                     r.error(v, fmt::format("'map_owner' = \"{}\" is not a program name ([a-z0-9][a-z0-9_-]{{0,62}})", *s));
+                   else p.map_owner = *s;
+                 }
+               } else if (key == "map_group") {
                  p.map_group_pos = pos_of(v.source());
                  if (auto s = r.str(v, key)) {
                    if (!valid_program_name(*s))
@@ -564,6 +571,17 @@ void parse_program(Reader &r, const toml::table &t, const std::string &path, Pro
                }
              });
   if (!t.contains("name")) r.error(p.pos, "[[program]] needs 'name'");
+  // A program with a map owner has no maps of its own: its .rodata/.data and shared maps are
+  // the owner's too, so neither global_data nor a map group could apply.
+  if (!p.map_owner.empty()) {
+    if (p.map_owner == p.name)
+      r.error(p.map_owner_pos, fmt::format("'map_owner' = \"{}\" names this program itself", p.map_owner));
+    if (t.contains("map_group"))
+      r.error(p.map_group_pos, "'map_group' does not apply with 'map_owner': every map is the owner's");
+    if (t.contains("global_data"))
+      r.error(pos_of(t.get("global_data")->source()),
+              "'global_data' does not apply with 'map_owner': .rodata and .data are the owner's maps");
+  }
   if (!t.contains("bpf_function")) r.error(p.pos, "[[program]] needs 'bpf_function'");
   if (!t.contains("bytecode")) r.error(p.pos, "[[program]] needs 'bytecode'");
   // No [[program.attach]]: a load-only program (bpfman loads without attaching): loaded and

@@ -150,11 +150,15 @@ struct ProgramSpec {
   /// The manifest named `map_group`: only then is it part of program_digest(), so programs
   /// pinned before the key existed keep their digest (and are not replaced on upgrade).
   bool map_group_explicit = false;
+  /// `map_owner`: the program whose maps this one uses, every one of them (bpfman's
+  /// map_owner_id): the object's maps are reused from <pin-root>/<map_owner>/maps/<map>. Empty:
+  /// the program has maps of its own. Part of program_digest() when set.
+  std::string map_owner;
 
   std::string manifest;  // path of the manifest file
   SourcePos pos;         // of the [[program]] table
   // Positions of individual keys, for errors found after parsing (validation, duplicates).
-  SourcePos name_pos, type_pos, function_pos, bytecode_pos, sha256_pos, map_group_pos;
+  SourcePos name_pos, type_pos, function_pos, bytecode_pos, sha256_pos, map_group_pos, map_owner_pos;
 };
 
 /// Result of parsing one manifest's text: programs when no errors, else diagnostics.

@@ -296,6 +296,7 @@ ApplyReport apply(Kernel &kernel, const std::vector<ProgramChange> &changes, con
         if (c.record_stale) a.relocate(obs, *c.desired);
         break;
       case ChangeKind::Keep:
+        if (!c.error.empty()) report.program_errors[c.name] = c.error;
         if (c.record_stale && c.desired) a.relocate(obs, *c.desired);
         break;
     }

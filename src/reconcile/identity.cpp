@@ -19,6 +19,7 @@ std::string program_digest(const ProgramSpec &p) {
   // names it: a default group (the manifest's name) is not, so digests of programs pinned
   // before map_group existed stay the same, and renaming a file replaces nothing.
   if (p.map_group_explicit) s += fmt::format("map_group={}\n", p.map_group);
+  if (!p.map_owner.empty()) s += fmt::format("map_owner={}\n", p.map_owner);
   // global_data is a TOML table: its order in the file carries no meaning.
   std::vector<const GlobalValue *> globals;
   for (auto &g : p.global_data) globals.push_back(&g);

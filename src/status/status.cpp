@@ -119,12 +119,22 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
     bool invalid = desired.unreadable_directory() != nullptr;
     for (auto &m : desired.manifests)
       invalid |= m.name == obs.manifest_name && m.state == ManifestState::Invalid;
-    p.state = invalid && p.error.empty() ? "kept" : "failed";
+    // A map owner whose manifest went stays while programs use its maps (plan()'s kept_for).
+    std::vector<std::string> dependents;
+    for (auto &d : desired.programs)
+      if (d.map_owner == name) dependents.push_back(d.name);
+    for (auto &[dn, d] : after.programs)
+      if (d.map_owner == name && std::find(dependents.begin(), dependents.end(), dn) == dependents.end())
+        dependents.push_back(dn);
+    std::sort(dependents.begin(), dependents.end());
+    const bool owner_kept = !invalid && !dependents.empty() && p.error.empty();
+    p.state = (invalid || owner_kept) && p.error.empty() ? "kept" : "failed";
+    if (owner_kept) p.error = fmt::format("kept: maps used by {}", fmt::join(dependents, ", "));
     if (p.state == "failed" && p.error.empty()) p.error = "no manifest declares it, and removing it failed";
     for (auto &[key, r] : obs.attachments)
       p.attachments.push_back(
           {r.target, "attached", std::string(to_string(r.mechanism)), r.link_id, r.prog_id, "", "", 0, "", r.resolved, {}});
-    degraded = true;
+    degraded |= !owner_kept;  // kept for its dependents: as asked, not a degradation
     progs.emplace(name, std::move(p));
   }
   // Per map: its shared pin and the programs of ours that use it (one map id).

@@ -51,6 +51,8 @@ struct ProgramStatus {
   /// attached | pending (loaded; its only attach points are patterns that match no interface yet)
   /// | partial (some attach points failed or pending) | failed (not loaded) | kept (manifest invalid)
   /// | loaded (loaded and pinned; the manifest declares no attach point: a load-only program)
+  /// | kept also for a map owner no manifest declares while programs use its maps (error:
+  /// "kept: maps used by a, b")
   std::string state;
   std::string error;
   uint32_t kernel_id = 0;

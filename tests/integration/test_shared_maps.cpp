@@ -1,5 +1,5 @@
-// Shared maps (issue 10, point 2): LIBBPF_PIN_BY_NAME maps are one map per map group, pinned
-// at <pin-root>/_maps/<group>/<map>. Checked through the kernel: the programs' own map id lists
+// Shared maps (issue 10, points 2 and 3): LIBBPF_PIN_BY_NAME maps are one map per map group,
+// pinned at <pin-root>/_maps/<group>/<map>; map_owner takes every map of another program. Checked through the kernel: the programs' own map id lists
 // (BPF_OBJ_GET_INFO_BY_FD), counters both programs write, a tool (bpftool) writing the shared
 // pin, and the pins that stay or go.
 #include <sys/syscall.h>
@@ -191,6 +191,90 @@ TEST_F(SharedMaps, ManifestsShareByGroupAndAMismatchIsAPositionedError) {
   EXPECT_TRUE(wait_until([&] { return !path_exists(pin_root_ + "/_maps/team"); }, 5s))
       << testing::PrintToString(list_tree(pin_root_));
   EXPECT_TRUE(path_exists(pin_root_ + "/_maps/m3/shared_counts"));
+}
+
+
+// map_owner (issue 10, point 3): a program that takes every map of another program.
+std::string owned_program(const std::string& name, const std::string& function, const std::string& tracepoint,
+                          const std::string& owner, const std::string& object = "shared_counter") {
+  return "[[program]]\n"
+         "name = \"" + name + "\"\n"
+         "type = \"tracepoint\"\n"
+         "bpf_function = \"" + function + "\"\n"
+         "bytecode = { path = \"" + bpf_object_path(object) + "\" }\n"
+         "map_owner = \"" + owner + "\"\n"
+         "[[program.attach]]\n"
+         "tracepoint = \"" + tracepoint + "\"\n";
+}
+
+TEST_F(SharedMaps, MapOwnerSharesEveryMapAndIsKeptForItsDependents) {
+  ASSERT_TRUE(start_daemon());
+  write_manifest("owner.toml", shared_program("mo-owner", "count_a", kTpA));
+  write_manifest("dep.toml", owned_program("mo-dep", "count_b", kTpB, "mo-owner"));
+  ASSERT_TRUE(wait_program("mo-owner", attached, 10s)) << diag();
+  ASSERT_TRUE(wait_program("mo-dep", attached, 10s)) << diag();
+  const auto o = raw_pinned_prog_id(prog_pin("mo-owner")), d = raw_pinned_prog_id(prog_pin("mo-dep"));
+  ASSERT_TRUE(o && d);
+  // Every map is the owner's, the one without LIBBPF_PIN_BY_NAME included.
+  const auto own = raw_pinned_map_id(map_pin("mo-owner", "own_counts"));
+  const auto shared = raw_pinned_map_id(map_pin("mo-owner", "shared_counts"));
+  ASSERT_TRUE(own && shared);
+  EXPECT_TRUE(has_map(*d, *own));
+  EXPECT_TRUE(has_map(*d, *shared));
+  EXPECT_EQ(raw_pinned_map_id(map_pin("mo-dep", "own_counts")), own);
+  const auto p = raw_prog(*d);
+  ASSERT_TRUE(p);
+  for (auto id : p->map_ids) EXPECT_TRUE(has_map(*o, id)) << "mo-dep uses map " << id << " that mo-owner does not";
+  // Both count into the owner's own_counts (one slot, every event of both programs).
+  const std::string counts = map_pin("mo-owner", "own_counts");
+  const auto c0 = read_counter(counts, 0).value_or(0);
+  const auto b0 = read_counter(map_pin("mo-owner", "shared_counts"), 2).value_or(0);
+  call_a(30);
+  call_b(40);
+  EXPECT_TRUE(wait_until([&] { return read_counter(counts, 0).value_or(0) >= c0 + 70; }, 2s))
+      << "owner's own_counts rose by " << read_counter(counts, 0).value_or(0) - c0 << " of 70";
+  EXPECT_GE(read_counter(map_pin("mo-owner", "shared_counts"), 2).value_or(0), b0 + 40);
+  const auto desc = describe_or_fail();
+  const auto pd = find_program(desc, "mo-dep");
+  ASSERT_TRUE(pd);
+  EXPECT_EQ(map_info(*pd, "own_counts")["programs"], json({"mo-dep", "mo-owner"})) << pd->dump();
+  EXPECT_EQ(map_info(*pd, "own_counts").value("id", 0u), *own) << pd->dump();
+
+  // An owner no manifest declares: a positioned error at map_owner, nothing loaded.
+  write_manifest("nobody.toml", owned_program("mo-orphan", "count_b", kTpB, "mo-nobody"));
+  const auto orphan = wait_program("mo-orphan", [](const json& j) { return j.value("state", "") == "failed"; }, 10s);
+  ASSERT_TRUE(orphan) << diag();
+  EXPECT_NE(orphan->value("error", "").find(manifest_path("nobody.toml") +
+                                            ":6:13: error: map_owner 'mo-nobody' is not declared in any manifest"),
+            std::string::npos) << orphan->dump();
+  EXPECT_FALSE(path_exists(pin_dir("mo-orphan")));
+  // An owner without the maps the object needs: every missing one named.
+  write_manifest("wrong.toml", owned_program("mo-wrong", "tracepoint_count", kTpB, "mo-owner", "tracepoint_counter"));
+  const auto wrong = wait_program("mo-wrong", [](const json& j) { return j.value("state", "") == "failed"; }, 10s);
+  ASSERT_TRUE(wrong) << diag();
+  const std::string werr = wrong->value("error", "");
+  EXPECT_NE(werr.find(manifest_path("wrong.toml") + ":6:13: error: map_owner 'mo-owner' has no map named counts"),
+            std::string::npos) << werr;
+  EXPECT_FALSE(path_exists(pin_dir("mo-wrong")));
+  remove_manifest("nobody.toml");
+  remove_manifest("wrong.toml");
+
+  // The owner's manifest goes: it is kept, with the reason, while its dependent lives.
+  remove_manifest("owner.toml");
+  const auto kept = wait_program("mo-owner", [](const json& j) { return j.value("state", "") == "kept"; }, 10s);
+  ASSERT_TRUE(kept) << diag();
+  EXPECT_EQ(kept->value("error", ""), "kept: maps used by mo-dep") << kept->dump();
+  EXPECT_EQ(raw_pinned_prog_id(prog_pin("mo-owner")), o);
+  EXPECT_EQ(raw_pinned_prog_id(prog_pin("mo-dep")), d);
+  const auto c1 = read_counter(counts, 0).value_or(0);
+  call_b(20);
+  EXPECT_TRUE(wait_until([&] { return read_counter(counts, 0).value_or(0) >= c1 + 20; }, 2s));
+  // The last dependent goes: the owner goes with it.
+  remove_manifest("dep.toml");
+  EXPECT_TRUE(wait_until([&] { return !path_exists(pin_dir("mo-dep")) && !path_exists(pin_dir("mo-owner")); }, 10s))
+      << diag();
+  EXPECT_TRUE(wait_until([&] { return !path_exists(pin_root_ + "/_maps"); }, 5s))
+      << testing::PrintToString(list_tree(pin_root_));
 }
 
 }  // namespace
