@@ -16,6 +16,8 @@ namespace bpfrec {
 ///   <root>/<program>/links/<key>    TCX and perf links (key = attach_key())
 ///   <root>/_staging-<program>/      a replacement being built; swapped with <program> in one
 ///                                   renameat2(RENAME_EXCHANGE), so <program> is always whole
+///   <root>/_maps/<group>/<map>      LIBBPF_PIN_BY_NAME maps, one per map group (libbpf's
+///                                   pin_root_path), shared by the programs of that group
 /// The per-directory helpers take a program directory (live or staging).
 struct PinLayout {
   std::string root;
@@ -26,6 +28,8 @@ struct PinLayout {
   // Not a valid program name (those start with [a-z0-9]), and without a dot: bpffs refuses
   // names with dots (EPERM), even for lookups.
   static constexpr const char *kStagingPrefix = "_staging-";
+  std::string shared_maps_root() const { return root + "/_maps"; }
+  std::string group_dir(const std::string &group) const { return shared_maps_root() + "/" + group; }
   static std::string prog(const std::string &dir) { return dir + "/prog"; }
   static std::string record(const std::string &dir) { return dir + "/record"; }
   static std::string maps_dir(const std::string &dir) { return dir + "/maps"; }

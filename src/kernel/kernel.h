@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "manifest/manifest.h"
 #include "reconcile/state.h"
@@ -21,6 +22,12 @@ enum class TcMechanism { Auto, Tcx, Tc, Dispatcher };
 /// kernel allows freplace (probe_freplace()) and the program alone on the hook elsewhere;
 /// `Dispatcher` and `Single` force one (Single: one program per interface, no priorities).
 enum class XdpMechanism { Auto, Dispatcher, Single };
+
+/// A shared map pin that release_unused_shared_maps() removed (or failed to: `error`).
+struct ReleasedPin {
+  std::string pin;
+  std::string error;
+};
 
 class Kernel {
  public:
@@ -67,6 +74,12 @@ class Kernel {
 
   /// Rewrites the record (e.g. the manifest moved).
   virtual Result<void> save(const ObservedProgram &prog) = 0;
+
+  /// Unpins the shared map pins (<pin-root>/_maps/<group>/<map>) that no program's record names
+  /// any more, and removes group directories left empty. Looks only when `changed` (the apply
+  /// changed something) or on the first call of the process (a daemon killed mid-apply); nothing
+  /// is released while some program's record cannot be read.
+  virtual std::vector<ReleasedPin> release_unused_shared_maps(bool /*changed*/) { return {}; }
 };
 
 /// The real kernel. `pin_root` must be on a bpffs (see ensure_pin_root()).

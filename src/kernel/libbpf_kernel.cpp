@@ -27,6 +27,7 @@
 #include "manifest/object_info.h"
 #include "manifest/validate.h"
 #include "reconcile/identity.h"
+#include "reconcile/shared_maps.h"
 #include "util/unique_fd.h"
 
 namespace bpfrec {
@@ -110,17 +111,18 @@ Result<void> apply_globals(bpf_object *obj, const ProgramSpec &spec) {
 }
 
 // An object opened for loading `spec`'s program (only that one autoloads) with its global_data
-// applied. Maps marked LIBBPF_PIN_BY_NAME are pinned in (or reused from) `dir`'s maps
-// directory, not in /sys/fs/bpf where other loaders would share them.
+// applied. Maps marked LIBBPF_PIN_BY_NAME get their pin path in `group_dir`
+// (<pin-root>/_maps/<group>, libbpf's pin_root_path), so libbpf reuses a map pinned there by
+// another program of the group (after its own compatibility check) or creates and pins it; not
+// /sys/fs/bpf, where other loaders would share them.
 struct OpenedObject {
   Bytecode code;  // the object reads these bytes until it is closed: declared first, destroyed last
   BpfObjectPtr obj;
   bpf_program *prog = nullptr;  // borrowed from obj
 };
 
-Result<OpenedObject> open_object(const ProgramSpec &spec, const Bytecode &code, const std::string &dir) {
-  const std::string maps_dir = PinLayout::maps_dir(dir);
-  DECLARE_LIBBPF_OPTS(bpf_object_open_opts, oopts, .pin_root_path = maps_dir.c_str());
+Result<OpenedObject> open_object(const ProgramSpec &spec, const Bytecode &code, const std::string &group_dir) {
+  DECLARE_LIBBPF_OPTS(bpf_object_open_opts, oopts, .pin_root_path = group_dir.c_str());
   OpenedObject o;
   o.code = code;
   o.obj.reset(open_bytecode(o.code, spec.bytecode_path, &oopts));
@@ -135,6 +137,46 @@ Result<OpenedObject> open_object(const ProgramSpec &spec, const Bytecode &code, 
   if (auto r = fix_program_type(o.prog, spec.type); !r) return std::unexpected(r.error());
   if (auto r = apply_globals(o.obj.get(), spec); !r) return std::unexpected(r.error());
   return o;
+}
+
+// "path:line:col: error: " at the key a map sharing problem of `spec` is reported at: its
+// map_group when the manifest names one, else its name.
+std::string sharing_error_prefix(const ProgramSpec &spec) {
+  const SourcePos at = spec.map_group_explicit ? spec.map_group_pos : spec.name_pos;
+  return fmt::format("{}:{}:{}: error: ", spec.manifest, at.line, at.column);
+}
+
+// Before the load: every LIBBPF_PIN_BY_NAME map of `obj` whose group pin exists must match it
+// (libbpf checks the same and fails the whole load with a bare EINVAL; this names the map, the
+// group and what differs). Errors are positioned at the program (sharing_error_prefix()).
+Result<void> check_shared_maps(bpf_object *obj, const ProgramSpec &spec) {
+  bpf_map *m;
+  bpf_object__for_each_map(m, obj) {
+    const char *pin = bpf_map__pin_path(m);
+    if (!pin) continue;
+    UniqueFd fd(bpf_obj_get(pin));
+    if (!fd.valid()) {
+      if (errno == ENOENT) continue;  // the group's first program: libbpf creates and pins it
+      return fail(Error{errno, fmt::format("{}map '{}' of map group '{}': cannot open its pin {}: {}",
+                                           sharing_error_prefix(spec), bpf_map__name(m), spec.map_group, pin,
+                                           std::strerror(errno))});
+    }
+    bpf_map_info info{};
+    uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0)
+      return fail_errno(errno, "read map pin {}", pin);
+    const MapDef pinned{info.type, info.key_size, info.value_size, info.max_entries, info.map_flags};
+    const MapDef mine{static_cast<uint32_t>(bpf_map__type(m)), bpf_map__key_size(m), bpf_map__value_size(m),
+                      bpf_map__max_entries(m), bpf_map__map_flags(m)};
+    if (auto diff = map_def_mismatch(pinned, mine); !diff.empty())
+      return fail(Error{EINVAL, fmt::format("{}map '{}' of map group '{}' (pinned at {}, map id {}) is defined "
+                                            "otherwise in {}: {}; the programs of one map group share such "
+                                            "maps and must define them alike (give this program another "
+                                            "map_group for maps of its own)",
+                                            sharing_error_prefix(spec), bpf_map__name(m), spec.map_group, pin,
+                                            info.id, spec.bytecode_path, diff)});
+  }
+  return {};
 }
 
 class LibbpfKernel final : public Kernel {
@@ -182,10 +224,23 @@ class LibbpfKernel final : public Kernel {
     if (auto r = make_dirs(PinLayout::links_dir(dir)); !r) return std::unexpected(r.error());
     auto code = bytecode_of(spec);
     if (!code) return std::unexpected(code.error());
-    auto opened = open_object(spec, *code, dir);
+    const std::string group_dir = pins_.group_dir(spec.map_group);
+    auto opened = open_object(spec, *code, group_dir);
     if (!opened) return std::unexpected(opened.error());
     auto &[held, obj, prog] = *opened;
     (void)held;
+    ObservedProgram owner;  // map_owner: the record of the program whose maps are reused
+    if (!spec.map_owner.empty()) {
+      if (auto r = reuse_owner_maps(obj.get(), spec, owner); !r) return std::unexpected(r.error());
+    } else if (auto r = check_shared_maps(obj.get(), spec); !r) {
+      return std::unexpected(r.error());
+    }
+    bool shares = false;
+    bpf_map *sm;
+    bpf_object__for_each_map(sm, obj.get()) shares |= bpf_map__pin_path(sm) != nullptr;
+    // libbpf pins a group's first map there itself (mkdir of the last level only).
+    if (shares)
+      if (auto r = make_dirs(group_dir); !r) return std::unexpected(r.error());
     recent_log().clear();
     if (target_fixed_at_load(spec.type) && !spec.attach.empty()) {
       // fentry/fexit: the kernel function is the program's attach_btf_id, resolved here from the
@@ -213,16 +268,78 @@ class LibbpfKernel final : public Kernel {
     out.bytecode_path = spec.bytecode_path;
     out.bpf_function = spec.bpf_function;
     out.prog_id = prog_id_of(fd);
+    out.map_owner = spec.map_owner;
     bpf_map *m;
     bpf_object__for_each_map(m, obj.get()) {
       const std::string pin_name = map_pin_name(m);
       const std::string path = PinLayout::map(dir, pin_name);
-      if (bpf_map__pin(m, path.c_str()) != 0) return fail_errno(errno, "pin map {}", path);
+      if (const char *shared = bpf_map__pin_path(m)) {
+        // Pinned (or found) in its group by libbpf; a second pin under maps/ keeps every map of
+        // the program in one place for tools and for the dispatcher components that reuse them.
+        if (bpf_obj_pin(bpf_map__fd(m), path.c_str()) != 0) return fail_errno(errno, "pin map {}", path);
+        out.shared_maps[bpf_map__name(m)] = shared;
+      } else if (bpf_map__pin(m, path.c_str()) != 0) {
+        return fail_errno(errno, "pin map {}", path);
+      }
+      // The owner's shared maps are this program's too: its record names their group pins.
+      if (auto om = owner.shared_maps.find(bpf_map__name(m)); om != owner.shared_maps.end())
+        out.shared_maps[om->first] = om->second;
       out.maps[pin_name] = path;
+      bpf_map_info info{};
+      uint32_t len = sizeof info;
+      if (bpf_obj_get_info_by_fd(bpf_map__fd(m), &info, &len) == 0) out.map_ids[pin_name] = info.id;
     }
     if (auto r = write_record(out); !r) return std::unexpected(r.error());
     bytecode_.put(*code);
     return out;
+  }
+
+  // map_owner (bpfman's map_owner_id): every map of `obj` reuses the owner's map of the same
+  // name, pinned at <pin-root>/<owner>/maps/<map>; `owner` gets the owner's record (its shared
+  // maps). Errors, positioned at map_owner: the owner is not loaded, maps it lacks (all named),
+  // a map defined otherwise (type, key or value size, max_entries).
+  Result<void> reuse_owner_maps(bpf_object *obj, const ProgramSpec &spec, ObservedProgram &owner) {
+    const std::string at = fmt::format("{}:{}:{}: error: ", spec.manifest, spec.map_owner_pos.line,
+                                       spec.map_owner_pos.column);
+    owner.name = spec.map_owner;
+    owner.dir = pins_.dir(spec.map_owner);
+    UniqueFd owner_prog(bpf_obj_get(PinLayout::prog(owner.dir).c_str()));
+    if (!owner_prog.valid())
+      return fail(Error{ENOENT, fmt::format("{}map_owner '{}' is not loaded (no program pinned at {})", at,
+                                            spec.map_owner, PinLayout::prog(owner.dir))});
+    (void)records_.read(owner);  // its shared maps; none when unreadable
+    std::vector<std::string> missing, differ;
+    bpf_map *m;
+    bpf_object__for_each_map(m, obj) {
+      (void)bpf_map__set_pin_path(m, nullptr);  // the owner's map, not the group's
+      const std::string pin = PinLayout::map(owner.dir, map_pin_name(m));
+      UniqueFd fd(bpf_obj_get(pin.c_str()));
+      if (!fd.valid()) {
+        missing.push_back(bpf_map__name(m));
+        continue;
+      }
+      bpf_map_info info{};
+      uint32_t len = sizeof info;
+      if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) return fail_errno(errno, "read map pin {}", pin);
+      // Flags are libbpf's to choose for internal maps (mmapable, read-only): not compared.
+      const MapDef pinned{info.type, info.key_size, info.value_size, info.max_entries, 0};
+      const MapDef mine{static_cast<uint32_t>(bpf_map__type(m)), bpf_map__key_size(m), bpf_map__value_size(m),
+                        bpf_map__max_entries(m), 0};
+      if (auto diff = map_def_mismatch(pinned, mine); !diff.empty()) {
+        differ.push_back(fmt::format("'{}': {}", bpf_map__name(m), diff));
+        continue;
+      }
+      if (int err = bpf_map__reuse_fd(m, fd.get())) return fail_errno(-err, "reuse map {}", pin);
+    }
+    if (!missing.empty()) {
+      auto have = list_dir(PinLayout::maps_dir(owner.dir));
+      return fail(Error{ENOENT, fmt::format("{}map_owner '{}' has no map named {} (its maps: {})", at, spec.map_owner,
+                                            fmt::join(missing, ", "), fmt::join(have, ", "))});
+    }
+    if (!differ.empty())
+      return fail(Error{EINVAL, fmt::format("{}map_owner '{}' defines maps otherwise: {}", at, spec.map_owner,
+                                            fmt::join(differ, "; "))});
+    return {};
   }
 
   // The bytes to load `spec` from: those load_desired() hashed into its digest, else (a spec
@@ -429,6 +546,44 @@ class LibbpfKernel final : public Kernel {
   }
 
   Result<void> save(const ObservedProgram &prog) override { return write_record(prog); }
+
+  std::vector<ReleasedPin> release_unused_shared_maps(bool changed) override {
+    std::vector<ReleasedPin> out;
+    if (!changed && swept_) return out;
+    swept_ = true;
+    const std::string root = pins_.shared_maps_root();
+    const auto groups = list_dir(root);
+    if (groups.empty()) {
+      (void)::rmdir(root.c_str());
+      return out;
+    }
+    // Every record under the pin root, staging ones included. A program directory whose record
+    // cannot be read may name any group pin: then nothing is released.
+    std::vector<ObservedProgram> records;
+    for (const auto &entry : list_dir(pins_.root)) {
+      const bool staging = entry.starts_with(PinLayout::kStagingPrefix);
+      ObservedProgram p;
+      p.name = staging ? entry.substr(std::strlen(PinLayout::kStagingPrefix)) : entry;
+      if (!valid_program_name(p.name)) continue;
+      p.dir = pins_.root + "/" + entry;
+      if (auto r = records_.read(p); !r) {
+        spdlog::debug("shared maps: not released while the record of {} cannot be read: {}", p.dir, r.error().message);
+        return out;
+      }
+      records.push_back(std::move(p));
+    }
+    std::vector<std::string> pins;
+    for (const auto &g : groups)
+      for (const auto &m : list_dir(pins_.group_dir(g))) pins.push_back(pins_.group_dir(g) + "/" + m);
+    for (const auto &pin : unused_shared_pins(pins, records)) {
+      ReleasedPin r{pin, ""};
+      if (::unlink(pin.c_str()) != 0 && errno != ENOENT) r.error = fmt::format("unpin {}: {}", pin, std::strerror(errno));
+      out.push_back(std::move(r));
+    }
+    for (const auto &g : groups) (void)::rmdir(pins_.group_dir(g).c_str());  // only empty ones go
+    (void)::rmdir(root.c_str());
+    return out;
+  }
 
  private:
   ObservedProgram read_program(const std::string &name, const std::string &dir, XdpHookCache &xdp_hooks) {
@@ -666,6 +821,7 @@ class LibbpfKernel final : public Kernel {
   XdpMechanism xdp_;
   bool tcx_probed_ = false, tcx_ = false;
   bool freplace_logged_ = false;
+  bool swept_ = false;  // release_unused_shared_maps() ran once in this process
 };
 
 }  // namespace

@@ -47,6 +47,9 @@ Result<BpfObjectPtr> open_sharing_pinned_maps(const Bytecode &code, const std::s
     const std::string pin = PinLayout::map(dir, map_pin_name(m));
     UniqueFd fd(bpf_obj_get(pin.c_str()));
     if (!fd.valid()) return fail_errno(errno, "open map pin {}", pin);
+    // A LIBBPF_PIN_BY_NAME map got a pin path under /sys/fs/bpf at open: libbpf would look
+    // there at load, and pin our map there. It is the pinned program's map, by fd alone.
+    (void)bpf_map__set_pin_path(m, nullptr);
     if (int err = bpf_map__reuse_fd(m, fd.get())) return fail_errno(-err, "reuse map {}", pin);
     bpf_map_info info{};
     uint32_t len = sizeof info;

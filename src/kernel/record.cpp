@@ -76,6 +76,10 @@ std::string record_to_json(const ObservedProgram &p) {
             {"bytecode_path", p.bytecode_path},
             {"bpf_function", p.bpf_function},
             {"attachments", atts}};
+  // Optional keys (records written before shared maps existed have neither).
+  if (!p.shared_maps.empty()) j["shared_maps"] = p.shared_maps;
+  if (!p.map_ids.empty()) j["map_ids"] = p.map_ids;
+  if (!p.map_owner.empty()) j["map_owner"] = p.map_owner;
   return j.dump();
 }
 
@@ -92,6 +96,9 @@ Result<void> record_from_json(const std::string &text, ObservedProgram &p) {
     out.bytecode_sha256 = j.at("bytecode_sha256").get<std::string>();
     out.bytecode_path = j.value("bytecode_path", "");
     out.bpf_function = j.value("bpf_function", "");
+    out.shared_maps = j.value("shared_maps", std::map<std::string, std::string>{});
+    out.map_ids = j.value("map_ids", std::map<std::string, uint32_t>{});
+    out.map_owner = j.value("map_owner", "");
     out.attachments.clear();
     for (auto &[k, v] : j.at("attachments").items()) {
       AttachRecord a;

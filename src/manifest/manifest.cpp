@@ -165,6 +165,15 @@ bool valid_program_name(std::string_view name) {
                      [&](char c) { return lower_digit(c) || c == '_' || c == '-'; });
 }
 
+std::string default_map_group(const std::string &manifest_path) {
+  std::string stem = std::filesystem::path(manifest_path).filename().string();
+  if (stem.ends_with(".toml")) stem.resize(stem.size() - 5);
+  for (char &c : stem)
+    if (c == '.' || c == '/' || static_cast<unsigned char>(c) <= ' ' || c == 0x7f) c = '_';
+  if (stem.empty()) stem = "_";
+  return stem;
+}
+
 namespace {
 
 SourcePos pos_of(const toml::source_region &r) { return {r.begin.line, r.begin.column}; }
@@ -443,6 +452,7 @@ void parse_attach(Reader &r, const toml::table &t, ProgramType type, AttachSpec 
 void parse_program(Reader &r, const toml::table &t, const std::string &path, ProgramSpec &p) {
   p.manifest = path;
   p.pos = pos_of(t.source());
+  p.map_group = default_map_group(path);
   // The type decides which attach keys apply, so read it first.
   std::optional<ProgramType> type;
   if (auto tn = t.get("type")) {
@@ -461,9 +471,23 @@ void parse_program(Reader &r, const toml::table &t, const std::string &path, Pro
   }
   const toml::array *attach = nullptr;
   r.each_key(t, "[[program]]",
-             {"name", "type", "bpf_function", "bytecode", "global_data", "metadata", "attach"},
+             {"name", "type", "bpf_function", "bytecode", "global_data", "metadata", "map_group", "map_owner", "attach"},
              [&](std::string_view key, SourcePos kpos, const toml::node &v) {
-               if (key == "name") {
+               if (key == "map_owner") {
+                 p.map_owner_pos = pos_of(v.source());
+                 if (auto s = r.str(v, key)) {
+                   if (!valid_program_name(*s))
+                     r.error(v, fmt::format("'map_owner' = \"{}\" is not a program name ([a-z0-9][a-z0-9_-]{{0,62}})", *s));
+                   else p.map_owner = *s;
+                 }
+               } else if (key == "map_group") {
+                 p.map_group_pos = pos_of(v.source());
+                 if (auto s = r.str(v, key)) {
+                   if (!valid_program_name(*s))
+                     r.error(v, fmt::format("'map_group' = \"{}\" must match [a-z0-9][a-z0-9_-]{{0,62}}", *s));
+                   else p.map_group = *s, p.map_group_explicit = true;
+                 }
+               } else if (key == "name") {
                  p.name_pos = pos_of(v.source());
                  if (auto s = r.str(v, key)) {
                    if (!valid_program_name(*s))
@@ -553,6 +577,17 @@ void parse_program(Reader &r, const toml::table &t, const std::string &path, Pro
                }
              });
   if (!t.contains("name")) r.error(p.pos, "[[program]] needs 'name'");
+  // A program with a map owner has no maps of its own: its .rodata/.data and shared maps are
+  // the owner's too, so neither global_data nor a map group could apply.
+  if (!p.map_owner.empty()) {
+    if (p.map_owner == p.name)
+      r.error(p.map_owner_pos, fmt::format("'map_owner' = \"{}\" names this program itself", p.map_owner));
+    if (t.contains("map_group"))
+      r.error(p.map_group_pos, "'map_group' does not apply with 'map_owner': every map is the owner's");
+    if (t.contains("global_data"))
+      r.error(pos_of(t.get("global_data")->source()),
+              "'global_data' does not apply with 'map_owner': .rodata and .data are the owner's maps");
+  }
   if (!t.contains("bpf_function")) r.error(p.pos, "[[program]] needs 'bpf_function'");
   if (!t.contains("bytecode")) r.error(p.pos, "[[program]] needs 'bytecode'");
   // No [[program.attach]]: a load-only program (bpfman loads without attaching): loaded and

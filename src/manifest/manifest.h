@@ -143,11 +143,22 @@ struct ProgramSpec {
   std::vector<GlobalValue> global_data;  // in file order
   std::map<std::string, std::string> metadata;
   std::vector<AttachSpec> attach;
+  /// Where the object's LIBBPF_PIN_BY_NAME maps are shared: <pin-root>/_maps/<map_group>/<map>.
+  /// The `map_group` key (a name, like `name`), else default_map_group() of the manifest, so the
+  /// programs of one manifest share by default (issue 10, point 2; bpfman shares such maps too).
+  std::string map_group;
+  /// The manifest named `map_group`: only then is it part of program_digest(), so programs
+  /// pinned before the key existed keep their digest (and are not replaced on upgrade).
+  bool map_group_explicit = false;
+  /// `map_owner`: the program whose maps this one uses, every one of them (bpfman's
+  /// map_owner_id): the object's maps are reused from <pin-root>/<map_owner>/maps/<map>. Empty:
+  /// the program has maps of its own. Part of program_digest() when set.
+  std::string map_owner;
 
   std::string manifest;  // path of the manifest file
   SourcePos pos;         // of the [[program]] table
   // Positions of individual keys, for errors found after parsing (validation, duplicates).
-  SourcePos name_pos, type_pos, function_pos, bytecode_pos, sha256_pos;
+  SourcePos name_pos, type_pos, function_pos, bytecode_pos, sha256_pos, map_group_pos, map_owner_pos;
 };
 
 /// Result of parsing one manifest's text: programs when no errors, else diagnostics.
@@ -164,5 +175,10 @@ ParsedManifest parse_manifest(std::string_view text, const std::string &path);
 
 /// True when `name` matches [a-z0-9][a-z0-9_-]{0,62} (fits a bpffs directory and a D-Bus path).
 bool valid_program_name(std::string_view name);
+
+/// The map group of a manifest that names none: its file's base name without `.toml`, with
+/// every character a bpffs directory name or a map group cannot hold ('.', '/', white space,
+/// control characters) as '_'; e.g. "/etc/bpfman/programs.d/10-net.v2.toml" -> "10-net_v2".
+std::string default_map_group(const std::string &manifest_path);
 
 }  // namespace bpfrec

@@ -296,9 +296,18 @@ ApplyReport apply(Kernel &kernel, const std::vector<ProgramChange> &changes, con
         if (c.record_stale) a.relocate(obs, *c.desired);
         break;
       case ChangeKind::Keep:
+        if (!c.error.empty()) report.program_errors[c.name] = c.error;
         if (c.record_stale && c.desired) a.relocate(obs, *c.desired);
         break;
     }
+  }
+  // Shared map pins whose last program went (its record is gone with its pins).
+  for (const auto &r : kernel.release_unused_shared_maps(report.changes > 0 || !observed.stale.empty())) {
+    AuditEvent e{"unpin", "", "", "", 0};
+    e.target = r.pin;
+    e.error = r.error;
+    if (e.error.empty()) ++report.changes;
+    audit(e);
   }
   return report;
 }

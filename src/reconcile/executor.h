@@ -58,7 +58,9 @@ struct ApplyReport {
 ///   Lost attach points that are no longer wanted (ProgramChange::forget) are detached first:
 ///   their pins go and the record drops them.
 /// - Remove: a program whose detach fails keeps its pins, so nothing runs unowned.
-/// Staging directories of an interrupted replace (observed.stale) are discarded first.
+/// Staging directories of an interrupted replace (observed.stale) are discarded first; at the
+/// end, shared map pins that no program's record names any more are unpinned (audit action
+/// `unpin`, the pin as target).
 ApplyReport apply(Kernel &kernel, const std::vector<ProgramChange> &changes, const ObservedState &observed,
                   const AuditSink &audit);
 

@@ -34,6 +34,11 @@ std::string program_digest(const ProgramSpec &p) {
   // fentry/fexit: the kernel function is bound at load (attach_btf_id), so it is part of the
   // program. Only for those types, so that digests of programs pinned before stay the same.
   if (target_fixed_at_load(p.type) && !p.attach.empty()) s += fmt::format("load_target={}\n", p.attach[0].function);
+  // The map group decides which shared maps the program is loaded with. Only when the manifest
+  // names it: a default group (the manifest's name) is not, so digests of programs pinned
+  // before map_group existed stay the same, and renaming a file replaces nothing.
+  if (p.map_group_explicit) s += fmt::format("map_group={}\n", p.map_group);
+  if (!p.map_owner.empty()) s += fmt::format("map_owner={}\n", p.map_owner);
   // global_data is a TOML table: its order in the file carries no meaning.
   std::vector<const GlobalValue *> globals;
   for (auto &g : p.global_data) globals.push_back(&g);

@@ -9,7 +9,8 @@ namespace bpfrec {
 
 /// SHA-256 (hex) over everything that requires reloading the program when it changes: type,
 /// bpf_function, the bytecode's actual sha256 and global_data; for fentry/fexit also the attach
-/// point's kernel function (bound at load time). Not metadata, not (other) attach points.
+/// point's kernel function (bound at load time); `map_group` when the manifest names it. Not
+/// metadata, not (other) attach points.
 std::string program_digest(const ProgramSpec &p);
 
 /// 16 hex digits of SHA-256 over AttachSpec::canonical(); the attachment's pin name.

@@ -1,7 +1,12 @@
 #include "reconcile/plan.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
+#include <tuple>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "reconcile/identity.h"
 
@@ -80,6 +85,66 @@ std::vector<ProgramChange> plan(const DesiredState &desired, const ObservedState
     out.push_back(std::move(c));
   }
 
+  // Map owners (issue 10, point 3).
+  std::map<std::string, const ProgramSpec *> by_name;
+  for (const auto &spec : desired.programs) by_name.emplace(spec.name, &spec);
+  std::map<std::string, ProgramChange *> change_of;
+  for (auto &c : out) change_of[c.name] = &c;
+  auto at_owner = [](const ProgramSpec &s) {
+    return fmt::format("{}:{}:{}: error: ", s.manifest, s.map_owner_pos.line, s.map_owner_pos.column);
+  };
+  for (auto &c : out) {
+    if (!c.desired || c.desired->map_owner.empty()) continue;
+    const ProgramSpec &spec = *c.desired;
+    const std::string &owner = spec.map_owner;
+    auto o = by_name.find(owner);
+    std::string error;
+    if (o == by_name.end() && !observed.programs.contains(owner))
+      error = fmt::format("{}map_owner '{}' is not declared in any manifest", at_owner(spec), owner);
+    else if (o != by_name.end() && !o->second->map_owner.empty())
+      error = fmt::format("{}map_owner '{}' takes its own maps from '{}': name '{}' as the map owner", at_owner(spec),
+                          owner, o->second->map_owner, o->second->map_owner);
+    if (!error.empty()) {
+      // Nothing to load it with; a dependent already loaded keeps running as it is.
+      c.kind = ChangeKind::Keep;
+      c.attach.clear();
+      c.detach.clear();
+      c.forget.clear();
+      c.error = error;
+      c.reason = error;
+      continue;
+    }
+    // The owner is loaded again (new maps): so is the dependent, onto those maps.
+    auto oc = change_of.find(owner);
+    const bool owner_reloads =
+        oc != change_of.end() && (oc->second->kind == ChangeKind::Replace || oc->second->kind == ChangeKind::Create);
+    auto obs = observed.programs.find(c.name);
+    if (owner_reloads && obs != observed.programs.end() &&
+        (c.kind == ChangeKind::Keep || c.kind == ChangeKind::Update)) {
+      c.kind = ChangeKind::Replace;
+      c.attach.clear();
+      for (auto &a : spec.attach) c.attach.push_back(attach_key(spec.type, a));
+      c.detach.clear();
+      for (auto &[k, _] : obs->second.attachments) c.detach.push_back(k);
+      c.forget.clear();
+      c.reason = fmt::format("map owner {} is loaded again: its maps change", owner);
+    }
+  }
+  for (auto &c : out) {
+    if (c.kind != ChangeKind::Remove) continue;
+    for (const auto &spec : desired.programs)
+      if (spec.map_owner == c.name) c.kept_for.push_back(spec.name);
+    for (const auto &k : out)
+      if (k.kind == ChangeKind::Keep && k.kept_last_good && observed.programs.contains(k.name) &&
+          observed.programs.at(k.name).map_owner == c.name)
+        c.kept_for.push_back(k.name);
+    if (c.kept_for.empty()) continue;
+    std::sort(c.kept_for.begin(), c.kept_for.end());
+    c.kind = ChangeKind::Keep;
+    c.detach.clear();
+    c.reason = fmt::format("kept: maps used by {}", fmt::join(c.kept_for, ", "));
+  }
+
   auto rank = [](ChangeKind k) {
     switch (k) {
       case ChangeKind::Remove: return 0;
@@ -90,8 +155,9 @@ std::vector<ProgramChange> plan(const DesiredState &desired, const ObservedState
     }
     return 5;
   };
+  auto dependent = [](const ProgramChange &c) { return c.desired && !c.desired->map_owner.empty(); };
   std::stable_sort(out.begin(), out.end(), [&](const ProgramChange &a, const ProgramChange &b) {
-    return std::pair(rank(a.kind), a.name) < std::pair(rank(b.kind), b.name);
+    return std::tuple(rank(a.kind), dependent(a), a.name) < std::tuple(rank(b.kind), dependent(b), b.name);
   });
   return out;
 }

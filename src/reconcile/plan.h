@@ -32,11 +32,21 @@ struct ProgramChange {
   std::string reason;                    // one line for logs and `plan` output
   bool kept_last_good = false;           // Keep because its manifest is invalid now
   bool record_stale = false;             // Keep/Update: the manifest moved; rewrite the record
+  /// Keep: no manifest declares it, but these programs use its maps (map_owner): it stays
+  /// until the last of them goes (issue 10, point 3).
+  std::vector<std::string> kept_for;
+  /// Keep: the program cannot be planned (a map_owner that no manifest declares); reported as
+  /// the program's error, nothing changes in the kernel.
+  std::string error;
 };
 
 /// Diffs `desired` against `observed`. Programs whose manifest is Invalid now are kept as they
-/// are (last known good) instead of removed. Result order: Remove, Replace, Create, Update, Keep,
-/// each by program name, so hooks are freed before new programs take them.
+/// are (last known good) instead of removed. Map owners (`map_owner`): a program no manifest
+/// declares is kept while a program declared or kept uses its maps (kept_for); a program whose
+/// owner is neither declared nor loaded, or is itself a dependent, is not loaded (error); the
+/// dependents of an owner that is loaded again are loaded again too (their maps change). Result
+/// order: Remove, Replace, Create, Update, Keep, each by program name with dependents after the
+/// others, so hooks are freed before new programs take them and owners load first.
 std::vector<ProgramChange> plan(const DesiredState &desired, const ObservedState &observed);
 
 /// True when any change needs the kernel (anything but Keep without a stale record).

@@ -63,7 +63,15 @@ struct ObservedProgram {
   /// another tool), by key. The planner attaches the wanted ones again and drops the others
   /// from the record (ProgramChange::forget).
   std::map<std::string, AttachRecord> lost;
-  std::map<std::string, std::string> maps;          // map name -> pin path
+  std::map<std::string, std::string> maps;          // map pin name -> pin path under <dir>/maps
+  /// The object's LIBBPF_PIN_BY_NAME maps, shared with the other programs of its map group:
+  /// map name -> <pin-root>/_maps/<group>/<map> (also pinned under maps/). Recorded, so that the
+  /// group pins can be released once no program's record names them any more.
+  std::map<std::string, std::string> shared_maps;
+  /// The program whose maps this one was loaded with (map_owner), empty for maps of its own.
+  std::string map_owner;
+  /// Kernel map ids by map pin name, as recorded at load (status; not re-read at observation).
+  std::map<std::string, uint32_t> map_ids;
   bool intact = true;  // record and program pin present and readable
 };
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <filesystem>
+#include <set>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -117,13 +119,47 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
     bool invalid = desired.unreadable_directory() != nullptr;
     for (auto &m : desired.manifests)
       invalid |= m.name == obs.manifest_name && m.state == ManifestState::Invalid;
-    p.state = invalid && p.error.empty() ? "kept" : "failed";
+    // A map owner whose manifest went stays while programs use its maps (plan()'s kept_for).
+    std::vector<std::string> dependents;
+    for (auto &d : desired.programs)
+      if (d.map_owner == name) dependents.push_back(d.name);
+    for (auto &[dn, d] : after.programs)
+      if (d.map_owner == name && std::find(dependents.begin(), dependents.end(), dn) == dependents.end())
+        dependents.push_back(dn);
+    std::sort(dependents.begin(), dependents.end());
+    const bool owner_kept = !invalid && !dependents.empty() && p.error.empty();
+    p.state = (invalid || owner_kept) && p.error.empty() ? "kept" : "failed";
+    if (owner_kept) p.error = fmt::format("kept: maps used by {}", fmt::join(dependents, ", "));
     if (p.state == "failed" && p.error.empty()) p.error = "no manifest declares it, and removing it failed";
     for (auto &[key, r] : obs.attachments)
       p.attachments.push_back(
           {r.target, "attached", std::string(to_string(r.mechanism)), r.link_id, r.prog_id, "", "", 0, "", r.resolved, {}});
-    degraded = true;
+    degraded |= !owner_kept;  // kept for its dependents: as asked, not a degradation
     progs.emplace(name, std::move(p));
+  }
+  // Per map: its shared pin and the programs of ours that use it (one map id).
+  std::map<uint32_t, std::vector<std::string>> users;
+  for (auto &[name, obs] : after.programs)
+    for (auto &[_, id] : obs.map_ids)
+      if (id) users[id].push_back(name);
+  for (auto &[name, p] : progs) {
+    auto it = after.programs.find(name);
+    if (it == after.programs.end() || p.maps.empty()) continue;
+    const ObservedProgram &obs = it->second;
+    for (auto &[m, path] : p.maps) {
+      MapStatus ms;
+      ms.name = m;
+      ms.pin = path;
+      if (auto sm = obs.shared_maps.find(m); sm != obs.shared_maps.end()) {
+        ms.pin = sm->second;
+        ms.group = std::filesystem::path(sm->second).parent_path().filename().string();
+        path = sm->second;
+      }
+      if (auto id = obs.map_ids.find(m); id != obs.map_ids.end()) ms.id = id->second;
+      if (ms.id) ms.programs = users[ms.id];
+      else ms.programs = {name};
+      p.map_info.push_back(std::move(ms));
+    }
   }
   for (auto &[_, p] : progs) s.programs.push_back(std::move(p));
   s.state = degraded ? "degraded" : "idle";
@@ -145,6 +181,9 @@ json to_json(const DaemonStatus &s) {
                       {"prog_id", a.prog_id},
                       {"error", a.error}, {"pattern", a.pattern}, {"failures", a.failures},
                       {"next_retry", a.next_retry}, {"resolved", a.resolved}, {"metadata", a.metadata}});
+    json maps = json::array();
+    for (auto &m : p.map_info)
+      maps.push_back({{"name", m.name}, {"pin", m.pin}, {"id", m.id}, {"group", m.group}, {"programs", m.programs}});
     programs.push_back({{"name", p.name},
                         {"type", p.type},
                         {"manifest", p.manifest},
@@ -153,6 +192,7 @@ json to_json(const DaemonStatus &s) {
                         {"kernel_id", p.kernel_id},
                         {"bytecode_sha256", p.bytecode_sha256},
                         {"maps", p.maps},
+                        {"map_info", maps},
                         {"metadata", p.metadata},
                         {"attachments", atts}});
   }
@@ -183,6 +223,21 @@ std::string format_status_table(const json &d) {
       first = false;
     }
     if (!p.value("error", "").empty()) out += fmt::format("{:<24} error: {}\n", "", p.value("error", ""));
+  }
+  // Every map once (by id, else by pin), with the programs that use it.
+  std::vector<std::string> map_rows;
+  std::set<std::string> seen_maps;
+  for (auto &p : d.value("programs", json::array()))
+    for (auto &m : p.value("map_info", json::array())) {
+      const uint32_t id = m.value("id", 0u);
+      if (!seen_maps.insert(id ? std::to_string(id) : m.value("pin", "")).second) continue;
+      std::vector<std::string> users = m.value("programs", std::vector<std::string>{});
+      map_rows.push_back(fmt::format("{:>8}  {:<20} {}  [{}]\n", id, m.value("name", ""), m.value("pin", ""),
+                                     fmt::join(users, ", ")));
+    }
+  if (!map_rows.empty()) {
+    out += fmt::format("\n{:>8}  {:<20} {}  [{}]\n", "MAP-ID", "MAP", "PIN", "PROGRAMS");
+    for (auto &r : map_rows) out += r;
   }
   bool header = false;
   for (auto &m : d.value("manifests", json::array())) {

@@ -34,6 +34,16 @@ struct AttachmentStatus {
   std::map<std::string, std::string> metadata;  // the attach point's own metadata
 };
 
+/// One map of a program, for status: where it is pinned, its kernel id, and every program of
+/// ours that uses that same map (by id; the program itself included).
+struct MapStatus {
+  std::string name;   // pin name (a '.' of libbpf's internal maps is '_')
+  std::string pin;    // the shared pin (<pin-root>/_maps/<group>/<map>) of a shared map, else <dir>/maps/<name>
+  uint32_t id = 0;    // kernel map id, 0 when unknown (records written before ids were recorded)
+  std::string group;  // the map group of a LIBBPF_PIN_BY_NAME map, empty otherwise
+  std::vector<std::string> programs;  // programs using this map, by name
+};
+
 struct ProgramStatus {
   std::string name;
   std::string type;
@@ -41,11 +51,14 @@ struct ProgramStatus {
   /// attached | pending (loaded; its only attach points are patterns that match no interface yet)
   /// | partial (some attach points failed or pending) | failed (not loaded) | kept (manifest invalid)
   /// | loaded (loaded and pinned; the manifest declares no attach point: a load-only program)
+  /// | kept also for a map owner no manifest declares while programs use its maps (error:
+  /// "kept: maps used by a, b")
   std::string state;
   std::string error;
   uint32_t kernel_id = 0;
   std::string bytecode_sha256;
-  std::map<std::string, std::string> maps;  // map name -> pin path
+  std::map<std::string, std::string> maps;  // map name -> pin path (the shared pin of a shared map)
+  std::vector<MapStatus> map_info;          // by name
   std::map<std::string, std::string> metadata;
   std::vector<AttachmentStatus> attachments;
 };

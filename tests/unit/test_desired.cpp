@@ -133,7 +133,7 @@ TEST_F(DesiredTest, BadManifestNextToGoodOnes) {
   EXPECT_THAT(strs(d.manifests[1].errors),
               ElementsAre(at(bad, 6, 1,
                              "unknown key 'colour' in [[program]] (expected one of: name, type, bpf_function, "
-                             "bytecode, global_data, metadata, attach)"),
+                             "bytecode, global_data, metadata, map_group, map_owner, attach)"),
                           at(bad, 9, 12, "'priority' = 1001 is out of range 0..1000")));
   EXPECT_THAT(d.invalid_manifest_names(), ElementsAre("20-bad.toml"));
 

@@ -400,7 +400,7 @@ TEST_P(ManifestError, IsReportedAtItsPosition) {
 }
 
 const std::string kUnknownInProgram =
-    "(expected one of: name, type, bpf_function, bytecode, global_data, metadata, attach)";
+    "(expected one of: name, type, bpf_function, bytecode, global_data, metadata, map_group, map_owner, attach)";
 const std::string kXdpKeys = "(expected one of: interface, netns, priority, proceed_on, mode, metadata)";
 const std::string kTcKeys = "(expected one of: interface, netns, priority, proceed_on, direction, metadata)";
 const std::string kProbeKeys = "(expected one of: target, function, offset, pid, metadata)";
