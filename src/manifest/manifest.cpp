@@ -170,7 +170,8 @@ std::string default_map_group(const std::string &manifest_path) {
   if (stem.ends_with(".toml")) stem.resize(stem.size() - 5);
   for (char &c : stem)
     if (c == '.' || c == '/' || static_cast<unsigned char>(c) <= ' ' || c == 0x7f) c = '_';
-  if (stem.empty()) stem = "_";
+  // A return, not `stem = "_"`: g++ 12 warns falsely (-Wrestrict) on that assignment once inlined.
+  if (stem.empty()) return std::string(1, '_');
   return stem;
 }
 
