@@ -7,11 +7,11 @@ namespace bpfrec {
 namespace {
 
 int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *) {
-  auto *d = static_cast<Daemon *>(userdata);
-  d->reconcile("D-Bus Reload()", /*reload=*/true);
-  // Succeeds even when manifests are invalid: a failing reload would abort an OpenShift
-  // NodeDisruptionPolicy rollout; the errors are in the status.
-  return sd_bus_reply_method_return(m, nullptr);
+  // Answered by the daemon once a reconcile that began after this call is complete (at once
+  // when it fits in one slice): the loop never waits for it (Daemon::reload_call). A handler
+  // that returns without a reply leaves the reply to us (sd-bus: no automatic reply).
+  static_cast<Daemon *>(userdata)->reload_call(m);
+  return 1;
 }
 
 int method_describe(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -38,6 +38,11 @@ int prop_state(sd_bus *, const char *, const char *, const char *, sd_bus_messag
   return sd_bus_message_append(reply, "s", static_cast<Daemon *>(userdata)->status().state.c_str());
 }
 
+int prop_reconciling(sd_bus *, const char *, const char *, const char *, sd_bus_message *reply, void *userdata,
+                     sd_bus_error *) {
+  return sd_bus_message_append(reply, "b", static_cast<Daemon *>(userdata)->status().reconciling.has_value());
+}
+
 int prop_generation(sd_bus *, const char *, const char *, const char *, sd_bus_message *reply, void *userdata,
                     sd_bus_error *) {
   return sd_bus_message_append(reply, "t", static_cast<Daemon *>(userdata)->status().generation);
@@ -50,6 +55,7 @@ const sd_bus_vtable manager_vtable[] = {
                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_PROPERTY("State", "s", prop_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Generation", "t", prop_generation, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Reconciling", "b", prop_reconciling, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_VTABLE_END};
 
 }  // namespace
