@@ -412,20 +412,22 @@ void Daemon::rewatch_dirs() {
   }
 }
 
-void Daemon::schedule_reconcile(const std::string &why, bool complete) {
+void Daemon::schedule_reconcile(const std::string &why, bool complete, Trigger trigger) {
   // The loop's cached time is when this iteration woke; a reconcile earlier in the same
   // iteration may have taken longer than that, so read the clock itself.
   const uint64_t now = monotonic_usec();
   int enabled = SD_EVENT_OFF;
   if (timer_) (void)sd_event_source_get_enabled(timer_.get(), &enabled);
   if (enabled == SD_EVENT_OFF) {
-    if (complete && now >= last_reconcile_usec_ + opts_.coalesce_usec) {
-      reconcile(why);
+    if (complete && !run_ && now >= last_reconcile_usec_ + opts_.coalesce_usec) {
+      reconcile(why, false, trigger);
       return;
     }
     burst_start_usec_ = now;
     pending_why_.clear();
+    pending_trigger_ = Trigger::Manifest;
   }
+  if (trigger != Trigger::Manifest) pending_trigger_ = Trigger::Change;
   if (std::find(pending_why_.begin(), pending_why_.end(), why) == pending_why_.end()) pending_why_.push_back(why);
   // Wait for a quiet period after the last event, but never longer than coalesce_max_usec after
   // the first one, so that a writer that never stops cannot starve the reconcile.
@@ -438,7 +440,7 @@ void Daemon::schedule_reconcile(const std::string &why, bool complete) {
   sd_event_source *src = nullptr;
   if (int r = sd_event_add_time(event_.get(), &src, CLOCK_MONOTONIC, deadline, /*accuracy: 1 us, not the 250 ms default*/ 1, on_timer, this); r < 0) {
     spdlog::error("cannot arm the reconcile timer: {}; reconciling now", std::strerror(-r));
-    reconcile(why);
+    reconcile(why, false, trigger);
     return;
   }
   timer_.reset(src);
@@ -456,6 +458,7 @@ void Daemon::reconcile(const std::string &why, bool reload, Trigger trigger) {
                    "after the current step", why, run_->why, run_->exec->done(), run_->exec->total());
     replan_ = true;
     replan_reload_ |= reload;
+    replan_manifest_only_ &= trigger == Trigger::Manifest && !reload;
     if (std::find(replan_why_.begin(), replan_why_.end(), why) == replan_why_.end()) replan_why_.push_back(why);
     if (status_.reconciling) status_.reconciling->replan = true;
     return;
@@ -494,6 +497,7 @@ void Daemon::begin_reconcile(std::string why, bool reload) {
   }
   replan_ = false;
   replan_reload_ = false;
+  replan_manifest_only_ = true;
   replan_why_.clear();
   auto run = std::make_unique<Run>();
   if (previous) {
@@ -617,15 +621,18 @@ void Daemon::continue_reconcile(std::chrono::steady_clock::time_point slice_star
 }
 
 void Daemon::arm_step() {
+  // A timer that is already due, not a defer source: sd-event leaves a defer source pending
+  // from its first enabling on, so it stays the oldest pending source and is dispatched before
+  // the bus every time (the bus starved: seen in Responsive.*). A timer is marked pending
+  // afresh in each iteration's wait, together with the bus and signal fds, and sources of
+  // the same priority are dispatched oldest first: the apply and a busy bus take turns.
   if (step_) {
+    (void)sd_event_source_set_time(step_.get(), 0);
     (void)sd_event_source_set_enabled(step_.get(), SD_EVENT_ONESHOT);
     return;
   }
   sd_event_source *src = nullptr;
-  // A defer source is dispatched in the next loop iteration; at the loop's normal priority
-  // (that of the bus, signals and timers) pending sources are served in turn, oldest first, so
-  // neither the apply nor a busy bus starves the other.
-  if (int r = sd_event_add_defer(event_.get(), &src, on_step, this); r < 0) {
+  if (int r = sd_event_add_time(event_.get(), &src, CLOCK_MONOTONIC, 0, 1, on_step, this); r < 0) {
     // Without it the loop cannot come back to the apply: finish it here, as before slicing.
     spdlog::error("cannot arm the next slice of the reconcile: {}; applying the rest at once", std::strerror(-r));
     if (!run_) return;
@@ -635,10 +642,9 @@ void Daemon::arm_step() {
     return;
   }
   step_.reset(src);
-  (void)sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
 }
 
-int Daemon::on_step(sd_event_source *, void *userdata) {
+int Daemon::on_step(sd_event_source *, uint64_t, void *userdata) {
   auto *d = static_cast<Daemon *>(userdata);
   const auto now = std::chrono::steady_clock::now();
   if (!d->run_) {
@@ -647,6 +653,12 @@ int Daemon::on_step(sd_event_source *, void *userdata) {
     return 0;
   }
   Run &r = *d->run_;
+  if (d->replan_ && d->replan_manifest_only_ && r.steps_this_plan > 0 && d->desired_unchanged(r.desired)) {
+    spdlog::debug("reconcile ({}): the manifests are as the plan saw them; going on", r.why);
+    d->replan_ = false;
+    d->replan_why_.clear();
+    if (d->status_.reconciling) d->status_.reconciling->replan = false;
+  }
   if (d->replan_ && r.steps_this_plan > 0 && !r.exec->finished()) {
     // Drop the rest of the plan: what ran is in the kernel and its pins; a new plan from the new
     // desired state and a new observation does the rest, nothing twice. At least one slice of
@@ -675,6 +687,17 @@ void Daemon::abort_reconcile(const std::string &what) {
   answer_reloads(calls);
   last_reconcile_usec_ = monotonic_usec();
   if (replan_) arm_step();
+}
+
+bool Daemon::desired_unchanged(const DesiredState &desired) {
+  const DesiredState now = load_desired(opts_.programs_dirs, vanished_dirs(), &desired_cache_);
+  auto key = [](const DesiredState &d) {
+    std::vector<std::string> out;
+    for (auto &m : d.manifests) out.push_back(fmt::format("m\x1f{}\x1f{}\x1f{}", m.path, to_string(m.state), m.errors.size()));
+    for (auto &p : d.programs) out.push_back(fmt::format("p\x1f{}\x1f{}\x1f{}", p.name, program_digest(p), p.manifest));
+    return out;
+  };
+  return key(now) == key(desired);
 }
 
 void Daemon::finish_reconcile() {
@@ -726,6 +749,10 @@ void Daemon::finish_reconcile() {
   if (generation_ == 1)
     spdlog::info("ready: pin root {}, {} manifest director{}", opts_.pin_root, opts_.programs_dirs.size(),
                  opts_.programs_dirs.size() == 1 ? "y" : "ies");
+  if (replan_ && replan_manifest_only_ && desired_unchanged(r.desired)) {
+    replan_ = false;
+    replan_why_.clear();
+  }
   std::vector<MessagePtr> calls = std::move(r.reloads);
   run_.reset();
   answer_reloads(calls);
@@ -829,7 +856,8 @@ int Daemon::on_inotify(sd_event_source *, const struct inotify_event *ev, void *
   auto *d = static_cast<Daemon *>(userdata);
   spdlog::debug("wakeup: inotify {} mask {:#x}", ev->len ? ev->name : "", ev->mask);
   d->manifest_changed_ = true;
-  d->schedule_reconcile("manifest change", (ev->mask & IN_MOVED_TO) && ev->len && is_manifest_name(ev->name));
+  d->schedule_reconcile("manifest change", (ev->mask & IN_MOVED_TO) && ev->len && is_manifest_name(ev->name),
+                        Trigger::Manifest);
   return 0;
 }
 
@@ -890,7 +918,7 @@ int Daemon::on_parent_inotify(sd_event_source *, const struct inotify_event *ev,
     // A directory renamed into place is a whole change, like a manifest renamed into place.
     d->schedule_reconcile(fmt::format("manifest directory {} {}", dir,
                                       (ev->mask & (IN_MOVED_TO | IN_CREATE)) ? "appeared" : "went away"),
-                          (ev->mask & IN_MOVED_TO) != 0);
+                          (ev->mask & IN_MOVED_TO) != 0, Trigger::Manifest);
     return 0;
   }
   return 0;
@@ -901,7 +929,7 @@ int Daemon::on_timer(sd_event_source *, uint64_t, void *userdata) {
   spdlog::debug("wakeup: coalesce-timer");
   std::string why = join_reasons(d->pending_why_);
   d->pending_why_.clear();
-  d->reconcile(why.empty() ? "manifest change" : why);
+  d->reconcile(why.empty() ? "manifest change" : why, false, d->pending_trigger_);
   return 0;
 }
 

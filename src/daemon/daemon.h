@@ -1,7 +1,7 @@
 // The daemon: one sd-event loop that reconciles on start, on inotify changes in the manifest
 // directories (bursts coalesced), on SIGHUP and on D-Bus Reload(); it publishes status on the
 // system bus and notifies systemd (READY=1 after the first reconcile, STATUS=, watchdog).
-// A reconcile's plan is applied in slices (DaemonOptions::slice_usec) from a defer source, so
+// A reconcile's plan is applied in slices (DaemonOptions::slice_usec) from a due timer, so
 // D-Bus calls, signals and the watchdog ping are served between two slices however long the
 // apply is (issue 11); everything stays on the loop's one thread.
 #pragma once
@@ -86,7 +86,10 @@ class Daemon {
   /// an interface, Reload(), SIGHUP): the rest of the running plan is dropped after its current
   /// step and planned again. Check: the periodic check or a backoff retry: nothing to add, the
   /// running reconcile observes the kernel at its end anyway; ignored.
-  enum class Trigger { Change, Check };
+  /// Manifest: a manifest or manifest directory changed (inotify): like Change, but the plan is
+  /// made again only when the manifests now read differently from what the running plan saw
+  /// (inotify events queued before the plan are dispatched during it and carry no news).
+  enum class Trigger { Change, Manifest, Check };
 
   /// Reconciles: manifests -> plan -> apply -> status, then emits PropertiesChanged. Plans now
   /// and applies in slices (DaemonOptions::slice_usec); a plan that fits in one slice is applied
@@ -126,7 +129,7 @@ class Daemon {
   /// Answers the Reload() calls in `calls` (an error text: a D-Bus error instead of success).
   void answer_reloads(std::vector<MessagePtr> &calls, const std::string &error = "");
   void arm_step();
-  static int on_step(sd_event_source *, void *userdata);
+  static int on_step(sd_event_source *, uint64_t usec, void *userdata);
   /// Logs one audit event (journal record with fields under journald, else one line).
   void audit(const AuditEvent &e);
   /// Connects to the system bus, registers the objects, owns the name (synchronously at start:
@@ -161,7 +164,10 @@ class Daemon {
   /// is a mask, i.e. "no programs"), and an editor that saves by renaming the old file away
   /// (vim's backupcopy=no) sends IN_MOVED_FROM before the new file exists.
   /// `why`: what the reconcile is for, in its log line ("manifest change", "link change: ...").
-  void schedule_reconcile(const std::string &why, bool complete = false);
+  /// While a reconcile is applied, every event waits for the quiet period (no leading edge).
+  void schedule_reconcile(const std::string &why, bool complete = false, Trigger trigger = Trigger::Change);
+  /// Whether the manifests read now give the programs `desired` has (names, digests, manifests).
+  bool desired_unchanged(const DesiredState &desired);
   void publish(const DaemonStatus &before);
 
   static int on_signal(sd_event_source *, const struct signalfd_siginfo *si, void *userdata);
@@ -211,9 +217,11 @@ class Daemon {
   std::set<std::string> pattern_notes_;  // the last reconcile's pending/failed pattern notes, logged once
   uint64_t generation_ = 0;
   std::unique_ptr<Run> run_;             // the reconcile being applied; null when none
-  SourcePtr step_;                       // defer source: the next slice of run_
+  SourcePtr step_;                       // a timer due at once: the next slice of run_
   bool replan_ = false;                  // a Change arrived while run_ was applied
   bool replan_reload_ = false;           // ... and one of them was a reload
+  bool replan_manifest_only_ = true;     // ... and all of them were Trigger::Manifest
+  Trigger pending_trigger_ = Trigger::Manifest;  // the strongest trigger of the armed coalesced reconcile
   std::vector<std::string> replan_why_;  // their reasons
   std::vector<MessagePtr> waiting_reloads_;  // Reload() calls no run has taken yet
   bool reloading_ = false;               // RELOADING=1 sent, READY=1 not yet
