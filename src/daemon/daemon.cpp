@@ -610,6 +610,13 @@ void Daemon::continue_reconcile(std::chrono::steady_clock::time_point slice_star
       }
     }
     if (!r.exec->finished() || std::chrono::steady_clock::now() - slice_start >= budget) {
+      // Serve what the bus holds now before the next slice. The loop alone did not: with a
+      // Reload() call pending and inotify events queued, Describe() calls waited for the whole
+      // apply (Responsive.Watchdog...), the step timer and the other sources winning every
+      // iteration. Bounded: a flood of calls cannot hold the apply either.
+      for (int i = 0; i < 32 && bus_ && run_; ++i)
+        if (sd_bus_process(bus_.get(), nullptr) <= 0) break;
+      if (!run_) return;
       arm_step();
       return;
     }

@@ -44,15 +44,19 @@ class Responsive : public ReconcilerTest {
     return names;
   }
 
-  // Polls Describe() until it shows a reconcile in progress with at least one step done;
+  // Polls Describe() until it shows the plan of most of the fleet in progress, steps done and
+  // steps left;
   // returns that answer, nullopt if the apply was never seen in progress within `timeout`.
   std::optional<json> wait_in_progress(std::chrono::milliseconds timeout = 20s) {
     std::optional<json> seen;
     wait_until(
         [&] {
           const json d = describe_or_fail();
+          // The big plan (not the leading-edge reconcile of the first renames), under way.
           if (d.contains("reconciling") && d["reconciling"].is_object() &&
-              d["reconciling"].value("steps_done", 0u) > 0) {
+              d["reconciling"].value("steps_done", 0u) > 0 &&
+              d["reconciling"].value("steps_total", 0u) >= kPrograms / 2 &&
+              d["reconciling"].value("steps_done", 0u) < d["reconciling"].value("steps_total", 0u)) {
             seen = d;
             return true;
           }
