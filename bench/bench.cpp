@@ -247,8 +247,8 @@ class BusClient {
     sd_bus_message_unref(reply);
     if (r < 0) throw std::runtime_error("Reload(): " + msg);
   }
-  /// Calls Describe() and returns its wall time in ms.
-  double describe_ms() {
+  /// Calls Describe() and returns its wall time in ms; the document goes to `doc` when given.
+  double describe_ms(std::string* doc = nullptr) {
     sd_bus_error err = SD_BUS_ERROR_NULL;
     sd_bus_message* reply = nullptr;
     const auto t0 = Clock::now();
@@ -256,6 +256,10 @@ class BusClient {
     const double ms = ms_between(t0, Clock::now());
     const std::string msg = err.message ? err.message : std::strerror(-r);
     sd_bus_error_free(&err);
+    if (r >= 0 && doc) {
+      const char* s = nullptr;
+      if (sd_bus_message_read(reply, "s", &s) >= 0 && s) *doc = s;
+    }
     sd_bus_message_unref(reply);
     if (r < 0) throw std::runtime_error("Describe(): " + msg);
     return ms;
@@ -914,11 +918,16 @@ void responsiveness(Lab& lab, const Mode& mode, Results& res) {
   const Fleet f = fleet(lab, 0, mode.fleet_large, mode.fleet_large);
   std::atomic<bool> stop{false};
   std::vector<double> lat;
+  std::size_t in_progress = 0;  // answers that showed a reconcile in progress ("reconciling")
   std::string error;
   std::thread t([&] {
     try {
       BusClient bus;  // its own connection: sd-bus objects are not shared across threads
-      while (!stop) lat.push_back(bus.describe_ms());
+      std::string doc;
+      while (!stop) {
+        lat.push_back(bus.describe_ms(&doc));
+        in_progress += doc.find("\"reconciling\":{") != std::string::npos;
+      }
     } catch (const std::exception& e) {
       error = e.what();
     }
@@ -938,7 +947,19 @@ void responsiveness(Lab& lab, const Mode& mode, Results& res) {
   const double worst = *std::max_element(lat.begin(), lat.end());
   res.add("loop.describe.max", worst);
   res.add("loop.describe.p99", quantile(lat, 0.99));
-  res.note("loop.describe.max", std::to_string(lat.size()) + " calls, back to back");
+  res.note("loop.describe.max", std::to_string(lat.size()) + " calls, back to back; " + std::to_string(in_progress) +
+                                   " answered with a reconcile in progress");
+  // Describe() itself at this size, nothing being applied: the status document and the scan
+  // of every other program on the node (its "foreign" section, scan_ms).
+  BusClient bus;
+  for (int i = 0; i < 21; ++i) {
+    std::string doc;
+    res.add("loop.describe.idle", bus.describe_ms(&doc));
+    try {
+      res.add("loop.foreign.scan", json::parse(doc)["foreign"].value("scan_ms", 0.0));
+    } catch (const std::exception&) {
+    }
+  }
   lab.stop_daemon();
 }
 
@@ -994,6 +1015,8 @@ void declare(Results& res, const Mode& mode) {
                                     "sd-event's watchdog ping is not a source and not logged)", "/s");
   res.expect("loop.describe.max", "worst Describe() latency while " + big + " programs are applied", "ms");
   res.expect("loop.describe.p99", "p99 Describe() latency while " + big + " programs are applied", "ms");
+  res.expect("loop.describe.idle", "Describe() latency, " + big + " programs attached, nothing applied", "ms");
+  res.expect("loop.foreign.scan", "the foreign scan inside that Describe() (its scan_ms), " + big + " programs", "ms");
   res.expect("mem.hwm.0", "VmHWM, 0 programs", "MiB");
   res.expect("mem.hwm.small", "VmHWM, " + small + " programs applied", "MiB");
   res.expect("mem.hwm.large", "VmHWM, " + big + " programs applied", "MiB");

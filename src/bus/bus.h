@@ -1,8 +1,11 @@
 // The D-Bus face of the daemon: io.bpfman.Reconciler1 on the system bus.
 //   /io/bpfman/Reconciler1                  io.bpfman.Reconciler1.Manager
-//       Reload()                            reconcile now; returns when done; root only
-//       Describe() -> s                     the status document as JSON; anyone
+//       Reload()                            reconcile now; answered when done (asynchronously:
+//                                           the loop goes on meanwhile); root only
+//       Describe() -> s                     the status document as JSON; anyone; answered
+//                                           during a reconcile too ("reconciling")
 //       State (s), Generation (t)           emit PropertiesChanged after each reconcile
+//       Reconciling (b)                     a plan is being applied; emits PropertiesChanged
 //   /io/bpfman/Reconciler1/program/<name>   io.bpfman.Reconciler1.Program (one per program;
 //       Name, Type, State, Error, KernelId, Manifest   <name> is sd_bus_path_encode()d)
 #pragma once

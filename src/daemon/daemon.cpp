@@ -94,6 +94,36 @@ std::map<std::string, std::set<std::string>> xdp_hooks_touched(const std::vector
 
 }  // namespace
 
+// One reconcile between its plan and its end. The plan's ProgramChanges point into `desired`
+// and the Execution into `changes` and `observed`: the Run owns all of them, at fixed addresses.
+struct Daemon::Run {
+  std::string why;
+  bool reload = false;
+  std::chrono::steady_clock::time_point t0;  // when the first plan began
+  uint64_t started_usec = 0;                 // CLOCK_MONOTONIC of that
+  unsigned plans = 1;
+  DesiredState desired;
+  std::set<std::string> pattern_ns, primary_ns;
+  std::vector<PatternNote> notes;
+  ObservedState observed;
+  std::vector<ProgramChange> changes;
+  std::vector<AttachId> deferred;
+  std::map<std::string, std::set<std::string>> touched;  // XDP hooks the plan may change
+  std::unique_ptr<Execution> exec;
+  size_t steps_this_plan = 0;
+  std::vector<MessagePtr> reloads;  // Reload() calls answered when this run completes
+};
+
+namespace {
+// "a; b; c; 2 more"
+std::string join_reasons(const std::vector<std::string> &why) {
+  std::string out;
+  for (size_t i = 0; i < why.size() && i < 3; ++i) out += (i ? "; " : "") + why[i];
+  if (why.size() > 3) out += fmt::format("; {} more", why.size() - 3);
+  return out;
+}
+}  // namespace
+
 Daemon::Daemon(DaemonOptions opts) : opts_(std::move(opts)), journal_(stdout_is_journal()) {}
 
 void Daemon::audit(const AuditEvent &e) {
@@ -131,7 +161,11 @@ void Daemon::audit(const AuditEvent &e) {
 }
 
 Daemon::~Daemon() {
-  // Bus slots and event sources refer to this object; drop them before the bus and loop.
+  // The run borrows the kernel and holds bus messages; bus slots and event sources refer to
+  // this object: drop them before the bus and loop.
+  run_.reset();
+  waiting_reloads_.clear();
+  step_.reset();
   slots_.clear();
   sources_.clear();
   timer_.reset();
@@ -183,12 +217,19 @@ Result<void> Daemon::run() {
   }
   if (auto r = setup_bus(/*initial=*/true); !r) return r;
 
+  // READY=1 (and the "ready" line) once this first reconcile is complete: finish_reconcile().
   reconcile("start");
-  (void)sd_notify(0, "READY=1");
-  spdlog::info("ready: pin root {}, {} manifest director{}", opts_.pin_root, opts_.programs_dirs.size(),
-               opts_.programs_dirs.size() == 1 ? "y" : "ies");
   int r = sd_event_loop(ev);
   (void)sd_notify(0, "STOPPING=1");
+  if (run_) {
+    spdlog::info("stopped in the middle of the reconcile ({}) after {} of {} steps; every step done is whole, "
+                 "the next start plans the rest", run_->why, run_->exec ? run_->exec->done() : 0,
+                 run_->exec ? run_->exec->total() : 0);
+    answer_reloads(run_->reloads, "the daemon is stopping; the reconcile was interrupted");
+  }
+  answer_reloads(waiting_reloads_, "the daemon is stopping; the reconcile was interrupted");
+  run_.reset();
+  step_.reset();
   if (r < 0) return fail_errno(r, "event loop");
   spdlog::info("stopping; programs stay attached and pinned under {}", opts_.pin_root);
   return {};
@@ -371,20 +412,22 @@ void Daemon::rewatch_dirs() {
   }
 }
 
-void Daemon::schedule_reconcile(const std::string &why, bool complete) {
+void Daemon::schedule_reconcile(const std::string &why, bool complete, Trigger trigger) {
   // The loop's cached time is when this iteration woke; a reconcile earlier in the same
   // iteration may have taken longer than that, so read the clock itself.
   const uint64_t now = monotonic_usec();
   int enabled = SD_EVENT_OFF;
   if (timer_) (void)sd_event_source_get_enabled(timer_.get(), &enabled);
   if (enabled == SD_EVENT_OFF) {
-    if (complete && now >= last_reconcile_usec_ + opts_.coalesce_usec) {
-      reconcile(why);
+    if (complete && !run_ && now >= last_reconcile_usec_ + opts_.coalesce_usec) {
+      reconcile(why, false, trigger);
       return;
     }
     burst_start_usec_ = now;
     pending_why_.clear();
+    pending_trigger_ = Trigger::Manifest;
   }
+  if (trigger != Trigger::Manifest) pending_trigger_ = Trigger::Change;
   if (std::find(pending_why_.begin(), pending_why_.end(), why) == pending_why_.end()) pending_why_.push_back(why);
   // Wait for a quiet period after the last event, but never longer than coalesce_max_usec after
   // the first one, so that a writer that never stops cannot starve the reconcile.
@@ -397,105 +440,309 @@ void Daemon::schedule_reconcile(const std::string &why, bool complete) {
   sd_event_source *src = nullptr;
   if (int r = sd_event_add_time(event_.get(), &src, CLOCK_MONOTONIC, deadline, /*accuracy: 1 us, not the 250 ms default*/ 1, on_timer, this); r < 0) {
     spdlog::error("cannot arm the reconcile timer: {}; reconciling now", std::strerror(-r));
-    reconcile(why);
+    reconcile(why, false, trigger);
     return;
   }
   timer_.reset(src);
 }
 
-void Daemon::reconcile(const std::string &why, bool reload) {
-  // One bad input must never take the daemon (and with it the status of every program) down.
+
+void Daemon::reconcile(const std::string &why, bool reload, Trigger trigger) {
+  if (run_) {
+    if (trigger == Trigger::Check) {
+      spdlog::debug("{}: a reconcile ({}) is being applied and observes the kernel at its end", why, run_->why);
+      return;
+    }
+    if (!replan_)
+      spdlog::info("{} while the reconcile ({}) is applied ({} of {} steps): the rest of its plan is made again "
+                   "after the current step", why, run_->why, run_->exec->done(), run_->exec->total());
+    replan_ = true;
+    replan_reload_ |= reload;
+    replan_manifest_only_ &= trigger == Trigger::Manifest && !reload;
+    if (std::find(replan_why_.begin(), replan_why_.end(), why) == replan_why_.end()) replan_why_.push_back(why);
+    if (status_.reconciling) status_.reconciling->replan = true;
+    return;
+  }
+  begin_reconcile(why, reload);
+}
+
+void Daemon::reload_call(sd_bus_message *call) {
+  waiting_reloads_.emplace_back(sd_bus_message_ref(call));
+  reconcile("D-Bus Reload()", /*reload=*/true);
+}
+
+void Daemon::answer_reloads(std::vector<MessagePtr> &calls, const std::string &error) {
+  for (auto &m : calls) {
+    // Succeeds even when manifests are invalid: a failing reload would abort an OpenShift
+    // NodeDisruptionPolicy rollout; the errors are in the status. A call that came over a bus
+    // connection that is gone since cannot be answered (the caller got a disconnect).
+    int r = error.empty() ? sd_bus_reply_method_return(m.get(), nullptr)
+                          : sd_bus_reply_method_errorf(m.get(), SD_BUS_ERROR_FAILED, "%s", error.c_str());
+    if (r < 0) spdlog::debug("cannot answer a Reload() call: {}", std::strerror(-r));
+  }
+  calls.clear();
+}
+
+void Daemon::begin_reconcile(std::string why, bool reload) {
+  const auto t_begin = std::chrono::steady_clock::now();
+  // A replan carries on the run it replaces: its reasons, Reload() calls and start time.
+  std::unique_ptr<Run> previous = std::move(run_);
+  if (replan_) {
+    std::vector<std::string> reasons;
+    if (!why.empty()) reasons.push_back(why);
+    for (auto &w : replan_why_)
+      if (std::find(reasons.begin(), reasons.end(), w) == reasons.end()) reasons.push_back(w);
+    why = join_reasons(reasons);
+    reload |= replan_reload_;
+  }
+  replan_ = false;
+  replan_reload_ = false;
+  replan_manifest_only_ = true;
+  replan_why_.clear();
+  auto run = std::make_unique<Run>();
+  if (previous) {
+    run->why = previous->why;
+    if (why != previous->why) run->why += "; then " + why;
+    run->reload = previous->reload || reload;
+    run->t0 = previous->t0;
+    run->started_usec = previous->started_usec;
+    run->plans = previous->plans + 1;
+    run->reloads = std::move(previous->reloads);
+    previous.reset();
+  } else {
+    run->why = why;
+    run->reload = reload;
+    run->t0 = t_begin;
+    run->started_usec = monotonic_usec();
+  }
+  for (auto &m : waiting_reloads_) run->reloads.push_back(std::move(m));
+  waiting_reloads_.clear();
+  run_ = std::move(run);
+  Run &r = *run_;
   try {
-    reconcile_once(why, reload);
+    if (reload && generation_ > 0 && !reloading_) {
+      // systemd 252 (RHEL 9) takes RELOADING=1 ... READY=1; MONOTONIC_USEC is what later versions
+      // (Type=notify-reload) want alongside, and older ones ignore.
+      (void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", static_cast<unsigned long long>(monotonic_usec()));
+      reloading_ = true;
+    }
+    r.desired = load_desired(opts_.programs_dirs, vanished_dirs(), &desired_cache_);
+    // Report a manifest's errors when they change, not on every periodic check.
+    for (auto &m : r.desired.manifests) {
+      std::vector<std::string> now, known;
+      for (auto &e : m.errors) now.push_back(e.str());
+      for (auto &old : status_.manifests)
+        if (old.path == m.path)
+          for (auto &e : old.errors) known.push_back(e.str());
+      if (now != known)
+        for (auto &line : now) spdlog::warn("{}", line);
+    }
+    // Globs and "@primary" become one attach point per matching interface, from what the
+    // namespaces they name hold right now; the link watcher reconciles again when that changes.
+    r.pattern_ns = pattern_netns(r.desired);
+    r.primary_ns = pattern_netns(r.desired, /*primary_only=*/true);
+    const InterfaceInventory inventory = read_interface_inventory(r.pattern_ns, r.primary_ns);
+    r.notes = expand_interfaces(r.desired, inventory);
+    log_pattern_notes(r.notes, vanished_.update(r.desired, r.notes, inventory));
+    r.notes.insert(r.notes.end(), vanished_.notes().begin(), vanished_.notes().end());
+    r.observed = kernel_->observe();
+    r.changes = plan(r.desired, r.observed);
+    // Attach points that keep failing wait for their retry (backoff.h); an explicit reload, and a
+    // manifest change (something an operator did: it may have removed what blocked them, e.g.
+    // another program on the hook), try them all now. Neither is caused by a reconcile, so this
+    // cannot loop; link events and the periodic check can, and respect the backoff.
+    if (reload || manifest_changed_) backoff_.clear();
+    manifest_changed_ = false;
+    {
+      std::set<AttachId> wanted;
+      for (auto &p : r.desired.programs)
+        for (auto &a : p.attach) wanted.emplace(p.name, attach_key(p.type, a));
+      backoff_.retain(wanted);
+    }
+    r.deferred = defer_backed_off(r.changes, r.observed, backoff_, monotonic_usec());
+    for (auto &c : r.changes) {
+      if (c.kind == ChangeKind::Update && c.attach.empty() && c.detach.empty() && c.forget.empty()) {
+        c.kind = ChangeKind::Keep;
+        c.reason = "attach points wait for their retry";
+      }
+      if (c.kind == ChangeKind::Keep) continue;
+      // The same step as planned before for this program, which has not converged since: it did
+      // not take, and its failure is logged (once).
+      std::string line = fmt::format("plan: {} {} ({})", to_string(c.kind), c.name, c.reason);
+      auto [it, fresh] = plans_logged_.try_emplace(c.name, line);
+      spdlog::log(!fresh && it->second == line ? spdlog::level::debug : spdlog::level::info, "{}", line);
+      it->second = std::move(line);
+    }
+    for (auto &c : r.changes)
+      if (c.kind == ChangeKind::Keep && c.reason != "attach points wait for their retry") plans_logged_.erase(c.name);
+    r.touched = xdp_hooks_touched(r.changes, r.observed);
+    r.exec = std::make_unique<Execution>(*kernel_, r.changes, r.observed, [this](const AuditEvent &e) { audit(e); });
+    spdlog::debug("reconcile ({}): plan {} made in {:.1f} ms: {} steps", r.why, r.plans,
+                  std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_begin).count(),
+                  r.exec->total());
+    if (r.exec->total() > 0 || status_.reconciling) {
+      const bool first = !status_.reconciling;
+      status_.reconciling = ReconcileProgress{r.why,          wall_time_of(r.started_usec), 0, r.exec->total(),
+                                              r.exec->next_program(), r.plans, false};
+      if (first && bus_)
+        (void)sd_bus_emit_properties_changed(bus_.get(), kManagerPath, kManagerInterface, "Reconciling", nullptr);
+    }
   } catch (const std::exception &e) {
-    spdlog::error("reconcile ({}) aborted: {}", why, e.what());
-    status_.state = "degraded";
+    abort_reconcile(fmt::format("reconcile ({}) aborted while planning: {}", r.why, e.what()));
+    return;
+  }
+  continue_reconcile(t_begin);
+}
+
+void Daemon::continue_reconcile(std::chrono::steady_clock::time_point slice_start) {
+  const auto budget = std::chrono::microseconds(opts_.slice_usec);
+  Run &r = *run_;
+  try {
+    const auto elapsed = std::chrono::steady_clock::now() - slice_start;
+    if (!r.exec->finished() && elapsed < budget) {
+      r.steps_this_plan += r.exec->run_for(budget - elapsed);
+      // Our own XDP changes are in the link sockets now: read them before the loop does, so
+      // that they never count as a change that asks for a replan (issue 11 bug 5).
+      if (links_) links_->absorb(r.touched);
+      if (status_.reconciling) {
+        status_.reconciling->steps_done = r.exec->done();
+        status_.reconciling->next = r.exec->next_program();
+      }
+    }
+    if (!r.exec->finished() || std::chrono::steady_clock::now() - slice_start >= budget) {
+      // Serve what the bus holds now before the next slice. The loop alone did not: with a
+      // Reload() call pending and inotify events queued, Describe() calls waited for the whole
+      // apply (Responsive.Watchdog...), the step timer and the other sources winning every
+      // iteration. Bounded: a flood of calls cannot hold the apply either.
+      for (int i = 0; i < 32 && bus_ && run_; ++i)
+        if (sd_bus_process(bus_.get(), nullptr) <= 0) break;
+      if (!run_) return;
+      arm_step();
+      return;
+    }
+    finish_reconcile();
+  } catch (const std::exception &e) {
+    abort_reconcile(fmt::format("reconcile ({}) aborted at step {} of {}: {}", r.why, r.exec ? r.exec->done() : 0,
+                                r.exec ? r.exec->total() : 0, e.what()));
   }
 }
 
-void Daemon::reconcile_once(const std::string &why, bool reload) {
-  const auto t0 = std::chrono::steady_clock::now();
-  if (reload && generation_ > 0) {
-    // systemd 252 (RHEL 9) takes RELOADING=1 ... READY=1; MONOTONIC_USEC is what later versions
-    // (Type=notify-reload) want alongside, and older ones ignore.
-    (void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", static_cast<unsigned long long>(monotonic_usec()));
+void Daemon::arm_step() {
+  // A timer that is already due, not a defer source: sd-event leaves a defer source pending
+  // from its first enabling on, so it stays the oldest pending source and is dispatched before
+  // the bus every time (the bus starved: seen in Responsive.*). A timer is marked pending
+  // afresh in each iteration's wait, together with the bus and signal fds, and sources of
+  // the same priority are dispatched oldest first: the apply and a busy bus take turns.
+  if (step_) {
+    (void)sd_event_source_set_time(step_.get(), 0);
+    (void)sd_event_source_set_enabled(step_.get(), SD_EVENT_ONESHOT);
+    return;
   }
-  DesiredState desired = load_desired(opts_.programs_dirs, vanished_dirs(), &desired_cache_);
-  // Report a manifest's errors when they change, not on every periodic check.
-  for (auto &m : desired.manifests) {
-    std::vector<std::string> now, known;
-    for (auto &e : m.errors) now.push_back(e.str());
-    for (auto &old : status_.manifests)
-      if (old.path == m.path)
-        for (auto &e : old.errors) known.push_back(e.str());
-    if (now != known)
-      for (auto &line : now) spdlog::warn("{}", line);
+  sd_event_source *src = nullptr;
+  if (int r = sd_event_add_time(event_.get(), &src, CLOCK_MONOTONIC, 0, 1, on_step, this); r < 0) {
+    // Without it the loop cannot come back to the apply: finish it here, as before slicing.
+    spdlog::error("cannot arm the next slice of the reconcile: {}; applying the rest at once", std::strerror(-r));
+    if (!run_) return;
+    Run &run = *run_;
+    while (!run.exec->finished()) run.steps_this_plan += run.exec->run_for(std::chrono::hours(1));
+    finish_reconcile();
+    return;
   }
-  // Globs and "@primary" become one attach point per matching interface, from what the
-  // namespaces they name hold right now; the link watcher reconciles again when that changes.
-  const auto pattern_ns = pattern_netns(desired), primary_ns = pattern_netns(desired, /*primary_only=*/true);
-  const InterfaceInventory inventory = read_interface_inventory(pattern_ns, primary_ns);
-  std::vector<PatternNote> notes = expand_interfaces(desired, inventory);
-  log_pattern_notes(notes, vanished_.update(desired, notes, inventory));
-  notes.insert(notes.end(), vanished_.notes().begin(), vanished_.notes().end());
-  ObservedState observed = kernel_->observe();
-  auto changes = plan(desired, observed);
-  // Attach points that keep failing wait for their retry (backoff.h); an explicit reload, and a
-  // manifest change (something an operator did: it may have removed what blocked them, e.g.
-  // another program on the hook), try them all now. Neither is caused by a reconcile, so this
-  // cannot loop; link events and the periodic check can, and respect the backoff.
-  if (reload || manifest_changed_) backoff_.clear();
-  manifest_changed_ = false;
-  {
-    std::set<AttachId> wanted;
-    for (auto &p : desired.programs)
-      for (auto &a : p.attach) wanted.emplace(p.name, attach_key(p.type, a));
-    backoff_.retain(wanted);
+  step_.reset(src);
+}
+
+int Daemon::on_step(sd_event_source *, uint64_t, void *userdata) {
+  auto *d = static_cast<Daemon *>(userdata);
+  const auto now = std::chrono::steady_clock::now();
+  if (!d->run_) {
+    // A finished run left a replan for this slice.
+    if (d->replan_) d->begin_reconcile("", false);
+    return 0;
   }
-  const auto deferred = defer_backed_off(changes, observed, backoff_, monotonic_usec());
-  for (auto &c : changes) {
-    if (c.kind == ChangeKind::Update && c.attach.empty() && c.detach.empty() && c.forget.empty()) {
-      c.kind = ChangeKind::Keep;
-      c.reason = "attach points wait for their retry";
-    }
-    if (c.kind == ChangeKind::Keep) continue;
-    // The same step as planned before for this program, which has not converged since: it did
-    // not take, and its failure is logged (once).
-    std::string line = fmt::format("plan: {} {} ({})", to_string(c.kind), c.name, c.reason);
-    auto [it, fresh] = plans_logged_.try_emplace(c.name, line);
-    spdlog::log(!fresh && it->second == line ? spdlog::level::debug : spdlog::level::info, "{}", line);
-    it->second = std::move(line);
+  Run &r = *d->run_;
+  if (d->replan_ && d->replan_manifest_only_ && r.steps_this_plan > 0 && d->desired_unchanged(r.desired)) {
+    spdlog::debug("reconcile ({}): the manifests are as the plan saw them; going on", r.why);
+    d->replan_ = false;
+    d->replan_why_.clear();
+    if (d->status_.reconciling) d->status_.reconciling->replan = false;
   }
-  for (auto &c : changes)
-    if (c.kind == ChangeKind::Keep && c.reason != "attach points wait for their retry") plans_logged_.erase(c.name);
-  const auto touched = xdp_hooks_touched(changes, observed);
-  ApplyReport report = apply(*kernel_, changes, observed, [this](const AuditEvent &e) { audit(e); });
-  record_attempts(backoff_, changes, report, monotonic_usec());
-  for (auto &id : deferred)
+  if (d->replan_ && r.steps_this_plan > 0 && !r.exec->finished()) {
+    // Drop the rest of the plan: what ran is in the kernel and its pins; a new plan from the new
+    // desired state and a new observation does the rest, nothing twice. At least one slice of
+    // every plan runs first, so a stream of changes cannot keep the apply from moving.
+    spdlog::info("reconcile ({}): plan {} stopped after {} of {} steps; planning again", r.why, r.plans,
+                 r.exec->done(), r.exec->total());
+    record_attempts(d->backoff_, r.exec->applied(), r.exec->report(), monotonic_usec());
+    d->begin_reconcile("", false);  // the replan's reasons and reload flag are pending
+    return 0;
+  }
+  d->continue_reconcile(now);
+  return 0;
+}
+
+void Daemon::abort_reconcile(const std::string &what) {
+  spdlog::error("{}", what);
+  status_.state = "degraded";
+  status_.reconciling.reset();
+  std::vector<MessagePtr> calls;
+  if (run_) calls = std::move(run_->reloads);
+  run_.reset();
+  if (reloading_) {
+    (void)sd_notify(0, "READY=1");
+    reloading_ = false;
+  }
+  answer_reloads(calls);
+  last_reconcile_usec_ = monotonic_usec();
+  if (replan_) arm_step();
+}
+
+bool Daemon::desired_unchanged(const DesiredState &desired) {
+  const DesiredState now = load_desired(opts_.programs_dirs, vanished_dirs(), &desired_cache_);
+  auto key = [](const DesiredState &d) {
+    std::vector<std::string> out;
+    for (auto &m : d.manifests) out.push_back(fmt::format("m\x1f{}\x1f{}\x1f{}", m.path, to_string(m.state), m.errors.size()));
+    for (auto &p : d.programs) out.push_back(fmt::format("p\x1f{}\x1f{}\x1f{}", p.name, program_digest(p), p.manifest));
+    return out;
+  };
+  return key(now) == key(desired);
+}
+
+void Daemon::finish_reconcile() {
+  Run &r = *run_;
+  ApplyReport report = r.exec->report();
+  record_attempts(backoff_, r.exec->applied(), report, monotonic_usec());
+  for (auto &id : r.deferred)
     if (const RetryState *st = backoff_.find(id)) report.attach_errors[id.first][id.second] = st->error;
-  for (auto &p : desired.programs)
+  for (auto &p : r.desired.programs)
     for (auto &a : p.attach) {
       const AttachId id{p.name, attach_key(p.type, a)};
       if (const RetryState *st = backoff_.find(id))
         report.retries[id.first][id.second] = AttachRetry{st->failures, wall_time_of(st->next_retry_usec)};
     }
-  ObservedState after = report.changes ? kernel_->observe() : std::move(observed);
+  const size_t steps = r.exec->total();
+  r.exec.reset();  // it borrows `observed`
+  ObservedState after = report.changes ? kernel_->observe() : std::move(r.observed);
   DaemonStatus before = std::move(status_);
-  status_ = build_status(++generation_, desired, after, report, notes);
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  status_ = build_status(++generation_, r.desired, after, report, r.notes);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - r.t0).count();
   size_t attached = 0;
   for (auto &p : status_.programs) attached += p.state == "attached";
   std::string summary = fmt::format("generation {}: {} of {} programs attached, {} kernel changes, state {}",
                                     generation_, attached, status_.programs.size(), report.changes, status_.state);
   const bool quiet = report.changes == 0 && before.state == status_.state;
-  spdlog::log(quiet ? spdlog::level::debug : spdlog::level::info, "reconciled ({}) in {:.1f} ms: {}", why, ms, summary);
-  (void)sd_notifyf(0, "%sSTATUS=%s", reload || generation_ == 1 ? "READY=1\n" : "", summary.c_str());
+  const std::string plans = r.plans > 1 ? fmt::format(", {} plans", r.plans) : "";
+  spdlog::log(quiet ? spdlog::level::debug : spdlog::level::info, "reconciled ({}) in {:.1f} ms ({} steps{}): {}",
+              r.why, ms, steps, plans, summary);
+  (void)sd_notifyf(0, "%sSTATUS=%s", r.reload || generation_ == 1 ? "READY=1\n" : "", summary.c_str());
+  reloading_ = false;
   publish(before);
+  if (before.reconciling && bus_)
+    (void)sd_bus_emit_properties_changed(bus_.get(), kManagerPath, kManagerInterface, "Reconciling", nullptr);
   // Our own changes are in the link sockets now: read them before anything else does.
-  if (links_) links_->absorb(touched);
+  if (links_) links_->absorb(r.touched);
   {
     std::set<std::string> names;
-    for (auto &p : desired.programs) names.insert(p.name);
+    for (auto &p : r.desired.programs) names.insert(p.name);
     for (auto &p : after.programs) names.insert(p.first);
     std::erase_if(plans_logged_, [&](const auto &kv) { return !names.contains(kv.first); });
     std::erase_if(failing_, [&](const auto &kv) {
@@ -503,9 +750,21 @@ void Daemon::reconcile_once(const std::string &why, bool reload) {
       return !names.contains(kv.first.substr(a + 1, b - a - 1));
     });
   }
-  watch_links(desired, pattern_ns, primary_ns);
+  watch_links(r.desired, r.pattern_ns, r.primary_ns);
   arm_retry_timer();
   last_reconcile_usec_ = monotonic_usec();
+  if (generation_ == 1)
+    spdlog::info("ready: pin root {}, {} manifest director{}", opts_.pin_root, opts_.programs_dirs.size(),
+                 opts_.programs_dirs.size() == 1 ? "y" : "ies");
+  if (replan_ && replan_manifest_only_ && desired_unchanged(r.desired)) {
+    replan_ = false;
+    replan_why_.clear();
+  }
+  std::vector<MessagePtr> calls = std::move(r.reloads);
+  run_.reset();
+  answer_reloads(calls);
+  // Changes that arrived during the last slice: planned in the next one.
+  if (replan_) arm_step();
 }
 
 void Daemon::arm_retry_timer() {
@@ -530,7 +789,7 @@ void Daemon::arm_retry_timer() {
 
 int Daemon::on_retry(sd_event_source *, uint64_t, void *userdata) {
   spdlog::debug("wakeup: retry-timer");
-  static_cast<Daemon *>(userdata)->reconcile("retry of failing attach points");
+  static_cast<Daemon *>(userdata)->reconcile("retry of failing attach points", false, Trigger::Check);
   return 0;
 }
 
@@ -566,7 +825,7 @@ void Daemon::log_pattern_notes(const std::vector<PatternNote> &notes, const std:
 int Daemon::on_check(sd_event_source *src, uint64_t, void *userdata) {
   auto *d = static_cast<Daemon *>(userdata);
   spdlog::debug("wakeup: check-timer");
-  d->reconcile("periodic check");
+  d->reconcile("periodic check", false, Trigger::Check);
   (void)sd_event_source_set_time_relative(src, d->opts_.check_interval_usec);
   (void)sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
   return 0;
@@ -604,7 +863,8 @@ int Daemon::on_inotify(sd_event_source *, const struct inotify_event *ev, void *
   auto *d = static_cast<Daemon *>(userdata);
   spdlog::debug("wakeup: inotify {} mask {:#x}", ev->len ? ev->name : "", ev->mask);
   d->manifest_changed_ = true;
-  d->schedule_reconcile("manifest change", (ev->mask & IN_MOVED_TO) && ev->len && is_manifest_name(ev->name));
+  d->schedule_reconcile("manifest change", (ev->mask & IN_MOVED_TO) && ev->len && is_manifest_name(ev->name),
+                        Trigger::Manifest);
   return 0;
 }
 
@@ -665,7 +925,7 @@ int Daemon::on_parent_inotify(sd_event_source *, const struct inotify_event *ev,
     // A directory renamed into place is a whole change, like a manifest renamed into place.
     d->schedule_reconcile(fmt::format("manifest directory {} {}", dir,
                                       (ev->mask & (IN_MOVED_TO | IN_CREATE)) ? "appeared" : "went away"),
-                          (ev->mask & IN_MOVED_TO) != 0);
+                          (ev->mask & IN_MOVED_TO) != 0, Trigger::Manifest);
     return 0;
   }
   return 0;
@@ -674,11 +934,9 @@ int Daemon::on_parent_inotify(sd_event_source *, const struct inotify_event *ev,
 int Daemon::on_timer(sd_event_source *, uint64_t, void *userdata) {
   auto *d = static_cast<Daemon *>(userdata);
   spdlog::debug("wakeup: coalesce-timer");
-  std::string why;
-  for (size_t i = 0; i < d->pending_why_.size() && i < 3; ++i) why += (i ? "; " : "") + d->pending_why_[i];
-  if (d->pending_why_.size() > 3) why += fmt::format("; {} more", d->pending_why_.size() - 3);
+  std::string why = join_reasons(d->pending_why_);
   d->pending_why_.clear();
-  d->reconcile(why.empty() ? "manifest change" : why);
+  d->reconcile(why.empty() ? "manifest change" : why, false, d->pending_trigger_);
   return 0;
 }
 

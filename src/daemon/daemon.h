@@ -1,6 +1,9 @@
 // The daemon: one sd-event loop that reconciles on start, on inotify changes in the manifest
 // directories (bursts coalesced), on SIGHUP and on D-Bus Reload(); it publishes status on the
 // system bus and notifies systemd (READY=1 after the first reconcile, STATUS=, watchdog).
+// A reconcile's plan is applied in slices (DaemonOptions::slice_usec) from a due timer, so
+// D-Bus calls, signals and the watchdog ping are served between two slices however long the
+// apply is (issue 11); everything stays on the loop's one thread.
 #pragma once
 
 #include <systemd/sd-bus.h>
@@ -8,6 +11,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <set>
@@ -39,6 +43,10 @@ struct DaemonOptions {
   /// (every program kept) rather than empty: a directory replaced by rename or re-created must not
   /// detach everything in between.
   uint64_t dir_grace_usec = 10'000'000;
+  /// How long (µs) one slice of a reconcile may run before the loop serves what is pending
+  /// (D-Bus, signals, timers, the watchdog). A step (one program) is never cut, so a slice
+  /// lasts this long plus at most one step.
+  uint64_t slice_usec = 20'000;
 };
 
 // sd-event/sd-bus objects are reference counted; the deleters drop our reference.
@@ -54,10 +62,14 @@ struct SlotUnref {
 struct SourceUnref {
   void operator()(sd_event_source *s) const { sd_event_source_unref(s); }
 };
+struct MessageUnref {
+  void operator()(sd_bus_message *m) const { sd_bus_message_unref(m); }
+};
 using EventPtr = std::unique_ptr<sd_event, EventUnref>;
 using BusPtr = std::unique_ptr<sd_bus, BusUnref>;
 using SlotPtr = std::unique_ptr<sd_bus_slot, SlotUnref>;
 using SourcePtr = std::unique_ptr<sd_event_source, SourceUnref>;
+using MessagePtr = std::unique_ptr<sd_bus_message, MessageUnref>;
 
 class LinkWatcher;
 
@@ -70,19 +82,54 @@ class Daemon {
   /// until SIGTERM/SIGINT. Errors: start-up failures (no bpffs, no bus, name taken).
   Result<void> run();
 
-  /// Reconciles now: manifests -> plan -> apply -> status, then emits PropertiesChanged.
+  /// What asks for a reconcile while one is applied. Change: something changed (a manifest,
+  /// an interface, Reload(), SIGHUP): the rest of the running plan is dropped after its current
+  /// step and planned again. Check: the periodic check or a backoff retry: nothing to add, the
+  /// running reconcile observes the kernel at its end anyway; ignored.
+  /// Manifest: a manifest or manifest directory changed (inotify): like Change, but the plan is
+  /// made again only when the manifests now read differently from what the running plan saw
+  /// (inotify events queued before the plan are dispatched during it and carry no news).
+  enum class Trigger { Change, Manifest, Check };
+
+  /// Reconciles: manifests -> plan -> apply -> status, then emits PropertiesChanged. Plans now
+  /// and applies in slices (DaemonOptions::slice_usec); a plan that fits in one slice is applied
+  /// before this returns, a longer one goes on from the loop. While a plan is applied, a
+  /// Change makes it plan again after the current step (see Trigger); never two applies at once.
   /// `reload`: a reload in systemd's sense (D-Bus Reload(), SIGHUP), announced to the service
   /// manager with RELOADING=1 ... READY=1; other reconciles (manifest changes, link events, the
   /// periodic check) only update STATUS=.
   /// D-Bus Reload() and SIGHUP also retry every failing attach point now, whatever its backoff.
-  void reconcile(const std::string &why, bool reload = false);
+  void reconcile(const std::string &why, bool reload = false, Trigger trigger = Trigger::Change);
+
+  /// D-Bus Reload(): reconcile(reload) and answer `call` once a reconcile that began after it
+  /// has completed (at once when it fits in one slice; from the loop otherwise). Never blocks.
+  void reload_call(sd_bus_message *call);
+
+  /// Whether a reconcile's plan is being applied (status().reconciling says how far).
+  bool reconciling() const { return run_ != nullptr; }
 
   const DaemonStatus &status() const { return status_; }
   sd_bus *bus() const { return bus_.get(); }
   const std::string &pin_root() const { return opts_.pin_root; }
 
  private:
-  void reconcile_once(const std::string &why, bool reload);
+  struct Run;  // a reconcile in progress (daemon.cpp)
+  /// Plans (manifests, interfaces, observation, plan) and starts applying; reconcile() and a
+  /// replan call it. Takes the Reload() calls that are waiting, and a pending replan's reasons.
+  void begin_reconcile(std::string why, bool reload);
+  /// Runs the current run_ for the rest of the slice that began at `slice_start`: steps,
+  /// then the end (finish_reconcile) when they are done and time is left; else arms step_.
+  void continue_reconcile(std::chrono::steady_clock::time_point slice_start);
+  /// After the last step: backoff, observation, status, notify, PropertiesChanged, link
+  /// watches, Reload() replies.
+  void finish_reconcile();
+  /// A step or the planning threw: logs it, keeps the last status (state degraded), answers
+  /// the Reload() calls and drops the run.
+  void abort_reconcile(const std::string &what);
+  /// Answers the Reload() calls in `calls` (an error text: a D-Bus error instead of success).
+  void answer_reloads(std::vector<MessagePtr> &calls, const std::string &error = "");
+  void arm_step();
+  static int on_step(sd_event_source *, uint64_t usec, void *userdata);
   /// Logs one audit event (journal record with fields under journald, else one line).
   void audit(const AuditEvent &e);
   /// Connects to the system bus, registers the objects, owns the name (synchronously at start:
@@ -117,7 +164,10 @@ class Daemon {
   /// is a mask, i.e. "no programs"), and an editor that saves by renaming the old file away
   /// (vim's backupcopy=no) sends IN_MOVED_FROM before the new file exists.
   /// `why`: what the reconcile is for, in its log line ("manifest change", "link change: ...").
-  void schedule_reconcile(const std::string &why, bool complete = false);
+  /// While a reconcile is applied, every event waits for the quiet period (no leading edge).
+  void schedule_reconcile(const std::string &why, bool complete = false, Trigger trigger = Trigger::Change);
+  /// Whether the manifests read now give the programs `desired` has (names, digests, manifests).
+  bool desired_unchanged(const DesiredState &desired);
   void publish(const DaemonStatus &before);
 
   static int on_signal(sd_event_source *, const struct signalfd_siginfo *si, void *userdata);
@@ -166,6 +216,15 @@ class Daemon {
   VanishedInterfaces vanished_;          // interfaces that patterns matched and that went away
   std::set<std::string> pattern_notes_;  // the last reconcile's pending/failed pattern notes, logged once
   uint64_t generation_ = 0;
+  std::unique_ptr<Run> run_;             // the reconcile being applied; null when none
+  SourcePtr step_;                       // a timer due at once: the next slice of run_
+  bool replan_ = false;                  // a Change arrived while run_ was applied
+  bool replan_reload_ = false;           // ... and one of them was a reload
+  bool replan_manifest_only_ = true;     // ... and all of them were Trigger::Manifest
+  Trigger pending_trigger_ = Trigger::Manifest;  // the strongest trigger of the armed coalesced reconcile
+  std::vector<std::string> replan_why_;  // their reasons
+  std::vector<MessagePtr> waiting_reloads_;  // Reload() calls no run has taken yet
+  bool reloading_ = false;               // RELOADING=1 sent, READY=1 not yet
   uint64_t burst_start_usec_ = 0;     // CLOCK_MONOTONIC of the first inotify event of this burst
   uint64_t last_reconcile_usec_ = 0;  // CLOCK_MONOTONIC when the last reconcile ended
 };

@@ -74,7 +74,7 @@ std::vector<AttachId> defer_backed_off(std::vector<ProgramChange> &changes, cons
   return deferred;
 }
 
-void record_attempts(AttachBackoff &backoff, const std::vector<ProgramChange> &changes, const ApplyReport &report,
+void record_attempts(AttachBackoff &backoff, std::span<const ProgramChange> changes, const ApplyReport &report,
                      uint64_t now_usec) {
   for (auto &c : changes) {
     if (!c.desired || c.kind == ChangeKind::Keep || c.kind == ChangeKind::Remove) continue;

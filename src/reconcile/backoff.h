@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -75,7 +76,7 @@ std::vector<AttachId> defer_backed_off(std::vector<ProgramChange> &changes, cons
 /// Counts the outcome of every attach point `changes` tried (after defer_backed_off()) from the
 /// apply's `report`: an error counts as a failure, except ENODEV (the interface does not exist:
 /// `pending`, attached as soon as it appears, never delayed); no error forgets the failures.
-void record_attempts(AttachBackoff &backoff, const std::vector<ProgramChange> &changes, const ApplyReport &report,
+void record_attempts(AttachBackoff &backoff, std::span<const ProgramChange> changes, const ApplyReport &report,
                      uint64_t now_usec);
 
 }  // namespace bpfrec

@@ -11,6 +11,9 @@ namespace {
 
 std::string base_name(const std::string &path) { return std::filesystem::path(path).filename().string(); }
 
+}  // namespace
+
+// What one step does to the kernel (declared in executor.h for Execution's pointer only).
 class Applier {
  public:
   Applier(Kernel &k, const AuditSink &audit, ApplyReport &report) : kernel_(k), audit_(audit), report_(report) {}
@@ -239,6 +242,8 @@ class Applier {
   ApplyReport &report_;
 };
 
+namespace {
+
 // A value inside "..." of an audit line.
 std::string audit_quoted(std::string_view v) {
   std::string out;
@@ -271,45 +276,102 @@ std::string audit_line(const AuditEvent &e) {
   return line;
 }
 
-ApplyReport apply(Kernel &kernel, const std::vector<ProgramChange> &changes, const ObservedState &observed,
-                  const AuditSink &audit) {
-  ApplyReport report;
-  Applier a(kernel, audit, report);
-  for (auto stale : observed.stale) a.discard(stale);
-  for (const auto &c : changes) {
-    auto it = observed.programs.find(c.name);
-    ObservedProgram obs = it != observed.programs.end() ? it->second : ObservedProgram{};
-    switch (c.kind) {
-      case ChangeKind::Remove: (void)a.remove(obs); break;
-      case ChangeKind::Replace:
-        // A program that is gone from the kernel cannot be swapped from: start over.
-        if (obs.prog_id == 0) {
-          if (a.remove(obs)) a.create(*c.desired, c.attach);
-        } else {
-          a.replace(obs, *c.desired);
-        }
-        break;
-      case ChangeKind::Create: a.create(*c.desired, c.attach); break;
-      case ChangeKind::Update:
-        a.forget(obs, c.forget);
-        a.update(obs, *c.desired, c.attach, c.detach);
-        if (c.record_stale) a.relocate(obs, *c.desired);
-        break;
-      case ChangeKind::Keep:
-        if (!c.error.empty()) report.program_errors[c.name] = c.error;
-        if (c.record_stale && c.desired) a.relocate(obs, *c.desired);
-        break;
-    }
-  }
-  // Shared map pins whose last program went (its record is gone with its pins).
-  for (const auto &r : kernel.release_unused_shared_maps(report.changes > 0 || !observed.stale.empty())) {
+namespace {
+
+// Whether the change makes the executor do anything (a step).
+bool has_step(const ProgramChange &c) { return c.kind != ChangeKind::Keep || (c.record_stale && c.desired); }
+
+}  // namespace
+
+Execution::Execution(Kernel &kernel, const std::vector<ProgramChange> &changes, const ObservedState &observed,
+                     AuditSink audit)
+    : kernel_(kernel), changes_(changes), observed_(observed), audit_(std::move(audit)),
+      applier_(std::make_unique<Applier>(kernel_, audit_, report_)) {
+  total_ = observed.stale.size() + static_cast<size_t>(std::count_if(changes.begin(), changes.end(), has_step));
+  // A kept program's reason (e.g. "kept: maps used by ..."): reported without a step.
+  for (const auto &c : changes)
+    if (c.kind == ChangeKind::Keep && !c.error.empty()) report_.program_errors[c.name] = c.error;
+  skip_noops();
+  if (finished()) release_shared_maps();
+}
+
+void Execution::release_shared_maps() {
+  // Shared map pins whose last program went (its record is gone with its pins). An execution
+  // stopped before its end (a replan) leaves this to a later one that changes something.
+  for (const auto &r : kernel_.release_unused_shared_maps(report_.changes > 0 || !observed_.stale.empty())) {
     AuditEvent e{"unpin", "", "", "", 0};
     e.target = r.pin;
     e.error = r.error;
-    if (e.error.empty()) ++report.changes;
-    audit(e);
+    if (e.error.empty()) ++report_.changes;
+    audit_(e);
   }
-  return report;
+}
+
+Execution::~Execution() = default;
+
+void Execution::skip_noops() {
+  while (next_change_ < changes_.size() && !has_step(changes_[next_change_])) ++next_change_;
+}
+
+std::string Execution::next_program() const {
+  if (next_stale_ < observed_.stale.size() || next_change_ >= changes_.size()) return "";
+  return changes_[next_change_].name;
+}
+
+void Execution::step() {
+  if (finished()) return;
+  Applier &a = *applier_;
+  if (next_stale_ < observed_.stale.size()) {
+    ObservedProgram stale = observed_.stale[next_stale_++];
+    a.discard(stale);
+    ++done_;
+    if (finished()) release_shared_maps();
+    return;
+  }
+  const ProgramChange &c = changes_[next_change_++];
+  auto it = observed_.programs.find(c.name);
+  ObservedProgram obs = it != observed_.programs.end() ? it->second : ObservedProgram{};
+  switch (c.kind) {
+    case ChangeKind::Remove: (void)a.remove(obs); break;
+    case ChangeKind::Replace:
+      // A program that is gone from the kernel cannot be swapped from: start over.
+      if (obs.prog_id == 0) {
+        if (a.remove(obs)) a.create(*c.desired, c.attach);
+      } else {
+        a.replace(obs, *c.desired);
+      }
+      break;
+    case ChangeKind::Create: a.create(*c.desired, c.attach); break;
+    case ChangeKind::Update:
+      a.forget(obs, c.forget);
+      a.update(obs, *c.desired, c.attach, c.detach);
+      if (c.record_stale) a.relocate(obs, *c.desired);
+      break;
+    case ChangeKind::Keep:
+      if (c.record_stale && c.desired) a.relocate(obs, *c.desired);
+      break;
+  }
+  ++done_;
+  skip_noops();
+  if (finished()) release_shared_maps();
+}
+
+size_t Execution::run_for(std::chrono::steady_clock::duration budget) {
+  const auto t0 = std::chrono::steady_clock::now();
+  size_t n = 0;
+  do {
+    if (finished()) break;
+    step();
+    ++n;
+  } while (std::chrono::steady_clock::now() - t0 < budget);
+  return n;
+}
+
+ApplyReport apply(Kernel &kernel, const std::vector<ProgramChange> &changes, const ObservedState &observed,
+                  const AuditSink &audit) {
+  Execution x(kernel, changes, observed, audit);
+  while (!x.finished()) x.step();
+  return x.report();
 }
 
 }  // namespace bpfrec

@@ -2,8 +2,12 @@
 // what failed. A failure of one program never stops the others.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <functional>
 #include <map>
+#include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -63,5 +67,57 @@ struct ApplyReport {
 /// `unpin`, the pin as target).
 ApplyReport apply(Kernel &kernel, const std::vector<ProgramChange> &changes, const ObservedState &observed,
                   const AuditSink &audit);
+
+class Applier;
+
+/// apply() in steps, for a caller that must go back to its event loop between them (the daemon
+/// serves D-Bus, signals and the watchdog while a long apply runs: issue 11). One step is one
+/// staging directory discarded (ObservedState::stale, first) or one program's change, exactly
+/// as apply() does it, so what apply() promises per program holds after every step: stopping
+/// between two steps (SIGTERM, or a newer plan taking over) leaves the pins consistent, and the
+/// next reconcile observes what was done and plans the rest. A Keep without a stale record
+/// does nothing and is no step. apply() is an Execution run to the end.
+/// `changes` and `observed` are borrowed: they must outlive the Execution and stay unchanged.
+/// Not thread-safe (the Kernel is not).
+class Execution {
+ public:
+  Execution(Kernel &kernel, const std::vector<ProgramChange> &changes, const ObservedState &observed,
+            AuditSink audit);
+  ~Execution();
+  Execution(const Execution &) = delete;
+  Execution &operator=(const Execution &) = delete;
+
+  /// Steps in all, and steps run so far.
+  size_t total() const { return total_; }
+  size_t done() const { return done_; }
+  bool finished() const { return done_ == total_; }
+  /// Runs the next step. Does nothing when finished().
+  void step();
+  /// Runs steps until finished() or until `budget` has passed since the call; at least one
+  /// step when not finished (a single step is never cut: a kernel call cannot be). Returns the
+  /// number of steps run.
+  size_t run_for(std::chrono::steady_clock::duration budget);
+  /// The changes whose step has run (a prefix of `changes`; Keeps without a step included),
+  /// for record_attempts(): the ones not run yet were not tried.
+  std::span<const ProgramChange> applied() const { return {changes_.data(), next_change_}; }
+  /// Name of the program the next step changes ("" for a staging directory or when finished).
+  std::string next_program() const;
+  /// Errors and change count of the steps run so far.
+  const ApplyReport &report() const { return report_; }
+
+ private:
+  /// Moves next_change_ past the changes without a step.
+  void skip_noops();
+  /// Once finished: Kernel::release_unused_shared_maps(), each release audited (`unpin`).
+  void release_shared_maps();
+
+  Kernel &kernel_;
+  const std::vector<ProgramChange> &changes_;
+  const ObservedState &observed_;
+  AuditSink audit_;
+  ApplyReport report_;
+  std::unique_ptr<Applier> applier_;  // refers to audit_ and report_
+  size_t next_stale_ = 0, next_change_ = 0, done_ = 0, total_ = 0;
+};
 
 }  // namespace bpfrec

@@ -196,11 +196,24 @@ json to_json(const DaemonStatus &s) {
                         {"metadata", p.metadata},
                         {"attachments", atts}});
   }
-  return {{"generation", s.generation}, {"state", s.state}, {"manifests", manifests}, {"programs", programs}};
+  json reconciling = nullptr;
+  if (const auto &r = s.reconciling)
+    reconciling = {{"why", r->why},           {"since", r->since}, {"steps_done", r->steps_done},
+                   {"steps_total", r->steps_total}, {"next", r->next},   {"plans", r->plans},
+                   {"replan", r->replan}};
+  return {{"generation", s.generation},
+          {"state", s.state},
+          {"reconciling", reconciling},
+          {"manifests", manifests},
+          {"programs", programs}};
 }
 
 std::string format_status_table(const json &d) {
   std::string out = fmt::format("State: {}   Generation: {}\n", d.value("state", "?"), d.value("generation", 0));
+  if (auto it = d.find("reconciling"); it != d.end() && it->is_object())
+    out += fmt::format("Reconciling ({}) since {}: {} of {} steps done; programs below are as of generation {}\n",
+                       it->value("why", ""), it->value("since", ""), it->value("steps_done", 0u),
+                       it->value("steps_total", 0u), d.value("generation", 0));
   out += fmt::format("\n{:<24} {:<11} {:<9} {:>8}  {:<14} {:>7}  {}\n", "PROGRAM", "TYPE", "STATE", "PROG-ID",
                      "MECHANISM", "LINK-ID", "ATTACH POINT");
   for (auto &p : d.value("programs", json::array())) {

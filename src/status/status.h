@@ -69,11 +69,26 @@ struct ManifestStatus {
   std::vector<Diagnostic> errors;
 };
 
+/// A reconcile whose plan is being applied: the daemon applies it in slices of a few tens of
+/// milliseconds and answers D-Bus between them (daemon.h), so Describe() shows it while it runs.
+/// The rest of the status document is the last completed reconcile's.
+struct ReconcileProgress {
+  std::string why;           // what asked for it ("manifest change", "D-Bus Reload()", ...)
+  std::string since;         // when it began, RFC 3339 UTC
+  size_t steps_done = 0;     // steps of the current plan run so far (executor.h: Execution)
+  size_t steps_total = 0;    // steps of the current plan
+  std::string next;          // the program the next step changes ("" for a staging directory)
+  unsigned plans = 1;        // plans made: 1 + the times a change arrived and the plan was made again
+  bool replan = false;       // a change arrived: after the current step the rest is planned again
+};
+
 struct DaemonStatus {
   uint64_t generation = 0;
   std::string state = "starting";  // starting | idle | degraded
   std::vector<ManifestStatus> manifests;
   std::vector<ProgramStatus> programs;  // by name
+  /// Set by the daemon while a reconcile's plan is applied; build_status() leaves it empty.
+  std::optional<ReconcileProgress> reconciling;
 };
 
 /// Combines the inputs of one reconcile into the status document. `desired` is expanded

@@ -693,9 +693,10 @@ Daemon::~Daemon() { stop(2s); }
   const bool up = wait_until(
       [&] {
         if (!alive()) return true;  // stop waiting; reported below
-        last = run({"busctl", "--system", "call", kService, kManagerPath, kManagerIface, "Describe"},
-                   5s);
-        return last.rc == 0;
+        // Started as systemd sees it (READY=1): the first reconcile is complete (Generation 1).
+        // Describe() answers earlier, while that reconcile is applied in slices.
+        last = run({"busctl", "--system", "get-property", kService, kManagerPath, kManagerIface, "Generation"}, 5s);
+        return last.rc == 0 && last.out.rfind("t ", 0) == 0 && last.out != "t 0\n";
       },
       10s, 50ms);
   if (!alive())
@@ -703,7 +704,7 @@ Daemon::~Daemon() { stop(2s); }
            << "daemon exited during start-up (" << exit_text_ << "); command: " << cmdline;
   if (!up)
     return ::testing::AssertionFailure()
-           << "Describe did not answer within 10 s; last busctl: " << last.describe();
+           << "no first reconcile (Generation >= 1) on the bus within 10 s; last busctl: " << last.describe();
   return ::testing::AssertionSuccess();
 }
 

@@ -204,7 +204,8 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
-  /// Starts the process and waits (up to 10 s) for Describe to answer on the bus.
+  /// Starts the process and waits (up to 10 s) until it is started as systemd would see it: the
+  /// bus name answers and the first reconcile is complete (Generation >= 1).
   ::testing::AssertionResult start(const std::vector<std::string>& args, const std::string& log);
   /// SIGTERM, waits up to `timeout`, then SIGKILL. Returns the wait status text ("exit 0",
   /// "signal 9", "not running").

@@ -120,7 +120,7 @@ TEST(Backoff, RecordAttemptsCountsFailuresButNotMissingInterfaces) {
   r.attach_errors["p"][c.attach[1]] = Error{ENODEV, "no such interface"};
   AttachBackoff b;
   b.failed({"p", c.attach[2]}, Error{EBUSY, "busy"}, 0);
-  record_attempts(b, {c}, r, 5 * kS);
+  record_attempts(b, std::vector<ProgramChange>{c}, r, 5 * kS);
   ASSERT_TRUE(b.find({"p", c.attach[0]}));
   EXPECT_EQ(b.find({"p", c.attach[0]})->next_retry_usec, 6 * kS);
   EXPECT_FALSE(b.find({"p", c.attach[1]})) << "pending: attached when the interface appears, never delayed";

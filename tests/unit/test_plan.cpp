@@ -10,6 +10,7 @@
 namespace bpfrec {
 namespace {
 
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
@@ -446,6 +447,112 @@ TEST(Executor, StaleStagingIsDiscardedFirst) {
   reconcile(k, d);
   EXPECT_THAT(k.calls, ElementsAre("detach p a", "unload-staged p"));
   EXPECT_TRUE(k.staging.empty());
+}
+
+// The daemon applies a plan step by step (Execution) and may stop after any step: SIGTERM, or
+// a change that makes it plan again. A step is one program (or one staging directory).
+TEST(Execution, StepsOneProgramAtATimeInPlanOrder) {
+  FakeKernel k;
+  ObservedProgram stale;
+  stale.name = "old";
+  stale.dir = "/pins/_staging-old";
+  k.staging["old"] = stale;
+  DesiredState d;
+  d.manifests = {manifest("/m/a.toml")};
+  d.programs = {xdp_spec("p1", {"a"}), xdp_spec("p2", {"b"}), xdp_spec("p3", {"c", "d"})};
+  auto obs = k.observe();
+  auto changes = plan(d, obs);
+  std::vector<AuditEvent> audit;
+  Execution x(k, changes, obs, [&](const AuditEvent &e) { audit.push_back(e); });
+  EXPECT_EQ(x.total(), 4u);  // the staging directory, then three creates
+  EXPECT_EQ(x.done(), 0u);
+  EXPECT_EQ(x.next_program(), "");  // the staging directory comes first
+  x.step();
+  EXPECT_THAT(k.calls, ElementsAre("unload-staged old"));
+  EXPECT_EQ(x.next_program(), "p1");
+  EXPECT_TRUE(x.applied().empty());
+  x.step();
+  EXPECT_THAT(k.calls, ElementsAre("unload-staged old", "load p1", "attach p1 a"));
+  ASSERT_EQ(x.applied().size(), 1u);
+  EXPECT_EQ(x.applied()[0].name, "p1");
+  EXPECT_EQ(x.done(), 2u);
+  EXPECT_FALSE(x.finished());
+  EXPECT_EQ(x.report().changes, 3u);  // unload, load, attach
+  // A budget of zero still runs one step: a slice always moves.
+  EXPECT_EQ(x.run_for(std::chrono::steady_clock::duration::zero()), 1u);
+  EXPECT_EQ(x.next_program(), "p3");
+  EXPECT_EQ(x.run_for(std::chrono::hours(1)), 1u);
+  EXPECT_TRUE(x.finished());
+  EXPECT_EQ(x.next_program(), "");
+  EXPECT_EQ(x.run_for(std::chrono::hours(1)), 0u);
+  x.step();  // nothing left: does nothing
+  EXPECT_EQ(x.done(), 4u);
+  EXPECT_EQ(x.report().changes, 8u);
+  EXPECT_EQ(audit.size(), 8u);
+}
+
+TEST(Execution, KeepsAreNoSteps) {
+  FakeKernel k;
+  DesiredState d;
+  d.manifests = {manifest("/m/a.toml")};
+  d.programs = {xdp_spec("p1", {"a"}), xdp_spec("p2", {"b"})};
+  reconcile(k, d);
+  d.programs.push_back(xdp_spec("p3", {"c"}));
+  auto obs = k.observe();
+  auto changes = plan(d, obs);
+  Execution x(k, changes, obs, [](const AuditEvent &) {});
+  EXPECT_EQ(x.total(), 1u);
+  EXPECT_EQ(x.next_program(), "p3");
+  x.step();
+  EXPECT_TRUE(x.finished());
+  // applied() covers every change up to the last step run, the Keeps before it included.
+  EXPECT_EQ(x.applied().size(), changes.size());
+}
+
+TEST(Execution, StoppedMidPlanThenPlannedAgainConvergesWithNothingTwice) {
+  FakeKernel k;
+  DesiredState d;
+  d.manifests = {manifest("/m/a.toml")};
+  for (int i = 0; i < 6; ++i) d.programs.push_back(xdp_spec("p" + std::to_string(i), {"if" + std::to_string(i)}));
+  {
+    auto obs = k.observe();
+    auto changes = plan(d, obs);
+    Execution x(k, changes, obs, [](const AuditEvent &) {});
+    x.step();
+    x.step();
+    // Dropped here: the desired state changes (p5 goes, p0 moves to another interface).
+  }
+  EXPECT_EQ(k.state.programs.size(), 2u);
+  d.programs.pop_back();
+  d.programs[0] = xdp_spec("p0", {"other"});
+  k.calls.clear();
+  auto obs = k.observe();
+  auto changes = plan(d, obs);
+  Execution x(k, changes, obs, [](const AuditEvent &) {});
+  while (!x.finished()) x.step();
+  // p1 is not loaded again; p0 is updated in place; p5 is never created.
+  for (auto &c : k.calls) {
+    EXPECT_EQ(c.find("load p1"), std::string::npos) << c;
+    EXPECT_EQ(c.find("p5"), std::string::npos) << c;
+  }
+  EXPECT_THAT(k.calls, Contains("attach p0 other"));
+  EXPECT_EQ(k.state.programs.size(), 5u);
+  k.calls.clear();
+  reconcile(k, d);
+  EXPECT_THAT(k.calls, IsEmpty());
+}
+
+TEST(Status, JsonShowsAReconcileInProgress) {
+  DaemonStatus s;
+  EXPECT_TRUE(to_json(s)["reconciling"].is_null());
+  s.reconciling = ReconcileProgress{"manifest change", "2026-12-01T21:00:00.000Z", 12, 200, "f12", 1, false};
+  auto j = to_json(s);
+  EXPECT_EQ(j["reconciling"]["steps_done"], 12);
+  EXPECT_EQ(j["reconciling"]["steps_total"], 200);
+  EXPECT_EQ(j["reconciling"]["why"], "manifest change");
+  EXPECT_EQ(j["reconciling"]["next"], "f12");
+  auto table = format_status_table(j);
+  EXPECT_NE(table.find("12 of 200 steps"), std::string::npos) << table;
 }
 
 TEST(Status, JsonHasTheDescribeShape) {
