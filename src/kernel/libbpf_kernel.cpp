@@ -559,18 +559,11 @@ class LibbpfKernel final : public Kernel {
     }
     // Every record under the pin root, staging ones included. A program directory whose record
     // cannot be read may name any group pin: then nothing is released.
-    std::vector<ObservedProgram> records;
-    for (const auto &entry : list_dir(pins_.root)) {
-      const bool staging = entry.starts_with(PinLayout::kStagingPrefix);
-      ObservedProgram p;
-      p.name = staging ? entry.substr(std::strlen(PinLayout::kStagingPrefix)) : entry;
-      if (!valid_program_name(p.name)) continue;
-      p.dir = pins_.root + "/" + entry;
-      if (auto r = records_.read(p); !r) {
-        spdlog::debug("shared maps: not released while the record of {} cannot be read: {}", p.dir, r.error().message);
-        return out;
-      }
-      records.push_back(std::move(p));
+    std::string unreadable;
+    const std::vector<ObservedProgram> records = all_records(&unreadable);
+    if (!unreadable.empty()) {
+      spdlog::debug("shared maps: not released while {}", unreadable);
+      return out;
     }
     std::vector<std::string> pins;
     for (const auto &g : groups)
@@ -766,8 +759,10 @@ class LibbpfKernel final : public Kernel {
     }
   }
 
-  // Every record under the pin root (live and staging directories), read from disk.
-  std::vector<ObservedProgram> all_records() {
+  // Every record under the pin root (live and staging directories), read from disk. A record
+  // that cannot be read is left out; with `unreadable`, the first such is described there
+  // ("the record of DIR cannot be read: ERROR").
+  std::vector<ObservedProgram> all_records(std::string *unreadable = nullptr) {
     std::vector<ObservedProgram> out;
     for (const auto &entry : list_dir(pins_.root)) {
       const bool staging = entry.starts_with(PinLayout::kStagingPrefix);
@@ -775,7 +770,9 @@ class LibbpfKernel final : public Kernel {
       p.name = staging ? entry.substr(std::strlen(PinLayout::kStagingPrefix)) : entry;
       if (!valid_program_name(p.name)) continue;
       p.dir = pins_.root + "/" + entry;
-      if (records_.read(p)) out.push_back(std::move(p));
+      if (auto r = records_.read(p); r) out.push_back(std::move(p));
+      else if (unreadable && unreadable->empty())
+        *unreadable = fmt::format("the record of {} cannot be read: {}", p.dir, r.error().message);
     }
     return out;
   }
