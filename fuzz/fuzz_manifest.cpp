@@ -19,7 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (e.path != path || e.message.empty()) __builtin_trap();
   for (auto &p : m.programs) {
     if (!bpfrec::valid_program_name(p.name)) __builtin_trap();
-    if (p.attach.empty() || p.attach.size() > bpfrec::kMaxAttachPerProgram) __builtin_trap();
+    // No attach point is a load-only program (bpfman's load without attach, issue 10).
+    if (p.attach.size() > bpfrec::kMaxAttachPerProgram) __builtin_trap();
     for (auto &a : p.attach) (void)a.canonical(p.type), (void)a.target_label(p.type);
   }
   if (m.programs.size() > bpfrec::kMaxProgramsPerManifest) __builtin_trap();
