@@ -20,55 +20,58 @@ std::optional<PinIdentity> pin_identity(const std::string &path) {
   return id;
 }
 
-uint32_t PinCache::prog_id(const std::string &path) {
-  const auto id = pin_identity(path);
+const PinCache::Entry *PinCache::lookup(const std::string &path, std::optional<PinIdentity> &id) {
+  id = pin_identity(path);
+  auto it = entries_.find(path);
+  if (it == entries_.end()) return nullptr;
   if (!id) {
+    entries_.erase(it);
+    return nullptr;
+  }
+  if (it->second.id != *id) return nullptr;
+  it->second.used = true;
+  return &it->second;
+}
+
+void PinCache::store(const std::string &path, const PinIdentity &id, Entry e, bool keep) {
+  if (keep && pin_identity(path) == id) {
+    e.id = id;
+    e.used = true;
+    entries_.insert_or_assign(path, std::move(e));
+  } else {
     entries_.erase(path);
-    return 0;
   }
-  if (auto it = entries_.find(path); it != entries_.end() && it->second.id == *id) {
-    it->second.used = true;
-    return it->second.a;
-  }
+}
+
+uint32_t PinCache::prog_id(const std::string &path) {
+  std::optional<PinIdentity> id;
+  if (const Entry *e = lookup(path, id)) return e->a;
+  if (!id) return 0;
   UniqueFd fd(bpf_obj_get(path.c_str()));
   const uint32_t prog = fd.valid() ? prog_id_of(fd.get()) : 0;
-  // The identity is taken again after the read: a pin replaced meanwhile is not cached under
-  // the old one's identity.
-  if (prog && pin_identity(path) == id) entries_.insert_or_assign(path, Entry{*id, prog, 0, {}, true});
-  else entries_.erase(path);
+  store(path, *id, Entry{{}, prog, 0, {}, true}, prog != 0);
   return prog;
 }
 
 uint32_t PinCache::perf_link_id(const std::string &path, uint32_t *prog_id,
                                 const std::function<uint32_t(const std::string &, uint32_t *)> &read) {
-  const auto id = pin_identity(path);
-  if (!id) {
-    entries_.erase(path);
-    return 0;
+  std::optional<PinIdentity> id;
+  if (const Entry *e = lookup(path, id)) {
+    if (prog_id) *prog_id = e->b;
+    return e->a;
   }
-  if (auto it = entries_.find(path); it != entries_.end() && it->second.id == *id) {
-    it->second.used = true;
-    if (prog_id) *prog_id = it->second.b;
-    return it->second.a;
-  }
+  if (!id) return 0;
   uint32_t prog = 0;
   const uint32_t link = read(path, &prog);
   if (prog_id) *prog_id = prog;
-  if (link && pin_identity(path) == id) entries_.insert_or_assign(path, Entry{*id, link, prog, {}, true});
-  else entries_.erase(path);
+  store(path, *id, Entry{{}, link, prog, {}, true}, link != 0);
   return link;
 }
 
 std::vector<std::string> PinCache::list(const std::string &path) {
-  const auto id = pin_identity(path);
-  if (!id) {
-    entries_.erase(path);
-    return {};
-  }
-  if (auto it = entries_.find(path); it != entries_.end() && it->second.id == *id) {
-    it->second.used = true;
-    return it->second.names;
-  }
+  std::optional<PinIdentity> id;
+  if (const Entry *e = lookup(path, id)) return e->names;
+  if (!id) return {};
   auto names = list_dir(path);
   // bpffs stamps mtime with the coarse clock (current_time(): one tick, at most 10 ms): an entry
   // added within the tick of the last change would leave it as it was. Only a directory whose
@@ -76,8 +79,7 @@ std::vector<std::string> PinCache::list(const std::string &path) {
   timespec now{};
   ::clock_gettime(CLOCK_REALTIME_COARSE, &now);
   const int64_t now_ns = static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
-  if (id->mtime_ns < now_ns - 100'000'000 && pin_identity(path) == id) entries_.insert_or_assign(path, Entry{*id, 0, 0, names, true});
-  else entries_.erase(path);
+  store(path, *id, Entry{{}, 0, 0, names, true}, id->mtime_ns < now_ns - 100'000'000);
   return names;
 }
 

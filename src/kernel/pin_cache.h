@@ -61,6 +61,12 @@ class PinCache {
     std::vector<std::string> names;
     bool used = false;
   };
+  /// The cached entry of `path` when its identity (stat'ed into `id`) is the cached one, marked
+  /// used; nullptr otherwise (the entry is dropped when the path is gone: `id` is then nullopt).
+  const Entry *lookup(const std::string &path, std::optional<PinIdentity> &id);
+  /// Caches `e` under `id` when the path still has that identity after the read (a pin replaced
+  /// meanwhile is not cached under the old one's identity) and `keep`; else forgets the path.
+  void store(const std::string &path, const PinIdentity &id, Entry e, bool keep);
   std::unordered_map<std::string, Entry> entries_;
 };
 
