@@ -74,6 +74,17 @@ class Responsive : public ReconcilerTest {
     return n;
   }
 
+  // Polls Describe() up to 120 s until nothing is in progress and every one of `names` is
+  // attached; true then, with the last answer in `d` either way.
+  bool wait_converged(const std::vector<std::string>& names, json& d) {
+    return wait_until(
+        [&] {
+          d = describe_or_fail();
+          return d["reconciling"].is_null() && attached(d, names) == names.size();
+        },
+        120s, 50ms);
+  }
+
   std::vector<std::string> pinned_programs() {
     std::vector<std::string> out;
     for (const auto& e : list_dir(pin_root_))
@@ -110,13 +121,7 @@ TEST_F(Responsive, DescribeAnswersDuringALargeApplyAndShowsItInProgress) {
 
   // And it completes: every program attached, nothing in progress any more.
   json d;
-  ASSERT_TRUE(wait_until(
-      [&] {
-        d = describe_or_fail();
-        return d["reconciling"].is_null() && attached(d, names) == names.size();
-      },
-      120s, 50ms))
-      << attached(d, names) << " of " << names.size() << " attached\n" << diag();
+  ASSERT_TRUE(wait_converged(names, d)) << attached(d, names) << " of " << names.size() << " attached\n" << diag();
   EXPECT_GT(d.value("generation", std::uint64_t{0}), gen0);
   // Our own tracepoint attaches cause no link events: no replan loop afterwards.
   const auto g = d.value("generation", std::uint64_t{0});
@@ -151,12 +156,7 @@ TEST_F(Responsive, SigtermMidApplyStopsAfterTheCurrentStepAndTheNextStartConverg
   // The next start plans the rest and converges.
   ASSERT_TRUE(start_daemon());
   json d;
-  ASSERT_TRUE(wait_until(
-      [&] {
-        d = describe_or_fail();
-        return d["reconciling"].is_null() && attached(d, names) == names.size();
-      },
-      120s, 50ms))
+  ASSERT_TRUE(wait_converged(names, d))
       << attached(d, names) << " of " << names.size() << " attached after the restart\n" << diag();
   whole.clear();
   for (const auto& n : names) whole.push_back(ExpectedProgram{n, ExpectedProgram::Tracepoint});
