@@ -146,6 +146,21 @@ std::string sharing_error_prefix(const ProgramSpec &spec) {
   return fmt::format("{}:{}:{}: error: ", spec.manifest, at.line, at.column);
 }
 
+// The definition of map `m` as the object gives it (before load).
+MapDef map_def_of(const bpf_map *m) {
+  return {static_cast<uint32_t>(bpf_map__type(m)), bpf_map__key_size(m), bpf_map__value_size(m),
+          bpf_map__max_entries(m), bpf_map__map_flags(m)};
+}
+
+// The definition of the kernel's map behind `fd` (pinned at `pin`, for the error); `info` gets
+// the whole answer (its id). Errors: BPF_OBJ_GET_INFO_BY_FD's errno.
+Result<MapDef> pinned_map_def(int fd, const std::string &pin, bpf_map_info &info) {
+  info = {};
+  uint32_t len = sizeof info;
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return fail_errno(errno, "read map pin {}", pin);
+  return MapDef{info.type, info.key_size, info.value_size, info.max_entries, info.map_flags};
+}
+
 // Before the load: every LIBBPF_PIN_BY_NAME map of `obj` whose group pin exists must match it
 // (libbpf checks the same and fails the whole load with a bare EINVAL; this names the map, the
 // group and what differs). Errors are positioned at the program (sharing_error_prefix()).
@@ -161,14 +176,10 @@ Result<void> check_shared_maps(bpf_object *obj, const ProgramSpec &spec) {
                                            sharing_error_prefix(spec), bpf_map__name(m), spec.map_group, pin,
                                            std::strerror(errno))});
     }
-    bpf_map_info info{};
-    uint32_t len = sizeof info;
-    if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0)
-      return fail_errno(errno, "read map pin {}", pin);
-    const MapDef pinned{info.type, info.key_size, info.value_size, info.max_entries, info.map_flags};
-    const MapDef mine{static_cast<uint32_t>(bpf_map__type(m)), bpf_map__key_size(m), bpf_map__value_size(m),
-                      bpf_map__max_entries(m), bpf_map__map_flags(m)};
-    if (auto diff = map_def_mismatch(pinned, mine); !diff.empty())
+    bpf_map_info info;
+    auto pinned = pinned_map_def(fd.get(), pin, info);
+    if (!pinned) return std::unexpected(pinned.error());
+    if (auto diff = map_def_mismatch(*pinned, map_def_of(m)); !diff.empty())
       return fail(Error{EINVAL, fmt::format("{}map '{}' of map group '{}' (pinned at {}, map id {}) is defined "
                                             "otherwise in {}: {}; the programs of one map group share such "
                                             "maps and must define them alike (give this program another "
@@ -318,14 +329,13 @@ class LibbpfKernel final : public Kernel {
         missing.push_back(bpf_map__name(m));
         continue;
       }
-      bpf_map_info info{};
-      uint32_t len = sizeof info;
-      if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) return fail_errno(errno, "read map pin {}", pin);
+      bpf_map_info info;
+      auto pinned = pinned_map_def(fd.get(), pin, info);
+      if (!pinned) return std::unexpected(pinned.error());
       // Flags are libbpf's to choose for internal maps (mmapable, read-only): not compared.
-      const MapDef pinned{info.type, info.key_size, info.value_size, info.max_entries, 0};
-      const MapDef mine{static_cast<uint32_t>(bpf_map__type(m)), bpf_map__key_size(m), bpf_map__value_size(m),
-                        bpf_map__max_entries(m), 0};
-      if (auto diff = map_def_mismatch(pinned, mine); !diff.empty()) {
+      MapDef mine = map_def_of(m);
+      pinned->flags = mine.flags = 0;
+      if (auto diff = map_def_mismatch(*pinned, mine); !diff.empty()) {
         differ.push_back(fmt::format("'{}': {}", bpf_map__name(m), diff));
         continue;
       }
