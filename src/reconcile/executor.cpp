@@ -324,11 +324,15 @@ void Execution::step() {
   if (next_stale_ < observed_.stale.size()) {
     ObservedProgram stale = observed_.stale[next_stale_++];
     a.discard(stale);
-    ++done_;
-    if (finished()) release_shared_maps();
-    return;
+  } else {
+    apply_change(a, changes_[next_change_++]);
   }
-  const ProgramChange &c = changes_[next_change_++];
+  ++done_;
+  skip_noops();
+  if (finished()) release_shared_maps();
+}
+
+void Execution::apply_change(Applier &a, const ProgramChange &c) {
   auto it = observed_.programs.find(c.name);
   ObservedProgram obs = it != observed_.programs.end() ? it->second : ObservedProgram{};
   switch (c.kind) {
@@ -351,9 +355,6 @@ void Execution::step() {
       if (c.record_stale && c.desired) a.relocate(obs, *c.desired);
       break;
   }
-  ++done_;
-  skip_noops();
-  if (finished()) release_shared_maps();
 }
 
 size_t Execution::run_for(std::chrono::steady_clock::duration budget) {

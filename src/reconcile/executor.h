@@ -110,6 +110,8 @@ class Execution {
   void skip_noops();
   /// Once finished: Kernel::release_unused_shared_maps(), each release audited (`unpin`).
   void release_shared_maps();
+  /// The kernel work of one program's change (a step).
+  void apply_change(Applier &a, const ProgramChange &c);
 
   Kernel &kernel_;
   const std::vector<ProgramChange> &changes_;
