@@ -373,6 +373,20 @@ int Daemon::on_name_acquired_reply(sd_bus_message *m, void *userdata, sd_bus_err
   return 0;
 }
 
+namespace {
+// sd-event dispatches one inotify event per loop iteration, and sources of one priority take
+// turns: at the default priority a burst of 200 renames took 200 iterations to read, one apply
+// slice (20 ms) between two events, each re-arming the coalesce timer, so the burst was read
+// over seconds and each coalesce deadline cost a replan check (a whole load_desired()); the
+// events left at the end of the apply made extra reconciles (Responsive.Describe..., seen
+// under ASan). Above the default priority the whole burst is read before the next slice; each
+// event only sets a flag and a timer.
+void drain_first(sd_event_source *src) {
+  if (int r = sd_event_source_set_priority(src, SD_EVENT_PRIORITY_IMPORTANT); r < 0)
+    spdlog::debug("cannot raise the priority of an inotify source: {}", std::strerror(-r));
+}
+}  // namespace
+
 Result<void> Daemon::watch_dirs() {
   std::set<std::string> parents;
   for (auto &dir : opts_.programs_dirs) {
@@ -384,6 +398,7 @@ Result<void> Daemon::watch_dirs() {
                    "check", parent, std::strerror(-r));
       continue;
     }
+    drain_first(src);
     parent_watches_.emplace_back(src);
   }
   rewatch_dirs();
@@ -408,6 +423,7 @@ void Daemon::rewatch_dirs() {
       spdlog::warn("cannot watch {}: {}; changes there are seen by the periodic check", dir, std::strerror(-r));
       continue;
     }
+    drain_first(src);
     dir_watches_[dir] = DirWatch{SourcePtr(src), st.st_dev, st.st_ino};
   }
 }

@@ -838,8 +838,10 @@ void ReconcilerTest::TearDown() {
   }
   if (died)
     ADD_FAILURE() << "the daemon exited on its own during the test (" << exit_text << ")";
-  if (HasFailure() && !log_path_.empty() && path_exists(log_path_)) {
-    // Keep the whole log (the work dir goes away), print it without libbpf's debug chatter.
+  // BPFREC_IT_KEEP_LOGS=1 keeps the daemon's log of passing tests too (to compare with a failure).
+  const bool keep_all = std::getenv("BPFREC_IT_KEEP_LOGS") != nullptr;
+  if ((HasFailure() || keep_all) && !log_path_.empty() && path_exists(log_path_)) {
+    // Keep the whole log (the work dir goes away); on failure print it without libbpf's chatter.
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     const std::string keep_dir = "/tmp/bpfrec-it-logs";
     ::mkdir(keep_dir.c_str(), 0755);
@@ -847,18 +849,20 @@ void ReconcilerTest::TearDown() {
                              std::to_string(::getpid()) + ".log";
     std::error_code ec;
     fs::copy_file(log_path_, keep, fs::copy_options::overwrite_existing, ec);
-    std::vector<std::string> lines;
-    std::stringstream ss(read_file(log_path_));
-    std::string line;
-    while (std::getline(ss, line))
-      if (line.find("debug: libbpf:") == std::string::npos && line.find("debug: libxdp:") == std::string::npos)
-        lines.push_back(line);
-    constexpr std::size_t kMax = 150;
-    std::string excerpt = lines.size() > kMax ? "[... " + std::to_string(lines.size() - kMax) + " lines]\n" : "";
-    for (std::size_t i = lines.size() > kMax ? lines.size() - kMax : 0; i < lines.size(); ++i)
-      excerpt += lines[i] + "\n";
-    std::fprintf(stderr, "---- daemon log without libbpf/libxdp debug lines (full log: %s) ----\n%s"
-                 "---- end of daemon log ----\n", keep.c_str(), excerpt.c_str());
+    if (HasFailure()) {
+      std::vector<std::string> lines;
+      std::stringstream ss(read_file(log_path_));
+      std::string line;
+      while (std::getline(ss, line))
+        if (line.find("debug: libbpf:") == std::string::npos && line.find("debug: libxdp:") == std::string::npos)
+          lines.push_back(line);
+      constexpr std::size_t kMax = 150;
+      std::string excerpt = lines.size() > kMax ? "[... " + std::to_string(lines.size() - kMax) + " lines]\n" : "";
+      for (std::size_t i = lines.size() > kMax ? lines.size() - kMax : 0; i < lines.size(); ++i)
+        excerpt += lines[i] + "\n";
+      std::fprintf(stderr, "---- daemon log without libbpf/libxdp debug lines (full log: %s) ----\n%s"
+                   "---- end of daemon log ----\n", keep.c_str(), excerpt.c_str());
+    }
   }
   daemon_.reset();
   bus_.reset();

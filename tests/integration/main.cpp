@@ -4,6 +4,8 @@
 #include <sys/utsname.h>
 
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "harness.h"
 
@@ -17,11 +19,44 @@ class KernelProperty : public ::testing::Environment {
     if (::uname(&u) == 0) ::testing::Test::RecordProperty("kernel", u.release);
   }
 };
+
+// Repeats every failed assertion (test name, file:line, the message's first lines) on stderr
+// when the program ends. `meson test --print-errorlogs` shows only the last 100 lines of a
+// failed test's output, stdout's before stderr's; a daemon log excerpt printed after a failure
+// used to push the failure itself out of that window (CI showed only log lines).
+class FailureRecap : public ::testing::EmptyTestEventListener {
+ public:
+  void OnTestPartResult(const ::testing::TestPartResult& r) override {
+    if (!r.failed()) return;
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string msg = r.message();
+    // The first lines say what failed; the rest is usually a diagnostic dump.
+    std::size_t end = 0;
+    for (int lines = 0; lines < 6 && end != std::string::npos; ++lines) {
+      end = msg.find('\n', end);
+      if (end != std::string::npos) ++end;
+    }
+    if (end != std::string::npos && end < msg.size()) msg = msg.substr(0, end) + "    [...]";
+    failures_.push_back(std::string(info ? info->test_suite_name() : "") + "." + (info ? info->name() : "") +
+                        "\n  " + (r.file_name() ? r.file_name() : "?") + ":" + std::to_string(r.line_number()) +
+                        ": " + msg);
+  }
+  void OnTestProgramEnd(const ::testing::UnitTest&) override {
+    if (failures_.empty()) return;
+    std::fflush(stdout);
+    std::fprintf(stderr, "\n==== %zu failed assertion(s), repeated from above ====\n", failures_.size());
+    for (const auto& f : failures_) std::fprintf(stderr, "%s\n", f.c_str());
+  }
+
+ private:
+  std::vector<std::string> failures_;
+};
 }  // namespace
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   ::testing::AddGlobalTestEnvironment(new KernelProperty);
+  ::testing::UnitTest::GetInstance()->listeners().Append(new FailureRecap);
   it::setup_process_environment();
   if (!it::skip_reason().empty())
     std::fprintf(stderr, "[integration] all tests will be skipped: %s\n", it::skip_reason().c_str());
