@@ -28,12 +28,11 @@ constexpr size_t kMaxPins = 50000;  // bound on the bpffs walk
 constexpr int kMaxDepth = 12;
 constexpr uint32_t kLinkTypeTcx = 11;  // Linux 6.6; not in libbpf 1.1.2's UAPI copy
 
-enum class PinKind { Prog, Link, Other };
-
-PinKind kind_of_fd(int fd) {
+ForeignScanCache::Kind kind_of_fd(int fd) {
   char target[64] = {};
   const std::string link = fmt::format("/proc/self/fd/{}", fd);
   const ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
+  using PinKind = ForeignScanCache::Kind;
   if (n <= 0) return PinKind::Other;
   const std::string_view t(target, static_cast<size_t>(n));
   if (t == "anon_inode:bpf-prog") return PinKind::Prog;
@@ -41,8 +40,12 @@ PinKind kind_of_fd(int fd) {
   return PinKind::Other;
 }
 
-// Program id -> pin paths, from every pin under `dir`.
-void walk_pins(const std::string &dir, int depth, std::map<uint32_t, std::vector<std::string>> &out, uint32_t &seen) {
+using PinKind = ForeignScanCache::Kind;
+
+// Every pin under `dir` (path -> what it holds) into `out`; from `cache` where the pin's
+// identity is the cached one (fstatat on the directory's fd: no walk of the whole path).
+void walk_pins(const std::string &dir, int depth, std::map<std::string, ForeignScanCache::Pin> &out,
+               uint32_t &seen, const ForeignScanCache *cache, uint32_t &opened, uint32_t &reused) {
   if (depth > kMaxDepth || seen >= kMaxPins) return;
   DIR *d = ::opendir(dir.c_str());
   if (!d) return;
@@ -50,24 +53,43 @@ void walk_pins(const std::string &dir, int depth, std::map<uint32_t, std::vector
     if (seen >= kMaxPins) break;
     const std::string name = e->d_name;
     if (name == "." || name == "..") continue;
-    const std::string path = dir + "/" + name;
+    std::string path = dir + "/" + name;
     if (e->d_type == DT_DIR) {
-      walk_pins(path, depth + 1, out, seen);
+      walk_pins(path, depth + 1, out, seen, cache, opened, reused);
       continue;
     }
     ++seen;
+    struct stat st {};
+    if (::fstatat(::dirfd(d), e->d_name, &st, 0) != 0) continue;  // gone meanwhile
+    ForeignScanCache::Pin pin;
+    pin.dev = st.st_dev;
+    pin.ino = st.st_ino;
+    pin.ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec;
+    if (cache) {
+      const auto it = cache->pins.find(path);
+      if (it != cache->pins.end() && it->second.dev == pin.dev && it->second.ino == pin.ino &&
+          it->second.ctime_ns == pin.ctime_ns) {
+        out.emplace(std::move(path), it->second);
+        ++reused;
+        continue;
+      }
+    }
+    ++opened;
     UniqueFd fd(bpf_obj_get(path.c_str()));
     if (!fd.valid()) continue;
-    const PinKind k = kind_of_fd(fd.get());
-    if (k == PinKind::Prog) {
+    pin.kind = kind_of_fd(fd.get());
+    if (pin.kind == PinKind::Prog) {
       bpf_prog_info info{};
       uint32_t len = sizeof info;
-      if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) == 0) out[info.id].push_back(path);
-    } else if (k == PinKind::Link) {
+      if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) continue;
+      pin.id = info.id;
+    } else if (pin.kind == PinKind::Link) {
       bpf_link_info info{};
       uint32_t len = sizeof info;
-      if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) == 0 && info.prog_id) out[info.prog_id].push_back(path);
+      if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) continue;
+      pin.id = info.id;
     }
+    out.emplace(std::move(path), pin);
   }
   ::closedir(d);
 }
@@ -142,26 +164,46 @@ std::string hex_tag(const unsigned char tag[8]) {
 
 }  // namespace
 
-ForeignInventory list_foreign(const std::string &pin_root, const std::string &bpffs) {
+ForeignInventory list_foreign(const std::string &pin_root, const std::string &bpffs, ForeignScanCache *cache) {
   const auto t0 = std::chrono::steady_clock::now();
   ForeignInventory inv;
-  std::map<uint32_t, std::vector<std::string>> pins;
-  walk_pins(bpffs, 0, pins, inv.pins_seen);
-  if (!under(pin_root, bpffs) && pin_root != bpffs) walk_pins(pin_root, 0, pins, inv.pins_seen);
-  std::set<uint32_t> ours;
-  for (const auto &[id, paths] : pins)
-    for (const auto &p : paths)
-      if (under(p, pin_root)) ours.insert(id);
+  std::map<std::string, ForeignScanCache::Pin> pinned;  // path -> what it holds
+  uint32_t opened = 0, reused = 0;
+  walk_pins(bpffs, 0, pinned, inv.pins_seen, cache, opened, reused);
+  if (!under(pin_root, bpffs) && pin_root != bpffs)
+    walk_pins(pin_root, 0, pinned, inv.pins_seen, cache, opened, reused);
+  if (cache) {
+    cache->opened = opened;
+    cache->reused = reused;
+    cache->pins.clear();
+    for (const auto &[path, pin] : pinned) cache->pins.emplace(path, pin);
+  }
 
-  // Links, by program (one walk).
+  // Links, by program (one walk), and each link's program (it can change: read every scan).
   std::map<uint32_t, std::vector<ForeignLink>> links;
+  std::map<uint32_t, uint32_t> link_prog;
   for (uint32_t id = 0; bpf_link_get_next_id(id, &id) == 0;) {
     ++inv.links_seen;
     UniqueFd fd(bpf_link_get_fd_by_id(id));
     if (!fd.valid()) continue;
     uint32_t prog = 0;
     ForeignLink l = describe_link(fd.get(), &prog);
-    if (prog) links[prog].push_back(std::move(l));
+    if (prog) {
+      link_prog[l.id] = prog;
+      links[prog].push_back(std::move(l));
+    }
+  }
+  // Program id -> pin paths (a link pin counts for the program it runs); ours: a pin under pin_root.
+  std::map<uint32_t, std::vector<std::string>> pins;
+  std::set<uint32_t> ours;
+  for (const auto &[path, pin] : pinned) {
+    uint32_t prog = 0;
+    if (pin.kind == PinKind::Prog) prog = pin.id;
+    else if (pin.kind == PinKind::Link)
+      if (auto it = link_prog.find(pin.id); it != link_prog.end()) prog = it->second;
+    if (!prog) continue;
+    pins[prog].push_back(path);
+    if (under(path, pin_root)) ours.insert(prog);
   }
   // XDP attached through netlink (no link) in the daemon's netns: one dump.
   std::map<uint32_t, std::vector<std::string>> netlink_hooks;

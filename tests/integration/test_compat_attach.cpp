@@ -201,6 +201,29 @@ TEST_F(Compat, ForeignProgramsAreListedWithTheirHooks) {
   EXPECT_NE(all.out.find("pinned at " + dir), std::string::npos) << all.out;
   const auto plain = run({reconciler_bin(), "status"});
   EXPECT_EQ(plain.out.find("OTHER BPF PROGRAMS"), std::string::npos) << plain.out;
+
+  // The scan keeps what each pin holds while the pin is the same inode (ForeignScanCache): a
+  // second Describe() opens fewer pins than it sees, and another program pinned at the same path
+  // (a new inode) is read afresh: listed with that pin, the first one no longer.
+  const json again = describe_or_fail()["foreign"];
+  EXPECT_LT(again.value("pins_opened", 0u), again.value("pins_seen", 0u)) << again.dump();
+  ASSERT_EQ(::unlink((dir + "/prog").c_str()), 0);
+  const auto reload = run({"bpftool", "prog", "load", obj("tracepoint_counter"), dir + "/prog"});
+  ASSERT_EQ(reload.rc, 0) << reload.describe();
+  const auto second = raw_pinned_prog_id(dir + "/prog");
+  ASSERT_TRUE(second);
+  ASSERT_NE(*second, *pinned);
+  const json after = describe_or_fail()["foreign"];
+  bool listed = false;
+  for (auto& q : after["programs"]) {
+    EXPECT_NE(q.value("id", 0u), *pinned) << "the unpinned program is still listed: " << q.dump();
+    if (q.value("id", 0u) == *second) {
+      listed = true;
+      EXPECT_EQ(q.value("owner", ""), "pinned at " + dir) << q.dump();
+      EXPECT_EQ(q["pins"], json::array({dir + "/prog"})) << q.dump();
+    }
+  }
+  EXPECT_TRUE(listed) << "the program pinned at the same path is not listed: " << after.dump();
   ::unlink((dir + "/prog").c_str());
   ::rmdir(dir.c_str());
 }
