@@ -226,6 +226,10 @@ int cmd_plan(const std::vector<std::string> &dirs, const std::string &pin_root, 
       desired, read_interface_inventory(pattern_netns(desired), pattern_netns(desired, /*primary_only=*/true)));
   auto kernel = make_libbpf_kernel(pin_root);
   ObservedState observed = kernel->observe();
+  if (!observed.error.empty()) {
+    fmt::print(stderr, "cannot plan: {}\n", observed.error);
+    return 1;
+  }
   auto changes = plan(desired, observed);
   bool invalid = false;
   for (auto &m : desired.manifests)

@@ -373,20 +373,6 @@ int Daemon::on_name_acquired_reply(sd_bus_message *m, void *userdata, sd_bus_err
   return 0;
 }
 
-namespace {
-// sd-event dispatches one inotify event per loop iteration, and sources of one priority take
-// turns: at the default priority a burst of 200 renames took 200 iterations to read, one apply
-// slice (20 ms) between two events, each re-arming the coalesce timer, so the burst was read
-// over seconds and each coalesce deadline cost a replan check (a whole load_desired()); the
-// events left at the end of the apply made extra reconciles (Responsive.Describe..., seen
-// under ASan). Above the default priority the whole burst is read before the next slice; each
-// event only sets a flag and a timer.
-void drain_first(sd_event_source *src) {
-  if (int r = sd_event_source_set_priority(src, SD_EVENT_PRIORITY_IMPORTANT); r < 0)
-    spdlog::debug("cannot raise the priority of an inotify source: {}", std::strerror(-r));
-}
-}  // namespace
-
 Result<void> Daemon::watch_dirs() {
   std::set<std::string> parents;
   for (auto &dir : opts_.programs_dirs) {
@@ -398,7 +384,6 @@ Result<void> Daemon::watch_dirs() {
                    "check", parent, std::strerror(-r));
       continue;
     }
-    drain_first(src);
     parent_watches_.emplace_back(src);
   }
   rewatch_dirs();
@@ -423,7 +408,6 @@ void Daemon::rewatch_dirs() {
       spdlog::warn("cannot watch {}: {}; changes there are seen by the periodic check", dir, std::strerror(-r));
       continue;
     }
-    drain_first(src);
     dir_watches_[dir] = DirWatch{SourcePtr(src), st.st_dev, st.st_ino};
   }
 }
@@ -569,6 +553,18 @@ void Daemon::begin_reconcile(std::string why, bool reload) {
     log_pattern_notes(r.notes, vanished_.update(r.desired, r.notes, inventory));
     r.notes.insert(r.notes.end(), vanished_.notes().begin(), vanished_.notes().end());
     r.observed = kernel_->observe();
+    if (!r.observed.error.empty()) {
+      // Planning against "nothing pinned" would load every program again, and a load starts
+      // by clearing its directory: keep what runs, and the last status, until it can be read.
+      if (r.observed.error != observe_error_)
+        spdlog::error("cannot observe the pin root: {}; nothing is changed until it can be read again",
+                      r.observed.error);
+      observe_error_ = r.observed.error;
+      abort_reconcile(fmt::format("reconcile ({}) not planned: {}", r.why, r.observed.error), /*log=*/false);
+      return;
+    }
+    if (!observe_error_.empty()) spdlog::info("the pin root can be read again");
+    observe_error_.clear();
     r.changes = plan(r.desired, r.observed);
     // Attach points that keep failing wait for their retry (backoff.h); an explicit reload, and a
     // manifest change (something an operator did: it may have removed what blocked them, e.g.
@@ -703,9 +699,10 @@ int Daemon::on_step(sd_event_source *, uint64_t, void *userdata) {
   return 0;
 }
 
-void Daemon::abort_reconcile(const std::string &what) {
-  spdlog::error("{}", what);
+void Daemon::abort_reconcile(const std::string &what, bool log) {
+  spdlog::log(log ? spdlog::level::err : spdlog::level::debug, "{}", what);
   status_.state = "degraded";
+  status_.error = what;
   status_.reconciling.reset();
   std::vector<MessagePtr> calls;
   if (run_) calls = std::move(run_->reloads);
@@ -745,6 +742,12 @@ void Daemon::finish_reconcile() {
   const size_t steps = r.exec->total();
   r.exec.reset();  // it borrows `observed`
   ObservedState after = report.changes ? kernel_->observe() : std::move(r.observed);
+  if (!after.error.empty()) {
+    // The status from the observation the plan was made from (what was applied is in the
+    // audit log); the next reconcile reads the pin root again.
+    spdlog::error("reconcile ({}): cannot observe after the apply: {}", r.why, after.error);
+    after = std::move(r.observed);
+  }
   DaemonStatus before = std::move(status_);
   status_ = build_status(++generation_, r.desired, after, report, r.notes);
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - r.t0).count();

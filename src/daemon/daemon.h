@@ -123,9 +123,10 @@ class Daemon {
   /// After the last step: backoff, observation, status, notify, PropertiesChanged, link
   /// watches, Reload() replies.
   void finish_reconcile();
-  /// A step or the planning threw: logs it, keeps the last status (state degraded), answers
-  /// the Reload() calls and drops the run.
-  void abort_reconcile(const std::string &what);
+  /// A step or the planning threw, or the pin root cannot be read: logs `what` (at debug
+  /// level when not `log`: the caller logged it once), keeps the last status (state degraded),
+  /// answers the Reload() calls and drops the run.
+  void abort_reconcile(const std::string &what, bool log = true);
   /// Answers the Reload() calls in `calls` (an error text: a D-Bus error instead of success).
   void answer_reloads(std::vector<MessagePtr> &calls, const std::string &error = "");
   void arm_step();
@@ -211,6 +212,7 @@ class Daemon {
   // Logged once: the last error of each failing (action, program, target), and the last plan
   // line of each program that has not converged; the same again goes to debug.
   std::map<std::string, std::string> failing_, plans_logged_;
+  std::string observe_error_;  // the last observation's error (ObservedState::error), logged once
   std::unique_ptr<LinkWatcher> links_;
   DaemonStatus status_;
   VanishedInterfaces vanished_;          // interfaces that patterns matched and that went away

@@ -49,6 +49,17 @@ std::vector<std::string> list_dir(const std::string &path) {
   return out;
 }
 
+Result<std::vector<std::string>> read_dir(const std::string &path) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  auto it = std::filesystem::directory_iterator(path, ec);
+  if (ec == std::errc::no_such_file_or_directory) return out;
+  for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+    out.push_back(it->path().filename().string());
+  if (ec) return fail(Error{ec.value(), fmt::format("cannot list {}: {}", path, ec.message())});
+  return out;
+}
+
 Result<void> ensure_pin_root(const std::string &pin_root) {
   std::filesystem::path p(pin_root);
   std::error_code ec;

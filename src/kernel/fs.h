@@ -60,4 +60,9 @@ Result<void> remove_tree(const std::string &path);
 /// Names of the entries of a directory (not . and ..); empty when it does not exist.
 std::vector<std::string> list_dir(const std::string &path);
 
+/// Names of the entries of a directory (not . and ..), or the error that kept it from being
+/// listed (opendir(3)/readdir(3): EACCES, EMFILE, ENOMEM, ENOTDIR, ...). A directory that does
+/// not exist (ENOENT) is empty, not an error: what is gone is gone.
+Result<std::vector<std::string>> read_dir(const std::string &path);
+
 }  // namespace bpfrec

@@ -36,8 +36,9 @@ class Kernel {
   /// Reads every program under the pin root: its record, its program pin (-> prog_id), its map
   /// pins, and keeps only the attachments that are still in place in the kernel (a link pin that
   /// is live; an XDP or cls_bpf hook that still runs our program). Staging directories of an
-  /// interrupted replace are listed in `stale`. Read-only; never fails: a program whose pins are
-  /// unreadable is returned with intact = false.
+  /// interrupted replace are listed in `stale`. Read-only. A program whose pins are unreadable
+  /// is returned with intact = false; a pin root that cannot be listed (any error but ENOENT)
+  /// is returned as `error`, with no programs, and must not be planned against.
   virtual ObservedState observe() = 0;
 
   /// Loads `spec`'s bpf_function (only that program of the object) with its global_data, pins the

@@ -198,7 +198,12 @@ class LibbpfKernel final : public Kernel {
   ObservedState observe() override {
     ObservedState st;
     XdpHookCache xdp_hooks;  // one look at every XDP hook for this observation
-    for (const auto &entry : list_dir(pins_.root)) {
+    auto entries = read_dir(pins_.root);
+    if (!entries) {
+      st.error = entries.error().message;
+      return st;
+    }
+    for (const auto &entry : *entries) {
       const bool staging = entry.starts_with(PinLayout::kStagingPrefix);
       const std::string name = staging ? entry.substr(std::strlen(PinLayout::kStagingPrefix)) : entry;
       if (!valid_program_name(name)) continue;  // not one of ours

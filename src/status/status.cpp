@@ -203,6 +203,7 @@ json to_json(const DaemonStatus &s) {
                    {"replan", r->replan}};
   return {{"generation", s.generation},
           {"state", s.state},
+          {"error", s.error},
           {"reconciling", reconciling},
           {"manifests", manifests},
           {"programs", programs}};
@@ -210,6 +211,7 @@ json to_json(const DaemonStatus &s) {
 
 std::string format_status_table(const json &d) {
   std::string out = fmt::format("State: {}   Generation: {}\n", d.value("state", "?"), d.value("generation", 0));
+  if (const std::string e = d.value("error", ""); !e.empty()) out += fmt::format("Error: {}\n", e);
   if (auto it = d.find("reconciling"); it != d.end() && it->is_object())
     out += fmt::format("Reconciling ({}) since {}: {} of {} steps done; programs below are as of generation {}\n",
                        it->value("why", ""), it->value("since", ""), it->value("steps_done", 0u),

@@ -89,6 +89,10 @@ struct DaemonStatus {
   std::vector<ProgramStatus> programs;  // by name
   /// Set by the daemon while a reconcile's plan is applied; build_status() leaves it empty.
   std::optional<ReconcileProgress> reconciling;
+  /// Why the last reconcile ended without a new status (the pin root could not be read, a
+  /// step threw); the rest of the document is then the last completed reconcile's. Set by the
+  /// daemon; build_status() leaves it empty.
+  std::string error;
 };
 
 /// Combines the inputs of one reconcile into the status document. `desired` is expanded

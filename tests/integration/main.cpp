@@ -26,9 +26,14 @@ class KernelProperty : public ::testing::Environment {
 // used to push the failure itself out of that window (CI showed only log lines).
 class FailureRecap : public ::testing::EmptyTestEventListener {
  public:
+  // The test's name from OnTestStart: OnTestPartResult runs under gtest's UnitTest mutex, and
+  // UnitTest::current_test_info() there takes it again (a deadlock: seen in CI).
+  void OnTestStart(const ::testing::TestInfo& info) override {
+    test_ = std::string(info.test_suite_name()) + "." + info.name();
+  }
+  void OnTestEnd(const ::testing::TestInfo&) override { test_ = "(outside a test)"; }
   void OnTestPartResult(const ::testing::TestPartResult& r) override {
     if (!r.failed()) return;
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     std::string msg = r.message();
     // The first lines say what failed; the rest is usually a diagnostic dump.
     std::size_t end = 0;
@@ -37,9 +42,8 @@ class FailureRecap : public ::testing::EmptyTestEventListener {
       if (end != std::string::npos) ++end;
     }
     if (end != std::string::npos && end < msg.size()) msg = msg.substr(0, end) + "    [...]";
-    failures_.push_back(std::string(info ? info->test_suite_name() : "") + "." + (info ? info->name() : "") +
-                        "\n  " + (r.file_name() ? r.file_name() : "?") + ":" + std::to_string(r.line_number()) +
-                        ": " + msg);
+    failures_.push_back(test_ + "\n  " + (r.file_name() ? r.file_name() : "?") + ":" +
+                        std::to_string(r.line_number()) + ": " + msg);
   }
   void OnTestProgramEnd(const ::testing::UnitTest&) override {
     if (failures_.empty()) return;
@@ -49,6 +53,7 @@ class FailureRecap : public ::testing::EmptyTestEventListener {
   }
 
  private:
+  std::string test_ = "(outside a test)";
   std::vector<std::string> failures_;
 };
 }  // namespace

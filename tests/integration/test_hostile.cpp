@@ -211,6 +211,59 @@ TEST_F(HostileDirs, UnreadableDirectoryKeepsEveryProgram) {
   EXPECT_EQ(ids({"dir-a", "dir-b"}), before) << diag();
 }
 
+// A pin root that cannot be listed read as "nothing pinned" (list_dir() swallowed the error):
+// the plan created every program again, and a create starts by clearing the program's
+// directory. Now the observation fails, nothing is planned, the last status stays (degraded).
+TEST_F(HostileDirs, UnreadablePinRootChangesNothing) {
+  write_manifest("10-a.toml", tracepoint_manifest("root-a", "syscalls/sys_enter_getpid"));
+  write_manifest("20-b.toml", tracepoint_manifest("root-b", "syscalls/sys_enter_getppid"));
+  ASSERT_TRUE(start_daemon());
+  ASSERT_TRUE(wait_program("root-a", attached) && wait_program("root-b", attached)) << diag();
+  const auto before = ids({"root-a", "root-b"});
+  struct stat st {};
+  ASSERT_EQ(::stat(pin_root_.c_str(), &st), 0);
+
+  ASSERT_EQ(::chmod(pin_root_.c_str(), 0), 0);
+  struct Restore {
+    std::string path;
+    mode_t mode;
+    ~Restore() { (void)::chmod(path.c_str(), mode); }
+  } restore{pin_root_, static_cast<mode_t>(st.st_mode & 07777)};
+  ASSERT_EQ(call_reload().rc, 0);
+  json desc = describe_or_fail();
+  EXPECT_EQ(desc.value("state", ""), "degraded") << desc.dump(2);
+  EXPECT_NE(desc.value("error", "").find("Permission denied"), std::string::npos) << desc.dump(2);
+  for (const char* n : {"root-a", "root-b"}) {
+    const auto p = find_program(desc, n);
+    ASSERT_TRUE(p) << desc.dump(2);
+    EXPECT_EQ(p->value("state", ""), "attached") << "the last status is not kept: " << p->dump();
+  }
+  ASSERT_EQ(call_reload().rc, 0);  // again: logged once
+  const std::string log = read_file(log_path_);
+  const std::string line = "cannot observe the pin root";
+  const auto first = log.find(line);
+  EXPECT_NE(first, std::string::npos) << diag();
+  EXPECT_EQ(log.find(line, first + 1), std::string::npos) << "logged at every reconcile" << diag();
+  EXPECT_NE(log.find("Permission denied"), std::string::npos) << diag();
+  for (const char* n : {"root-a", "root-b"}) {
+    const std::string load = std::string("action=load program=") + n + " ";
+    std::size_t loads = 0;
+    for (auto at = log.find(load); at != std::string::npos; at = log.find(load, at + 1)) ++loads;
+    EXPECT_EQ(loads, 1u) << n << " was loaded again" << diag();
+  }
+
+  // Readable again: back to idle, the same programs, attached all along.
+  ASSERT_EQ(::chmod(pin_root_.c_str(), st.st_mode & 07777), 0);
+  EXPECT_EQ(ids({"root-a", "root-b"}), before) << "programs were replaced" << diag();
+  for (auto id : before) EXPECT_FALSE(links_of_prog(id).empty()) << "program " << id << " was detached" << diag();
+  ASSERT_EQ(call_reload().rc, 0);
+  desc = describe_or_fail();
+  EXPECT_EQ(desc.value("state", ""), "idle") << desc.dump(2);
+  EXPECT_EQ(desc.value("error", "?"), "") << desc.dump(2);
+  EXPECT_EQ(ids({"root-a", "root-b"}), before) << diag();
+  EXPECT_NE(read_file(log_path_).find("the pin root can be read again"), std::string::npos) << diag();
+}
+
 // Bug 7: a dangling symlink over a live manifest removed that manifest's programs.
 TEST_F(HostileDirs, DanglingSymlinkKeepsThePrograms) {
   write_manifest("10-a.toml", tracepoint_manifest("link-a", "syscalls/sys_enter_getpid"));
