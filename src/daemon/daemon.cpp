@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <syslog.h>
 #include <systemd/sd-journal.h>
+#include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <time.h>
 #include <systemd/sd-daemon.h>
@@ -171,8 +172,11 @@ Daemon::~Daemon() {
   timer_.reset();
   check_timer_.reset();
   grace_timer_.reset();
+  inotify_source_.reset();
   dir_watches_.clear();
   parent_watches_.clear();
+  if (inotify_fd_ >= 0) ::close(inotify_fd_);
+  inotify_fd_ = -1;
   retry_timer_.reset();
   bus_timer_.reset();
   links_.reset();
@@ -374,17 +378,24 @@ int Daemon::on_name_acquired_reply(sd_bus_message *m, void *userdata, sd_bus_err
 }
 
 Result<void> Daemon::watch_dirs() {
+  inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (inotify_fd_ < 0) return fail_errno(errno, "inotify_init1");
+  sd_event_source *src = nullptr;
+  if (int r = sd_event_add_io(event_.get(), &src, inotify_fd_, EPOLLIN, on_inotify_fd, this); r < 0)
+    return fail_errno(-r, "watch the inotify fd");
+  inotify_source_.reset(src);
   std::set<std::string> parents;
   for (auto &dir : opts_.programs_dirs) {
     const std::string parent = dir_path(dir).parent_path().string();
     if (parent.empty() || !parents.insert(parent).second) continue;
-    sd_event_source *src = nullptr;
-    if (int r = sd_event_add_inotify(event_.get(), &src, parent.c_str(), kParentMask, on_parent_inotify, this); r < 0) {
+    // IN_MASK_ADD: a parent that is also a manifest directory keeps both masks on its one watch.
+    const int wd = ::inotify_add_watch(inotify_fd_, parent.c_str(), kParentMask | IN_MASK_ADD);
+    if (wd < 0) {
       spdlog::info("cannot watch {} ({}); a manifest directory created or replaced there is seen by the periodic "
-                   "check", parent, std::strerror(-r));
+                   "check", parent, std::strerror(errno));
       continue;
     }
-    parent_watches_.emplace_back(src);
+    parent_watches_[wd] = parent;
   }
   rewatch_dirs();
   for (auto &dir : opts_.programs_dirs)
@@ -394,21 +405,82 @@ Result<void> Daemon::watch_dirs() {
 }
 
 void Daemon::rewatch_dirs() {
+  auto drop = [&](std::map<std::string, DirWatch>::iterator it) {
+    // A watch shared with a parent's (the same inode) stays for the parent.
+    if (!parent_watches_.contains(it->second.wd)) (void)::inotify_rm_watch(inotify_fd_, it->second.wd);
+    dir_watches_.erase(it);
+  };
   for (auto &dir : opts_.programs_dirs) {
     struct stat st {};
     const bool exists = ::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
     auto it = dir_watches_.find(dir);
     if (!exists) {
-      if (it != dir_watches_.end()) dir_watches_.erase(it);
+      if (it != dir_watches_.end()) drop(it);
       continue;
     }
     if (it != dir_watches_.end() && it->second.dev == st.st_dev && it->second.ino == st.st_ino) continue;
-    sd_event_source *src = nullptr;
-    if (int r = sd_event_add_inotify(event_.get(), &src, dir.c_str(), kDirMask, on_inotify, this); r < 0) {
-      spdlog::warn("cannot watch {}: {}; changes there are seen by the periodic check", dir, std::strerror(-r));
+    if (it != dir_watches_.end()) drop(it);  // replaced: the old watch follows the old inode
+    const int wd = ::inotify_add_watch(inotify_fd_, dir.c_str(), kDirMask | IN_MASK_ADD);
+    if (wd < 0) {
+      spdlog::warn("cannot watch {}: {}; changes there are seen by the periodic check", dir, std::strerror(errno));
       continue;
     }
-    dir_watches_[dir] = DirWatch{SourcePtr(src), st.st_dev, st.st_ino};
+    dir_watches_[dir] = DirWatch{wd, st.st_dev, st.st_ino};
+  }
+}
+
+int Daemon::on_inotify_fd(sd_event_source *, int fd, uint32_t, void *userdata) {
+  auto *d = static_cast<Daemon *>(userdata);
+  alignas(struct inotify_event) char buf[64 * 1024];
+  const ssize_t n = ::read(fd, buf, sizeof buf);
+  if (n <= 0) return 0;  // EAGAIN: nothing left; the fd stays in the loop
+  for (ssize_t off = 0; off + static_cast<ssize_t>(sizeof(struct inotify_event)) <= n;) {
+    const auto *ev = reinterpret_cast<const struct inotify_event *>(buf + off);
+    off += static_cast<ssize_t>(sizeof(struct inotify_event) + ev->len);
+    if (ev->mask & IN_Q_OVERFLOW) {
+      // Events were lost: whatever they were, read the directories again.
+      spdlog::debug("inotify: queue overflow");
+      d->rewatch_dirs();
+      d->manifest_changed_ = true;
+      d->schedule_reconcile("manifest change (inotify queue overflow)", false, Trigger::Manifest);
+      continue;
+    }
+    if (ev->mask & IN_IGNORED) {
+      // The kernel dropped the watch (its directory was deleted): forget it; rewatch_dirs()
+      // adds a new one when the directory is back.
+      std::erase_if(d->dir_watches_, [&](const auto &kv) { return kv.second.wd == ev->wd; });
+      d->parent_watches_.erase(ev->wd);
+      continue;
+    }
+    // Looked up per event: a handler may have replaced watches (rewatch_dirs()).
+    const bool dir = std::any_of(d->dir_watches_.begin(), d->dir_watches_.end(),
+                                 [&](const auto &kv) { return kv.second.wd == ev->wd; });
+    const bool parent = d->parent_watches_.contains(ev->wd);
+    if (dir) d->on_dir_event(*ev);
+    if (parent) d->on_parent_event(*ev);
+  }
+  return 0;
+}
+
+void Daemon::on_dir_event(const struct inotify_event &ev) {
+  spdlog::debug("wakeup: inotify {} mask {:#x}", ev.len ? ev.name : "", ev.mask);
+  manifest_changed_ = true;
+  schedule_reconcile("manifest change", (ev.mask & IN_MOVED_TO) && ev.len && is_manifest_name(ev.name),
+                     Trigger::Manifest);
+}
+
+void Daemon::on_parent_event(const struct inotify_event &ev) {
+  if (!ev.len) return;
+  for (auto &dir : opts_.programs_dirs) {
+    if (dir_path(dir).filename() != ev.name) continue;
+    spdlog::debug("inotify: manifest directory {} mask {:#x}", dir, ev.mask);
+    rewatch_dirs();
+    manifest_changed_ = true;
+    // A directory renamed into place is a whole change, like a manifest renamed into place.
+    schedule_reconcile(fmt::format("manifest directory {} {}", dir,
+                                   (ev.mask & (IN_MOVED_TO | IN_CREATE)) ? "appeared" : "went away"),
+                       (ev.mask & IN_MOVED_TO) != 0, Trigger::Manifest);
+    return;
   }
 }
 
@@ -885,15 +957,6 @@ int Daemon::on_signal(sd_event_source *, const struct signalfd_siginfo *si, void
   return sd_event_exit(d->event_.get(), 0);
 }
 
-int Daemon::on_inotify(sd_event_source *, const struct inotify_event *ev, void *userdata) {
-  auto *d = static_cast<Daemon *>(userdata);
-  spdlog::debug("wakeup: inotify {} mask {:#x}", ev->len ? ev->name : "", ev->mask);
-  d->manifest_changed_ = true;
-  d->schedule_reconcile("manifest change", (ev->mask & IN_MOVED_TO) && ev->len && is_manifest_name(ev->name),
-                        Trigger::Manifest);
-  return 0;
-}
-
 std::map<std::string, std::string> Daemon::vanished_dirs() {
   std::map<std::string, std::string> out;
   const uint64_t now = monotonic_usec();
@@ -937,23 +1000,6 @@ std::map<std::string, std::string> Daemon::vanished_dirs() {
 
 int Daemon::on_grace(sd_event_source *, uint64_t, void *userdata) {
   static_cast<Daemon *>(userdata)->reconcile("manifest directory gone");
-  return 0;
-}
-
-int Daemon::on_parent_inotify(sd_event_source *, const struct inotify_event *ev, void *userdata) {
-  auto *d = static_cast<Daemon *>(userdata);
-  if (!ev->len) return 0;
-  for (auto &dir : d->opts_.programs_dirs) {
-    if (dir_path(dir).filename() != ev->name) continue;
-    spdlog::debug("inotify: manifest directory {} mask {:#x}", dir, ev->mask);
-    d->rewatch_dirs();
-    d->manifest_changed_ = true;
-    // A directory renamed into place is a whole change, like a manifest renamed into place.
-    d->schedule_reconcile(fmt::format("manifest directory {} {}", dir,
-                                      (ev->mask & (IN_MOVED_TO | IN_CREATE)) ? "appeared" : "went away"),
-                          (ev->mask & IN_MOVED_TO) != 0, Trigger::Manifest);
-    return 0;
-  }
   return 0;
 }
 

@@ -172,9 +172,17 @@ class Daemon {
   void publish(const DaemonStatus &before);
 
   static int on_signal(sd_event_source *, const struct signalfd_siginfo *si, void *userdata);
-  static int on_inotify(sd_event_source *, const struct inotify_event *ev, void *userdata);
+  /// The inotify fd is readable: reads one buffer of events (up to 64 KiB, ~1,500 events) and
+  /// handles each. sd_event_add_inotify() dispatched one event per loop iteration, so a burst of
+  /// N renames took N iterations, an apply slice between each (and each coalesce deadline a
+  /// replan check); one read per iteration keeps the loop fair to the bus, signals and the
+  /// apply when a directory is flooded (raising the sources' priority starved them instead).
+  static int on_inotify_fd(sd_event_source *, int fd, uint32_t revents, void *userdata);
+  /// A manifest directory's event (a manifest created, written, renamed, deleted).
+  void on_dir_event(const struct inotify_event &ev);
+  /// An event in a manifest directory's parent (the directory itself created, deleted, swapped).
+  void on_parent_event(const struct inotify_event &ev);
   static int on_timer(sd_event_source *, uint64_t usec, void *userdata);
-  static int on_parent_inotify(sd_event_source *, const struct inotify_event *ev, void *userdata);
   static int on_grace(sd_event_source *, uint64_t usec, void *userdata);
   static int on_check(sd_event_source *, uint64_t usec, void *userdata);
   void watch_links(const DesiredState &desired, const std::set<std::string> &pattern_ns,
@@ -191,14 +199,16 @@ class Daemon {
   SourcePtr timer_;
   SourcePtr check_timer_;
   SourcePtr grace_timer_;
-  /// Per manifest directory: its inotify source and the inode it watches.
+  int inotify_fd_ = -1;       // one inotify instance for the directories and their parents
+  SourcePtr inotify_source_;  // its IO source (on_inotify_fd)
+  /// Per manifest directory: its watch descriptor and the inode it watches.
   struct DirWatch {
-    SourcePtr source;
+    int wd = -1;
     dev_t dev = 0;
     ino_t ino = 0;
   };
   std::map<std::string, DirWatch> dir_watches_;
-  std::vector<SourcePtr> parent_watches_;      // the parents of the manifest directories
+  std::map<int, std::string> parent_watches_;  // watch descriptor -> a parent of manifest directories
   std::set<std::string> dirs_seen_;            // existed at the last reconcile
   std::map<std::string, uint64_t> dirs_gone_;  // CLOCK_MONOTONIC µs when first seen gone
   SourcePtr retry_timer_;
