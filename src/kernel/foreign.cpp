@@ -28,11 +28,12 @@ constexpr size_t kMaxPins = 50000;  // bound on the bpffs walk
 constexpr int kMaxDepth = 12;
 constexpr uint32_t kLinkTypeTcx = 11;  // Linux 6.6; not in libbpf 1.1.2's UAPI copy
 
-ForeignScanCache::Kind kind_of_fd(int fd) {
+using PinKind = ForeignScanCache::Kind;
+
+PinKind kind_of_fd(int fd) {
   char target[64] = {};
   const std::string link = fmt::format("/proc/self/fd/{}", fd);
   const ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
-  using PinKind = ForeignScanCache::Kind;
   if (n <= 0) return PinKind::Other;
   const std::string_view t(target, static_cast<size_t>(n));
   if (t == "anon_inode:bpf-prog") return PinKind::Prog;
@@ -40,12 +41,10 @@ ForeignScanCache::Kind kind_of_fd(int fd) {
   return PinKind::Other;
 }
 
-using PinKind = ForeignScanCache::Kind;
-
 // Every pin under `dir` (path -> what it holds) into `out`; from `cache` where the pin's
 // identity is the cached one (fstatat on the directory's fd: no walk of the whole path).
 void walk_pins(const std::string &dir, int depth, std::map<std::string, ForeignScanCache::Pin> &out,
-               uint32_t &seen, const ForeignScanCache *cache, uint32_t &opened, uint32_t &reused) {
+               uint32_t &seen, const ForeignScanCache *cache, uint32_t &opened) {
   if (depth > kMaxDepth || seen >= kMaxPins) return;
   DIR *d = ::opendir(dir.c_str());
   if (!d) return;
@@ -55,22 +54,18 @@ void walk_pins(const std::string &dir, int depth, std::map<std::string, ForeignS
     if (name == "." || name == "..") continue;
     std::string path = dir + "/" + name;
     if (e->d_type == DT_DIR) {
-      walk_pins(path, depth + 1, out, seen, cache, opened, reused);
+      walk_pins(path, depth + 1, out, seen, cache, opened);
       continue;
     }
     ++seen;
     struct stat st {};
     if (::fstatat(::dirfd(d), e->d_name, &st, 0) != 0) continue;  // gone meanwhile
     ForeignScanCache::Pin pin;
-    pin.dev = st.st_dev;
-    pin.ino = st.st_ino;
-    pin.ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec;
+    pin.identity = identity_of(st);
     if (cache) {
       const auto it = cache->pins.find(path);
-      if (it != cache->pins.end() && it->second.dev == pin.dev && it->second.ino == pin.ino &&
-          it->second.ctime_ns == pin.ctime_ns) {
+      if (it != cache->pins.end() && it->second.identity == pin.identity) {
         out.emplace(std::move(path), it->second);
-        ++reused;
         continue;
       }
     }
@@ -168,13 +163,12 @@ ForeignInventory list_foreign(const std::string &pin_root, const std::string &bp
   const auto t0 = std::chrono::steady_clock::now();
   ForeignInventory inv;
   std::map<std::string, ForeignScanCache::Pin> pinned;  // path -> what it holds
-  uint32_t opened = 0, reused = 0;
-  walk_pins(bpffs, 0, pinned, inv.pins_seen, cache, opened, reused);
+  uint32_t opened = 0;
+  walk_pins(bpffs, 0, pinned, inv.pins_seen, cache, opened);
   if (!under(pin_root, bpffs) && pin_root != bpffs)
-    walk_pins(pin_root, 0, pinned, inv.pins_seen, cache, opened, reused);
+    walk_pins(pin_root, 0, pinned, inv.pins_seen, cache, opened);
   if (cache) {
     cache->opened = opened;
-    cache->reused = reused;
     cache->pins.clear();
     for (const auto &[path, pin] : pinned) cache->pins.emplace(path, pin);
   }

@@ -5,14 +5,14 @@
 // daemon's netns; nothing is loaded, attached or changed.
 #pragma once
 
-#include <sys/types.h>
-
 #include <cstdint>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "kernel/pin_cache.h"
 
 namespace bpfrec {
 
@@ -61,15 +61,12 @@ inline constexpr size_t kMaxForeign = 4096;
 struct ForeignScanCache {
   enum class Kind : uint8_t { Prog, Link, Other };
   struct Pin {
-    dev_t dev = 0;
-    ino_t ino = 0;
-    int64_t ctime_ns = 0;
+    PinIdentity identity;  ///< as stat(2) saw the pin when it was opened
     Kind kind = Kind::Other;
     uint32_t id = 0;  ///< program id (Prog) or link id (Link)
   };
   std::unordered_map<std::string, Pin> pins;  ///< by path, as the last scan found them
   uint32_t opened = 0;  ///< pins the last scan opened (bpf_obj_get)
-  uint32_t reused = 0;  ///< pins the last scan took from here
 };
 
 /// Lists the programs the kernel holds that are not ours. Ours: every program reachable from a

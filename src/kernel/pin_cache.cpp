@@ -9,15 +9,19 @@
 
 namespace bpfrec {
 
-std::optional<PinIdentity> pin_identity(const std::string &path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+PinIdentity identity_of(const struct stat &st) {
   PinIdentity id;
   id.dev = st.st_dev;
   id.ino = st.st_ino;
   id.ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec;
   id.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
   return id;
+}
+
+std::optional<PinIdentity> pin_identity(const std::string &path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return identity_of(st);
 }
 
 const PinCache::Entry *PinCache::lookup(const std::string &path, std::optional<PinIdentity> &id) {

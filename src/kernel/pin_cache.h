@@ -27,6 +27,8 @@ struct PinIdentity {
   bool operator==(const PinIdentity &) const = default;
 };
 
+/// The identity in a stat(2) result (for callers that stat relative to a directory fd).
+PinIdentity identity_of(const struct stat &st);
 /// stat(2) of `path`; nullopt when it cannot be read (ENOENT and the rest).
 std::optional<PinIdentity> pin_identity(const std::string &path);
 
