@@ -106,7 +106,7 @@ struct Daemon::Run {
   DesiredState desired;
   std::set<std::string> pattern_ns, primary_ns;
   std::vector<PatternNote> notes;
-  ObservedState observed;
+  std::shared_ptr<const ObservedState> observed;  // never null once planned
   std::vector<ProgramChange> changes;
   std::vector<AttachId> deferred;
   std::map<std::string, std::set<std::string>> touched;  // XDP hooks the plan may change
@@ -624,20 +624,26 @@ void Daemon::begin_reconcile(std::string why, bool reload) {
     r.notes = expand_interfaces(r.desired, inventory);
     log_pattern_notes(r.notes, vanished_.update(r.desired, r.notes, inventory));
     r.notes.insert(r.notes.end(), vanished_.notes().begin(), vanished_.notes().end());
-    r.observed = kernel_->observe();
-    if (!r.observed.error.empty()) {
+    r.observed = kernel_->observe_shared();
+    if (!r.observed->error.empty()) {
       // Planning against "nothing pinned" would load every program again, and a load starts
       // by clearing its directory: keep what runs, and the last status, until it can be read.
-      if (r.observed.error != observe_error_)
+      if (r.observed->error != observe_error_)
         spdlog::error("cannot observe the pin root: {}; nothing is changed until it can be read again",
-                      r.observed.error);
-      observe_error_ = r.observed.error;
-      abort_reconcile(fmt::format("reconcile ({}) not planned: {}", r.why, r.observed.error), /*log=*/false);
+                      r.observed->error);
+      observe_error_ = r.observed->error;
+      abort_reconcile(fmt::format("reconcile ({}) not planned: {}", r.why, r.observed->error), /*log=*/false);
       return;
     }
     if (!observe_error_.empty()) spdlog::info("the pin root can be read again");
     observe_error_.clear();
-    r.changes = plan(r.desired, r.observed);
+    if (quiet_ && r.plans == 1 && !status_.reconciling && backoff_.size() == 0)
+      if (auto key = quiet_key(r.observed->version, r.desired, r.notes); key && *key == *quiet_) {
+        manifest_changed_ = false;
+        finish_quiet();
+        return;
+      }
+    r.changes = plan(r.desired, *r.observed);
     // Attach points that keep failing wait for their retry (backoff.h); an explicit reload, and a
     // manifest change (something an operator did: it may have removed what blocked them, e.g.
     // another program on the hook), try them all now. Neither is caused by a reconcile, so this
@@ -650,7 +656,7 @@ void Daemon::begin_reconcile(std::string why, bool reload) {
         for (auto &a : p.attach) wanted.emplace(p.name, attach_key(p.type, a));
       backoff_.retain(wanted);
     }
-    r.deferred = defer_backed_off(r.changes, r.observed, backoff_, monotonic_usec());
+    r.deferred = defer_backed_off(r.changes, *r.observed, backoff_, monotonic_usec());
     for (auto &c : r.changes) {
       if (c.kind == ChangeKind::Update && c.attach.empty() && c.detach.empty() && c.forget.empty()) {
         c.kind = ChangeKind::Keep;
@@ -666,8 +672,8 @@ void Daemon::begin_reconcile(std::string why, bool reload) {
     }
     for (auto &c : r.changes)
       if (c.kind == ChangeKind::Keep && c.reason != "attach points wait for their retry") plans_logged_.erase(c.name);
-    r.touched = xdp_hooks_touched(r.changes, r.observed);
-    r.exec = std::make_unique<Execution>(*kernel_, r.changes, r.observed, [this](const AuditEvent &e) { audit(e); });
+    r.touched = xdp_hooks_touched(r.changes, *r.observed);
+    r.exec = std::make_unique<Execution>(*kernel_, r.changes, *r.observed, [this](const AuditEvent &e) { audit(e); });
     spdlog::debug("reconcile ({}): plan {} made in {:.1f} ms: {} steps", r.why, r.plans,
                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_begin).count(),
                   r.exec->total());
@@ -771,7 +777,55 @@ int Daemon::on_step(sd_event_source *, uint64_t, void *userdata) {
   return 0;
 }
 
+std::string Daemon::summary(unsigned changes) const {
+  size_t attached = 0;
+  for (auto &p : status_.programs) attached += p.state == "attached";
+  return fmt::format("generation {}: {} of {} programs attached, {} kernel changes, state {}", generation_, attached,
+                     status_.programs.size(), changes, status_.state);
+}
+
+std::optional<std::vector<std::string>> Daemon::quiet_key(uint64_t observed_version, const DesiredState &desired,
+                                                          const std::vector<PatternNote> &notes) const {
+  const auto &c = desired_cache_.last();
+  if (c.manifest_reads != 0 || c.object_reads != 0) return std::nullopt;
+  std::vector<std::string> out;
+  out.reserve(1 + desired.manifests.size() + desired.programs.size() + notes.size());
+  out.push_back(fmt::format("v\x1f{}", observed_version));
+  for (auto &m : desired.manifests) {
+    std::string line = fmt::format("m\x1f{}\x1f{}", m.path, to_string(m.state));
+    for (auto &e : m.errors) line += "\x1f" + e.str();
+    out.push_back(std::move(line));
+  }
+  for (auto &p : desired.programs) {
+    std::string line = fmt::format("p\x1f{}\x1f{}\x1f{}", p.name, program_digest(p), p.manifest);
+    for (auto &a : p.attach) line += "\x1f" + attach_key(p.type, a);
+    out.push_back(std::move(line));
+  }
+  for (auto &n : notes)
+    out.push_back(fmt::format("n\x1f{}\x1f{}\x1f{}\x1f{}", static_cast<int>(n.kind), n.program, n.spec.canonical(n.type),
+                              n.message));
+  return out;
+}
+
+void Daemon::finish_quiet() {
+  Run &r = *run_;
+  status_.generation = ++generation_;
+  const std::string summary = this->summary(0);
+  spdlog::debug("reconciled ({}) in {:.1f} ms: nothing changed since the last reconcile: {}", r.why,
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - r.t0).count(), summary);
+  (void)sd_notifyf(0, "%sSTATUS=%s", r.reload ? "READY=1\n" : "", summary.c_str());
+  reloading_ = false;
+  if (bus_)
+    (void)sd_bus_emit_properties_changed(bus_.get(), kManagerPath, kManagerInterface, "State", "Generation", nullptr);
+  last_reconcile_usec_ = monotonic_usec();
+  std::vector<MessagePtr> calls = std::move(r.reloads);
+  run_.reset();
+  answer_reloads(calls);
+  if (replan_) arm_step();
+}
+
 void Daemon::abort_reconcile(const std::string &what, bool log) {
+  quiet_.reset();
   spdlog::log(log ? spdlog::level::err : spdlog::level::debug, "{}", what);
   status_.state = "degraded";
   status_.error = what;
@@ -813,20 +867,22 @@ void Daemon::finish_reconcile() {
     }
   const size_t steps = r.exec->total();
   r.exec.reset();  // it borrows `observed`
-  ObservedState after = report.changes ? kernel_->observe() : std::move(r.observed);
-  if (!after.error.empty()) {
+  std::shared_ptr<const ObservedState> after_ptr = report.changes ? kernel_->observe_shared() : r.observed;
+  if (!after_ptr->error.empty()) {
     // The status from the observation the plan was made from (what was applied is in the
     // audit log); the next reconcile reads the pin root again.
-    spdlog::error("reconcile ({}): cannot observe after the apply: {}", r.why, after.error);
-    after = std::move(r.observed);
+    spdlog::error("reconcile ({}): cannot observe after the apply: {}", r.why, after_ptr->error);
+    after_ptr = r.observed;
   }
+  const ObservedState &after = *after_ptr;
+  const bool converged = steps == 0 && report.changes == 0 && report.program_errors.empty() &&
+                         report.attach_errors.empty() && r.deferred.empty() && backoff_.size() == 0;
+  quiet_.reset();
+  if (converged && after.version != 0) quiet_ = quiet_key(after.version, r.desired, r.notes);
   DaemonStatus before = std::move(status_);
   status_ = build_status(++generation_, r.desired, after, report, r.notes);
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - r.t0).count();
-  size_t attached = 0;
-  for (auto &p : status_.programs) attached += p.state == "attached";
-  std::string summary = fmt::format("generation {}: {} of {} programs attached, {} kernel changes, state {}",
-                                    generation_, attached, status_.programs.size(), report.changes, status_.state);
+  const std::string summary = this->summary(report.changes);
   const bool quiet = report.changes == 0 && before.state == status_.state;
   const std::string plans = r.plans > 1 ? fmt::format(", {} plans", r.plans) : "";
   spdlog::log(quiet ? spdlog::level::debug : spdlog::level::info, "reconciled ({}) in {:.1f} ms ({} steps{}): {}",

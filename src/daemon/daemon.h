@@ -170,6 +170,17 @@ class Daemon {
   /// Whether the manifests read now give the programs `desired` has (names, digests, manifests).
   bool desired_unchanged(const DesiredState &desired);
   void publish(const DaemonStatus &before);
+  /// What a reconcile's outcome depends on, when it can be told cheaply: the observation's
+  /// version (ObservedState::version), every manifest's path, state and errors, every program's
+  /// digest and attach points (after interface expansion), the pattern notes. nullopt when the
+  /// manifests were not all taken from the cache (a file read again may hold anything).
+  std::optional<std::vector<std::string>> quiet_key(uint64_t observed_version, const DesiredState &desired,
+                                                    const std::vector<PatternNote> &notes) const;
+  /// Ends run_ without a plan: nothing changed since the reconcile that left quiet_, so its
+  /// status stands with a new generation (the Reload() calls are answered, READY=1 sent).
+  void finish_quiet();
+  /// "generation N: A of P programs attached, C kernel changes, state S"
+  std::string summary(unsigned changes) const;
 
   static int on_signal(sd_event_source *, const struct signalfd_siginfo *si, void *userdata);
   /// The inotify fd is readable: reads one buffer of events (up to 64 KiB, ~1,500 events) and
@@ -228,6 +239,11 @@ class Daemon {
   VanishedInterfaces vanished_;          // interfaces that patterns matched and that went away
   std::set<std::string> pattern_notes_;  // the last reconcile's pending/failed pattern notes, logged once
   uint64_t generation_ = 0;
+  /// quiet_key() of the last reconcile that found nothing to do (no step, no error, nothing
+  /// waiting for a retry); reset by any other outcome. A reconcile with the same key makes no
+  /// plan: the same inputs give the same all-keep plan and the same status (issue 11: a no-op
+  /// Reload() at 500 programs rebuilt everything, 17 ms).
+  std::optional<std::vector<std::string>> quiet_;
   std::unique_ptr<Run> run_;             // the reconcile being applied; null when none
   SourcePtr step_;                       // a timer due at once: the next slice of run_
   bool replan_ = false;                  // a Change arrived while run_ was applied

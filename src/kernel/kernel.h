@@ -41,6 +41,12 @@ class Kernel {
   /// is returned as `error`, with no programs, and must not be planned against.
   virtual ObservedState observe() = 0;
 
+  /// observe(), shared: an observer that can tell that nothing changed since its last
+  /// observation (ObservedState::version) returns that same state again instead of a copy.
+  virtual std::shared_ptr<const ObservedState> observe_shared() {
+    return std::make_shared<const ObservedState>(observe());
+  }
+
   /// Loads `spec`'s bpf_function (only that program of the object) with its global_data, pins the
   /// program and every map in <pin-root>/<name> (or, `staged`, in its staging directory), and
   /// writes the record. Errors carry libbpf's last log lines (verifier).

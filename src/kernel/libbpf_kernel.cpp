@@ -18,6 +18,7 @@
 #include "kernel/attach_tracing.h"
 #include "kernel/features.h"
 #include "kernel/pin_cache.h"
+#include "kernel/pin_journal.h"
 #include "kernel/pinned_object.h"
 #include "kernel/fs.h"
 #include "kernel/kernel.h"
@@ -191,33 +192,84 @@ Result<void> check_shared_maps(bpf_object *obj, const ProgramSpec &spec) {
 }
 
 class LibbpfKernel final : public Kernel {
+  // Per pin-root entry: what its pins and record held when last read, and what the checks of
+  // its attachments found at the last observation.
+  struct Check {
+    bool ok = false;       // still in place
+    uint32_t live_id = 0;  // what runs there (in_place())
+    bool operator==(const Check &) const = default;
+  };
+  struct Seen {
+    ObservedProgram raw;
+    std::vector<Check> checks;  // in the order of raw.attachments
+  };
+
  public:
   LibbpfKernel(std::string pin_root, TcMechanism tc, XdpMechanism xdp)
       : pins_{std::move(pin_root)}, tc_(tc), xdp_(xdp) {}
 
-  ObservedState observe() override {
-    ObservedState st;
+  ObservedState observe() override { return *observe_shared(); }
+
+  // Two passes: every entry's pins (read again only where the journal saw a change) and the
+  // checks of its attachments; then, only when something differs from the last observation, a
+  // new ObservedState from them. Unchanged, the last one is returned as it is.
+  std::shared_ptr<const ObservedState> observe_shared() override {
     XdpHookCache xdp_hooks;  // one look at every XDP hook for this observation
+    journal_.drain();
+    if (!journal_.problem().empty() && !journal_logged_) {
+      journal_logged_ = true;
+      spdlog::debug("pin root {}: {}: such entries are read at every observation", pins_.root, journal_.problem());
+    }
     auto entries = read_dir(pins_.root);
     if (!entries) {
-      st.error = entries.error().message;
+      auto st = std::make_shared<ObservedState>();
+      st->error = entries.error().message;
+      st->version = ++version_;
+      last_.reset();
       return st;
     }
+    bool changed = !last_;
+    std::vector<std::pair<const std::string *, Seen *>> mine;  // (entry, its state), in listing order
+    std::set<std::string> present;
     for (const auto &entry : *entries) {
       const bool staging = entry.starts_with(PinLayout::kStagingPrefix);
       const std::string name = staging ? entry.substr(std::strlen(PinLayout::kStagingPrefix)) : entry;
       if (!valid_program_name(name)) continue;  // not one of ours
-      ObservedProgram p = read_program(name, pins_.root + "/" + entry, xdp_hooks);
-      if (staging) st.stale.push_back(std::move(p));
-      else st.programs.emplace(name, std::move(p));
+      present.insert(entry);
+      mine.emplace_back(&entry, &check_program(entry, name, pins_.root + "/" + entry, xdp_hooks, changed));
     }
+    changed |= present.size() != seen_.size();
+    std::erase_if(seen_, [&](const auto &kv) { return !present.contains(kv.first); });
+    journal_.retain(present);
     records_.sweep();
     pins_seen_.sweep();
+    if (!changed) return last_;
+    auto st = std::make_shared<ObservedState>();
+    for (auto &[entry, seen] : mine) {
+      ObservedProgram p = seen->raw;
+      size_t i = 0;
+      for (auto it = p.attachments.begin(); it != p.attachments.end(); ++i) {
+        const Check &c = seen->checks[i];
+        if (c.ok) {
+          // What runs there now, as the check found it: the link, or (XDP dispatcher) the component.
+          if (it->second.mechanism == Mechanism::XdpDispatcher) it->second.prog_id = c.live_id;
+          else if (it->second.mechanism != Mechanism::Xdp && it->second.mechanism != Mechanism::Tc)
+            it->second.link_id = c.live_id;
+          ++it;
+        } else {
+          p.lost.insert(p.attachments.extract(it++));
+        }
+      }
+      if (entry->starts_with(PinLayout::kStagingPrefix)) st->stale.push_back(std::move(p));
+      else st->programs.emplace(p.name, std::move(p));
+    }
     // Bytes are kept for the programs still pinned (their dispatcher components load them again).
     std::set<std::string> digests;
-    for (const auto &[n, p] : st.programs) digests.insert(p.bytecode_sha256);
-    for (const auto &p : st.stale) digests.insert(p.bytecode_sha256);
+    for (const auto &[n, p] : st->programs) digests.insert(p.bytecode_sha256);
+    for (const auto &p : st->stale) digests.insert(p.bytecode_sha256);
     bytecode_.retain(digests);
+    st->version = ++version_;
+    last_ = st;
     return st;
   }
 
@@ -594,7 +646,9 @@ class LibbpfKernel final : public Kernel {
   }
 
  private:
-  ObservedProgram read_program(const std::string &name, const std::string &dir, XdpHookCache &xdp_hooks) {
+  // The pins and record of program directory `dir` (pin-root entry `entry`), before any hook
+  // is checked.
+  ObservedProgram read_pins(const std::string &name, const std::string &dir) {
     ObservedProgram p;
     p.name = name;
     p.dir = dir;
@@ -612,20 +666,36 @@ class LibbpfKernel final : public Kernel {
       if (!by_id.valid()) p.prog_id = 0;
     }
     for (const auto &m : pins_seen_.list(PinLayout::maps_dir(dir))) p.maps[m] = PinLayout::map(dir, m);
-    for (auto it = p.attachments.begin(); it != p.attachments.end();) {
-      uint32_t live_id = 0;
-      if (in_place(p, it->second, xdp_hooks, &live_id)) {
-        // What runs there now, as the check found it: the link, or (XDP dispatcher) the component.
-        if (it->second.mechanism == Mechanism::XdpDispatcher) it->second.prog_id = live_id;
-        else if (it->second.mechanism != Mechanism::Xdp && it->second.mechanism != Mechanism::Tc)
-          it->second.link_id = live_id;
-        ++it;
-      } else {
-        spdlog::warn("drift: program {} is no longer attached at {}", name, it->second.target);
-        p.lost.insert(p.attachments.extract(it++));
-      }
-    }
     return p;
+  }
+
+  // One program directory as the observation sees it. Its pins and record are read again only
+  // when the journal saw a change in it since the last read (pin_journal.h); its attachments
+  // are checked every time, the pin-only ones (perf links, a dispatcher component's program)
+  // from the cache while the journal vouches for them. `changed` is set when anything differs
+  // from the last observation.
+  Seen &check_program(const std::string &entry, const std::string &name, const std::string &dir,
+                      XdpHookCache &xdp_hooks, bool &changed) {
+    auto cached = seen_.find(entry);
+    const bool clean = cached != seen_.end() && journal_.clean(entry);
+    if (!clean) {
+      (void)journal_.begin_read(entry);  // before the read: a change during it is seen next time
+      changed = true;
+      ObservedProgram raw = read_pins(name, dir);
+      cached = seen_.insert_or_assign(entry, Seen{std::move(raw), {}}).first;
+    }
+    Seen &seen = cached->second;
+    std::vector<Check> checks;
+    checks.reserve(seen.raw.attachments.size());
+    for (const auto &[key, a] : seen.raw.attachments) {
+      Check c;
+      c.ok = in_place(seen.raw, a, xdp_hooks, &c.live_id, clean);
+      if (!c.ok) spdlog::warn("drift: program {} is no longer attached at {}", name, a.target);
+      checks.push_back(c);
+    }
+    if (checks != seen.checks) changed = true;
+    seen.checks = std::move(checks);
+    return seen;
   }
 
   // XDP in libxdp's dispatcher: a second load of the program for this attach point (libxdp
@@ -660,12 +730,14 @@ class LibbpfKernel final : public Kernel {
   // Whether attachment `a` still runs program `p`. `live_id` gets what runs there: the link id
   // (TCX, perf and tracing links, the TC dispatcher slot's freplace link) or the XDP dispatcher
   // component's program id; untouched for XDP alone and cls_bpf, whose record has it all.
-  bool in_place(const ObservedProgram &p, const AttachRecord &a, XdpHookCache &xdp_hooks, uint32_t *live_id) {
+  // `trusted`: the journal vouches that p's pins are the ones last read (pin_journal.h).
+  bool in_place(const ObservedProgram &p, const AttachRecord &a, XdpHookCache &xdp_hooks, uint32_t *live_id,
+                bool trusted) {
     switch (a.mechanism) {
       case Mechanism::Xdp: return p.prog_id != 0 && xdp_in_place(p.prog_id, a, xdp_hooks);
       case Mechanism::XdpDispatcher: {
         // The component is a program pin: its id is fixed while the pin is the same.
-        *live_id = pins_seen_.prog_id(PinLayout::link(p.dir, a.key));
+        *live_id = pins_seen_.prog_id(PinLayout::link(p.dir, a.key), trusted);
         if (!*live_id) return false;
         return xdp_in_place(*live_id, a, xdp_hooks);
       }
@@ -684,7 +756,8 @@ class LibbpfKernel final : public Kernel {
         // same pin is the same link on the same program (pin_cache.h).
         uint32_t prog_id = 0;
         *live_id = pins_seen_.perf_link_id(PinLayout::link(p.dir, a.key), &prog_id,
-                                           [](const std::string &pin, uint32_t *prog) { return pinned_link_id(pin, prog); });
+                                           [](const std::string &pin, uint32_t *prog) { return pinned_link_id(pin, prog); },
+                                           trusted);
         return *live_id != 0 && prog_id == p.prog_id;
       }
       case Mechanism::Link: {
@@ -826,6 +899,11 @@ class LibbpfKernel final : public Kernel {
   }
 
   PinLayout pins_;
+  PinJournal journal_{pins_.root};  // what changed in the pin root since it was read
+  std::unordered_map<std::string, Seen> seen_;  // by pin-root entry
+  std::shared_ptr<const ObservedState> last_;  // the last observation (returned again while unchanged)
+  uint64_t version_ = 0;  // ObservedState::version of last_
+  bool journal_logged_ = false;  // the journal's problem() is logged once
   RecordCache records_;  // parsed records of the last observation, by directory
   PinCache pins_seen_;   // program ids, perf links and map listings by pin identity (pin_cache.h)
   BytecodeStore bytecode_;  // the bytes of every program pinned, by digest (bytecode.h)

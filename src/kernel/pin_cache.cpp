@@ -24,7 +24,13 @@ std::optional<PinIdentity> pin_identity(const std::string &path) {
   return identity_of(st);
 }
 
-const PinCache::Entry *PinCache::lookup(const std::string &path, std::optional<PinIdentity> &id) {
+const PinCache::Entry *PinCache::lookup(const std::string &path, std::optional<PinIdentity> &id, bool trusted) {
+  if (trusted)
+    if (auto it = entries_.find(path); it != entries_.end()) {
+      id = it->second.id;
+      it->second.used = true;
+      return &it->second;
+    }
   id = pin_identity(path);
   auto it = entries_.find(path);
   if (it == entries_.end()) return nullptr;
@@ -47,9 +53,9 @@ void PinCache::store(const std::string &path, const PinIdentity &id, Entry e, bo
   }
 }
 
-uint32_t PinCache::prog_id(const std::string &path) {
+uint32_t PinCache::prog_id(const std::string &path, bool trusted) {
   std::optional<PinIdentity> id;
-  if (const Entry *e = lookup(path, id)) return e->a;
+  if (const Entry *e = lookup(path, id, trusted)) return e->a;
   if (!id) return 0;
   UniqueFd fd(bpf_obj_get(path.c_str()));
   const uint32_t prog = fd.valid() ? prog_id_of(fd.get()) : 0;
@@ -58,9 +64,10 @@ uint32_t PinCache::prog_id(const std::string &path) {
 }
 
 uint32_t PinCache::perf_link_id(const std::string &path, uint32_t *prog_id,
-                                const std::function<uint32_t(const std::string &, uint32_t *)> &read) {
+                                const std::function<uint32_t(const std::string &, uint32_t *)> &read,
+                                bool trusted) {
   std::optional<PinIdentity> id;
-  if (const Entry *e = lookup(path, id)) {
+  if (const Entry *e = lookup(path, id, trusted)) {
     if (prog_id) *prog_id = e->b;
     return e->a;
   }

@@ -38,15 +38,18 @@ std::optional<PinIdentity> pin_identity(const std::string &path);
 class PinCache {
  public:
   /// Kernel id of the program pinned at `path` (bpf_obj_get + BPF_OBJ_GET_INFO_BY_FD, once per
-  /// pin identity); 0 when there is no pin or it is not a program.
-  uint32_t prog_id(const std::string &path);
+  /// pin identity); 0 when there is no pin or it is not a program. `trusted`: the caller knows
+  /// the path is unchanged since it was last asked (pin_journal.h), so a cached answer is given
+  /// without a stat(2).
+  uint32_t prog_id(const std::string &path, bool trusted = false);
 
   /// For links whose program and existence cannot change while pinned (perf links: the kernel
   /// has neither BPF_LINK_DETACH nor BPF_LINK_UPDATE for them, kernel/bpf/syscall.c
   /// bpf_perf_link_lops): `read(path, &prog_id)` -> link id, asked once per pin identity.
   /// 0 when there is no pin or `read` found no live link (not cached then).
+  /// `trusted` as for prog_id().
   uint32_t perf_link_id(const std::string &path, uint32_t *prog_id,
-                        const std::function<uint32_t(const std::string &, uint32_t *)> &read);
+                        const std::function<uint32_t(const std::string &, uint32_t *)> &read, bool trusted = false);
 
   /// Entry names of directory `path` (list_dir), read again only when the directory's
   /// identity (mtime included: bpffs updates it on every pin and unlink in it) changed, or
@@ -65,7 +68,8 @@ class PinCache {
   };
   /// The cached entry of `path` when its identity (stat'ed into `id`) is the cached one, marked
   /// used; nullptr otherwise (the entry is dropped when the path is gone: `id` is then nullopt).
-  const Entry *lookup(const std::string &path, std::optional<PinIdentity> &id);
+  /// `trusted`: a cached entry is taken without a stat(2) (`id` is then its identity).
+  const Entry *lookup(const std::string &path, std::optional<PinIdentity> &id, bool trusted = false);
   /// Caches `e` under `id` when the path still has that identity after the read (a pin replaced
   /// meanwhile is not cached under the old one's identity) and `keep`; else forgets the path.
   void store(const std::string &path, const PinIdentity &id, Entry e, bool keep);

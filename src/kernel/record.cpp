@@ -1,6 +1,9 @@
 #include "kernel/record.h"
 
 #include <bpf/bpf.h>
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <cstring>
 #include <mutex>
@@ -145,6 +148,11 @@ Result<void> write_record(const ObservedProgram &p) {
   const bool ok = bpf_map_update_elem(fd.get(), &key, value.data(), BPF_ANY) == 0;
   const int err = errno;
   RecordCache::written(p.dir);  // also after a failed update: what the map holds is not known
+  // A map update changes neither the pin's inode nor its times, and inotify does not see it:
+  // stamp the pin (IN_ATTRIB, a new ctime) so that every observer, in this process or not,
+  // knows the record changed (pin_journal.h). bpffs takes utimensat like any file system.
+  if (::utimensat(AT_FDCWD, pin.c_str(), nullptr, 0) != 0)
+    spdlog::debug("record {}: cannot stamp its times: {}", pin, std::strerror(errno));
   if (!ok) return fail_errno(err, "update record {}", pin);
   return {};
 }

@@ -84,6 +84,10 @@ struct ObservedState {
   /// this observation (an empty reading would create every program again, and a create starts
   /// by removing what is in the program's directory).
   std::string error;
+  /// Equal non-zero versions from one observer mean equal observations: the observer found
+  /// nothing changed since the observation that first had this version (LibbpfKernel: no change
+  /// in the pin root's journal, every attachment check as before). 0: unknown (always new).
+  uint64_t version = 0;
 };
 
 }  // namespace bpfrec
