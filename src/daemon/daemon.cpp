@@ -784,26 +784,40 @@ std::string Daemon::summary(unsigned changes) const {
                      status_.programs.size(), changes, status_.state);
 }
 
-std::optional<std::vector<std::string>> Daemon::quiet_key(uint64_t observed_version, const DesiredState &desired,
-                                                          const std::vector<PatternNote> &notes) const {
+std::optional<std::string> Daemon::quiet_key(uint64_t observed_version, const DesiredState &desired,
+                                             const std::vector<PatternNote> &notes) const {
   const auto &c = desired_cache_.last();
   if (c.manifest_reads != 0 || c.object_reads != 0) return std::nullopt;
-  std::vector<std::string> out;
-  out.reserve(1 + desired.manifests.size() + desired.programs.size() + notes.size());
-  out.push_back(fmt::format("v\x1f{}", observed_version));
+  // Every manifest came from the cache, unchanged: what a program is made of (type, function,
+  // globals, map group) is as before, and only what the cache does not decide is in the key:
+  // which manifests there are (and so which program keeps a name), the bytecode digests, and
+  // the attach points after interface expansion.
+  constexpr char kSep = '\x1f';
+  std::string out = std::to_string(observed_version);
+  auto field = [&](std::string_view v) {
+    out += kSep;
+    out += v;
+  };
   for (auto &m : desired.manifests) {
-    std::string line = fmt::format("m\x1f{}\x1f{}", m.path, to_string(m.state));
-    for (auto &e : m.errors) line += "\x1f" + e.str();
-    out.push_back(std::move(line));
+    field("m");
+    field(m.path);
+    field(to_string(m.state));
+    for (auto &e : m.errors) field(e.str());
   }
   for (auto &p : desired.programs) {
-    std::string line = fmt::format("p\x1f{}\x1f{}\x1f{}", p.name, program_digest(p), p.manifest);
-    for (auto &a : p.attach) line += "\x1f" + attach_key(p.type, a);
-    out.push_back(std::move(line));
+    field("p");
+    field(p.name);
+    field(p.manifest);
+    field(p.bytecode_digest);
+    for (auto &a : p.attach) field(attach_key(p.type, a));
   }
-  for (auto &n : notes)
-    out.push_back(fmt::format("n\x1f{}\x1f{}\x1f{}\x1f{}", static_cast<int>(n.kind), n.program, n.spec.canonical(n.type),
-                              n.message));
+  for (auto &n : notes) {
+    field("n");
+    field(std::to_string(static_cast<int>(n.kind)));
+    field(n.program);
+    field(n.spec.canonical(n.type));
+    field(n.message);
+  }
   return out;
 }
 

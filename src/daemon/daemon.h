@@ -172,10 +172,11 @@ class Daemon {
   void publish(const DaemonStatus &before);
   /// What a reconcile's outcome depends on, when it can be told cheaply: the observation's
   /// version (ObservedState::version), every manifest's path, state and errors, every program's
-  /// digest and attach points (after interface expansion), the pattern notes. nullopt when the
-  /// manifests were not all taken from the cache (a file read again may hold anything).
-  std::optional<std::vector<std::string>> quiet_key(uint64_t observed_version, const DesiredState &desired,
-                                                    const std::vector<PatternNote> &notes) const;
+  /// name, manifest, bytecode digest and attach points (after interface expansion), the pattern
+  /// notes. nullopt when the manifests were not all taken from the cache (a file read again may
+  /// hold anything).
+  std::optional<std::string> quiet_key(uint64_t observed_version, const DesiredState &desired,
+                                       const std::vector<PatternNote> &notes) const;
   /// Ends run_ without a plan: nothing changed since the reconcile that left quiet_, so its
   /// status stands with a new generation (the Reload() calls are answered, READY=1 sent).
   void finish_quiet();
@@ -243,7 +244,7 @@ class Daemon {
   /// waiting for a retry); reset by any other outcome. A reconcile with the same key makes no
   /// plan: the same inputs give the same all-keep plan and the same status (issue 11: a no-op
   /// Reload() at 500 programs rebuilt everything, 17 ms).
-  std::optional<std::vector<std::string>> quiet_;
+  std::optional<std::string> quiet_;
   std::unique_ptr<Run> run_;             // the reconcile being applied; null when none
   SourcePtr step_;                       // a timer due at once: the next slice of run_
   bool replan_ = false;                  // a Change arrived while run_ was applied

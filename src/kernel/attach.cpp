@@ -23,6 +23,7 @@
 #include <optional>
 
 #include "kernel/inventory.h"
+#include "kernel/rtnl_dump.h"
 #include "kernel/netns.h"
 #include "kernel/perf_pmu.h"
 #include "manifest/bytecode.h"
@@ -376,9 +377,18 @@ const std::vector<uint32_t> &XdpHookCache::programs(const std::string &netns, in
   if (nit == attached_.end() && ++asked_[netns] <= kSingleLookups) {
     // One RTM_GETLINK for this interface: the kernel fills one link's attributes, where a dump
     // fills every link of the namespace (500 veths: a tenth of a no-op reconcile).
+    // The namespace's socket is made in it once per observation: a netlink socket answers for
+    // the namespace it was made in, so no setns() per hook.
+    auto sit = socks_.find(netns);
+    if (sit == socks_.end()) {
+      UniqueFd fd;
+      if (auto ns = NetnsGuard::enter(netns); ns)
+        if (auto s = open_rtnl(); s) fd = std::move(*s);
+      sit = socks_.emplace(netns, std::move(fd)).first;
+    }
     XdpHook hook;  // stays empty when the namespace cannot be entered or read, as a dump's
-    if (auto ns = NetnsGuard::enter(netns); ns)
-      if (auto r = read_xdp_hook(ifindex); r) hook = *r;
+    if (sit->second.valid())
+      if (auto r = read_xdp_hook(sit->second.get(), ifindex); r) hook = *r;
     if (hook.prog_id && hook.attach_mode != XDP_ATTACHED_MULTI)
       ids = programs_behind(ifindex, hook.prog_id, nullptr, &netns);
     return ids;

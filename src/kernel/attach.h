@@ -16,6 +16,7 @@
 #include "reconcile/state.h"
 #include "reconcile/tc_slots.h"
 #include "util/result.h"
+#include "util/unique_fd.h"
 
 namespace bpfrec {
 
@@ -46,6 +47,7 @@ class XdpHookCache {
   /// kernel every link of the namespace, a request one link and a few syscalls.
   static constexpr int kSingleLookups = 64;
   std::map<std::string, int> asked_;  // netns -> single requests made
+  std::map<std::string, UniqueFd> socks_;  // netns -> rtnetlink socket made in it (invalid: cannot)
   std::map<std::string, std::map<int, uint32_t>> attached_;  // netns -> ifindex -> program on the hook
   std::map<std::pair<std::string, int>, std::vector<uint32_t>> hooks_;
 };

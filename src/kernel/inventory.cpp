@@ -121,12 +121,16 @@ Result<std::map<int, uint32_t>> read_xdp_programs() {
 Result<XdpHook> read_xdp_hook(int ifindex) {
   auto fd = open_rtnl();
   if (!fd) return std::unexpected(fd.error());
+  return read_xdp_hook(fd->get(), ifindex);
+}
+
+Result<XdpHook> read_xdp_hook(int rtnl_fd, int ifindex) {
   XdpHook out;
   ifinfomsg req{};
   req.ifi_family = AF_UNSPEC;
   req.ifi_index = ifindex;
   auto r = rtnl_request(
-      fd->get(), RTM_GETLINK, &req, sizeof req,
+      rtnl_fd, RTM_GETLINK, &req, sizeof req,
       [&](const nlmsghdr *h) {
         if (h->nlmsg_type != RTM_NEWLINK) return;
         if (auto link = parse_rtnl_link(h); link && link->ifindex == ifindex && link->has_xdp)

@@ -42,5 +42,8 @@ struct XdpHook {
 /// interfaces stays O(1)). A missing interface (ENODEV) reads as an empty hook, as with
 /// bpf_xdp_query(). Errors: the netlink socket or request failed.
 Result<XdpHook> read_xdp_hook(int ifindex);
+/// The same on rtnetlink socket `rtnl_fd` (open_rtnl()), which answers for the namespace it was
+/// made in, whichever namespace the caller is in now.
+Result<XdpHook> read_xdp_hook(int rtnl_fd, int ifindex);
 
 }  // namespace bpfrec

@@ -220,14 +220,21 @@ class LibbpfKernel final : public Kernel {
       journal_logged_ = true;
       spdlog::debug("pin root {}: {}: such entries are read at every observation", pins_.root, journal_.problem());
     }
-    auto entries = read_dir(pins_.root);
-    if (!entries) {
-      auto st = std::make_shared<ObservedState>();
-      st->error = entries.error().message;
-      st->version = ++version_;
-      last_.reset();
-      return st;
+    // The listing is read again when the journal saw an entry made, removed or renamed (or
+    // cannot tell), and whenever the last observation failed.
+    if (journal_.take_root_changed() || !last_) {
+      auto entries = read_dir(pins_.root);
+      if (!entries) {
+        auto st = std::make_shared<ObservedState>();
+        st->error = entries.error().message;
+        st->version = ++version_;
+        last_.reset();  // read the listing again next time
+        listing_.clear();
+        return st;
+      }
+      listing_ = std::move(*entries);
     }
+    const std::vector<std::string> *entries = &listing_;
     bool changed = !last_;
     std::vector<std::pair<const std::string *, Seen *>> mine;  // (entry, its state), in listing order
     std::set<std::string> present;
@@ -902,6 +909,7 @@ class LibbpfKernel final : public Kernel {
   PinJournal journal_{pins_.root};  // what changed in the pin root since it was read
   std::unordered_map<std::string, Seen> seen_;  // by pin-root entry
   std::shared_ptr<const ObservedState> last_;  // the last observation (returned again while unchanged)
+  std::vector<std::string> listing_;           // the pin root's entries as last read
   uint64_t version_ = 0;  // ObservedState::version of last_
   bool journal_logged_ = false;  // the journal's problem() is logged once
   RecordCache records_;  // parsed records of the last observation, by directory

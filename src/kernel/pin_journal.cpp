@@ -31,6 +31,13 @@ void PinJournal::watch_root() {
 
 void PinJournal::all_dirty() {
   for (auto &[name, e] : entries_) e.dirty = true;
+  root_changed_ = true;
+}
+
+bool PinJournal::take_root_changed() {
+  const bool changed = root_changed_ || root_wd_ < 0;
+  root_changed_ = false;
+  return changed;
 }
 
 void PinJournal::drain() {
@@ -62,6 +69,9 @@ void PinJournal::drain() {
           all_dirty();
           continue;
         }
+        // An entry made, removed or renamed, or the root's own mode changed (it may not be
+        // listable any more).
+        if ((ev->mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO)) || ev->len == 0) root_changed_ = true;
         if (ev->len > 0)
           if (auto it = entries_.find(ev->name); it != entries_.end()) it->second.dirty = true;
         continue;

@@ -33,6 +33,10 @@ class PinJournal {
   /// clean() and begin_read().
   void drain();
 
+  /// Whether the pin root's own listing may have changed (an entry made, removed or renamed)
+  /// since the last call; true when the journal cannot tell. Resets the flag.
+  bool take_root_changed();
+
   /// Whether `entry` (a name in the pin root) is unchanged since its last begin_read().
   bool clean(const std::string &entry) const;
 
@@ -68,6 +72,7 @@ class PinJournal {
   std::string root_;
   UniqueFd fd_;
   int root_wd_ = -1;
+  bool root_changed_ = true;
   std::string problem_;
   uint64_t events_ = 0, overflows_ = 0;
   std::unordered_map<std::string, Entry> entries_;

@@ -102,6 +102,28 @@ TEST_F(PinJournalTest, AnEntryRemovedAndMadeAgainIsReadAgain) {
   EXPECT_EQ(observe(j, {"e"}), std::set<std::string>{"e"}) << "the new directory is watched";
 }
 
+TEST_F(PinJournalTest, TheRootListingChangesOnlyWithItsEntries) {
+  program("h");
+  PinJournal j(root);
+  j.drain();
+  EXPECT_TRUE(j.take_root_changed()) << "never read: it may have changed";
+  (void)observe(j, {"h"});
+  EXPECT_FALSE(j.take_root_changed());
+  write_file(root + "/h/links/k", "l");  // inside an entry: the listing is the same
+  j.drain();
+  EXPECT_FALSE(j.take_root_changed());
+  program("i");
+  j.drain();
+  EXPECT_TRUE(j.take_root_changed());
+  EXPECT_FALSE(j.take_root_changed()) << "taken";
+  ASSERT_EQ(::chmod(root.c_str(), 0700), 0);  // the root's own mode: it may not be listable
+  j.drain();
+  EXPECT_TRUE(j.take_root_changed());
+  fs::rename(root + "/i", root + "/_staging-i");
+  j.drain();
+  EXPECT_TRUE(j.take_root_changed());
+}
+
 TEST_F(PinJournalTest, TouchMarksAnEntryDirty) {
   program("f");
   PinJournal j(root);
