@@ -1,5 +1,7 @@
 #include "manifest/discovery.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -7,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <memory>
 
 #include <fmt/format.h>
 
@@ -64,37 +67,48 @@ std::vector<ManifestEntry> discover_manifests(const std::vector<std::string> &di
       out.push_back(std::move(e));
       first_unreadable = std::min(first_unreadable, d);
     };
-    std::error_code ec;
-    auto it = std::filesystem::directory_iterator(dir, ec);
-    if (ec) {
-      if (ec.value() == ENOENT || ec.value() == ENOTDIR) {
+    // opendir + fstatat relative to it: a stat of the full path walked the directory's path
+    // again for every manifest (a fifth of a no-op reconcile at 500 manifests).
+    std::unique_ptr<DIR, int (*)(DIR *)> dp(::opendir(dir.c_str()), ::closedir);
+    if (!dp) {
+      const int err = errno;
+      if (err == ENOENT || err == ENOTDIR) {
         if (auto v = vanished.find(dir); v != vanished.end()) unreadable(v->second);
       } else {
-        unreadable(fmt::format("cannot be read: {}", ec.message()));
+        unreadable(fmt::format("cannot be read: {}", std::strerror(err)));
       }
       continue;
     }
-    for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-      std::string name = it->path().filename().string();
+    const int dfd = ::dirfd(dp.get());
+    int listing_error = 0;
+    for (;;) {
+      errno = 0;
+      const dirent *de = ::readdir(dp.get());
+      if (!de) {
+        listing_error = errno;
+        break;
+      }
+      std::string name = de->d_name;
       if (!is_manifest_name(name)) continue;
+      const std::string path = dir.ends_with('/') ? dir + name : dir + "/" + name;
       // Regular files only: stat (not lstat) so a symlink to a regular file counts, as networkd
       // does; a symlink to /dev/null is a mask (systemd.network(5)).
       struct stat st {};
-      if (::stat(it->path().c_str(), &st) != 0) {
+      if (::fstatat(dfd, name.c_str(), &st, 0) != 0) {
         const int err = errno;
         struct stat lst {};
-        if (::lstat(it->path().c_str(), &lst) != 0 && errno == ENOENT) continue;  // removed since the listing
-        bad_entries[it->path().string()] =
+        if (::fstatat(dfd, name.c_str(), &lst, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT) continue;  // removed since the listing
+        bad_entries[path] =
             err == ENOENT ? "cannot read: a symlink to a file that does not exist" : fmt::format("cannot read: {}", std::strerror(err));
-        by_name[name].push_back({it->path().string(), d, -1, std::nullopt});
+        by_name[name].push_back({path, d, -1, std::nullopt});
         continue;
       }
-      if (!S_ISREG(st.st_mode) && !is_dev_null(it->path().string())) continue;
-      by_name[name].push_back({it->path().string(), d, S_ISREG(st.st_mode) ? st.st_size : -1,
+      if (!S_ISREG(st.st_mode) && !is_dev_null(path)) continue;
+      by_name[name].push_back({path, d, S_ISREG(st.st_mode) ? st.st_size : -1,
                                S_ISREG(st.st_mode) ? std::optional<struct stat>(st) : std::nullopt});
     }
     // The listing failed part way: what it gave so far is not the whole directory.
-    if (ec) unreadable(fmt::format("cannot be read: {}", ec.message()));
+    if (listing_error) unreadable(fmt::format("cannot be read: {}", std::strerror(listing_error)));
   }
   for (auto &[name, paths] : by_name) {  // std::map iterates in byte order of std::string
     for (size_t i = 0; i < paths.size(); ++i) {
