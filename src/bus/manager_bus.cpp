@@ -30,22 +30,23 @@ struct ForeignCache {
 
 int method_describe(sd_bus_message *m, void *userdata, sd_bus_error *error) {
   auto *d = static_cast<Daemon *>(userdata);
-  nlohmann::json json = to_json(d->status());
   // Every other program on the node (read-only; bpfman's `list --all`). One daemon a process
-  // and one thread: the cache needs no lock.
+  // and one thread: the caches need no lock.
   static ForeignCache cache;
+  static StatusTextCache text;
   const auto now = std::chrono::steady_clock::now();
+  nlohmann::json foreign;
   if (d->reconciling() && !cache.doc.is_null() && now - cache.at < kForeignReuse) {
-    json["foreign"] = cache.doc;
-    json["foreign"]["cached_ms"] = std::chrono::duration<double, std::milli>(now - cache.at).count();
+    foreign = cache.doc;
+    foreign["cached_ms"] = std::chrono::duration<double, std::milli>(now - cache.at).count();
   } else {
     cache.doc = foreign_to_json(list_foreign(d->pin_root(), "/sys/fs/bpf", &cache.pins));
     cache.doc["pins_opened"] = cache.pins.opened;
     cache.at = now;
-    json["foreign"] = cache.doc;
-    json["foreign"]["cached_ms"] = 0.0;
+    foreign = cache.doc;
+    foreign["cached_ms"] = 0.0;
   }
-  const std::string doc = json.dump();
+  const std::string doc = describe_text(d->status(), foreign, text);
   // dbus-daemon drops a connection that sends a message over its max_message_size, and the
   // daemon would be off the bus for good (issue 11 bug 3): answer with an error instead.
   if (doc.size() > kMaxReplyBytes) {

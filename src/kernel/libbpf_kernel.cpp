@@ -691,6 +691,7 @@ class LibbpfKernel final : public Kernel {
       ObservedProgram raw = read_pins(name, dir);
       cached = seen_.insert_or_assign(entry, Seen{std::move(raw), {}}).first;
     }
+    if (clean) records_.keep(dir);
     Seen &seen = cached->second;
     std::vector<Check> checks;
     checks.reserve(seen.raw.attachments.size());

@@ -238,6 +238,14 @@ Result<void> RecordCache::read(ObservedProgram &p) {
   return {};
 }
 
+void RecordCache::keep(const std::string &dir) {
+  if (now_.contains(dir)) return;
+  if (auto it = last_.find(dir); it != last_.end()) {
+    now_.insert_or_assign(dir, std::move(it->second));
+    last_.erase(it);
+  }
+}
+
 void RecordCache::sweep() {
   last_ = std::move(now_);
   now_.clear();

@@ -45,6 +45,9 @@ class RecordCache {
   /// Reads the record in `p.dir` into `p`. Errors: no record pin (ENOENT), unreadable, or
   /// malformed (record_from_json); a failed read is not cached.
   Result<void> read(ObservedProgram &p);
+  /// Keeps `dir`'s entry over the next sweep() without reading it (the observer knows it is
+  /// unchanged: pin_journal.h), so that later reads in this observation (all_records()) find it.
+  void keep(const std::string &dir);
   /// Ends an observation: forgets the directories that were not read since the last sweep.
   void sweep();
   /// Called by write_record(): the record in `dir` must be read from the kernel next time.

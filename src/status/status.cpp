@@ -166,13 +166,18 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
   return s;
 }
 
-json to_json(const DaemonStatus &s) {
+namespace {
+json manifests_json(const DaemonStatus &s) {
   json manifests = json::array();
   for (auto &m : s.manifests) {
     json errs = json::array();
     for (auto &e : m.errors) errs.push_back({{"line", e.pos.line}, {"column", e.pos.column}, {"message", e.message}});
     manifests.push_back({{"path", m.path}, {"state", m.state}, {"errors", errs}});
   }
+  return manifests;
+}
+
+json programs_json(const DaemonStatus &s) {
   json programs = json::array();
   for (auto &p : s.programs) {
     json atts = json::array();
@@ -196,17 +201,53 @@ json to_json(const DaemonStatus &s) {
                         {"metadata", p.metadata},
                         {"attachments", atts}});
   }
+  return programs;
+}
+
+json reconciling_json(const DaemonStatus &s) {
   json reconciling = nullptr;
   if (const auto &r = s.reconciling)
     reconciling = {{"why", r->why},           {"since", r->since}, {"steps_done", r->steps_done},
                    {"steps_total", r->steps_total}, {"next", r->next},   {"plans", r->plans},
                    {"replan", r->replan}};
-  return {{"generation", s.generation},
-          {"state", s.state},
-          {"error", s.error},
-          {"reconciling", reconciling},
-          {"manifests", manifests},
-          {"programs", programs}};
+  return reconciling;
+}
+}  // namespace
+
+json to_json(const DaemonStatus &s) {
+  return {{"generation", s.generation},   {"state", s.state},
+          {"error", s.error},             {"reconciling", reconciling_json(s)},
+          {"manifests", manifests_json(s)}, {"programs", programs_json(s)}};
+}
+
+std::string describe_text(const DaemonStatus &s, const json &foreign, StatusTextCache &cache) {
+  if (!cache.valid || cache.generation != s.generation) {
+    cache.manifests = manifests_json(s).dump();
+    cache.programs = programs_json(s).dump();
+    cache.generation = s.generation;
+    cache.valid = true;
+  }
+  // The keys in the order nlohmann::json's object (a std::map) dumps them, as to_json() gives.
+  std::string out;
+  out.reserve(cache.manifests.size() + cache.programs.size() + 1024);
+  out += "{\"error\":";
+  out += json(s.error).dump();
+  if (!foreign.is_null()) {
+    out += ",\"foreign\":";
+    out += foreign.dump();
+  }
+  out += ",\"generation\":";
+  out += std::to_string(s.generation);
+  out += ",\"manifests\":";
+  out += cache.manifests;
+  out += ",\"programs\":";
+  out += cache.programs;
+  out += ",\"reconciling\":";
+  out += reconciling_json(s).dump();
+  out += ",\"state\":";
+  out += json(s.state).dump();
+  out += '}';
+  return out;
 }
 
 std::string format_status_table(const json &d) {
