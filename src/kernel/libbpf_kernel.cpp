@@ -236,14 +236,20 @@ class LibbpfKernel final : public Kernel {
     }
     const std::vector<std::string> *entries = &listing_;
     bool changed = !last_;
-    std::vector<std::pair<const std::string *, Seen *>> mine;  // (entry, its state), in listing order
+    struct Mine {
+      bool staging;
+      std::string name;  // the program's name, from the entry
+      Seen *seen;
+    };
+    std::vector<Mine> mine;  // in listing order
     std::set<std::string> present;
     for (const auto &entry : *entries) {
       const bool staging = entry.starts_with(PinLayout::kStagingPrefix);
       const std::string name = staging ? entry.substr(std::strlen(PinLayout::kStagingPrefix)) : entry;
       if (!valid_program_name(name)) continue;  // not one of ours
       present.insert(entry);
-      mine.emplace_back(&entry, &check_program(entry, name, pins_.root + "/" + entry, xdp_hooks, changed));
+      Seen &seen = check_program(entry, name, pins_.root + "/" + entry, xdp_hooks, changed);
+      mine.push_back(Mine{staging, name, &seen});
     }
     changed |= present.size() != seen_.size();
     std::erase_if(seen_, [&](const auto &kv) { return !present.contains(kv.first); });
@@ -252,7 +258,7 @@ class LibbpfKernel final : public Kernel {
     pins_seen_.sweep();
     if (!changed) return last_;
     auto st = std::make_shared<ObservedState>();
-    for (auto &[entry, seen] : mine) {
+    for (auto &[staging, name, seen] : mine) {
       ObservedProgram p = seen->raw;
       size_t i = 0;
       for (auto it = p.attachments.begin(); it != p.attachments.end(); ++i) {
@@ -267,8 +273,8 @@ class LibbpfKernel final : public Kernel {
           p.lost.insert(p.attachments.extract(it++));
         }
       }
-      if (entry->starts_with(PinLayout::kStagingPrefix)) st->stale.push_back(std::move(p));
-      else st->programs.emplace(p.name, std::move(p));
+      if (staging) st->stale.push_back(std::move(p));
+      else st->programs.emplace(name, std::move(p));
     }
     // Bytes are kept for the programs still pinned (their dispatcher components load them again).
     std::set<std::string> digests;
