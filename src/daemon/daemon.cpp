@@ -832,9 +832,15 @@ void Daemon::finish_quiet() {
   if (bus_)
     (void)sd_bus_emit_properties_changed(bus_.get(), kManagerPath, kManagerInterface, "State", "Generation", nullptr);
   last_reconcile_usec_ = monotonic_usec();
-  std::vector<MessagePtr> calls = std::move(r.reloads);
+  end_run();
+}
+
+void Daemon::end_run() {
+  std::vector<MessagePtr> calls;
+  if (run_) calls = std::move(run_->reloads);
   run_.reset();
   answer_reloads(calls);
+  // Changes that arrived during the last slice: planned in the next one.
   if (replan_) arm_step();
 }
 
@@ -844,16 +850,12 @@ void Daemon::abort_reconcile(const std::string &what, bool log) {
   status_.state = "degraded";
   status_.error = what;
   status_.reconciling.reset();
-  std::vector<MessagePtr> calls;
-  if (run_) calls = std::move(run_->reloads);
-  run_.reset();
   if (reloading_) {
     (void)sd_notify(0, "READY=1");
     reloading_ = false;
   }
-  answer_reloads(calls);
   last_reconcile_usec_ = monotonic_usec();
-  if (replan_) arm_step();
+  end_run();
 }
 
 bool Daemon::desired_unchanged(const DesiredState &desired) {
@@ -928,11 +930,7 @@ void Daemon::finish_reconcile() {
     replan_ = false;
     replan_why_.clear();
   }
-  std::vector<MessagePtr> calls = std::move(r.reloads);
-  run_.reset();
-  answer_reloads(calls);
-  // Changes that arrived during the last slice: planned in the next one.
-  if (replan_) arm_step();
+  end_run();
 }
 
 void Daemon::arm_retry_timer() {

@@ -180,6 +180,9 @@ class Daemon {
   /// Ends run_ without a plan: nothing changed since the reconcile that left quiet_, so its
   /// status stands with a new generation (the Reload() calls are answered, READY=1 sent).
   void finish_quiet();
+  /// The end every reconcile shares (finished, finished without a plan, aborted): drops run_,
+  /// answers its Reload() calls, and arms the next slice when a change arrived meanwhile.
+  void end_run();
   /// "generation N: A of P programs attached, C kernel changes, state S"
   std::string summary(unsigned changes) const;
 

@@ -116,10 +116,6 @@ bool PinJournal::begin_read(const std::string &entry) {
   return ok;
 }
 
-void PinJournal::touch(const std::string &entry) {
-  if (auto it = entries_.find(entry); it != entries_.end()) it->second.dirty = true;
-}
-
 void PinJournal::retain(const std::set<std::string> &present) {
   for (auto it = entries_.begin(); it != entries_.end();) {
     if (present.contains(it->first)) {

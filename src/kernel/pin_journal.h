@@ -45,9 +45,6 @@ class PinJournal {
   /// false when its directory cannot be watched (it then stays dirty).
   bool begin_read(const std::string &entry);
 
-  /// Marks `entry` dirty (a change the kernel does not report, made by this process).
-  void touch(const std::string &entry);
-
   /// Forgets the entries that are not in `present` (gone from the pin root).
   void retain(const std::set<std::string> &present);
 

@@ -124,14 +124,6 @@ TEST_F(PinJournalTest, TheRootListingChangesOnlyWithItsEntries) {
   EXPECT_TRUE(j.take_root_changed());
 }
 
-TEST_F(PinJournalTest, TouchMarksAnEntryDirty) {
-  program("f");
-  PinJournal j(root);
-  (void)observe(j, {"f"});
-  j.touch("f");
-  EXPECT_EQ(observe(j, {"f"}), std::set<std::string>{"f"});
-}
-
 TEST_F(PinJournalTest, WithoutARootNothingIsClean) {
   PinJournal j(root + "/missing");
   EXPECT_FALSE(j.available());
