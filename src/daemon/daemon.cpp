@@ -30,6 +30,7 @@
 #include "reconcile/executor.h"
 #include "reconcile/identity.h"
 #include "reconcile/plan.h"
+#include "types/type.h"
 
 namespace bpfrec {
 namespace {
@@ -80,7 +81,7 @@ std::map<std::string, std::set<std::string>> xdp_hooks_touched(const std::vector
     for (auto &[_, r] : st.attachments) add_record(r);
   for (auto &c : changes) {
     if (c.kind == ChangeKind::Keep) continue;
-    if (c.desired && c.desired->type == ProgramType::Xdp)
+    if (c.desired && descriptor(c.desired->type).attacher == AttacherKind::Xdp)
       for (auto &a : c.desired->attach)
         if (c.kind == ChangeKind::Replace ||
             std::find(c.attach.begin(), c.attach.end(), attach_key(c.desired->type, a)) != c.attach.end())

@@ -1,4 +1,5 @@
 #include "kernel/attach_tracing.h"
+#include "types/type.h"
 
 #include <fcntl.h>
 #include <linux/bpf.h>
@@ -83,19 +84,13 @@ Result<void> probe_tracing(bool fexit) {
 }
 
 Result<void> probe_uncached(ProgramType t) {
-  switch (t) {
-    case ProgramType::Kprobe: return probe_kprobe(false);
-    case ProgramType::Kretprobe: return probe_kprobe(true);
-    case ProgramType::Fentry: return probe_tracing(false);
-    case ProgramType::Fexit: return probe_tracing(true);
-    case ProgramType::CgroupSkb: return probe_libbpf(BPF_PROG_TYPE_CGROUP_SKB);
-    case ProgramType::CgroupSock: return probe_libbpf(BPF_PROG_TYPE_CGROUP_SOCK);
-    case ProgramType::RawTracepoint: return probe_libbpf(BPF_PROG_TYPE_RAW_TRACEPOINT);
-    case ProgramType::Xdp:
-    case ProgramType::Tc:
-    case ProgramType::Tracepoint:
-    case ProgramType::Uprobe:
-    case ProgramType::Uretprobe: break;
+  const TypeDescriptor &d = descriptor(t);
+  switch (d.probe) {
+    case ProbeKind::None: return {};
+    case ProbeKind::ProgType: return probe_libbpf(static_cast<bpf_prog_type>(d.prog_type));
+    case ProbeKind::KprobePmu: return probe_kprobe(false);
+    case ProbeKind::KretprobePmu: return probe_kprobe(true);
+    case ProbeKind::Trampoline: return probe_tracing(d.expected_attach_type == BPF_TRACE_FEXIT);
   }
   return {};
 }
@@ -115,15 +110,6 @@ AttachRecord link_record(ProgramType t, const AttachSpec &a, Mechanism m) {
   rec.mechanism = m;
   rec.target = a.target_label(t);
   return rec;
-}
-
-bpf_attach_type cgroup_attach_type(ProgramType t, const AttachSpec &a) {
-  if (t == ProgramType::CgroupSkb)
-    return a.direction == TcDirection::Egress ? BPF_CGROUP_INET_EGRESS : BPF_CGROUP_INET_INGRESS;
-  if (a.attach_type == "sock_release") return BPF_CGROUP_INET_SOCK_RELEASE;
-  if (a.attach_type == "post_bind4") return BPF_CGROUP_INET4_POST_BIND;
-  if (a.attach_type == "post_bind6") return BPF_CGROUP_INET6_POST_BIND;
-  return BPF_CGROUP_INET_SOCK_CREATE;
 }
 
 }  // namespace
@@ -182,7 +168,7 @@ Result<AttachRecord> attach_cgroup(int prog_fd, ProgramType t, const AttachSpec 
   if (fs.f_type != CGROUP2_SUPER_MAGIC)
     return fail_errno(ENOTDIR, "{} is not a cgroup v2 directory (BPF cgroup programs need cgroup2; see "
                       "`findmnt -t cgroup2`)", a.cgroup);
-  UniqueFd link(bpf_link_create(prog_fd, cg.get(), cgroup_attach_type(t, a), nullptr));
+  UniqueFd link(bpf_link_create(prog_fd, cg.get(), static_cast<bpf_attach_type>(descriptor(t).kernel_attach_type(a)), nullptr));
   if (!link.valid() && errno == EPERM)
     return fail_errno(EPERM, "attach to cgroup {}: the cgroup holds a program attached exclusively (without "
                       "BPF_F_ALLOW_MULTI), which shuts every other program out", rec.target);
@@ -190,7 +176,7 @@ Result<AttachRecord> attach_cgroup(int prog_fd, ProgramType t, const AttachSpec 
   return pin_link(std::move(link), link_pin, std::move(rec));
 }
 
-bool link_updatable(ProgramType t) { return t == ProgramType::CgroupSkb || t == ProgramType::CgroupSock; }
+bool link_updatable(ProgramType t) { return descriptor(t).link_updatable; }
 
 uint32_t pinned_live_link_id(const std::string &link_pin, uint32_t *prog_id) {
   UniqueFd fd(bpf_obj_get(link_pin.c_str()));

@@ -29,6 +29,7 @@
 #include "manifest/validate.h"
 #include "reconcile/identity.h"
 #include "reconcile/shared_maps.h"
+#include "types/type.h"
 #include "util/unique_fd.h"
 
 namespace bpfrec {
@@ -439,8 +440,9 @@ class LibbpfKernel final : public Kernel {
     const std::string link_pin = PinLayout::link(prog.dir, key);
     (void)::unlink(link_pin.c_str());  // a stale pin from an interrupted attach or a dead link
     Result<AttachRecord> r = fail("unsupported program type");
-    switch (spec.type) {
-      case ProgramType::Xdp:
+    // Routed by the type's attacher (types/): one branch per mechanism family.
+    switch (descriptor(spec.type).attacher) {
+      case AttacherKind::Xdp:
         if (xdp_ == XdpMechanism::Single)
           r = attach_xdp(fd->get(), a, "--xdp-mechanism single");
         else if (xdp_ == XdpMechanism::Auto && !probe_freplace())
@@ -451,10 +453,9 @@ class LibbpfKernel final : public Kernel {
         else
           r = attach_xdp_dispatched(prog, spec, a, link_pin);
         break;
-      case ProgramType::Tc: r = attach_tc_shared(prog, spec, a, key, fd->get()); break;
-      case ProgramType::Tracepoint: r = attach_tracepoint(fd->get(), a, link_pin); break;
-      case ProgramType::Uprobe:
-      case ProgramType::Uretprobe: {
+      case AttacherKind::Tc: r = attach_tc_shared(prog, spec, a, key, fd->get()); break;
+      case AttacherKind::Tracepoint: r = attach_tracepoint(fd->get(), a, link_pin); break;
+      case AttacherKind::Uprobe: {
         // A library name is resolved here, on the node, at every attach (issue 10, point 5).
         auto path = resolve_uprobe_target(a);
         if (!path)
@@ -462,16 +463,13 @@ class LibbpfKernel final : public Kernel {
                                                         a.target_pos.line, a.target_pos.column, a.target,
                                                         path.error().message)});
         else
-          r = attach_uprobe(fd->get(), spec.type == ProgramType::Uretprobe, a, *path, link_pin);
+          r = attach_uprobe(fd->get(), descriptor(spec.type).retprobe, a, *path, link_pin);
         break;
       }
-      case ProgramType::Kprobe:
-      case ProgramType::Kretprobe: r = attach_kprobe(fd->get(), spec.type == ProgramType::Kretprobe, a, link_pin); break;
-      case ProgramType::Fentry:
-      case ProgramType::Fexit: r = attach_fentry(fd->get(), spec.type, a, link_pin); break;
-      case ProgramType::RawTracepoint: r = attach_raw_tracepoint(fd->get(), a, link_pin); break;
-      case ProgramType::CgroupSkb:
-      case ProgramType::CgroupSock: r = attach_cgroup(fd->get(), spec.type, a, link_pin); break;
+      case AttacherKind::Kprobe: r = attach_kprobe(fd->get(), descriptor(spec.type).retprobe, a, link_pin); break;
+      case AttacherKind::Trampoline: r = attach_fentry(fd->get(), spec.type, a, link_pin); break;
+      case AttacherKind::RawTracepoint: r = attach_raw_tracepoint(fd->get(), a, link_pin); break;
+      case AttacherKind::Cgroup: r = attach_cgroup(fd->get(), spec.type, a, link_pin); break;
     }
     if (!r) return r;
     r->key = key;
@@ -486,7 +484,7 @@ class LibbpfKernel final : public Kernel {
   }
 
   Result<void> check_attach(const ProgramSpec &spec, const AttachSpec &a) override {
-    if (spec.type != ProgramType::Tc) return {};
+    if (descriptor(spec.type).attacher != AttacherKind::Tc) return {};
     auto m = choose_tc();
     if (!m) return std::unexpected(m.error());
     return check_tc_proceed_on(*m, spec.manifest, a);

@@ -1,4 +1,5 @@
 #include "manifest/validate.h"
+#include "types/type.h"
 
 #include <linux/bpf.h>
 
@@ -8,62 +9,16 @@
 
 namespace bpfrec {
 
-uint32_t required_prog_type(ProgramType t) {
-  switch (t) {
-    case ProgramType::Xdp: return BPF_PROG_TYPE_XDP;
-    case ProgramType::Tc: return BPF_PROG_TYPE_SCHED_CLS;
-    case ProgramType::Tracepoint: return BPF_PROG_TYPE_TRACEPOINT;
-    case ProgramType::Uprobe:
-    case ProgramType::Uretprobe:
-    case ProgramType::Kprobe:
-    case ProgramType::Kretprobe: return BPF_PROG_TYPE_KPROBE;
-    case ProgramType::Fentry:
-    case ProgramType::Fexit: return BPF_PROG_TYPE_TRACING;
-    case ProgramType::CgroupSkb: return BPF_PROG_TYPE_CGROUP_SKB;
-    case ProgramType::CgroupSock: return BPF_PROG_TYPE_CGROUP_SOCK;
-    case ProgramType::RawTracepoint: return BPF_PROG_TYPE_RAW_TRACEPOINT;
-  }
-  return BPF_PROG_TYPE_UNSPEC;
-}
+uint32_t required_prog_type(ProgramType t) { return descriptor(t).prog_type; }
 
 namespace {
 
-struct SectionFamily {
-  std::vector<std::string_view> heads;  // first '/'-components that name it
-  std::vector<ProgramType> types;
-};
-
-// The families of section_types(); cgroup/<what> is handled apart (its second component decides).
-const std::vector<SectionFamily> &section_families() {
-  using T = ProgramType;
-  static const std::vector<SectionFamily> f = {
-      {{"xdp", "xdp.frags"}, {T::Xdp}},
-      {{"tc", "classifier", "tcx"}, {T::Tc}},
-      {{"tracepoint", "tp"}, {T::Tracepoint}},
-      {{"kprobe", "kretprobe", "ksyscall", "kretsyscall"}, {T::Kprobe, T::Kretprobe}},
-      {{"uprobe", "uretprobe", "uprobe.s", "uretprobe.s"}, {T::Uprobe, T::Uretprobe}},
-      {{"fentry", "fentry.s"}, {T::Fentry}},
-      {{"fexit", "fexit.s"}, {T::Fexit}},
-      {{"raw_tracepoint", "raw_tp"}, {T::RawTracepoint}},
-      {{"cgroup_skb"}, {T::CgroupSkb}},
-  };
-  return f;
-}
-
-const std::vector<std::string_view> &cgroup_sock_sections() {
-  static const std::vector<std::string_view> s{"sock", "sock_create", "sock_release", "post_bind4", "post_bind6"};
-  return s;
-}
-
 // "xdp, xdp/*, xdp.frags, xdp.frags/*" for the family of `t`, for messages.
 std::string sections_naming(ProgramType t) {
+  const TypeDescriptor &d = descriptor(t);
+  if (!d.sections_help.empty()) return std::string(d.sections_help);
   std::vector<std::string> out;
-  if (t == ProgramType::CgroupSkb) out = {"cgroup_skb/*", "cgroup/skb"};
-  if (t == ProgramType::CgroupSock)
-    for (auto s : cgroup_sock_sections()) out.push_back(fmt::format("cgroup/{}", s));
-  for (auto &f : section_families())
-    if (t != ProgramType::CgroupSkb && std::find(f.types.begin(), f.types.end(), t) != f.types.end())
-      for (auto h : f.heads) out.push_back(fmt::format("{0}, {0}/*", h));
+  for (auto s : d.sections) out.push_back(fmt::format("{0}, {0}/*", s));
   return fmt::format("{}", fmt::join(out, ", "));
 }
 
@@ -76,22 +31,11 @@ std::string family_label(const std::vector<ProgramType> &types) {
 }  // namespace
 
 std::optional<std::vector<ProgramType>> section_types(std::string_view section) {
-  if (section.starts_with('?')) section.remove_prefix(1);
-  const auto slash = section.find('/');
-  const std::string_view head = section.substr(0, slash);
-  const std::string_view rest = slash == std::string_view::npos ? std::string_view() : section.substr(slash + 1);
-  if (head == "cgroup") {
-    const std::string_view what = rest.substr(0, rest.find('/'));
-    if (what == "skb") return std::vector{ProgramType::CgroupSkb};
-    const auto &sock = cgroup_sock_sections();
-    if (std::find(sock.begin(), sock.end(), what) != sock.end()) return std::vector{ProgramType::CgroupSock};
-    return std::nullopt;
-  }
-  // XDP programs for devmap/cpumap entries, not for an interface (libbpf: BPF_XDP_DEVMAP/CPUMAP).
-  if ((head == "xdp" || head == "xdp.frags") && (rest == "devmap" || rest == "cpumap")) return std::nullopt;
-  for (auto &f : section_families())
-    if (std::find(f.heads.begin(), f.heads.end(), head) != f.heads.end()) return f.types;
-  return std::nullopt;
+  std::vector<ProgramType> out;
+  for (const auto *d : all_descriptors())
+    if (claims_section(*d, section)) out.push_back(d->type);
+  if (out.empty()) return std::nullopt;
+  return out;
 }
 
 SectionFit section_fit(std::string_view section, uint32_t libbpf_type, ProgramType declared) {
@@ -118,22 +62,15 @@ SectionFit section_fit(std::string_view section, uint32_t libbpf_type, ProgramTy
     // libbpf 1.1.2 names no type for it ("classifier/x", "xdp/x", "my_prog"): the manifest's
     // type decides, as bpfman's load type does.
     fit.set_type = true;
-    if (declared == ProgramType::Fentry) fit.expected_attach_type = BPF_TRACE_FENTRY;
-    if (declared == ProgramType::Fexit) fit.expected_attach_type = BPF_TRACE_FEXIT;
+    fit.expected_attach_type = descriptor(declared).expected_attach_type;
   }
   return fit;
 }
 
 std::optional<std::string> section_attach_constraint(ProgramType t, std::string_view section) {
-  if (t == ProgramType::CgroupSkb) {
-    if (section == "cgroup_skb/ingress") return "ingress";
-    if (section == "cgroup_skb/egress") return "egress";
-  } else if (t == ProgramType::CgroupSock) {
-    if (!section.starts_with("cgroup/")) return std::string("sock_create");
-    auto what = section.substr(7);
-    return std::string(what == "sock" ? "sock_create" : what);
-  }
-  return std::nullopt;
+  const TypeDescriptor &d = descriptor(t);
+  if (!d.section_constraint) return std::nullopt;
+  return d.section_constraint(section);
 }
 
 bool encode_integer(int64_t value, uint32_t size, bool is_signed, std::vector<uint8_t> &out) {
@@ -172,12 +109,12 @@ std::vector<Diagnostic> validate_against_object(const ProgramSpec &p, const Obje
     if (auto fixed = section_attach_constraint(p.type, it->section)) {
       // The section sets the program's expected_attach_type at load; the kernel refuses any
       // other attach type at attach time (EINVAL), so say so now.
+      const TypeDescriptor &d = descriptor(p.type);
       for (auto &a : p.attach) {
-        const std::string have = p.type == ProgramType::CgroupSkb ? std::string(to_string(a.direction)) : a.attach_type;
+        const std::string have = d.constrained_value(a);
         if (have != *fixed)
           err(a.pos, fmt::format("bpf_function '{}' is in section \"{}\", which attaches only as {}, not {} = \"{}\"",
-                                 p.bpf_function, it->section, *fixed,
-                                 p.type == ProgramType::CgroupSkb ? "direction" : "attach_type", have));
+                                 p.bpf_function, it->section, *fixed, d.constrained_key, have));
       }
     }
   }
