@@ -666,6 +666,8 @@ class LibbpfKernel final : public Kernel {
     if (auto r = records_.read(p); !r) {
       spdlog::warn("program {}: {}", name, r.error().message);
       p.intact = false;
+      // A record that is there but cannot be read (not one that is missing or malformed).
+      if (r.error().code != 0 && r.error().code != ENOENT) p.unreadable = r.error().message;
     }
     if (const uint32_t id = pins_seen_.prog_id(PinLayout::prog(dir))) {
       p.prog_id = id;
@@ -676,7 +678,12 @@ class LibbpfKernel final : public Kernel {
       UniqueFd by_id(p.prog_id ? bpf_prog_get_fd_by_id(p.prog_id) : -1);
       if (!by_id.valid()) p.prog_id = 0;
     }
-    for (const auto &m : pins_seen_.list(PinLayout::maps_dir(dir))) p.maps[m] = PinLayout::map(dir, m);
+    if (auto maps = pins_seen_.list(PinLayout::maps_dir(dir)); !maps) {
+      spdlog::warn("program {}: {}", name, maps.error().message);
+      if (p.unreadable.empty()) p.unreadable = maps.error().message;
+    } else {
+      for (const auto &m : *maps) p.maps[m] = PinLayout::map(dir, m);
+    }
     return p;
   }
 

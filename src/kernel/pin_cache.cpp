@@ -79,11 +79,13 @@ uint32_t PinCache::perf_link_id(const std::string &path, uint32_t *prog_id,
   return link;
 }
 
-std::vector<std::string> PinCache::list(const std::string &path) {
+Result<std::vector<std::string>> PinCache::list(const std::string &path) {
   std::optional<PinIdentity> id;
   if (const Entry *e = lookup(path, id)) return e->names;
-  if (!id) return {};
-  auto names = list_dir(path);
+  auto listed = read_dir(path);
+  if (!listed) return listed;
+  if (!id) return listed;  // gone (empty), or not stat()able: read each time
+  auto names = std::move(*listed);
   // bpffs stamps mtime with the coarse clock (current_time(): one tick, at most 10 ms): an entry
   // added within the tick of the last change would leave it as it was. Only a directory whose
   // last change is older than that is cached; a later change then gives a later mtime.

@@ -15,6 +15,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "util/result.h"
+
 namespace bpfrec {
 
 /// The identity of a file at a path: device, inode, ctime (ns). A rename over the path or a new
@@ -51,10 +53,11 @@ class PinCache {
   uint32_t perf_link_id(const std::string &path, uint32_t *prog_id,
                         const std::function<uint32_t(const std::string &, uint32_t *)> &read, bool trusted = false);
 
-  /// Entry names of directory `path` (list_dir), read again only when the directory's
-  /// identity (mtime included: bpffs updates it on every pin and unlink in it) changed, or
-  /// when its last change is too recent for mtime to prove anything (within 100 ms).
-  std::vector<std::string> list(const std::string &path);
+  /// Entry names of directory `path` (read_dir: a directory that does not exist is empty),
+  /// read again only when the directory's identity (mtime included: bpffs updates it on every
+  /// pin and unlink in it) changed, or when its last change is too recent for mtime to prove
+  /// anything (within 100 ms). Errors: the listing failed (EACCES, EIO, ...); never cached.
+  Result<std::vector<std::string>> list(const std::string &path);
 
   /// Ends an observation: forgets the paths that were not asked for since the last sweep.
   void sweep();

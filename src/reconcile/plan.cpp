@@ -38,7 +38,14 @@ std::vector<ProgramChange> plan(const DesiredState &desired, const ObservedState
     for (auto &a : spec.attach) keys.push_back(attach_key(spec.type, a));
 
     auto it = observed.programs.find(spec.name);
-    if (it == observed.programs.end()) {
+    if (it != observed.programs.end() && !it->second.unreadable.empty()) {
+      // What is pinned is not known: nothing of it is changed until it can be read again.
+      c.kind = ChangeKind::Keep;
+      c.kept_last_good = true;
+      c.error = fmt::format("its pins cannot be read ({}): nothing of it is changed until they can",
+                            it->second.unreadable);
+      c.reason = c.error;
+    } else if (it == observed.programs.end()) {
       c.kind = ChangeKind::Create;
       c.attach = keys;
       c.reason = "new program";
@@ -68,7 +75,12 @@ std::vector<ProgramChange> plan(const DesiredState &desired, const ObservedState
     if (wanted.contains(name)) continue;
     ProgramChange c;
     c.name = name;
-    if (std::find(invalid.begin(), invalid.end(), obs.manifest_name) != invalid.end()) {
+    if (!obs.unreadable.empty()) {
+      c.kind = ChangeKind::Keep;
+      c.kept_last_good = true;
+      c.error = fmt::format("its pins cannot be read ({}): it is not removed until they can", obs.unreadable);
+      c.reason = c.error;
+    } else if (std::find(invalid.begin(), invalid.end(), obs.manifest_name) != invalid.end()) {
       c.kind = ChangeKind::Keep;
       c.kept_last_good = true;
       c.reason = "manifest " + obs.manifest_name + " is invalid; keeping the last good program";

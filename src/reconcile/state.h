@@ -73,6 +73,11 @@ struct ObservedProgram {
   /// Kernel map ids by map pin name, as recorded at load (status; not re-read at observation).
   std::map<std::string, uint32_t> map_ids;
   bool intact = true;  // record and program pin present and readable
+  /// Non-empty when a read of the program's pins failed for another reason than their absence
+  /// (its record or maps/ gave EACCES, EIO, ...): what is pinned is not known, so the planner
+  /// changes nothing of this program (no replace, detach or remove) while that lasts and
+  /// reports it as the program's error. A pin that is really gone makes `intact` false instead.
+  std::string unreadable;
 };
 
 struct ObservedState {

@@ -103,6 +103,8 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
     else if (spec.attach.empty() && !any_note) p.state = "loaded";  // declares no attach point
     else p.state = "attached";
     if (p.state == "failed" && p.error.empty()) p.error = "not loaded";
+    // Pins that cannot be read: the planner left the program as it was (its error says why).
+    if (it != after.programs.end() && !it->second.unreadable.empty()) p.state = "kept";
     degraded |= p.state != "attached" && p.state != "pending" && p.state != "loaded";
     progs.emplace(spec.name, std::move(p));
   }
@@ -130,6 +132,7 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
     const bool owner_kept = !invalid && !dependents.empty() && p.error.empty();
     p.state = (invalid || owner_kept) && p.error.empty() ? "kept" : "failed";
     if (owner_kept) p.error = fmt::format("kept: maps used by {}", fmt::join(dependents, ", "));
+    if (!obs.unreadable.empty()) p.state = "kept";  // not removed while its pins cannot be read
     if (p.state == "failed" && p.error.empty()) p.error = "no manifest declares it, and removing it failed";
     for (auto &[key, r] : obs.attachments)
       p.attachments.push_back(

@@ -264,6 +264,54 @@ TEST_F(HostileDirs, UnreadablePinRootChangesNothing) {
   EXPECT_NE(read_file(log_path_).find("the pin root can be read again"), std::string::npos) << diag();
 }
 
+// Issue 12, point 4: a program directory whose maps/ cannot be listed read as "no maps", and
+// an unreadable record as "pins incomplete": the plan replaced the program (new maps, a gap on
+// its hooks). Now nothing of that program changes while its pins cannot be read, whatever its
+// manifest says; the others still apply.
+TEST_F(HostileDirs, UnreadableProgramPinsKeepThatProgram) {
+  write_manifest("10-a.toml", tracepoint_manifest("pins-a", "syscalls/sys_enter_getpid"));
+  write_manifest("20-b.toml", tracepoint_manifest("pins-b", "syscalls/sys_enter_getppid"));
+  ASSERT_TRUE(start_daemon());
+  ASSERT_TRUE(wait_program("pins-a", attached) && wait_program("pins-b", attached)) << diag();
+  const auto before = ids({"pins-a", "pins-b"});
+  const std::string maps = pin_root_ + "/pins-a/maps";
+  struct stat st {};
+  ASSERT_EQ(::stat(maps.c_str(), &st), 0);
+  ASSERT_EQ(::chmod(maps.c_str(), 0), 0);
+  struct Restore {
+    std::string path;
+    mode_t mode;
+    ~Restore() { (void)::chmod(path.c_str(), mode); }
+  } restore{maps, static_cast<mode_t>(st.st_mode & 07777)};
+
+  // Both manifests change: pins-a must stay as it is, pins-b moves.
+  write_manifest("10-a.toml", tracepoint_manifest("pins-a", "syscalls/sys_enter_getuid"));
+  write_manifest("20-b.toml", tracepoint_manifest("pins-b", "syscalls/sys_enter_getuid"));
+  ASSERT_EQ(call_reload().rc, 0);
+  json desc = describe_or_fail();
+  EXPECT_EQ(desc.value("state", ""), "degraded") << desc.dump(2);
+  const auto a = find_program(desc, "pins-a");
+  ASSERT_TRUE(a) << desc.dump(2);
+  EXPECT_EQ(a->value("state", ""), "kept") << a->dump();
+  EXPECT_NE(a->value("error", "").find("Permission denied"), std::string::npos) << a->dump();
+  EXPECT_EQ(ids({"pins-a"}), std::vector<std::uint32_t>{before[0]}) << "pins-a was loaded again" << diag();
+  EXPECT_FALSE(links_of_prog(before[0]).empty()) << "pins-a was detached" << diag();
+  const auto b = find_program(desc, "pins-b");
+  ASSERT_TRUE(b) << desc.dump(2);
+  EXPECT_EQ(b->value("state", ""), "attached") << b->dump();
+  EXPECT_NE(b->dump().find("sys_enter_getuid"), std::string::npos) << "pins-b did not move" << b->dump();
+
+  // Readable again: pins-a moves too, still the same program (an attach point change).
+  ASSERT_EQ(::chmod(maps.c_str(), st.st_mode & 07777), 0);
+  ASSERT_EQ(call_reload().rc, 0);
+  desc = describe_or_fail();
+  EXPECT_EQ(desc.value("state", ""), "idle") << desc.dump(2);
+  const auto a2 = find_program(desc, "pins-a");
+  ASSERT_TRUE(a2) << desc.dump(2);
+  EXPECT_NE(a2->dump().find("sys_enter_getuid"), std::string::npos) << a2->dump();
+  EXPECT_EQ(ids({"pins-a"}), std::vector<std::uint32_t>{before[0]}) << diag();
+}
+
 // Bug 7: a dangling symlink over a live manifest removed that manifest's programs.
 TEST_F(HostileDirs, DanglingSymlinkKeepsThePrograms) {
   write_manifest("10-a.toml", tracepoint_manifest("link-a", "syscalls/sys_enter_getpid"));

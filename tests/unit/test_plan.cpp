@@ -100,6 +100,31 @@ TEST(Plan, EachFieldChangeGivesTheRightAction) {
   }
 }
 
+// Issue 12, point 4: pins that could not be read are not "missing": nothing of the program is
+// replaced, detached or removed, whatever the manifests say, and the plan says why.
+TEST(Plan, UnreadablePinsBlockEveryChangeOfThatProgram) {
+  ProgramSpec base = xdp_spec("p", {"eth0", "eth1"});
+  ProgramSpec other = xdp_spec("q", {"eth2"});
+  for (const char *what : {"bytecode", "attach", "undeclared"}) {
+    ObservedState obs;
+    obs.programs["p"] = observed_of(base);
+    obs.programs["p"].unreadable = "cannot list /sys/fs/bpf/x/p/maps: Permission denied";
+    obs.programs["q"] = observed_of(other, 11);
+    DesiredState d;
+    d.manifests = {manifest("/m/a.toml")};
+    ProgramSpec changed = base;
+    if (std::string(what) == "bytecode") changed.bytecode_digest = std::string(64, 'b');
+    if (std::string(what) == "attach") changed.attach.pop_back();
+    d.programs = {other};
+    if (std::string(what) != "undeclared") d.programs.push_back(changed);
+    const auto changes = plan(d, obs);
+    ASSERT_THAT(summary(changes), ElementsAre("keep p +0 -0", "keep q +0 -0")) << what;
+    EXPECT_NE(changes[0].error.find("Permission denied"), std::string::npos) << what << ": " << changes[0].error;
+    EXPECT_TRUE(changes[1].error.empty()) << what;
+    EXPECT_FALSE(plan_changes_anything(changes)) << what;
+  }
+}
+
 TEST(Plan, OrderIsRemoveReplaceCreateUpdateKeep) {
   ObservedState obs;
   auto keep = xdp_spec("keep", {"a"}), upd = xdp_spec("upd", {"a"}), rep = xdp_spec("rep", {"a"}),
