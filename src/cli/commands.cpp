@@ -9,6 +9,7 @@
 #include <bpf/bpf.h>
 
 #include <cstdio>
+#include <charconv>
 #include <optional>
 #include <filesystem>
 #include <fstream>
@@ -162,13 +163,10 @@ int cmd_machineconfig(const MachineConfigOptions &opts) {
     std::string dest = f.substr(0, eq), src = f.substr(eq + 1);
     uint32_t mode = 0644;
     if (auto colon = src.rfind(':'); colon != std::string::npos) {
-      try {
-        size_t used = 0;
-        mode = static_cast<uint32_t>(std::stoul(src.substr(colon + 1), &used, 8));
-        if (used != src.size() - colon - 1) throw std::invalid_argument("mode");
-      } catch (const std::exception &) {
+      const std::string_view text = std::string_view(src).substr(colon + 1);
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), mode, 8);
+      if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || mode > 07777)
         return fail_with(fmt::format("--file {}: mode must be octal, e.g. 0644", f));
-      }
       src.resize(colon);
     }
     auto content = read(src);

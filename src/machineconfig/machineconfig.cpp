@@ -129,9 +129,16 @@ struct Edit {
 };
 
 // Rewrites every program's bytecode to its node path and sha256, keeping the rest of the text.
-std::string rewrite_manifest(const std::string &text, const std::string &manifest_path,
-                             const std::map<std::string, std::pair<std::string, std::string>> &objects) {
-  toml::table doc = toml::parse(text, std::string_view(manifest_path));  // valid: checked before
+// Errors: the text does not parse (it was checked before), a relative path that cannot be
+// resolved, a bytecode path that was not collected.
+Result<std::string> rewrite_manifest(const std::string &text, const std::string &manifest_path,
+                                     const std::map<std::string, std::pair<std::string, std::string>> &objects) {
+  toml::table doc;
+  try {
+    doc = toml::parse(text, std::string_view(manifest_path));
+  } catch (const toml::parse_error &e) {
+    return fail("{}: {}", manifest_path, e.description());
+  }
   std::vector<Edit> edits;
   if (auto *programs = doc["program"].as_array()) {
     for (auto &pn : *programs) {
@@ -139,8 +146,15 @@ std::string rewrite_manifest(const std::string &text, const std::string &manifes
       if (!bt) continue;
       const toml::node *path_node = bt->get("path");
       fs::path src(path_node->value<std::string>().value_or(""));
-      if (src.is_relative()) src = fs::absolute(fs::path(manifest_path)).parent_path() / src;
-      const auto &[node_path, sha] = objects.at(src.lexically_normal().string());
+      if (src.is_relative()) {
+        std::error_code ec;
+        auto dir = fs::absolute(fs::path(manifest_path), ec).parent_path();
+        if (ec) return fail("{}: relative bytecode path cannot be resolved: {}", manifest_path, ec.message());
+        src = dir / src;
+      }
+      auto object = objects.find(src.lexically_normal().string());
+      if (object == objects.end()) return fail("{}: bytecode {} was not collected", manifest_path, src.string());
+      const auto &[node_path, sha] = object->second;
       const auto pr = path_node->source();
       edits.push_back({offset_of(text, pr.begin), offset_of(text, pr.end), toml_quote(node_path)});
       if (const toml::node *sha_node = bt->get("sha256")) {
@@ -224,7 +238,13 @@ Result<std::vector<NodeFile>> manifest_files(const std::vector<std::string> &pat
     if (!text) return std::unexpected(text.error());
     const std::string node_path = std::string(kNodeProgramsDir) + "/" + fs::path(m.path).filename().string();
     // A masked (empty) manifest is carried as it is: it masks the name on the node too.
-    out.push_back({node_path, m.state == ManifestState::Masked ? *text : rewrite_manifest(*text, m.path, objects), 0644});
+    if (m.state == ManifestState::Masked) {
+      out.push_back({node_path, *text, 0644});
+      continue;
+    }
+    auto rewritten = rewrite_manifest(*text, m.path, objects);
+    if (!rewritten) return std::unexpected(rewritten.error());
+    out.push_back({node_path, std::move(*rewritten), 0644});
   }
   out.insert(out.end(), std::make_move_iterator(bytecode.begin()), std::make_move_iterator(bytecode.end()));
   return out;

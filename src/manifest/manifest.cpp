@@ -206,7 +206,17 @@ void parse_program(Reader &r, const toml::table &t, const std::string &path, Pro
                        return;
                      }
                      std::filesystem::path bp(*s);
-                     if (bp.is_relative()) bp = std::filesystem::absolute(std::filesystem::path(path)).parent_path() / bp;
+                     if (bp.is_relative()) {
+                       // The error_code overload: the manifest's directory comes from getcwd()
+                       // when its path is relative, which can fail (ENOENT: cwd removed).
+                       std::error_code ec;
+                       auto dir = std::filesystem::absolute(std::filesystem::path(path), ec).parent_path();
+                       if (ec) {
+                         r.error(bv, fmt::format("relative 'path' cannot be resolved: {}", ec.message()));
+                         return;
+                       }
+                       bp = dir / bp;
+                     }
                      p.bytecode_path = bp.lexically_normal().string();
                    } else {
                      p.sha256_pos = pos_of(bv.source());
