@@ -25,10 +25,16 @@ struct Error {
   }
 };
 
-/// Alias so that the underlying type can change (bpftrace's habit). g++ 12 has std::expected
+/// std::expected<T, Error>, [[nodiscard]]: a result that is dropped is a compile error (-Werror),
+/// so every ignored failure is a visible `(void)` with a reason next to it. A class rather than
+/// bpftrace's alias, because an alias cannot carry the attribute. g++ 12 has std::expected
 /// under -std=c++2b, without and_then/transform.
 template <typename T>
-using Result = std::expected<T, Error>;
+class [[nodiscard]] Result : public std::expected<T, Error> {
+ public:
+  using std::expected<T, Error>::expected;
+  Result(std::expected<T, Error> e) : std::expected<T, Error>(std::move(e)) {}  // NOLINT: implicit by design
+};
 
 /// Shorthand for returning an error from a function that returns Result<T>.
 inline std::unexpected<Error> fail(Error e) { return std::unexpected<Error>(std::move(e)); }
