@@ -138,6 +138,15 @@ xdp_attach_mode to_libxdp(XdpMode m) {
 
 Result<AttachRecord> link_perf_event(int prog_fd, UniqueFd pfd, const std::string &link_pin, AttachRecord rec) {
   UniqueFd link(bpf_link_create(prog_fd, pfd.get(), BPF_PERF_EVENT, nullptr));
+  // EEXIST: this program already runs on this trace event (perf_event_attach_bpf_prog). After a
+  // link pin was removed by hand, that is the old link: the kernel frees an unpinned link from
+  // a workqueue (bpf_link_put -> bpf_link_put_deferred), so a repair at once can be a few ms
+  // ahead of it (seen in DriftEvents.QuietReloadStillSeesAPinRemovedByHand). Wait for it, at
+  // most 50 ms; a link that is really there stays an error.
+  for (int i = 0; i < 10 && !link.valid() && errno == EEXIST; ++i) {
+    ::usleep(5000);
+    link.reset(bpf_link_create(prog_fd, pfd.get(), BPF_PERF_EVENT, nullptr));
+  }
   if (!link.valid() && errno == E2BIG)
     return fail_errno(E2BIG, "create perf link for {}: the kernel runs at most 64 BPF programs per trace event "
                       "(BPF_TRACE_MAX_PROGS), and this one has them all", rec.target);
