@@ -62,7 +62,7 @@ int method_describe(sd_bus_message *m, void *userdata, sd_bus_error *error) {
 
 int prop_state(sd_bus *, const char *, const char *, const char *, sd_bus_message *reply, void *userdata,
                sd_bus_error *) {
-  return sd_bus_message_append(reply, "s", static_cast<Daemon *>(userdata)->status().state.c_str());
+  return sd_bus_message_append(reply, "s", to_string(static_cast<Daemon *>(userdata)->status().state).data());
 }
 
 int prop_reconciling(sd_bus *, const char *, const char *, const char *, sd_bus_message *reply, void *userdata,

@@ -38,9 +38,9 @@ int prop_string(sd_bus *, const char *path, const char *, const char *property, 
   const ProgramStatus *p = find(static_cast<Daemon *>(userdata), path);
   if (!p) return -ENOENT;
   std::string_view prop(property);
+  if (prop == "State") return sd_bus_message_append(reply, "s", to_string(p->state).data());  // a literal: NUL-terminated
   const std::string &v = prop == "Name"   ? p->name
                          : prop == "Type"  ? p->type
-                         : prop == "State" ? p->state
                          : prop == "Error" ? p->error
                                            : p->manifest;
   return sd_bus_message_append(reply, "s", v.c_str());

@@ -780,9 +780,9 @@ int Daemon::on_step(sd_event_source *, uint64_t, void *userdata) {
 
 std::string Daemon::summary(unsigned changes) const {
   size_t attached = 0;
-  for (auto &p : status_.programs) attached += p.state == "attached";
+  for (auto &p : status_.programs) attached += p.state == ProgramState::Attached;
   return fmt::format("generation {}: {} of {} programs attached, {} kernel changes, state {}", generation_, attached,
-                     status_.programs.size(), changes, status_.state);
+                     status_.programs.size(), changes, to_string(status_.state));
 }
 
 std::optional<std::string> Daemon::quiet_key(uint64_t observed_version, const DesiredState &desired,
@@ -848,7 +848,7 @@ void Daemon::end_run() {
 void Daemon::abort_reconcile(const std::string &what, bool log) {
   quiet_.reset();
   spdlog::log(log ? spdlog::level::err : spdlog::level::debug, "{}", what);
-  status_.state = "degraded";
+  status_.state = DaemonState::Degraded;
   status_.error = what;
   status_.reconciling.reset();
   if (reloading_) {

@@ -12,6 +12,37 @@
 
 namespace bpfrec {
 
+std::string_view to_string(AttachState s) {
+  switch (s) {
+    case AttachState::Attached: return "attached";
+    case AttachState::Pending: return "pending";
+    case AttachState::Gone: return "gone";
+    case AttachState::Failed: return "failed";
+  }
+  return "?";
+}
+
+std::string_view to_string(ProgramState s) {
+  switch (s) {
+    case ProgramState::Attached: return "attached";
+    case ProgramState::Pending: return "pending";
+    case ProgramState::Partial: return "partial";
+    case ProgramState::Failed: return "failed";
+    case ProgramState::Kept: return "kept";
+    case ProgramState::Loaded: return "loaded";
+  }
+  return "?";
+}
+
+std::string_view to_string(DaemonState s) {
+  switch (s) {
+    case DaemonState::Starting: return "starting";
+    case DaemonState::Idle: return "idle";
+    case DaemonState::Degraded: return "degraded";
+  }
+  return "?";
+}
+
 using nlohmann::json;
 
 DaemonStatus build_status(uint64_t generation, const DesiredState &desired, const ObservedState &after,
@@ -20,7 +51,7 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
   s.generation = generation;
   bool degraded = false;
   for (auto &m : desired.manifests) {
-    s.manifests.push_back({m.path, std::string(to_string(m.state)), m.errors});
+    s.manifests.push_back({m.path, m.state, m.errors});
     degraded |= m.state == ManifestState::Invalid || m.state == ManifestState::Unreadable;
   }
   auto error_of = [&](const std::string &prog) {
@@ -60,14 +91,14 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
       if (obs && obs->attachments.contains(key)) {
         const auto &r = obs->attachments.at(key);
         as.resolved = r.resolved;
-        as.state = "attached";
+        as.state = AttachState::Attached;
         as.mechanism = to_string(r.mechanism);
         as.link_id = r.link_id;
         as.prog_id = r.prog_id;
         ++attached;
       } else if (const Error *e = attach_error(spec.name, key)) {
         // A missing interface is expected on a fleet: it is attached when it appears.
-        as.state = e->code == ENODEV ? "pending" : "failed";
+        as.state = e->code == ENODEV ? AttachState::Pending : AttachState::Failed;
         as.error = e->message;
         if (auto rt = report.retries.find(spec.name); rt != report.retries.end())
           if (auto r = rt->second.find(key); r != rt->second.end()) {
@@ -75,7 +106,7 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
             as.next_retry = r->second.next_retry;
           }
       } else {
-        as.state = "failed";
+        as.state = AttachState::Failed;
         as.error = obs ? "not attached" : "program not loaded";
       }
       p.attachments.push_back(std::move(as));
@@ -88,7 +119,9 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
       pattern_pending |= n.kind == PatternNote::NoMatch;
       AttachmentStatus as;
       as.target = n.spec.target_label(spec.type);
-      as.state = to_string(n.kind);
+      as.state = n.kind == PatternNote::NoMatch ? AttachState::Pending
+               : n.kind == PatternNote::Gone  ? AttachState::Gone
+                                              : AttachState::Failed;
       as.error = n.message;
       as.pattern = n.kind == PatternNote::Gone ? n.spec.interface_pattern : n.spec.interface;
       p.attachments.push_back(std::move(as));
@@ -97,15 +130,15 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
       p.kernel_id = obs->prog_id;
       p.maps = obs->maps;
     }
-    if (!obs) p.state = "failed";
-    else if (attached < spec.attach.size() || pattern_failed) p.state = "partial";
-    else if (spec.attach.empty() && pattern_pending) p.state = "pending";
-    else if (spec.attach.empty() && !any_note) p.state = "loaded";  // declares no attach point
-    else p.state = "attached";
-    if (p.state == "failed" && p.error.empty()) p.error = "not loaded";
+    if (!obs) p.state = ProgramState::Failed;
+    else if (attached < spec.attach.size() || pattern_failed) p.state = ProgramState::Partial;
+    else if (spec.attach.empty() && pattern_pending) p.state = ProgramState::Pending;
+    else if (spec.attach.empty() && !any_note) p.state = ProgramState::Loaded;  // declares no attach point
+    else p.state = ProgramState::Attached;
+    if (p.state == ProgramState::Failed && p.error.empty()) p.error = "not loaded";
     // Pins that cannot be read: the planner left the program as it was (its error says why).
-    if (it != after.programs.end() && !it->second.unreadable.empty()) p.state = "kept";
-    degraded |= p.state != "attached" && p.state != "pending" && p.state != "loaded";
+    if (it != after.programs.end() && !it->second.unreadable.empty()) p.state = ProgramState::Kept;
+    degraded |= p.state != ProgramState::Attached && p.state != ProgramState::Pending && p.state != ProgramState::Loaded;
     progs.emplace(spec.name, std::move(p));
   }
   for (auto &[name, obs] : after.programs) {
@@ -130,13 +163,13 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
         dependents.push_back(dn);
     std::sort(dependents.begin(), dependents.end());
     const bool owner_kept = !invalid && !dependents.empty() && p.error.empty();
-    p.state = (invalid || owner_kept) && p.error.empty() ? "kept" : "failed";
+    p.state = (invalid || owner_kept) && p.error.empty() ? ProgramState::Kept : ProgramState::Failed;
     if (owner_kept) p.error = fmt::format("kept: maps used by {}", fmt::join(dependents, ", "));
-    if (!obs.unreadable.empty()) p.state = "kept";  // not removed while its pins cannot be read
-    if (p.state == "failed" && p.error.empty()) p.error = "no manifest declares it, and removing it failed";
+    if (!obs.unreadable.empty()) p.state = ProgramState::Kept;  // not removed while its pins cannot be read
+    if (p.state == ProgramState::Failed && p.error.empty()) p.error = "no manifest declares it, and removing it failed";
     for (auto &[key, r] : obs.attachments)
       p.attachments.push_back(
-          {r.target, "attached", std::string(to_string(r.mechanism)), r.link_id, r.prog_id, "", "", 0, "", r.resolved, {}});
+          {r.target, AttachState::Attached, std::string(to_string(r.mechanism)), r.link_id, r.prog_id, "", "", 0, "", r.resolved, {}});
     degraded |= !owner_kept;  // kept for its dependents: as asked, not a degradation
     progs.emplace(name, std::move(p));
   }
@@ -165,7 +198,7 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
     }
   }
   for (auto &[_, p] : progs) s.programs.push_back(std::move(p));
-  s.state = degraded ? "degraded" : "idle";
+  s.state = degraded ? DaemonState::Degraded : DaemonState::Idle;
   return s;
 }
 
@@ -175,7 +208,7 @@ json manifests_json(const DaemonStatus &s) {
   for (auto &m : s.manifests) {
     json errs = json::array();
     for (auto &e : m.errors) errs.push_back({{"line", e.pos.line}, {"column", e.pos.column}, {"message", e.message}});
-    manifests.push_back({{"path", m.path}, {"state", m.state}, {"errors", errs}});
+    manifests.push_back({{"path", m.path}, {"state", to_string(m.state)}, {"errors", errs}});
   }
   return manifests;
 }
@@ -185,7 +218,7 @@ json programs_json(const DaemonStatus &s) {
   for (auto &p : s.programs) {
     json atts = json::array();
     for (auto &a : p.attachments)
-      atts.push_back({{"target", a.target}, {"state", a.state}, {"mechanism", a.mechanism}, {"link_id", a.link_id},
+      atts.push_back({{"target", a.target}, {"state", to_string(a.state)}, {"mechanism", a.mechanism}, {"link_id", a.link_id},
                       {"prog_id", a.prog_id},
                       {"error", a.error}, {"pattern", a.pattern}, {"failures", a.failures},
                       {"next_retry", a.next_retry}, {"resolved", a.resolved}, {"metadata", a.metadata}});
@@ -195,7 +228,7 @@ json programs_json(const DaemonStatus &s) {
     programs.push_back({{"name", p.name},
                         {"type", p.type},
                         {"manifest", p.manifest},
-                        {"state", p.state},
+                        {"state", to_string(p.state)},
                         {"error", p.error},
                         {"kernel_id", p.kernel_id},
                         {"bytecode_sha256", p.bytecode_sha256},
@@ -218,7 +251,7 @@ json reconciling_json(const DaemonStatus &s) {
 }  // namespace
 
 json to_json(const DaemonStatus &s) {
-  return {{"generation", s.generation},   {"state", s.state},
+  return {{"generation", s.generation},   {"state", to_string(s.state)},
           {"error", s.error},             {"reconciling", reconciling_json(s)},
           {"manifests", manifests_json(s)}, {"programs", programs_json(s)}};
 }
@@ -248,7 +281,7 @@ std::string describe_text(const DaemonStatus &s, const json &foreign, StatusText
   out += ",\"reconciling\":";
   out += reconciling_json(s).dump();
   out += ",\"state\":";
-  out += json(s.state).dump();
+  out += json(to_string(s.state)).dump();
   out += '}';
   return out;
 }

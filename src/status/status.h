@@ -18,11 +18,28 @@
 
 namespace bpfrec {
 
+/// An attach point's state: attached | pending (the interface does not exist yet, or no
+/// interface matches the pattern) | gone (an interface the pattern matched went away: reported,
+/// not an error) | failed. Strings only at the JSON / D-Bus edge (to_string).
+enum class AttachState { Attached, Pending, Gone, Failed };
+
+/// A program's state: attached | pending (loaded; its only attach points are patterns that
+/// match no interface yet) | partial (some attach points failed or pending) | failed (not
+/// loaded) | kept (its manifest is invalid, its pins cannot be read, or it is a map owner no
+/// manifest declares while programs use its maps: error "kept: maps used by a, b") | loaded
+/// (loaded and pinned; the manifest declares no attach point: a load-only program).
+enum class ProgramState { Attached, Pending, Partial, Failed, Kept, Loaded };
+
+/// The daemon's state: starting (no reconcile finished yet) | idle | degraded.
+enum class DaemonState { Starting, Idle, Degraded };
+
+std::string_view to_string(AttachState s);
+std::string_view to_string(ProgramState s);
+std::string_view to_string(DaemonState s);
+
 struct AttachmentStatus {
   std::string target;
-  /// attached | pending (the interface does not exist yet, or no interface matches the pattern)
-  /// | gone (an interface the pattern matched went away: reported, not an error) | failed
-  std::string state;
+  AttachState state = AttachState::Failed;
   std::string mechanism;  // to_string(Mechanism), empty when not attached
   uint32_t link_id = 0;
   uint32_t prog_id = 0;   // the program running here when it is not the program's own (an XDP dispatcher component)
@@ -48,12 +65,7 @@ struct ProgramStatus {
   std::string name;
   std::string type;
   std::string manifest;
-  /// attached | pending (loaded; its only attach points are patterns that match no interface yet)
-  /// | partial (some attach points failed or pending) | failed (not loaded) | kept (manifest invalid)
-  /// | loaded (loaded and pinned; the manifest declares no attach point: a load-only program)
-  /// | kept also for a map owner no manifest declares while programs use its maps (error:
-  /// "kept: maps used by a, b")
-  std::string state;
+  ProgramState state = ProgramState::Failed;
   std::string error;
   uint32_t kernel_id = 0;
   std::string bytecode_sha256;
@@ -65,7 +77,7 @@ struct ProgramStatus {
 
 struct ManifestStatus {
   std::string path;
-  std::string state;  // ok | invalid | masked | overridden
+  ManifestState state = ManifestState::Ok;
   std::vector<Diagnostic> errors;
 };
 
@@ -84,7 +96,7 @@ struct ReconcileProgress {
 
 struct DaemonStatus {
   uint64_t generation = 0;
-  std::string state = "starting";  // starting | idle | degraded
+  DaemonState state = DaemonState::Starting;
   std::vector<ManifestStatus> manifests;
   std::vector<ProgramStatus> programs;  // by name
   /// Set by the daemon while a reconcile's plan is applied; build_status() leaves it empty.

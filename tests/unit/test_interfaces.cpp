@@ -307,12 +307,12 @@ TEST(PatternStatus, NoMatchIsPendingAndNotDegraded) {
   ObservedState after;
   after.programs["p"] = observed_with(d.programs[0]);  // loaded, attached nowhere
   auto s = build_status(1, d, after, {}, notes);
-  EXPECT_EQ(s.state, "idle");
+  EXPECT_EQ(to_string(s.state), "idle");
   ASSERT_EQ(s.programs.size(), 1u);
-  EXPECT_EQ(s.programs[0].state, "pending");
+  EXPECT_EQ(to_string(s.programs[0].state), "pending");
   ASSERT_EQ(s.programs[0].attachments.size(), 1u);
   const auto &a = s.programs[0].attachments[0];
-  EXPECT_EQ(a.state, "pending");
+  EXPECT_EQ(to_string(a.state), "pending");
   EXPECT_EQ(a.target, "ens* (netns /run/netns/x)");
   EXPECT_EQ(a.error, "no interface matches 'ens*'");
   EXPECT_EQ(a.pattern, "ens*");
@@ -335,14 +335,14 @@ TEST(PatternStatus, GoneIsReportedAndNotDegraded) {
   ObservedState after;
   after.programs["p"] = observed_with(d.programs[0]);
   auto s = build_status(2, d, after, {}, notes);
-  EXPECT_EQ(s.state, "idle");
-  EXPECT_EQ(s.programs[0].state, "attached");
+  EXPECT_EQ(to_string(s.state), "idle");
+  EXPECT_EQ(to_string(s.programs[0].state), "attached");
   ASSERT_EQ(s.programs[0].attachments.size(), 2u);
   EXPECT_EQ(s.programs[0].attachments[0].target, "gl1");
-  EXPECT_EQ(s.programs[0].attachments[0].state, "attached");
+  EXPECT_EQ(to_string(s.programs[0].attachments[0].state), "attached");
   EXPECT_EQ(s.programs[0].attachments[0].pattern, "gl*");
   EXPECT_EQ(s.programs[0].attachments[1].target, "gl0");
-  EXPECT_EQ(s.programs[0].attachments[1].state, "gone");
+  EXPECT_EQ(to_string(s.programs[0].attachments[1].state), "gone");
   EXPECT_EQ(s.programs[0].attachments[1].error, "interface gl0 went away");
   EXPECT_THAT(format_status_table(to_json(s)), HasSubstr("gl1  [matched 'gl*']"));
 }
@@ -355,9 +355,9 @@ TEST(PatternStatus, UnreadableNetnsDegrades) {
   ObservedState after;
   after.programs["p"] = observed_with(d.programs[0]);
   auto s = build_status(1, d, after, {}, notes);
-  EXPECT_EQ(s.programs[0].state, "partial");
-  EXPECT_EQ(s.state, "degraded");
-  EXPECT_EQ(s.programs[0].attachments[1].state, "failed");
+  EXPECT_EQ(to_string(s.programs[0].state), "partial");
+  EXPECT_EQ(to_string(s.state), "degraded");
+  EXPECT_EQ(to_string(s.programs[0].attachments[1].state), "failed");
 }
 
 TEST(PlanForget, LostAttachmentNoLongerWantedIsForgotten) {

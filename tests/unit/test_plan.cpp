@@ -311,9 +311,9 @@ TEST(Executor, CreatesThenLeavesUnchangedProgramsAlone) {
   auto r = reconcile(k, d);
   EXPECT_THAT(k.calls, ElementsAre("load p", "attach p a", "attach p b"));
   EXPECT_EQ(r.report.changes, 3u);
-  EXPECT_EQ(r.status.state, "idle");
+  EXPECT_EQ(to_string(r.status.state), "idle");
   ASSERT_EQ(r.status.programs.size(), 1u);
-  EXPECT_EQ(r.status.programs[0].state, "attached");
+  EXPECT_EQ(to_string(r.status.programs[0].state), "attached");
   EXPECT_EQ(r.status.programs[0].kernel_id, 100u);
   EXPECT_EQ(r.audit.size(), 3u);
   k.calls.clear();
@@ -330,18 +330,18 @@ TEST(Executor, AFailedAttachIsPartialAndRetriedNextTime) {
   d.programs = {xdp_spec("p", {"a", "b"})};
   auto r = reconcile(k, d);
   ASSERT_EQ(r.status.programs.size(), 1u);
-  EXPECT_EQ(r.status.programs[0].state, "partial");
+  EXPECT_EQ(to_string(r.status.programs[0].state), "partial");
   // A missing interface is pending, not failed: it is attached when it appears.
-  EXPECT_EQ(r.status.programs[0].attachments[1].state, "pending");
+  EXPECT_EQ(to_string(r.status.programs[0].attachments[1].state), "pending");
   EXPECT_EQ(r.status.programs[0].attachments[1].error, "interface b: No such device");
-  EXPECT_EQ(r.status.state, "degraded");
+  EXPECT_EQ(to_string(r.status.state), "degraded");
   ASSERT_EQ(r.audit.size(), 3u);
   EXPECT_EQ(r.audit[2].error, "interface b: No such device");
   k.fail_attach_target.clear();
   k.calls.clear();
   r = reconcile(k, d);
   EXPECT_THAT(k.calls, ElementsAre("attach p b"));
-  EXPECT_EQ(r.status.programs[0].state, "attached");
+  EXPECT_EQ(to_string(r.status.programs[0].state), "attached");
 }
 
 TEST(Executor, ALoadFailureDoesNotStopOthers) {
@@ -353,9 +353,9 @@ TEST(Executor, ALoadFailureDoesNotStopOthers) {
   auto r = reconcile(k, d);
   EXPECT_THAT(k.calls, ElementsAre("load bad", "load good", "attach good a"));
   ASSERT_EQ(r.status.programs.size(), 2u);
-  EXPECT_EQ(r.status.programs[0].state, "failed");
+  EXPECT_EQ(to_string(r.status.programs[0].state), "failed");
   EXPECT_EQ(r.status.programs[0].error, "verifier says no");
-  EXPECT_EQ(r.status.programs[1].state, "attached");
+  EXPECT_EQ(to_string(r.status.programs[1].state), "attached");
 }
 
 TEST(Executor, RemovalDetachesBeforeUnloadAndKeepsPinsWhenDetachFails) {
@@ -370,7 +370,7 @@ TEST(Executor, RemovalDetachesBeforeUnloadAndKeepsPinsWhenDetachFails) {
   auto r = reconcile(k, empty);
   EXPECT_THAT(k.calls, ElementsAre("detach p a"));  // no unload: the program is still attached
   ASSERT_EQ(r.status.programs.size(), 1u);
-  EXPECT_EQ(r.status.programs[0].state, "failed");
+  EXPECT_EQ(to_string(r.status.programs[0].state), "failed");
   k.fail_detach_key.clear();
   k.calls.clear();
   r = reconcile(k, empty);
@@ -405,7 +405,7 @@ TEST(Executor, ReplaceSwapsEveryHookThenCommits) {
   // The new program takes over a before anything is detached; b goes only after; one commit.
   EXPECT_THAT(k.calls, ElementsAre("load-staged p", "swap a 100->101", "attach p c", "detach p b", "commit p"));
   ASSERT_EQ(r.status.programs.size(), 1u);
-  EXPECT_EQ(r.status.programs[0].state, "attached");
+  EXPECT_EQ(to_string(r.status.programs[0].state), "attached");
   EXPECT_EQ(r.status.programs[0].kernel_id, 101u);
   EXPECT_TRUE(k.staging.empty());
 }
@@ -423,7 +423,7 @@ TEST(Executor, AFailedSwapKeepsThePreviousProgram) {
   EXPECT_EQ(k.state.programs.at("p").attachments.size(), 2u);
   EXPECT_TRUE(k.staging.empty());
   ASSERT_EQ(r.status.programs.size(), 1u);
-  EXPECT_EQ(r.status.programs[0].state, "failed");
+  EXPECT_EQ(to_string(r.status.programs[0].state), "failed");
   EXPECT_NE(r.status.programs[0].error.find("previous program kept"), std::string::npos);
 }
 

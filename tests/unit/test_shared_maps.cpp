@@ -202,9 +202,9 @@ TEST(MapOwnerPlan, OwnerIsKeptWhileDependentsLiveThenRemoved) {
   auto st = build_status(1, d, obs, ApplyReport{});
   ASSERT_EQ(st.programs.size(), 2u);
   EXPECT_EQ(st.programs[1].name, "owner");
-  EXPECT_EQ(st.programs[1].state, "kept");
+  EXPECT_EQ(to_string(st.programs[1].state), "kept");
   EXPECT_EQ(st.programs[1].error, "kept: maps used by dep");
-  EXPECT_EQ(st.state, "idle");
+  EXPECT_EQ(to_string(st.state), "idle");
   // The dependent's manifest invalid: it is kept, and so is its owner.
   d.manifests[0].state = ManifestState::Invalid;
   d.programs.clear();

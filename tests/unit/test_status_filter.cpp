@@ -108,21 +108,21 @@ namespace {
 DaemonStatus sample_status() {
   DaemonStatus s;
   s.generation = 7;
-  s.state = "idle";
+  s.state = DaemonState::Idle;
   ManifestStatus m;
   m.path = "/etc/bpfman/programs.d/a.toml";
-  m.state = "ok";
+  m.state = ManifestState::Ok;
   s.manifests.push_back(m);
   ProgramStatus p;
   p.name = "a";
   p.type = "xdp";
   p.manifest = m.path;
-  p.state = "attached";
+  p.state = ProgramState::Attached;
   p.kernel_id = 42;
   p.metadata = {{"team", "net \"edge\""}};
   AttachmentStatus a;
   a.target = "eth0";
-  a.state = "attached";
+  a.state = AttachState::Attached;
   a.mechanism = "xdp";
   p.attachments.push_back(a);
   s.programs.push_back(p);
@@ -139,7 +139,7 @@ TEST(DescribeText, IsToJsonWithForeignDumped) {
   EXPECT_EQ(describe_text(s, foreign, cache), want.dump());
   EXPECT_EQ(cache.generation, 7u);
   // Between reconciles only state, error and reconciling change: they are never cached.
-  s.state = "degraded";
+  s.state = DaemonState::Degraded;
   s.error = "reconcile (D-Bus Reload()) not planned: cannot list /x";
   s.reconciling = ReconcileProgress{"manifest change", "2026-12-02T00:00:00Z", 1, 3, "a", 1, false};
   want = to_json(s);
@@ -147,7 +147,7 @@ TEST(DescribeText, IsToJsonWithForeignDumped) {
   EXPECT_EQ(describe_text(s, foreign, cache), want.dump());
   // A new generation's programs are serialized afresh.
   s.generation = 8;
-  s.programs[0].state = "partial";
+  s.programs[0].state = ProgramState::Partial;
   want = to_json(s);
   EXPECT_EQ(describe_text(s, nullptr, cache), want.dump()) << "no foreign section when none is given";
   EXPECT_NE(cache.programs.find("partial"), std::string::npos);
