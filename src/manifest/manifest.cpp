@@ -141,6 +141,93 @@ void parse_attach(Reader &r, const toml::table &t, ProgramType type, AttachSpec 
   }
 }
 
+// `bytecode = { path, sha256 }`: a relative path is resolved against the manifest's directory.
+void parse_bytecode(Reader &r, const toml::node &v, const std::string &path, ProgramSpec &p) {
+  p.bytecode_pos = pos_of(v.source());
+  auto bt = r.table(v, "bytecode");
+  if (!bt) return;
+  r.each_key(*bt, "bytecode", {"path", "sha256"}, [&](std::string_view bk, SourcePos, const toml::node &bv) {
+    auto s = r.str(bv, bk);
+    if (!s) return;
+    if (bk == "path") {
+      p.bytecode_pos = pos_of(bv.source());
+      if (s->empty()) {
+        r.error(bv, "'path' must not be empty");
+        return;
+      }
+      std::filesystem::path bp(*s);
+      if (bp.is_relative()) {
+        // The error_code overload: the manifest's directory comes from getcwd()
+        // when its path is relative, which can fail (ENOENT: cwd removed).
+        std::error_code ec;
+        auto dir = std::filesystem::absolute(std::filesystem::path(path), ec).parent_path();
+        if (ec) {
+          r.error(bv, fmt::format("relative 'path' cannot be resolved: {}", ec.message()));
+          return;
+        }
+        bp = dir / bp;
+      }
+      p.bytecode_path = bp.lexically_normal().string();
+    } else {
+      p.sha256_pos = pos_of(bv.source());
+      if (!is_lower_hex(*s, 64)) r.error(bv, "'sha256' must be 64 lower-case hex digits");
+      else p.bytecode_sha256 = *s;
+    }
+  });
+  if (!bt->contains("path")) r.error(v, "'bytecode' needs 'path'");
+}
+
+// `global_data`: integers (sized from BTF at validation) or "0x.." bytes, in file order.
+void parse_global_data(Reader &r, const toml::node &v, ProgramSpec &p) {
+  auto gt = r.table(v, "global_data");
+  if (!gt) return;
+  for (auto &&[gk, gv] : *gt) {
+    GlobalValue g{std::string(gk.str()), int64_t{0}, pos_of(gv.source())};
+    if (auto i = gv.as_integer()) {
+      g.value = i->get();
+    } else if (auto s = gv.as_string()) {
+      auto bytes = parse_hex_bytes(s->get());
+      if (!bytes) {
+        r.error(gv, fmt::format("global_data '{}' = \"{}\" must be an integer or \"0x\" followed by "
+                                "an even number of hex digits", gk.str(), s->get()));
+        continue;
+      }
+      g.value = std::move(*bytes);
+    } else {
+      r.error(gv, fmt::format("global_data '{}' must be an integer or a \"0x..\" string, not {}",
+                              gk.str(), toml_type_name(gv.type())));
+      continue;
+    }
+    p.global_data.push_back(std::move(g));
+  }
+  // toml::table iterates in key order; the spec promises file order.
+  std::stable_sort(p.global_data.begin(), p.global_data.end(), [](auto &x, auto &y) {
+    return std::tie(x.pos.line, x.pos.column) < std::tie(y.pos.line, y.pos.column);
+  });
+}
+
+// The program's `metadata`: free strings, bounded (limits.h).
+void parse_program_metadata(Reader &r, const toml::node &v, ProgramSpec &p) {
+  auto mt = r.table(v, "metadata");
+  if (!mt) return;
+  if (mt->size() > kMaxMetadataEntries)
+    r.error(v, fmt::format("'metadata' has {} entries, more than the limit of {}", mt->size(),
+                           kMaxMetadataEntries));
+  for (auto &&[mk, mv] : *mt) {
+    if (mk.str().size() > kMaxMetadataKeyBytes) {
+      r.error(pos_of(mk.source()), fmt::format("metadata key is {} bytes, more than the limit of {}",
+                                               mk.str().size(), kMaxMetadataKeyBytes));
+      continue;
+    }
+    auto s = r.str(mv, fmt::format("metadata.{}", mk.str()));
+    if (!s) continue;
+    if (s->size() > kMaxMetadataValueBytes)
+      r.error(mv, fmt::format("metadata.{} is {} bytes, more than the limit of {}", mk.str(), s->size(),
+                              kMaxMetadataValueBytes));
+    else p.metadata[std::string(mk.str())] = *s;
+  }
+}
+
 void parse_program(Reader &r, const toml::table &t, const std::string &path, ProgramSpec &p) {
   p.manifest = path;
   p.pos = pos_of(t.source());
@@ -193,83 +280,11 @@ void parse_program(Reader &r, const toml::table &t, const std::string &path, Pro
                    else p.bpf_function = *s;
                  }
                } else if (key == "bytecode") {
-                 p.bytecode_pos = pos_of(v.source());
-                 auto bt = r.table(v, key);
-                 if (!bt) return;
-                 r.each_key(*bt, "bytecode", {"path", "sha256"}, [&](std::string_view bk, SourcePos, const toml::node &bv) {
-                   auto s = r.str(bv, bk);
-                   if (!s) return;
-                   if (bk == "path") {
-                     p.bytecode_pos = pos_of(bv.source());
-                     if (s->empty()) {
-                       r.error(bv, "'path' must not be empty");
-                       return;
-                     }
-                     std::filesystem::path bp(*s);
-                     if (bp.is_relative()) {
-                       // The error_code overload: the manifest's directory comes from getcwd()
-                       // when its path is relative, which can fail (ENOENT: cwd removed).
-                       std::error_code ec;
-                       auto dir = std::filesystem::absolute(std::filesystem::path(path), ec).parent_path();
-                       if (ec) {
-                         r.error(bv, fmt::format("relative 'path' cannot be resolved: {}", ec.message()));
-                         return;
-                       }
-                       bp = dir / bp;
-                     }
-                     p.bytecode_path = bp.lexically_normal().string();
-                   } else {
-                     p.sha256_pos = pos_of(bv.source());
-                     if (!is_lower_hex(*s, 64)) r.error(bv, "'sha256' must be 64 lower-case hex digits");
-                     else p.bytecode_sha256 = *s;
-                   }
-                 });
-                 if (!bt->contains("path")) r.error(v, "'bytecode' needs 'path'");
+                 parse_bytecode(r, v, path, p);
                } else if (key == "global_data") {
-                 auto gt = r.table(v, key);
-                 if (!gt) return;
-                 for (auto &&[gk, gv] : *gt) {
-                   GlobalValue g{std::string(gk.str()), int64_t{0}, pos_of(gv.source())};
-                   if (auto i = gv.as_integer()) {
-                     g.value = i->get();
-                   } else if (auto s = gv.as_string()) {
-                     auto bytes = parse_hex_bytes(s->get());
-                     if (!bytes) {
-                       r.error(gv, fmt::format("global_data '{}' = \"{}\" must be an integer or \"0x\" followed by "
-                                               "an even number of hex digits", gk.str(), s->get()));
-                       continue;
-                     }
-                     g.value = std::move(*bytes);
-                   } else {
-                     r.error(gv, fmt::format("global_data '{}' must be an integer or a \"0x..\" string, not {}",
-                                             gk.str(), toml_type_name(gv.type())));
-                     continue;
-                   }
-                   p.global_data.push_back(std::move(g));
-                 }
-                 // toml::table iterates in key order; the spec promises file order.
-                 std::stable_sort(p.global_data.begin(), p.global_data.end(), [](auto &x, auto &y) {
-                   return std::tie(x.pos.line, x.pos.column) < std::tie(y.pos.line, y.pos.column);
-                 });
+                 parse_global_data(r, v, p);
                } else if (key == "metadata") {
-                 auto mt = r.table(v, key);
-                 if (!mt) return;
-                 if (mt->size() > kMaxMetadataEntries)
-                   r.error(v, fmt::format("'metadata' has {} entries, more than the limit of {}", mt->size(),
-                                          kMaxMetadataEntries));
-                 for (auto &&[mk, mv] : *mt) {
-                   if (mk.str().size() > kMaxMetadataKeyBytes) {
-                     r.error(pos_of(mk.source()), fmt::format("metadata key is {} bytes, more than the limit of {}",
-                                                              mk.str().size(), kMaxMetadataKeyBytes));
-                     continue;
-                   }
-                   auto s = r.str(mv, fmt::format("metadata.{}", mk.str()));
-                   if (!s) continue;
-                   if (s->size() > kMaxMetadataValueBytes)
-                     r.error(mv, fmt::format("metadata.{} is {} bytes, more than the limit of {}", mk.str(), s->size(),
-                                             kMaxMetadataValueBytes));
-                   else p.metadata[std::string(mk.str())] = *s;
-                 }
+                 parse_program_metadata(r, v, p);
                } else if (key == "attach") {
                  attach = v.as_array();
                  if (!attach || !attach->is_array_of_tables()) {
