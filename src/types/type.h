@@ -132,6 +132,7 @@ const TypeDescriptor &fentry();
 const TypeDescriptor &fexit();
 const TypeDescriptor &cgroup_skb();
 const TypeDescriptor &cgroup_sock();
+const TypeDescriptor &cgroup_sock_addr();
 }  // namespace types
 
 }  // namespace bpfrec
