@@ -48,6 +48,7 @@ enum class ProgramType {
   CgroupSock,
   RawTracepoint,
   CgroupSockAddr,
+  Sockops,
 };
 
 /// Every ProgramType, in declaration order.

@@ -133,6 +133,7 @@ const TypeDescriptor &fexit();
 const TypeDescriptor &cgroup_skb();
 const TypeDescriptor &cgroup_sock();
 const TypeDescriptor &cgroup_sock_addr();
+const TypeDescriptor &sockops();
 }  // namespace types
 
 }  // namespace bpfrec

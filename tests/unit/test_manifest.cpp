@@ -69,6 +69,7 @@ std::string required_attach_keys(std::string_view type) {
   if (type == "cgroup_skb") return "cgroup = \"/sys/fs/cgroup/app\"\ndirection = \"ingress\"\n";
   if (type == "cgroup_sock") return "cgroup = \"/sys/fs/cgroup/app\"\n";
   if (type == "cgroup_sock_addr") return "cgroup = \"/sys/fs/cgroup/app\"\nattach_type = \"connect4\"\n";
+  if (type == "sockops") return "cgroup = \"/sys/fs/cgroup/app\"\n";
   if (type == "raw_tracepoint") return "tracepoint = \"sys_enter\"\n";
   return "target = \"/usr/bin/bash\"\nfunction = \"readline\"\n";
 }
@@ -407,7 +408,7 @@ const std::string kTcKeys = "(expected one of: interface, netns, priority, proce
 const std::string kProbeKeys = "(expected one of: target, function, offset, pid, metadata)";
 const std::string kTypes =
     "xdp, tc, tracepoint, uprobe, uretprobe, kprobe, kretprobe, fentry, fexit, cgroup_skb, cgroup_sock, "
-    "raw_tracepoint, cgroup_sock_addr";
+    "raw_tracepoint, cgroup_sock_addr, sockops";
 
 std::vector<ErrorCase> error_cases() {
   return {
@@ -847,6 +848,38 @@ TEST(ParseManifest, SockAddrAttachTypesOnOneCgroupAreDistinctAttachPoints) {
   EXPECT_EQ(c.canonical(ProgramType::CgroupSockAddr), "cgroup_sock_addr\ncgroup=/sys/fs/cgroup/x\nattach=getpeername6");
 }
 
+// sockops: `cgroup` only (the attach type is BPF_CGROUP_SOCK_OPS).
+std::vector<ErrorCase> sockops_error_cases() {
+  const std::string kKeys = "(expected one of: cgroup, metadata)";
+  return {
+      {"SockopsMissingCgroup", program("sockops") + "[[program.attach]]\n",
+       {at(6, 1, "[[program.attach]] (type sockops) needs 'cgroup'")}},
+      {"AttachTypeInSockops", attach_case("sockops", "attach_type = \"connect4\""),
+       {at(7, 1, "unknown key 'attach_type' in [[program.attach]] (type sockops) " + kKeys)}},
+      {"SockopsRelativeCgroup", program("sockops") + "[[program.attach]]\ncgroup = \"app.slice\"\n",
+       {at(7, 10, "'cgroup' must be the absolute path of a cgroup v2 directory, e.g. /sys/fs/cgroup/app.slice")}},
+      {"RepeatedSockopsCgroup",
+       program("sockops") + "[[program.attach]]\ncgroup = \"/sys/fs/cgroup/a/\"\n[[program.attach]]\ncgroup = \"/sys/fs/cgroup//a\"\n",
+       {at(8, 1, "this attach point repeats the one at line 6")}},
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(Sockops, ManifestError, ::testing::ValuesIn(sockops_error_cases()),
+                         [](const ::testing::TestParamInfo<ErrorCase> &i) { return std::string(i.param.name); });
+
+TEST(ParseManifest, SockopsOnTwoCgroups) {
+  auto r = parse(program("sockops") + "[[program.attach]]\ncgroup = \"/sys/fs/cgroup/a/\"\n"
+                                      "[[program.attach]]\ncgroup = \"/sys/fs/cgroup/b\"\nmetadata = { k = \"v\" }\n");
+  ASSERT_THAT(r.errors, IsEmpty());
+  const auto &p = r.programs.at(0);
+  EXPECT_EQ(p.type, ProgramType::Sockops);
+  ASSERT_THAT(p.attach, SizeIs(2));
+  EXPECT_EQ(p.attach[0].cgroup, "/sys/fs/cgroup/a");
+  EXPECT_EQ(p.attach[0].target_label(ProgramType::Sockops), "/sys/fs/cgroup/a");
+  EXPECT_EQ(p.attach[0].canonical(ProgramType::Sockops), "sockops\ncgroup=/sys/fs/cgroup/a");
+  EXPECT_NE(attach_key(ProgramType::Sockops, p.attach[0]), attach_key(ProgramType::Sockops, p.attach[1]));
+}
+
 TEST(ManifestErrors, TomlSyntaxErrorIsPositionedByTomlpp) {
   auto r = parse("[[program]]\nname = \"unterminated\ntype = \"xdp\"\n");
   ASSERT_THAT(r.errors, SizeIs(1));
@@ -1032,7 +1065,7 @@ TEST(AttachCanonical, ExactBytes) {
 
 TEST(ProgramTypes, NamesRoundTrip) {
   for (auto t : all_program_types()) EXPECT_EQ(program_type_from_string(to_string(t)), t);
-  EXPECT_THAT(all_program_types(), SizeIs(13));
+  EXPECT_THAT(all_program_types(), SizeIs(14));
   EXPECT_EQ(program_type_from_string("kfunc"), std::nullopt);
   EXPECT_EQ(program_type_from_string("raw_tp"), std::nullopt);
   EXPECT_EQ(program_type_from_string(""), std::nullopt);

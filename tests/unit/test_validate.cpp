@@ -326,6 +326,7 @@ std::string default_attach_keys(std::string_view type) {
   if (type == "cgroup_skb") return "cgroup = \"/sys/fs/cgroup\"\ndirection = \"ingress\"";
   if (type == "cgroup_sock") return "cgroup = \"/sys/fs/cgroup\"";
   if (type == "cgroup_sock_addr") return "cgroup = \"/sys/fs/cgroup\"\nattach_type = \"connect4\"";
+  if (type == "sockops") return "cgroup = \"/sys/fs/cgroup\"";
   if (type == "raw_tracepoint") return "tracepoint = \"sys_enter\"";
   return "target = \"/usr/bin/bash\"\nfunction = \"readline\"";
 }
@@ -661,6 +662,7 @@ TEST(SectionRule, EverySectionAgainstEveryType) {
       {"cgroup/post_bind4", {T::CgroupSock}, false},
       {"cgroup/connect4", {T::CgroupSockAddr}, false},
       {"cgroup/getsockname6", {T::CgroupSockAddr}, false},
+      {"sockops", {T::Sockops}, false},
       {"socket", {}, false},
       {"lsm/file_open", {}, false},
       {"my_section", all_program_types(), true},  // names no type: the manifest decides
