@@ -47,6 +47,8 @@ enum class ProgramType {
   CgroupSkb,
   CgroupSock,
   RawTracepoint,
+  CgroupSockAddr,
+  Sockops,
 };
 
 /// Every ProgramType, in declaration order.
@@ -107,7 +109,8 @@ struct AttachSpec {
   std::optional<int32_t> pid;         // only this process; default all
   // cgroup_skb, cgroup_sock (cgroup_skb uses `direction` too)
   std::string cgroup;                     // absolute path of a cgroup v2 directory, normalized
-  std::string attach_type = "sock_create";  // cgroup_sock: one of cgroup_sock_attach_names()
+  std::string attach_type = "sock_create";  // cgroup_sock: one of cgroup_sock_attach_names();
+                                            // cgroup_sock_addr: connect4, bind6, ... (required)
 
   /// Free strings shown with this attachment in status (bpfman's link metadata); not part of
   /// canonical(): changing them changes nothing in the kernel.

@@ -132,6 +132,8 @@ const TypeDescriptor &fentry();
 const TypeDescriptor &fexit();
 const TypeDescriptor &cgroup_skb();
 const TypeDescriptor &cgroup_sock();
+const TypeDescriptor &cgroup_sock_addr();
+const TypeDescriptor &sockops();
 }  // namespace types
 
 }  // namespace bpfrec

@@ -68,6 +68,8 @@ std::string required_attach_keys(std::string_view type) {
     return "function = \"do_sys_openat2\"\n";
   if (type == "cgroup_skb") return "cgroup = \"/sys/fs/cgroup/app\"\ndirection = \"ingress\"\n";
   if (type == "cgroup_sock") return "cgroup = \"/sys/fs/cgroup/app\"\n";
+  if (type == "cgroup_sock_addr") return "cgroup = \"/sys/fs/cgroup/app\"\nattach_type = \"connect4\"\n";
+  if (type == "sockops") return "cgroup = \"/sys/fs/cgroup/app\"\n";
   if (type == "raw_tracepoint") return "tracepoint = \"sys_enter\"\n";
   return "target = \"/usr/bin/bash\"\nfunction = \"readline\"\n";
 }
@@ -406,7 +408,7 @@ const std::string kTcKeys = "(expected one of: interface, netns, priority, proce
 const std::string kProbeKeys = "(expected one of: target, function, offset, pid, metadata)";
 const std::string kTypes =
     "xdp, tc, tracepoint, uprobe, uretprobe, kprobe, kretprobe, fentry, fexit, cgroup_skb, cgroup_sock, "
-    "raw_tracepoint";
+    "raw_tracepoint, cgroup_sock_addr, sockops";
 
 std::vector<ErrorCase> error_cases() {
   return {
@@ -781,6 +783,103 @@ TEST(ParseManifest, EveryCgroupSockAttachType) {
   }
 }
 
+// cgroup_sock_addr: `cgroup` and `attach_type` (bpftool's names) are both required.
+const std::vector<std::string> kSockAddrNames{"connect4",     "connect6",     "bind4",        "bind6",
+                                              "sendmsg4",     "sendmsg6",     "recvmsg4",     "recvmsg6",
+                                              "getpeername4", "getpeername6", "getsockname4", "getsockname6"};
+
+std::vector<ErrorCase> sock_addr_error_cases() {
+  const std::string kKeys = "(expected one of: cgroup, attach_type, metadata)";
+  return {
+      {"SockAddrMissingEverything", program("cgroup_sock_addr") + "[[program.attach]]\n",
+       {at(6, 1, "[[program.attach]] (type cgroup_sock_addr) needs 'cgroup'"),
+        at(6, 1, "[[program.attach]] (type cgroup_sock_addr) needs 'attach_type'")}},
+      {"SockAddrMissingAttachType", program("cgroup_sock_addr") + "[[program.attach]]\ncgroup = \"/sys/fs/cgroup/a\"\n",
+       {at(6, 1, "[[program.attach]] (type cgroup_sock_addr) needs 'attach_type'")}},
+      {"SockAddrMissingCgroup", program("cgroup_sock_addr") + "[[program.attach]]\nattach_type = \"bind6\"\n",
+       {at(6, 1, "[[program.attach]] (type cgroup_sock_addr) needs 'cgroup'")}},
+      {"SockAddrBadAttachType",
+       program("cgroup_sock_addr") + "[[program.attach]]\nattach_type = \"sock_create\"\ncgroup = \"/sys/fs/cgroup/a\"\n",
+       {at(7, 15, "'attach_type' = \"sock_create\" is not one of: connect4, connect6, bind4, bind6, sendmsg4, "
+                  "sendmsg6, recvmsg4, recvmsg6, getpeername4, getpeername6, getsockname4, getsockname6")}},
+      {"SockAddrAttachTypeNotAString",
+       program("cgroup_sock_addr") + "[[program.attach]]\nattach_type = 4\ncgroup = \"/sys/fs/cgroup/a\"\n",
+       {at(7, 15, "'attach_type' must be a string, not an integer")}},
+      {"DirectionInSockAddr", attach_case("cgroup_sock_addr", "direction = \"egress\""),
+       {at(7, 1, "unknown key 'direction' in [[program.attach]] (type cgroup_sock_addr) " + kKeys)}},
+      {"RepeatedSockAddrAttachPoint",
+       program("cgroup_sock_addr") + "[[program.attach]]\ncgroup = \"/sys/fs/cgroup/a/\"\nattach_type = \"connect4\"\n"
+                                     "[[program.attach]]\ncgroup = \"/sys/fs/cgroup/a\"\nattach_type = \"connect4\"\n",
+       {at(9, 1, "this attach point repeats the one at line 6")}},
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(CgroupSockAddr, ManifestError, ::testing::ValuesIn(sock_addr_error_cases()),
+                         [](const ::testing::TestParamInfo<ErrorCase> &i) { return std::string(i.param.name); });
+
+TEST(ParseManifest, EveryCgroupSockAddrAttachType) {
+  for (auto &name : kSockAddrNames) {
+    SCOPED_TRACE(name);
+    auto r = parse(program("cgroup_sock_addr") + "[[program.attach]]\ncgroup = \"/sys/fs/cgroup//app/\"\nattach_type = \"" +
+                   name + "\"\n");
+    ASSERT_THAT(r.errors, IsEmpty());
+    EXPECT_EQ(r.programs.at(0).type, ProgramType::CgroupSockAddr);
+    const auto &a = r.programs.at(0).attach.at(0);
+    EXPECT_EQ(a.attach_type, name);
+    EXPECT_EQ(a.cgroup, "/sys/fs/cgroup/app");
+    EXPECT_EQ(a.target_label(ProgramType::CgroupSockAddr), "/sys/fs/cgroup/app " + name);
+  }
+}
+
+TEST(ParseManifest, SockAddrAttachTypesOnOneCgroupAreDistinctAttachPoints) {
+  std::string text = program("cgroup_sock_addr");
+  for (auto &name : kSockAddrNames)
+    text += "[[program.attach]]\ncgroup = \"/sys/fs/cgroup/app\"\nattach_type = \"" + name + "\"\n";
+  auto r = parse(text);
+  ASSERT_THAT(r.errors, IsEmpty());
+  ASSERT_THAT(r.programs.at(0).attach, SizeIs(kSockAddrNames.size()));
+  std::vector<std::string> keys;
+  for (auto &a : r.programs[0].attach) keys.push_back(attach_key(ProgramType::CgroupSockAddr, a));
+  std::sort(keys.begin(), keys.end());
+  EXPECT_EQ(std::adjacent_find(keys.begin(), keys.end()), keys.end());
+  AttachSpec c;
+  c.cgroup = "/sys/fs/cgroup/x";
+  c.attach_type = "getpeername6";
+  EXPECT_EQ(c.canonical(ProgramType::CgroupSockAddr), "cgroup_sock_addr\ncgroup=/sys/fs/cgroup/x\nattach=getpeername6");
+}
+
+// sockops: `cgroup` only (the attach type is BPF_CGROUP_SOCK_OPS).
+std::vector<ErrorCase> sockops_error_cases() {
+  const std::string kKeys = "(expected one of: cgroup, metadata)";
+  return {
+      {"SockopsMissingCgroup", program("sockops") + "[[program.attach]]\n",
+       {at(6, 1, "[[program.attach]] (type sockops) needs 'cgroup'")}},
+      {"AttachTypeInSockops", attach_case("sockops", "attach_type = \"connect4\""),
+       {at(7, 1, "unknown key 'attach_type' in [[program.attach]] (type sockops) " + kKeys)}},
+      {"SockopsRelativeCgroup", program("sockops") + "[[program.attach]]\ncgroup = \"app.slice\"\n",
+       {at(7, 10, "'cgroup' must be the absolute path of a cgroup v2 directory, e.g. /sys/fs/cgroup/app.slice")}},
+      {"RepeatedSockopsCgroup",
+       program("sockops") + "[[program.attach]]\ncgroup = \"/sys/fs/cgroup/a/\"\n[[program.attach]]\ncgroup = \"/sys/fs/cgroup//a\"\n",
+       {at(8, 1, "this attach point repeats the one at line 6")}},
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(Sockops, ManifestError, ::testing::ValuesIn(sockops_error_cases()),
+                         [](const ::testing::TestParamInfo<ErrorCase> &i) { return std::string(i.param.name); });
+
+TEST(ParseManifest, SockopsOnTwoCgroups) {
+  auto r = parse(program("sockops") + "[[program.attach]]\ncgroup = \"/sys/fs/cgroup/a/\"\n"
+                                      "[[program.attach]]\ncgroup = \"/sys/fs/cgroup/b\"\nmetadata = { k = \"v\" }\n");
+  ASSERT_THAT(r.errors, IsEmpty());
+  const auto &p = r.programs.at(0);
+  EXPECT_EQ(p.type, ProgramType::Sockops);
+  ASSERT_THAT(p.attach, SizeIs(2));
+  EXPECT_EQ(p.attach[0].cgroup, "/sys/fs/cgroup/a");
+  EXPECT_EQ(p.attach[0].target_label(ProgramType::Sockops), "/sys/fs/cgroup/a");
+  EXPECT_EQ(p.attach[0].canonical(ProgramType::Sockops), "sockops\ncgroup=/sys/fs/cgroup/a");
+  EXPECT_NE(attach_key(ProgramType::Sockops, p.attach[0]), attach_key(ProgramType::Sockops, p.attach[1]));
+}
+
 TEST(ManifestErrors, TomlSyntaxErrorIsPositionedByTomlpp) {
   auto r = parse("[[program]]\nname = \"unterminated\ntype = \"xdp\"\n");
   ASSERT_THAT(r.errors, SizeIs(1));
@@ -966,7 +1065,7 @@ TEST(AttachCanonical, ExactBytes) {
 
 TEST(ProgramTypes, NamesRoundTrip) {
   for (auto t : all_program_types()) EXPECT_EQ(program_type_from_string(to_string(t)), t);
-  EXPECT_THAT(all_program_types(), SizeIs(12));
+  EXPECT_THAT(all_program_types(), SizeIs(14));
   EXPECT_EQ(program_type_from_string("kfunc"), std::nullopt);
   EXPECT_EQ(program_type_from_string("raw_tp"), std::nullopt);
   EXPECT_EQ(program_type_from_string(""), std::nullopt);

@@ -325,6 +325,8 @@ std::string default_attach_keys(std::string_view type) {
     return "function = \"__x64_sys_getpid\"";
   if (type == "cgroup_skb") return "cgroup = \"/sys/fs/cgroup\"\ndirection = \"ingress\"";
   if (type == "cgroup_sock") return "cgroup = \"/sys/fs/cgroup\"";
+  if (type == "cgroup_sock_addr") return "cgroup = \"/sys/fs/cgroup\"\nattach_type = \"connect4\"";
+  if (type == "sockops") return "cgroup = \"/sys/fs/cgroup\"";
   if (type == "raw_tracepoint") return "tracepoint = \"sys_enter\"";
   return "target = \"/usr/bin/bash\"\nfunction = \"readline\"";
 }
@@ -520,12 +522,24 @@ TEST(ValidateAgainstObject, SectionFixesTheCgroupAttachType) {
       {ProgramType::CgroupSock, "cgroup/post_bind4", "sock_create",
        "bpf_function 'f' is in section \"cgroup/post_bind4\", which attaches only as post_bind4, not attach_type = "
        "\"sock_create\""},
+      {ProgramType::CgroupSockAddr, "cgroup/connect4", "connect4", ""},
+      {ProgramType::CgroupSockAddr, "cgroup/recvmsg6", "recvmsg6", ""},
+      {ProgramType::CgroupSockAddr, "cgroup/connect4", "bind4",
+       "bpf_function 'f' is in section \"cgroup/connect4\", which attaches only as connect4, not attach_type = "
+       "\"bind4\""},
+      {ProgramType::CgroupSockAddr, "my_prog", "connect4",
+       "bpf_function 'f' is in section \"my_prog\", which attaches only as none (the kernel needs a cgroup_sock_addr "
+       "program's attach type at load: put it in a section cgroup/<attach_type>, e.g. cgroup/connect4), not "
+       "attach_type = \"connect4\""},
   };
   for (auto &c : cases) {
     SCOPED_TRACE(fmt::format("{} as {}", c.section, c.value));
     ObjectInfo o;
-    const uint32_t pt = c.type == ProgramType::CgroupSkb ? BPF_PROG_TYPE_CGROUP_SKB : BPF_PROG_TYPE_CGROUP_SOCK;
-    o.programs = {{"f", c.section, pt}};
+    const uint32_t pt = c.type == ProgramType::CgroupSkb        ? BPF_PROG_TYPE_CGROUP_SKB
+                        : c.type == ProgramType::CgroupSockAddr ? BPF_PROG_TYPE_CGROUP_SOCK_ADDR
+                                                                : BPF_PROG_TYPE_CGROUP_SOCK;
+    // A section of the user's own naming: libbpf gives it no type.
+    o.programs = {{"f", c.section, std::string_view(c.section) == "my_prog" ? uint32_t{BPF_PROG_TYPE_UNSPEC} : pt}};
     auto p = spec(c.type, "f");
     AttachSpec a;
     a.pos = {6, 1};
@@ -646,7 +660,9 @@ TEST(SectionRule, EverySectionAgainstEveryType) {
       {"cgroup/skb", {T::CgroupSkb}, false},
       {"cgroup/sock", {T::CgroupSock}, false},
       {"cgroup/post_bind4", {T::CgroupSock}, false},
-      {"cgroup/connect4", {}, false},
+      {"cgroup/connect4", {T::CgroupSockAddr}, false},
+      {"cgroup/getsockname6", {T::CgroupSockAddr}, false},
+      {"sockops", {T::Sockops}, false},
       {"socket", {}, false},
       {"lsm/file_open", {}, false},
       {"my_section", all_program_types(), true},  // names no type: the manifest decides
