@@ -187,6 +187,9 @@ uint32_t pinned_live_link_id(const std::string &link_pin, uint32_t *prog_id) {
   if (prog_id) *prog_id = info.prog_id;
   // A cgroup link outlives its cgroup, detached: the kernel then reports cgroup_id 0.
   if (info.type == BPF_LINK_TYPE_CGROUP && info.cgroup.cgroup_id == 0) return 0;
+  // A netns link (sk_lookup) outlives its network namespace, detached: netns_ino 0 then
+  // (bpf_netns_link_fill_info() reports 0 once the namespace's pre_exit cleared link->net).
+  if (info.type == BPF_LINK_TYPE_NETNS && info.netns.netns_ino == 0) return 0;
   return info.id;
 }
 

@@ -54,7 +54,8 @@ Result<AttachRecord> attach_cgroup(int prog_fd, ProgramType t, const AttachSpec 
 bool link_updatable(ProgramType t);
 
 /// Kernel id of the live link pinned at `link_pin` (0 when none), like pinned_link_id(), but a
-/// cgroup link whose cgroup was removed (the kernel reports cgroup_id 0) counts as gone too.
+/// cgroup link whose cgroup was removed (the kernel reports cgroup_id 0) and a netns link whose
+/// network namespace is gone (netns_ino 0) count as gone too.
 uint32_t pinned_live_link_id(const std::string &link_pin, uint32_t *prog_id = nullptr);
 
 }  // namespace bpfrec

@@ -47,6 +47,7 @@ enum class ProgramType {
   CgroupSkb,
   CgroupSock,
   RawTracepoint,
+  SkLookup,
 };
 
 /// Every ProgramType, in declaration order.

@@ -1,6 +1,6 @@
 // Program types as descriptors. Everything the daemon knows about one program type lives in
 // the descriptor file of its family (types/xdp.cpp, tc.cpp, tracepoint.cpp, probe.cpp,
-// tracing.cpp, cgroup.cpp): its manifest name, the kernel program type and expected attach type,
+// tracing.cpp, cgroup.cpp, sk_lookup.cpp): its manifest name, the kernel program type and expected attach type,
 // the ELF sections that name it, the attach keys it takes (required and allowed) and how they
 // are parsed, the canonical attach key and the label, how the kernel is probed for it, which
 // attacher attaches it, whether its links update in place, whether its target is fixed at load.
@@ -46,6 +46,7 @@ enum class AttacherKind {
   Trampoline,     ///< tracing link (fentry, fexit): target bound at load
   RawTracepoint,  ///< raw tracepoint link
   Cgroup,         ///< BPF_LINK_CREATE on a cgroup v2 directory
+  NetnsLink,      ///< BPF_LINK_CREATE on a network namespace file (sk_lookup)
 };
 
 /// One attach key a type takes: its name and how its value is read into an AttachSpec (errors
@@ -132,6 +133,7 @@ const TypeDescriptor &fentry();
 const TypeDescriptor &fexit();
 const TypeDescriptor &cgroup_skb();
 const TypeDescriptor &cgroup_sock();
+const TypeDescriptor &sk_lookup();
 }  // namespace types
 
 }  // namespace bpfrec
