@@ -21,7 +21,8 @@ namespace bpfrec {
 /// - fentry, fexit: a minimal BPF_PROG_TYPE_TRACING load against a function of the kernel's BTF
 ///   (/sys/kernel/btf/vmlinux); lockdown refuses it with EPERM, kernels without BPF trampolines
 ///   with ENOTSUPP (524);
-/// - cgroup_skb, cgroup_sock, raw_tracepoint: libbpf_probe_bpf_prog_type();
+/// - cgroup_skb, cgroup_sock, raw_tracepoint, sk_lookup: libbpf_probe_bpf_prog_type();
+/// - netfilter: a minimal BPF_PROG_TYPE_NETFILTER load (Linux 6.4+, CONFIG_NETFILTER_BPF_LINK);
 /// - xdp, tc, tracepoint, uprobe, uretprobe: not probed here (always success).
 /// The error's message is the reason, e.g. "no kprobe PMU in this kernel (...)"; code ENOTSUP.
 Result<void> probe_program_type(ProgramType t);

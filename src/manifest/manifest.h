@@ -48,6 +48,7 @@ enum class ProgramType {
   CgroupSock,
   RawTracepoint,
   SkLookup,
+  Netfilter,
 };
 
 /// Every ProgramType, in declaration order.
@@ -109,6 +110,10 @@ struct AttachSpec {
   // cgroup_skb, cgroup_sock (cgroup_skb uses `direction` too)
   std::string cgroup;                     // absolute path of a cgroup v2 directory, normalized
   std::string attach_type = "sock_create";  // cgroup_sock: one of cgroup_sock_attach_names()
+  // netfilter: the hook by name ("ipv4_prerouting"), and the netfilter priority (signed, lower
+  // runs first; default 0 = NF_IP_PRI_FILTER, INT32_MIN and INT32_MAX are refused by the kernel)
+  std::string hook;
+  int32_t netfilter_priority = 0;
 
   /// Free strings shown with this attachment in status (bpfman's link metadata); not part of
   /// canonical(): changing them changes nothing in the kernel.

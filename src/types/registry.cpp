@@ -11,7 +11,8 @@ const std::vector<const TypeDescriptor *> &all_descriptors() {
   static const std::vector<const TypeDescriptor *> all{
       &types::xdp(),       &types::tc(),     &types::tracepoint(), &types::uprobe(),    &types::uretprobe(),
       &types::kprobe(),    &types::kretprobe(), &types::fentry(),  &types::fexit(),     &types::cgroup_skb(),
-      &types::cgroup_sock(), &types::raw_tracepoint(), &types::sk_lookup()};
+      &types::cgroup_sock(), &types::raw_tracepoint(), &types::sk_lookup(),
+      &types::netfilter()};
   return all;
 }
 
