@@ -83,6 +83,21 @@ Result<void> probe_tracing(bool fexit) {
   return unavailable(fmt::format("the kernel refuses BPF_PROG_TYPE_TRACING ({})", errno_text(err)));
 }
 
+// A two-instruction netfilter program ("return NF_ACCEPT") with BPF_NETFILTER as expected attach
+// type: libbpf 1.1.2 does not know the type (Linux 6.4), so it is loaded by hand.
+Result<void> probe_netfilter(const TypeDescriptor &d) {
+  const bpf_insn insns[] = {
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 1},  // r0 = NF_ACCEPT
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},                   // exit
+  };
+  DECLARE_LIBBPF_OPTS(bpf_prog_load_opts, opts,
+                      .expected_attach_type = static_cast<bpf_attach_type>(d.expected_attach_type));
+  UniqueFd fd(bpf_prog_load(static_cast<bpf_prog_type>(d.prog_type), nullptr, "GPL", insns, 2, &opts));
+  if (fd.valid()) return {};
+  return unavailable(fmt::format("the kernel does not load BPF_PROG_TYPE_NETFILTER programs ({}): netfilter links "
+                                 "need Linux 6.4 or later built with CONFIG_NETFILTER_BPF_LINK", errno_text(errno)));
+}
+
 Result<void> probe_uncached(ProgramType t) {
   const TypeDescriptor &d = descriptor(t);
   switch (d.probe) {
@@ -91,6 +106,7 @@ Result<void> probe_uncached(ProgramType t) {
     case ProbeKind::KprobePmu: return probe_kprobe(false);
     case ProbeKind::KretprobePmu: return probe_kprobe(true);
     case ProbeKind::Trampoline: return probe_tracing(d.expected_attach_type == BPF_TRACE_FEXIT);
+    case ProbeKind::Netfilter: return probe_netfilter(d);
   }
   return {};
 }
@@ -187,6 +203,9 @@ uint32_t pinned_live_link_id(const std::string &link_pin, uint32_t *prog_id) {
   if (prog_id) *prog_id = info.prog_id;
   // A cgroup link outlives its cgroup, detached: the kernel then reports cgroup_id 0.
   if (info.type == BPF_LINK_TYPE_CGROUP && info.cgroup.cgroup_id == 0) return 0;
+  // A netns link (sk_lookup) outlives its network namespace, detached: netns_ino 0 then
+  // (bpf_netns_link_fill_info() reports 0 once the namespace's pre_exit cleared link->net).
+  if (info.type == BPF_LINK_TYPE_NETNS && info.netns.netns_ino == 0) return 0;
   return info.id;
 }
 

@@ -21,7 +21,8 @@ namespace bpfrec {
 /// - fentry, fexit: a minimal BPF_PROG_TYPE_TRACING load against a function of the kernel's BTF
 ///   (/sys/kernel/btf/vmlinux); lockdown refuses it with EPERM, kernels without BPF trampolines
 ///   with ENOTSUPP (524);
-/// - cgroup_skb, cgroup_sock, raw_tracepoint: libbpf_probe_bpf_prog_type();
+/// - cgroup_skb, cgroup_sock, raw_tracepoint, sk_lookup: libbpf_probe_bpf_prog_type();
+/// - netfilter: a minimal BPF_PROG_TYPE_NETFILTER load (Linux 6.4+, CONFIG_NETFILTER_BPF_LINK);
 /// - xdp, tc, tracepoint, uprobe, uretprobe: not probed here (always success).
 /// The error's message is the reason, e.g. "no kprobe PMU in this kernel (...)"; code ENOTSUP.
 Result<void> probe_program_type(ProgramType t);
@@ -54,7 +55,8 @@ Result<AttachRecord> attach_cgroup(int prog_fd, ProgramType t, const AttachSpec 
 bool link_updatable(ProgramType t);
 
 /// Kernel id of the live link pinned at `link_pin` (0 when none), like pinned_link_id(), but a
-/// cgroup link whose cgroup was removed (the kernel reports cgroup_id 0) counts as gone too.
+/// cgroup link whose cgroup was removed (the kernel reports cgroup_id 0) and a netns link whose
+/// network namespace is gone (netns_ino 0) count as gone too.
 uint32_t pinned_live_link_id(const std::string &link_pin, uint32_t *prog_id = nullptr);
 
 }  // namespace bpfrec

@@ -15,6 +15,8 @@
 #include <spdlog/spdlog.h>
 
 #include "kernel/attach.h"
+#include "kernel/attach_netfilter.h"
+#include "kernel/attach_netns.h"
 #include "kernel/attach_tracing.h"
 #include "kernel/features.h"
 #include "kernel/pin_cache.h"
@@ -470,6 +472,8 @@ class LibbpfKernel final : public Kernel {
       case AttacherKind::Trampoline: r = attach_fentry(fd->get(), spec.type, a, link_pin); break;
       case AttacherKind::RawTracepoint: r = attach_raw_tracepoint(fd->get(), a, link_pin); break;
       case AttacherKind::Cgroup: r = attach_cgroup(fd->get(), spec.type, a, link_pin); break;
+      case AttacherKind::NetnsLink: r = attach_netns_link(fd->get(), spec.type, a, link_pin); break;
+      case AttacherKind::Netfilter: r = attach_netfilter(fd->get(), a, link_pin); break;
     }
     if (!r) return r;
     r->key = key;

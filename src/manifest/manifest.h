@@ -49,6 +49,8 @@ enum class ProgramType {
   RawTracepoint,
   CgroupSockAddr,
   Sockops,
+  SkLookup,
+  Netfilter,
 };
 
 /// Every ProgramType, in declaration order.
@@ -111,6 +113,10 @@ struct AttachSpec {
   std::string cgroup;                     // absolute path of a cgroup v2 directory, normalized
   std::string attach_type = "sock_create";  // cgroup_sock: one of cgroup_sock_attach_names();
                                             // cgroup_sock_addr: connect4, bind6, ... (required)
+  // netfilter: the hook by name ("ipv4_prerouting"), and the netfilter priority (signed, lower
+  // runs first; default 0 = NF_IP_PRI_FILTER, INT32_MIN and INT32_MAX are refused by the kernel)
+  std::string hook;
+  int32_t netfilter_priority = 0;
 
   /// Free strings shown with this attachment in status (bpfman's link metadata); not part of
   /// canonical(): changing them changes nothing in the kernel.

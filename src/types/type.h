@@ -1,6 +1,7 @@
 // Program types as descriptors. Everything the daemon knows about one program type lives in
 // the descriptor file of its family (types/xdp.cpp, tc.cpp, tracepoint.cpp, probe.cpp,
-// tracing.cpp, cgroup.cpp): its manifest name, the kernel program type and expected attach type,
+// tracing.cpp, cgroup.cpp, sk_lookup.cpp,
+// netfilter.cpp): its manifest name, the kernel program type and expected attach type,
 // the ELF sections that name it, the attach keys it takes (required and allowed) and how they
 // are parsed, the canonical attach key and the label, how the kernel is probed for it, which
 // attacher attaches it, whether its links update in place, whether its target is fixed at load.
@@ -13,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "manifest/manifest.h"
@@ -34,6 +36,7 @@ enum class ProbeKind {
   KprobePmu,     ///< the kprobe PMU (/sys/bus/event_source/devices/kprobe)
   KretprobePmu,  ///< the kprobe PMU and its format/retprobe bit
   Trampoline,    ///< a minimal BPF_PROG_TYPE_TRACING load with expected_attach_type
+  Netfilter,     ///< a minimal BPF_PROG_TYPE_NETFILTER load (libbpf 1.1.2 cannot probe it)
 };
 
 /// Which attacher attaches a type's attach points (one per mechanism family; the kernel routes).
@@ -46,6 +49,8 @@ enum class AttacherKind {
   Trampoline,     ///< tracing link (fentry, fexit): target bound at load
   RawTracepoint,  ///< raw tracepoint link
   Cgroup,         ///< BPF_LINK_CREATE on a cgroup v2 directory
+  NetnsLink,      ///< BPF_LINK_CREATE on a network namespace file (sk_lookup)
+  Netfilter,      ///< netfilter link (BPF_NETFILTER) made inside the target network namespace
 };
 
 /// One attach key a type takes: its name and how its value is read into an AttachSpec (errors
@@ -134,6 +139,12 @@ const TypeDescriptor &cgroup_skb();
 const TypeDescriptor &cgroup_sock();
 const TypeDescriptor &cgroup_sock_addr();
 const TypeDescriptor &sockops();
+const TypeDescriptor &sk_lookup();
+const TypeDescriptor &netfilter();
+
+/// netfilter: the (pf, hooknum) of a hook name ("ipv4_prerouting" -> NFPROTO_IPV4,
+/// NF_INET_PRE_ROUTING); nullopt for any other name.
+std::optional<std::pair<uint32_t, uint32_t>> netfilter_hook(std::string_view name);
 }  // namespace types
 
 }  // namespace bpfrec

@@ -408,7 +408,7 @@ const std::string kTcKeys = "(expected one of: interface, netns, priority, proce
 const std::string kProbeKeys = "(expected one of: target, function, offset, pid, metadata)";
 const std::string kTypes =
     "xdp, tc, tracepoint, uprobe, uretprobe, kprobe, kretprobe, fentry, fexit, cgroup_skb, cgroup_sock, "
-    "raw_tracepoint, cgroup_sock_addr, sockops";
+    "raw_tracepoint, cgroup_sock_addr, sockops, sk_lookup, netfilter";
 
 std::vector<ErrorCase> error_cases() {
   return {
@@ -1065,7 +1065,7 @@ TEST(AttachCanonical, ExactBytes) {
 
 TEST(ProgramTypes, NamesRoundTrip) {
   for (auto t : all_program_types()) EXPECT_EQ(program_type_from_string(to_string(t)), t);
-  EXPECT_THAT(all_program_types(), SizeIs(14));
+  EXPECT_THAT(all_program_types(), SizeIs(16));
   EXPECT_EQ(program_type_from_string("kfunc"), std::nullopt);
   EXPECT_EQ(program_type_from_string("raw_tp"), std::nullopt);
   EXPECT_EQ(program_type_from_string(""), std::nullopt);
