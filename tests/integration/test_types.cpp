@@ -19,6 +19,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cgroup_child.h"
 #include "harness.h"
 
 namespace it {
@@ -164,56 +165,8 @@ TEST_F(Types, UnknownRawTracepointIsAFailedAttachPoint) {
 // ---------------------------------------------------------------------------------------------
 // cgroups
 
-/// A cgroup v2 directory made for one test (under the host's cgroup2 mount, or a cgroup2 mounted
-/// in the test's private mount namespace); removed on destruction once empty.
-class TestCgroup {
- public:
-  TestCgroup() {
-    std::string root = cgroup2_mount();
-    if (root.empty()) {
-      // The suite runs in its own mount namespace: a private cgroup2 mount is invisible outside.
-      root = "/run/bpfrec-it-cgroup2";
-      ::mkdir(root.c_str(), 0755);
-      if (::mount("cgroup2", root.c_str(), "cgroup2", 0, nullptr) != 0) {
-        error_ = "no cgroup2 mounted, and mounting one failed: " + std::string(std::strerror(errno));
-        return;
-      }
-    }
-    path_ = root + "/" + unique_name("bpfrec-it-");
-    if (::mkdir(path_.c_str(), 0755) != 0) {
-      error_ = "mkdir " + path_ + ": " + std::strerror(errno);
-      path_.clear();
-    }
-  }
-  ~TestCgroup() {
-    if (!path_.empty()) (void)wait_until([&] { return ::rmdir(path_.c_str()) == 0 || errno == ENOENT; }, 2s);
-  }
-  TestCgroup(const TestCgroup&) = delete;
-  TestCgroup& operator=(const TestCgroup&) = delete;
-
-  const std::string& error() const { return error_; }
-  const std::string& path() const { return path_; }
-
-  /// The first cgroup2 mount in /proc/self/mountinfo ("" when there is none).
-  static std::string cgroup2_mount() {
-    std::ifstream in("/proc/self/mountinfo");
-    std::string line;
-    while (std::getline(in, line)) {
-      // ... mount-point ... - fstype source options
-      const auto dash = line.find(" - ");
-      if (dash == std::string::npos || line.compare(dash + 3, 8, "cgroup2 ") != 0) continue;
-      std::istringstream f(line);
-      std::string id, parent, dev, root, mnt;
-      f >> id >> parent >> dev >> root >> mnt;
-      if (root == "/") return mnt;
-    }
-    return {};
-  }
-
- private:
-  std::string path_;
-  std::string error_;
-};
+/// The cgroup each test makes (cgroup_child.h).
+using TestCgroup = ScratchCgroup;
 
 struct SocketRun {
   bool ok = false;
