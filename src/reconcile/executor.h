@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "kernel/kernel.h"
+#include "reconcile/kernel_port.h"
 #include "reconcile/plan.h"
 
 namespace bpfrec {
