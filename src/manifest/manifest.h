@@ -49,6 +49,7 @@ enum class ProgramType {
   RawTracepoint,
   CgroupSockAddr,
   Sockops,
+  Lsm,
 };
 
 /// Every ProgramType, in declaration order.
@@ -67,9 +68,10 @@ std::optional<ProgramType> program_type_from_string(std::string_view s);
 /// True for types that attach to a network interface (xdp, tc).
 bool is_network_type(ProgramType t);
 
-/// True for fentry and fexit: the kernel function is the program's attach target at LOAD time
-/// (attach_btf_id, checked by the verifier), so the program takes exactly one attach point and a
-/// changed `function` means loading the program again (it is part of program_digest()).
+/// True for fentry, fexit and lsm: the kernel function (lsm: the hook's bpf_lsm_<hook>) is the
+/// program's attach target at LOAD time (attach_btf_id, checked by the verifier), so the program
+/// takes exactly one attach point and a changed `function` (`hook`) means loading the program
+/// again (it is part of program_digest()).
 bool target_fixed_at_load(ProgramType t);
 
 /// cgroup_sock attach types, by bpftool's names (bpftool-cgroup(8)): sock_create
@@ -111,6 +113,8 @@ struct AttachSpec {
   std::string cgroup;                     // absolute path of a cgroup v2 directory, normalized
   std::string attach_type = "sock_create";  // cgroup_sock: one of cgroup_sock_attach_names();
                                             // cgroup_sock_addr: connect4, bind6, ... (required)
+  // lsm: the LSM hook ("file_open"); the program runs at bpf_lsm_<hook>
+  std::string hook;
 
   /// Free strings shown with this attachment in status (bpfman's link metadata); not part of
   /// canonical(): changing them changes nothing in the kernel.
