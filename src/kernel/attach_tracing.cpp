@@ -14,8 +14,12 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include <cctype>
 #include <cstring>
+#include <fstream>
+#include <initializer_list>
 #include <map>
+#include <sstream>
 #include <memory>
 
 #include "kernel/perf_pmu.h"
@@ -56,31 +60,65 @@ Result<void> probe_kprobe(bool retprobe) {
   return {};
 }
 
-// A two-instruction fentry/fexit program ("return 0") loaded against a function of the kernel's
-// BTF: the kernel's answer is the probe.
-Result<void> probe_tracing(bool fexit) {
+// A two-instruction program ("return 0") of `d`'s program and expected attach type (fentry,
+// fexit: BPF_PROG_TYPE_TRACING; lsm: BPF_PROG_TYPE_LSM with BPF_LSM_MAC) loaded against the first
+// of `functions` in the kernel's BTF: the kernel's answer is the probe. `missing`: the reason
+// when none of them is there.
+Result<void> probe_trampoline(const TypeDescriptor &d, std::initializer_list<const char *> functions,
+                              std::string_view missing) {
   std::unique_ptr<btf, decltype(&btf__free)> vmlinux(btf__load_vmlinux_btf(), &btf__free);
   if (!vmlinux) return unavailable(fmt::format("no kernel BTF (/sys/kernel/btf/vmlinux: {})", errno_text(errno)));
   int fn = -1;
-  // bpf_fentry_test1 exists for BPF selftests in every kernel with CONFIG_NET; the others are
-  // fallbacks that kernels of every architecture have.
-  for (const char *name : {"bpf_fentry_test1", "do_sys_openat2", "__task_pid_nr_ns"})
+  for (const char *name : functions)
     if ((fn = btf__find_by_name_kind(vmlinux.get(), name, BTF_KIND_FUNC)) > 0) break;
-  if (fn <= 0) return unavailable("no known function in the kernel's BTF to probe fentry/fexit with");
+  if (fn <= 0) return unavailable(std::string(missing));
   const bpf_insn insns[] = {
       {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0},  // r0 = 0
       {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},                   // exit
   };
-  DECLARE_LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = fexit ? BPF_TRACE_FEXIT : BPF_TRACE_FENTRY,
+  DECLARE_LIBBPF_OPTS(bpf_prog_load_opts, opts,
+                      .expected_attach_type = static_cast<bpf_attach_type>(d.expected_attach_type),
                       .attach_btf_id = static_cast<__u32>(fn));
-  UniqueFd fd(bpf_prog_load(BPF_PROG_TYPE_TRACING, nullptr, "GPL", insns, 2, &opts));
+  const auto type = static_cast<bpf_prog_type>(d.prog_type);
+  const char *tn = libbpf_bpf_prog_type_str(type);  // "tracing", "lsm"
+  std::string type_name = fmt::format("BPF_PROG_TYPE_{}", tn ? tn : "?");
+  for (char &c : type_name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  UniqueFd fd(bpf_prog_load(type, nullptr, "GPL", insns, 2, &opts));
   if (fd.valid()) return {};
   const int err = errno;
   if (err == EPERM)
-    return unavailable(fmt::format("the kernel refuses BPF_PROG_TYPE_TRACING ({}; kernel lockdown refuses it so)",
+    return unavailable(fmt::format("the kernel refuses {} ({}; kernel lockdown refuses it so)", type_name,
                                    errno_text(err)));
-  if (err == kKernelEnotsupp) return unavailable("the kernel has no BPF trampoline for fentry/fexit (ENOTSUPP)");
-  return unavailable(fmt::format("the kernel refuses BPF_PROG_TYPE_TRACING ({})", errno_text(err)));
+  if (err == kKernelEnotsupp)
+    return unavailable(fmt::format("the kernel has no BPF trampoline for {} (ENOTSUPP)", d.name));
+  return unavailable(fmt::format("the kernel refuses {} ({})", type_name, errno_text(err)));
+}
+
+// The kernel loads and attaches lsm programs whatever LSMs are active, but bpf_lsm_<hook> is only
+// called when `bpf` is one of them (the lsm= boot parameter, else CONFIG_LSM): without it an lsm
+// program would be attached and never run. securityfs lists the active LSMs.
+Result<void> probe_bpf_lsm_active() {
+  constexpr const char *kLsmList = "/sys/kernel/security/lsm";
+  std::ifstream in(kLsmList);
+  std::string list;
+  if (!in || !std::getline(in, list))
+    return unavailable(fmt::format("cannot tell whether the bpf LSM is active: {} is unreadable (securityfs not "
+                                   "mounted? mount -t securityfs securityfs /sys/kernel/security)", kLsmList));
+  std::stringstream names(list);
+  for (std::string n; std::getline(names, n, ',');)
+    if (n == "bpf") return {};
+  return unavailable(fmt::format("the bpf LSM is not active: 'bpf' is not in the active LSM list {} (\"{}\"); "
+                                 "boot with lsm=<that list>,bpf (CONFIG_BPF_LSM=y is needed too)", kLsmList, list));
+}
+
+Result<void> probe_lsm(const TypeDescriptor &d) {
+  // bpf_lsm_file_open: one of the kernel's nop functions for every LSM hook (kernel/bpf/bpf_lsm.c,
+  // CONFIG_BPF_LSM); bpf_lsm_bprm_check_security is a fallback.
+  if (auto r = probe_trampoline(d, {"bpf_lsm_file_open", "bpf_lsm_bprm_check_security"},
+                                 "no bpf_lsm_file_open in the kernel's BTF (built without CONFIG_BPF_LSM)");
+      !r)
+    return r;
+  return probe_bpf_lsm_active();
 }
 
 // A two-instruction netfilter program ("return NF_ACCEPT") with BPF_NETFILTER as expected attach
@@ -105,7 +143,12 @@ Result<void> probe_uncached(ProgramType t) {
     case ProbeKind::ProgType: return probe_libbpf(static_cast<bpf_prog_type>(d.prog_type));
     case ProbeKind::KprobePmu: return probe_kprobe(false);
     case ProbeKind::KretprobePmu: return probe_kprobe(true);
-    case ProbeKind::Trampoline: return probe_tracing(d.expected_attach_type == BPF_TRACE_FEXIT);
+    // bpf_fentry_test1 exists for BPF selftests in every kernel with CONFIG_NET; the others are
+    // fallbacks that kernels of every architecture have.
+    case ProbeKind::Trampoline:
+      return probe_trampoline(d, {"bpf_fentry_test1", "do_sys_openat2", "__task_pid_nr_ns"},
+                              "no known function in the kernel's BTF to probe fentry/fexit with");
+    case ProbeKind::Lsm: return probe_lsm(d);
     case ProbeKind::Netfilter: return probe_netfilter(d);
   }
   return {};
@@ -159,7 +202,7 @@ Result<AttachRecord> attach_kprobe(int prog_fd, bool retprobe, const AttachSpec 
   return pin_link(std::move(link), link_pin, std::move(rec));
 }
 
-Result<AttachRecord> attach_fentry(int prog_fd, ProgramType t, const AttachSpec &a, const std::string &link_pin) {
+Result<AttachRecord> attach_trampoline(int prog_fd, ProgramType t, const AttachSpec &a, const std::string &link_pin) {
   AttachRecord rec = link_record(t, a, Mechanism::Link);
   UniqueFd link(bpf_raw_tracepoint_open(nullptr, prog_fd));
   if (!link.valid()) return fail_errno(errno, "attach {} to {}", to_string(t), rec.target);

@@ -1,5 +1,5 @@
 // Attach mechanisms of the kernel-tracing and cgroup program types (kprobe, kretprobe, fentry,
-// fexit, raw_tracepoint, cgroup_skb, cgroup_sock), and the probes that tell whether this kernel
+// fexit, lsm, raw_tracepoint, cgroup_skb, cgroup_sock), and the probes that tell whether this kernel
 // offers a program type at all. Like attach.h: every attachment is a bpf_link pinned at
 // `link_pin`, found again from the pin alone.
 #pragma once
@@ -21,6 +21,9 @@ namespace bpfrec {
 /// - fentry, fexit: a minimal BPF_PROG_TYPE_TRACING load against a function of the kernel's BTF
 ///   (/sys/kernel/btf/vmlinux); lockdown refuses it with EPERM, kernels without BPF trampolines
 ///   with ENOTSUPP (524);
+/// - lsm: a minimal BPF_PROG_TYPE_LSM (BPF_LSM_MAC) load against bpf_lsm_file_open, refused the
+///   same ways, and `bpf` in the active LSM list (/sys/kernel/security/lsm): the kernel loads and
+///   attaches lsm programs without it, but never runs them;
 /// - cgroup_skb, cgroup_sock, raw_tracepoint, sk_lookup: libbpf_probe_bpf_prog_type();
 /// - netfilter: a minimal BPF_PROG_TYPE_NETFILTER load (Linux 6.4+, CONFIG_NETFILTER_BPF_LINK);
 /// - xdp, tc, tracepoint, uprobe, uretprobe: not probed here (always success).
@@ -33,9 +36,10 @@ Result<void> probe_program_type(ProgramType t);
 /// Errors: no kprobe PMU; unknown or unprobeable function (ENOENT/EINVAL from perf_event_open).
 Result<AttachRecord> attach_kprobe(int prog_fd, bool retprobe, const AttachSpec &a, const std::string &link_pin);
 
-/// fentry/fexit: the program was loaded against its function (attach_btf_id), so attaching is a
-/// tracing link from bpf_raw_tracepoint_open(NULL, prog_fd) (Linux 5.5); mechanism link.
-Result<AttachRecord> attach_fentry(int prog_fd, ProgramType t, const AttachSpec &a, const std::string &link_pin);
+/// fentry/fexit/lsm: the program was loaded against its function or hook (attach_btf_id), so
+/// attaching is a tracing link from bpf_raw_tracepoint_open(NULL, prog_fd) (Linux 5.5; lsm 5.7,
+/// for BPF_LSM_MAC); mechanism link.
+Result<AttachRecord> attach_trampoline(int prog_fd, ProgramType t, const AttachSpec &a, const std::string &link_pin);
 
 /// raw_tracepoint `a.tracepoint` ("sys_enter") through bpf_raw_tracepoint_open(); mechanism
 /// link. Errors: ENOENT for an unknown raw tracepoint.

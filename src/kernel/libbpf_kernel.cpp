@@ -327,11 +327,14 @@ class LibbpfKernel final : public Kernel {
       if (auto r = make_dirs(group_dir); !r) return std::unexpected(r.error());
     recent_log().clear();
     if (target_fixed_at_load(spec.type) && !spec.attach.empty()) {
-      // fentry/fexit: the kernel function is the program's attach_btf_id, resolved here from the
-      // kernel's BTF; the expected attach type (fentry or fexit) comes from the section.
-      const std::string &fn = spec.attach[0].function;
+      // fentry/fexit/lsm: the kernel function is the program's attach_btf_id, resolved here from
+      // the kernel's BTF by libbpf (which adds "bpf_lsm_" to an lsm hook); the expected attach
+      // type (fentry, fexit, lsm) comes from the section.
+      const TypeDescriptor &d = descriptor(spec.type);
+      const std::string fn = d.load_target(spec.attach[0]);
       if (int err = bpf_program__set_attach_target(prog, 0, fn.c_str()))
-        return fail_errno(-err, "{} target {}: not a function in the kernel's BTF", to_string(spec.type), fn);
+        return fail_errno(-err, "{} {} {}: no function {}{} in the kernel's BTF", to_string(spec.type),
+                          d.load_target_key, fn, d.load_target_btf_prefix, fn);
     }
     if (int err = bpf_object__load(obj.get())) {
       std::string log;
@@ -469,7 +472,7 @@ class LibbpfKernel final : public Kernel {
         break;
       }
       case AttacherKind::Kprobe: r = attach_kprobe(fd->get(), descriptor(spec.type).retprobe, a, link_pin); break;
-      case AttacherKind::Trampoline: r = attach_fentry(fd->get(), spec.type, a, link_pin); break;
+      case AttacherKind::Trampoline: r = attach_trampoline(fd->get(), spec.type, a, link_pin); break;
       case AttacherKind::RawTracepoint: r = attach_raw_tracepoint(fd->get(), a, link_pin); break;
       case AttacherKind::Cgroup: r = attach_cgroup(fd->get(), spec.type, a, link_pin); break;
       case AttacherKind::NetnsLink: r = attach_netns_link(fd->get(), spec.type, a, link_pin); break;

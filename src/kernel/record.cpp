@@ -29,6 +29,7 @@ json spec_to_json(const AttachSpec &a) {
   if (a.pid) j["pid"] = *a.pid;
   // cgroup programs (records written before they existed have neither key)
   if (!a.cgroup.empty()) j["cgroup"] = a.cgroup, j["attach_type"] = a.attach_type;
+  if (!a.hook.empty()) j["hook"] = a.hook;  // lsm
   return j;
 }
 
@@ -50,6 +51,7 @@ AttachSpec spec_from_json(const json &j) {
   if (j.contains("pid")) a.pid = j.at("pid").get<int32_t>();
   if (j.contains("cgroup")) a.cgroup = j.at("cgroup").get<std::string>();
   if (j.contains("attach_type")) a.attach_type = j.at("attach_type").get<std::string>();
+  if (j.contains("hook")) a.hook = j.at("hook").get<std::string>();
   return a;
 }
 

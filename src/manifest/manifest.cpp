@@ -308,11 +308,11 @@ void parse_program(Reader &r, const toml::table &t, const std::string &path, Pro
   if (!t.contains("bpf_function")) r.error(p.pos, "[[program]] needs 'bpf_function'");
   if (!t.contains("bytecode")) r.error(p.pos, "[[program]] needs 'bytecode'");
   // No [[program.attach]]: a load-only program (bpfman loads without attaching): loaded and
-  // pinned, its maps there for tools and map owners. fentry/fexit cannot be: their function is
-  // bound at load.
+  // pinned, its maps there for tools and map owners. fentry/fexit/lsm cannot be: their function
+  // (hook) is bound at load.
   if (type && target_fixed_at_load(*type) && (!attach || attach->empty()))
-    r.error(p.pos, fmt::format("type {} takes exactly one [[program.attach]]: its function is bound when the program "
-                               "is loaded", to_string(*type)));
+    r.error(p.pos, fmt::format("type {} takes exactly one [[program.attach]]: its {} is bound when the program "
+                               "is loaded", to_string(*type), descriptor(*type).load_target_key));
   if (attach && attach->size() > kMaxAttachPerProgram)
     r.error(pos_of((*attach)[kMaxAttachPerProgram].source()),
             fmt::format("more than {} [[program.attach]] tables in one program", kMaxAttachPerProgram));
@@ -325,9 +325,9 @@ void parse_program(Reader &r, const toml::table &t, const std::string &path, Pro
       if (!fresh)
         r.error(a.pos, fmt::format("this attach point repeats the one at line {}", it->second.line));
       else if (target_fixed_at_load(*type) && seen.size() > 1)
-        r.error(a.pos, fmt::format("type {} takes exactly one [[program.attach]]: its function is fixed when the "
-                                   "program is loaded (declare another [[program]] for another function)",
-                                   to_string(*type)));
+        r.error(a.pos, fmt::format("type {0} takes exactly one [[program.attach]]: its {1} is fixed when the "
+                                   "program is loaded (declare another [[program]] for another {1})",
+                                   to_string(*type), descriptor(*type).load_target_key));
       p.attach.push_back(std::move(a));
     }
   }

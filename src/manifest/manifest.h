@@ -51,6 +51,7 @@ enum class ProgramType {
   Sockops,
   SkLookup,
   Netfilter,
+  Lsm,
 };
 
 /// Every ProgramType, in declaration order.
@@ -69,9 +70,10 @@ std::optional<ProgramType> program_type_from_string(std::string_view s);
 /// True for types that attach to a network interface (xdp, tc).
 bool is_network_type(ProgramType t);
 
-/// True for fentry and fexit: the kernel function is the program's attach target at LOAD time
-/// (attach_btf_id, checked by the verifier), so the program takes exactly one attach point and a
-/// changed `function` means loading the program again (it is part of program_digest()).
+/// True for fentry, fexit and lsm: the kernel function (lsm: the hook's bpf_lsm_<hook>) is the
+/// program's attach target at LOAD time (attach_btf_id, checked by the verifier), so the program
+/// takes exactly one attach point and a changed `function` (`hook`) means loading the program
+/// again (it is part of program_digest()).
 bool target_fixed_at_load(ProgramType t);
 
 /// cgroup_sock attach types, by bpftool's names (bpftool-cgroup(8)): sock_create
@@ -114,7 +116,8 @@ struct AttachSpec {
   std::string attach_type = "sock_create";  // cgroup_sock: one of cgroup_sock_attach_names();
                                             // cgroup_sock_addr: connect4, bind6, ... (required)
   // netfilter: the hook by name ("ipv4_prerouting"), and the netfilter priority (signed, lower
-  // runs first; default 0 = NF_IP_PRI_FILTER, INT32_MIN and INT32_MAX are refused by the kernel)
+  // runs first; default 0 = NF_IP_PRI_FILTER, INT32_MIN and INT32_MAX are refused by the kernel);
+  // lsm: the LSM hook ("file_open"); the program runs at bpf_lsm_<hook>
   std::string hook;
   int32_t netfilter_priority = 0;
 

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "reconcile/state.h"
+#include "types/type.h"
 #include "util/sha256.h"
 
 namespace bpfrec {
@@ -31,9 +32,10 @@ std::string memo_sha256(const std::string &text) {
 
 std::string program_digest(const ProgramSpec &p) {
   std::string s = fmt::format("v1\ntype={}\nfn={}\nbytecode={}\n", to_string(p.type), p.bpf_function, p.bytecode_digest);
-  // fentry/fexit: the kernel function is bound at load (attach_btf_id), so it is part of the
-  // program. Only for those types, so that digests of programs pinned before stay the same.
-  if (target_fixed_at_load(p.type) && !p.attach.empty()) s += fmt::format("load_target={}\n", p.attach[0].function);
+  // fentry/fexit/lsm: the kernel function (hook) is bound at load (attach_btf_id), so it is part
+  // of the program. Only for those types, so that digests of programs pinned before stay the same.
+  if (target_fixed_at_load(p.type) && !p.attach.empty())
+    s += fmt::format("load_target={}\n", descriptor(p.type).load_target(p.attach[0]));
   // The map group decides which shared maps the program is loaded with. Only when the manifest
   // names it: a default group (the manifest's name) is not, so digests of programs pinned
   // before map_group existed stay the same, and renaming a file replaces nothing.

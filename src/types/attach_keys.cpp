@@ -87,6 +87,19 @@ void user_function(TomlReader &r, const toml::node &v, AttachSpec &a) {
   }
 }
 
+void lsm_hook(TomlReader &r, const toml::node &v, AttachSpec &a) {
+  auto s = r.str(v, "hook");
+  if (!s) return;
+  constexpr std::string_view kPrefix = "bpf_lsm_";
+  if (s->empty()) r.error(v, "'hook' must not be empty");
+  else if (s->find('.') != std::string::npos || !valid_kernel_symbol(*s) || s->size() > 255 - kPrefix.size())
+    r.error(v, fmt::format("'hook' = \"{}\" is not an LSM hook name (letters, digits, '_'; e.g. file_open)", *s));
+  else if (s->starts_with(kPrefix))
+    r.error(v, fmt::format("'hook' = \"{}\": name the hook without the kernel's bpf_lsm_ prefix (\"{}\")", *s,
+                           s->substr(kPrefix.size())));
+  else a.hook = *s;
+}
+
 void offset(TomlReader &r, const toml::node &v, AttachSpec &a) {
   if (auto n = r.integer(v, "offset", 0, INT64_MAX)) a.offset = static_cast<uint64_t>(*n);
 }

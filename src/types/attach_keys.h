@@ -26,6 +26,9 @@ void direction(TomlReader &r, const toml::node &v, AttachSpec &a);
 void kernel_function(TomlReader &r, const toml::node &v, AttachSpec &a);
 /// `function` of a uprobe: any non-empty symbol.
 void user_function(TomlReader &r, const toml::node &v, AttachSpec &a);
+/// `hook` of an lsm program: an LSM hook name ([A-Za-z0-9_], e.g. "file_open"), without the
+/// kernel's "bpf_lsm_" prefix.
+void lsm_hook(TomlReader &r, const toml::node &v, AttachSpec &a);
 /// `offset`: 0..INT64_MAX bytes (from `function` when both are given).
 void offset(TomlReader &r, const toml::node &v, AttachSpec &a);
 /// `cgroup`: the absolute path of a cgroup v2 directory, normalized ("/a//b/" -> "/a/b").

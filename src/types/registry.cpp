@@ -12,7 +12,7 @@ const std::vector<const TypeDescriptor *> &all_descriptors() {
       &types::xdp(),       &types::tc(),     &types::tracepoint(), &types::uprobe(),    &types::uretprobe(),
       &types::kprobe(),    &types::kretprobe(), &types::fentry(),  &types::fexit(),     &types::cgroup_skb(),
       &types::cgroup_sock(), &types::raw_tracepoint(), &types::cgroup_sock_addr(),
-      &types::sockops(),     &types::sk_lookup(),       &types::netfilter()};
+      &types::sockops(),     &types::sk_lookup(),       &types::netfilter(),      &types::lsm()};
   return all;
 }
 

@@ -1,10 +1,10 @@
 // Program types as descriptors. Everything the daemon knows about one program type lives in
 // the descriptor file of its family (types/xdp.cpp, tc.cpp, tracepoint.cpp, probe.cpp,
-// tracing.cpp, cgroup.cpp, sk_lookup.cpp,
-// netfilter.cpp): its manifest name, the kernel program type and expected attach type,
-// the ELF sections that name it, the attach keys it takes (required and allowed) and how they
-// are parsed, the canonical attach key and the label, how the kernel is probed for it, which
-// attacher attaches it, whether its links update in place, whether its target is fixed at load.
+// tracing.cpp, cgroup.cpp, sk_lookup.cpp, netfilter.cpp, lsm.cpp, ...): its manifest name, the
+// kernel program type and expected attach type, the ELF sections that name it, the attach keys it
+// takes (required and allowed) and how they are parsed, the canonical attach key and the label,
+// how the kernel is probed for it, which attacher attaches it, whether its links update in place,
+// whether its target is fixed at load.
 // The parser, validation, planner, status and the kernel read descriptors; nothing outside this
 // folder switches over ProgramType. Adding a type is a descriptor file and a row in registry.cpp
 // (bpftrace's PROBE_LIST plus one Attached*Probe per kind is the model).
@@ -37,6 +37,7 @@ enum class ProbeKind {
   KretprobePmu,  ///< the kprobe PMU and its format/retprobe bit
   Trampoline,    ///< a minimal BPF_PROG_TYPE_TRACING load with expected_attach_type
   Netfilter,     ///< a minimal BPF_PROG_TYPE_NETFILTER load (libbpf 1.1.2 cannot probe it)
+  Lsm,           ///< a minimal BPF_PROG_TYPE_LSM load (BPF_LSM_MAC), and `bpf` among the active LSMs
 };
 
 /// Which attacher attaches a type's attach points (one per mechanism family; the kernel routes).
@@ -46,7 +47,7 @@ enum class AttacherKind {
   Tracepoint,     ///< perf link on a tracefs event
   Uprobe,         ///< perf link on a uprobe PMU event
   Kprobe,         ///< perf link on a kprobe PMU event
-  Trampoline,     ///< tracing link (fentry, fexit): target bound at load
+  Trampoline,     ///< tracing link (fentry, fexit, lsm): target bound at load
   RawTracepoint,  ///< raw tracepoint link
   Cgroup,         ///< BPF_LINK_CREATE on a cgroup v2 directory
   NetnsLink,      ///< BPF_LINK_CREATE on a network namespace file (sk_lookup)
@@ -66,7 +67,7 @@ struct TypeDescriptor {
   ProgramType type;
   std::string_view name;  ///< in manifests and status (bpfman's names where bpfman has the type)
   uint32_t prog_type;     ///< BPF_PROG_TYPE_* the program must load as
-  /// BPF_* attach type set at load when libbpf's section names none (fentry, fexit); 0: none.
+  /// BPF_* attach type set at load when libbpf's section names none (fentry, fexit, lsm); 0: none.
   uint32_t expected_attach_type = 0;
 
   /// libbpf section names of this type's family: "xdp" matches "xdp" and "xdp/<anything>";
@@ -90,6 +91,14 @@ struct TypeDescriptor {
   bool target_fixed_at_load = false;  ///< the attach target is part of the load (attach_btf_id)
   bool link_updatable = false;        ///< BPF_LINK_UPDATE re-points its link (a swap without a gap)
   bool retprobe = false;              ///< a probe of the function's return (uretprobe, kretprobe)
+  /// For target_fixed_at_load types: the attach key that names the target ("function", "hook"),
+  /// for messages, and the name that bpf_program__set_attach_target() looks up in the kernel's
+  /// BTF for `a` (libbpf 1.1.2 prefixes it by the expected attach type: "bpf_lsm_" for
+  /// BPF_LSM_MAC, nothing for fentry/fexit). Part of program_digest().
+  std::string_view load_target_key;
+  std::string (*load_target)(const AttachSpec &a) = nullptr;
+  /// What libbpf puts before load_target() to find the BTF function ("bpf_lsm_"), for messages.
+  std::string_view load_target_btf_prefix;
 
   ProbeKind probe = ProbeKind::None;
   AttacherKind attacher;
@@ -145,6 +154,7 @@ const TypeDescriptor &netfilter();
 /// netfilter: the (pf, hooknum) of a hook name ("ipv4_prerouting" -> NFPROTO_IPV4,
 /// NF_INET_PRE_ROUTING); nullopt for any other name.
 std::optional<std::pair<uint32_t, uint32_t>> netfilter_hook(std::string_view name);
+const TypeDescriptor &lsm();
 }  // namespace types
 
 }  // namespace bpfrec

@@ -70,6 +70,7 @@ std::string required_attach_keys(std::string_view type) {
   if (type == "cgroup_sock") return "cgroup = \"/sys/fs/cgroup/app\"\n";
   if (type == "cgroup_sock_addr") return "cgroup = \"/sys/fs/cgroup/app\"\nattach_type = \"connect4\"\n";
   if (type == "sockops") return "cgroup = \"/sys/fs/cgroup/app\"\n";
+  if (type == "lsm") return "hook = \"file_open\"\n";
   if (type == "raw_tracepoint") return "tracepoint = \"sys_enter\"\n";
   return "target = \"/usr/bin/bash\"\nfunction = \"readline\"\n";
 }
@@ -408,7 +409,7 @@ const std::string kTcKeys = "(expected one of: interface, netns, priority, proce
 const std::string kProbeKeys = "(expected one of: target, function, offset, pid, metadata)";
 const std::string kTypes =
     "xdp, tc, tracepoint, uprobe, uretprobe, kprobe, kretprobe, fentry, fexit, cgroup_skb, cgroup_sock, "
-    "raw_tracepoint, cgroup_sock_addr, sockops, sk_lookup, netfilter";
+    "raw_tracepoint, cgroup_sock_addr, sockops, sk_lookup, netfilter, lsm";
 
 std::vector<ErrorCase> error_cases() {
   return {
@@ -880,6 +881,52 @@ TEST(ParseManifest, SockopsOnTwoCgroups) {
   EXPECT_NE(attach_key(ProgramType::Sockops, p.attach[0]), attach_key(ProgramType::Sockops, p.attach[1]));
 }
 
+// lsm: `hook` only (required), bound at load like fentry's function: exactly one attach point.
+std::vector<ErrorCase> lsm_error_cases() {
+  const std::string kKeys = "(expected one of: hook, metadata)";
+  return {
+      {"LsmWithoutAttach", program("lsm"),
+       {at(1, 1, "type lsm takes exactly one [[program.attach]]: its hook is bound when the program is loaded")}},
+      {"LsmMissingHook", program("lsm") + "[[program.attach]]\n",
+       {at(6, 1, "[[program.attach]] (type lsm) needs 'hook'")}},
+      {"FunctionInLsm", attach_case("lsm", "function = \"file_open\""),
+       {at(7, 1, "unknown key 'function' in [[program.attach]] (type lsm) " + kKeys)}},
+      {"LsmTakesOneAttachPoint",
+       program("lsm") + "[[program.attach]]\nhook = \"file_open\"\n[[program.attach]]\nhook = \"bprm_check_security\"\n",
+       {at(8, 1, "type lsm takes exactly one [[program.attach]]: its hook is fixed when the program is loaded "
+                 "(declare another [[program]] for another hook)")}},
+      {"LsmEmptyHook", program("lsm") + "[[program.attach]]\nhook = \"\"\n", {at(7, 8, "'hook' must not be empty")}},
+      {"LsmHookWithSlash", program("lsm") + "[[program.attach]]\nhook = \"file/open\"\n",
+       {at(7, 8, "'hook' = \"file/open\" is not an LSM hook name (letters, digits, '_'; e.g. file_open)")}},
+      {"LsmHookWithDot", program("lsm") + "[[program.attach]]\nhook = \"file_open.cold\"\n",
+       {at(7, 8, "'hook' = \"file_open.cold\" is not an LSM hook name (letters, digits, '_'; e.g. file_open)")}},
+      {"LsmHookWithPrefix", program("lsm") + "[[program.attach]]\nhook = \"bpf_lsm_file_open\"\n",
+       {at(7, 8, "'hook' = \"bpf_lsm_file_open\": name the hook without the kernel's bpf_lsm_ prefix (\"file_open\")")}},
+      {"LsmHookNotAString", program("lsm") + "[[program.attach]]\nhook = 3\n",
+       {at(7, 8, "'hook' must be a string, not an integer")}},
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(Lsm, ManifestError, ::testing::ValuesIn(lsm_error_cases()),
+                         [](const ::testing::TestParamInfo<ErrorCase> &i) { return std::string(i.param.name); });
+
+TEST(ParseManifest, LsmHook) {
+  auto r = parse(program("lsm") + "[[program.attach]]\nhook = \"file_open\"\nmetadata = { k = \"v\" }\n");
+  ASSERT_THAT(r.errors, IsEmpty());
+  const auto &p = r.programs.at(0);
+  EXPECT_EQ(p.type, ProgramType::Lsm);
+  EXPECT_TRUE(target_fixed_at_load(p.type));
+  ASSERT_THAT(p.attach, SizeIs(1));
+  EXPECT_EQ(p.attach[0].hook, "file_open");
+  EXPECT_EQ(p.attach[0].function, "");
+  EXPECT_EQ(p.attach[0].target_label(ProgramType::Lsm), "file_open");
+  EXPECT_EQ(p.attach[0].canonical(ProgramType::Lsm), "lsm\nhook=file_open");
+  // The hook is bound at load, like fentry's function: another hook is another program.
+  ProgramSpec q = p;
+  q.attach[0].hook = "bprm_check_security";
+  EXPECT_NE(program_digest(p), program_digest(q));
+}
+
 TEST(ManifestErrors, TomlSyntaxErrorIsPositionedByTomlpp) {
   auto r = parse("[[program]]\nname = \"unterminated\ntype = \"xdp\"\n");
   ASSERT_THAT(r.errors, SizeIs(1));
@@ -1065,7 +1112,7 @@ TEST(AttachCanonical, ExactBytes) {
 
 TEST(ProgramTypes, NamesRoundTrip) {
   for (auto t : all_program_types()) EXPECT_EQ(program_type_from_string(to_string(t)), t);
-  EXPECT_THAT(all_program_types(), SizeIs(16));
+  EXPECT_THAT(all_program_types(), SizeIs(17));
   EXPECT_EQ(program_type_from_string("kfunc"), std::nullopt);
   EXPECT_EQ(program_type_from_string("raw_tp"), std::nullopt);
   EXPECT_EQ(program_type_from_string(""), std::nullopt);
@@ -1075,7 +1122,8 @@ TEST(ProgramTypes, NamesRoundTrip) {
   EXPECT_FALSE(is_network_type(ProgramType::Uprobe));
   EXPECT_FALSE(is_network_type(ProgramType::Uretprobe));
   for (auto t : all_program_types()) {
-    EXPECT_EQ(target_fixed_at_load(t), t == ProgramType::Fentry || t == ProgramType::Fexit) << to_string(t);
+    EXPECT_EQ(target_fixed_at_load(t), t == ProgramType::Fentry || t == ProgramType::Fexit || t == ProgramType::Lsm)
+        << to_string(t);
     EXPECT_EQ(is_network_type(t), t == ProgramType::Xdp || t == ProgramType::Tc) << to_string(t);
   }
   EXPECT_EQ(to_string(TcDirection::Ingress), "ingress");
@@ -1298,8 +1346,10 @@ TEST(ProgramDigest, FentryAndFexitFunctionIsPartOfTheProgram) {
     p.bpf_function = "f";
     p.bytecode_digest = "ab";
     p.attach = {kernel_attach()};
+    p.attach[0].hook = "file_open";
     ProgramSpec q = p;
     q.attach[0].function = "vfs_read";
+    q.attach[0].hook = "bprm_check_security";  // lsm's load target
     if (target_fixed_at_load(t)) EXPECT_NE(program_digest(p), program_digest(q));
     else EXPECT_EQ(program_digest(p), program_digest(q));
   }

@@ -327,6 +327,7 @@ std::string default_attach_keys(std::string_view type) {
   if (type == "cgroup_sock") return "cgroup = \"/sys/fs/cgroup\"";
   if (type == "cgroup_sock_addr") return "cgroup = \"/sys/fs/cgroup\"\nattach_type = \"connect4\"";
   if (type == "sockops") return "cgroup = \"/sys/fs/cgroup\"";
+  if (type == "lsm") return "hook = \"file_open\"";
   if (type == "raw_tracepoint") return "tracepoint = \"sys_enter\"";
   return "target = \"/usr/bin/bash\"\nfunction = \"readline\"";
 }
@@ -664,7 +665,10 @@ TEST(SectionRule, EverySectionAgainstEveryType) {
       {"cgroup/getsockname6", {T::CgroupSockAddr}, false},
       {"sockops", {T::Sockops}, false},
       {"socket", {}, false},
-      {"lsm/file_open", {}, false},
+      {"lsm/file_open", {T::Lsm}, false},
+      {"lsm", {T::Lsm}, false},
+      {"lsm.s/file_open", {T::Lsm}, false},
+      {"lsm_cgroup/file_open", {}, false},  // BPF_LSM_CGROUP: another attach type
       {"my_section", all_program_types(), true},  // names no type: the manifest decides
   };
   for (const auto &r : rows) {

@@ -5,9 +5,9 @@ Reusable by any VM test (node boot, kernel matrix). A test tool, hence Python (s
 
 The guest root is overlay(upper = tmpfs seeded from a host directory, lower = host root over 9p).
 Two modes:
-  run      the initramfs mounts the overlay, mounts proc/sys/dev/tmp/bpffs/tracefs in it, runs one
-           command chrooted there (output on the serial console), prints "VMTEST EXIT <rc>" and
-           powers off. No systemd. Fast (~10 s).
+  run      the initramfs mounts the overlay, mounts proc/sys/dev/tmp/bpffs/tracefs/securityfs in
+           it, runs one command chrooted there (output on the serial console), prints
+           "VMTEST EXIT <rc>" and powers off. No systemd. Fast (~10 s).
   systemd  the initramfs mounts the overlay and `exec switch_root /newroot /lib/systemd/systemd`:
            systemd is PID 1 with the real system bus. Whatever the seed enables runs; a test unit
            reports on /dev/ttyS0 and powers off (see install_report_unit()).
@@ -91,6 +91,9 @@ mount -t tmpfs -o mode=0755 tmpfs /newroot/run
 mount -t bpf bpf /newroot/sys/fs/bpf
 mount -t tracefs tracefs /newroot/sys/kernel/tracing
 mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup
+# securityfs, as systemd mounts it: /sys/kernel/security/lsm lists the active LSMs (the lsm
+# program type's probe reads it).
+mount -t securityfs securityfs /newroot/sys/kernel/security
 # Module autoload (tc's clsact, cls_bpf, veth...): the kernel runs its modprobe helper in the
 # initramfs root, where only busybox lives; the host root's kmod knows the guest's modules.
 printf '#!/bin/busybox sh\nexec chroot /newroot /sbin/modprobe "$@"\n' > /bin/vmtest-modprobe
@@ -125,6 +128,25 @@ def find_kernel(version=None):
             return ver, c, mdir
     raise VMError("no kernel image /boot/vmlinuz-%s with /lib/modules (install linux-image-amd64)"
                   % (version or "6.1.*"))
+
+
+def lsm_list(kver):
+    """The guest kernel's default LSM list (CONFIG_LSM of /boot/config-KVER) with "bpf" added when
+    missing, for its lsm= parameter: the lsm program type needs the bpf LSM active, and lsm= alone
+    would drop every LSM it does not name, so the others are kept. None without a config file.
+    (Debian's 6.1 already ends its list with bpf; the explicit lsm= keeps the guest's LSMs
+    independent of how a kernel of the matrix was configured.)"""
+    try:
+        with open("/boot/config-%s" % kver) as f:
+            m = re.search(r'^CONFIG_LSM="([^"]*)"', f.read(), re.M)
+    except OSError:
+        return None
+    if not m:
+        return None
+    names = [n for n in m.group(1).split(",") if n]
+    if "bpf" not in names:
+        names.append("bpf")
+    return ",".join(names)
 
 
 def _cpio_newc(entries):
@@ -303,6 +325,9 @@ def boot(mode, seed=None, run_cmd=None, kernel=None, cache_dir=None, timeout=240
         if re.search(r"[\s,]", seed):
             raise VMError("seed path must not contain spaces: %s" % seed)
     append = "console=ttyS0 panic=-1 quiet vmtest.mode=%s" % mode
+    lsms = lsm_list(kver)
+    if lsms:
+        append += " lsm=" + lsms
     if seed:
         append += " vmtest.seed=%s" % seed
     if mode == "systemd":
