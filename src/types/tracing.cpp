@@ -8,13 +8,17 @@
 
 namespace bpfrec::types {
 
-const TypeDescriptor &fentry() {
-  static const TypeDescriptor d{
-      .type = ProgramType::Fentry,
-      .name = "fentry",
+namespace {
+
+// fentry and fexit differ only in their name, attach type and sections.
+TypeDescriptor trampoline(ProgramType type, std::string_view name, uint32_t attach_type,
+                          std::vector<std::string_view> sections) {
+  return TypeDescriptor{
+      .type = type,
+      .name = name,
       .prog_type = BPF_PROG_TYPE_TRACING,
-      .expected_attach_type = BPF_TRACE_FENTRY,
-      .sections = {"fentry", "fentry.s"},
+      .expected_attach_type = attach_type,
+      .sections = std::move(sections),
       .keys = {{"function", keys::kernel_function}},
       .required = {{"function"}},
       .target_fixed_at_load = true,
@@ -25,26 +29,17 @@ const TypeDescriptor &fentry() {
       .canonical = [](const AttachSpec &a, std::string &o) { o += "fn=", o += a.function; },
       .label = [](const AttachSpec &a) { return a.function; },
   };
+}
+
+}  // namespace
+
+const TypeDescriptor &fentry() {
+  static const TypeDescriptor d = trampoline(ProgramType::Fentry, "fentry", BPF_TRACE_FENTRY, {"fentry", "fentry.s"});
   return d;
 }
 
 const TypeDescriptor &fexit() {
-  static const TypeDescriptor d{
-      .type = ProgramType::Fexit,
-      .name = "fexit",
-      .prog_type = BPF_PROG_TYPE_TRACING,
-      .expected_attach_type = BPF_TRACE_FEXIT,
-      .sections = {"fexit", "fexit.s"},
-      .keys = {{"function", keys::kernel_function}},
-      .required = {{"function"}},
-      .target_fixed_at_load = true,
-      .load_target_key = "function",
-      .load_target = [](const AttachSpec &a) { return a.function; },
-      .probe = ProbeKind::Trampoline,
-      .attacher = AttacherKind::Trampoline,
-      .canonical = [](const AttachSpec &a, std::string &o) { o += "fn=", o += a.function; },
-      .label = [](const AttachSpec &a) { return a.function; },
-  };
+  static const TypeDescriptor d = trampoline(ProgramType::Fexit, "fexit", BPF_TRACE_FEXIT, {"fexit", "fexit.s"});
   return d;
 }
 
