@@ -1,72 +1,26 @@
 #include "daemon/link_watch.h"
 
-#include <linux/netlink.h>
 #include <linux/rtnetlink.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-
-#include <array>
 
 #include <spdlog/spdlog.h>
 
-#include "kernel/netns.h"
 #include "kernel/rtnl.h"
 
 namespace bpfrec {
-namespace {
-
-unsigned long netns_ino(const std::string &path) {
-  struct stat st {};
-  return ::stat(path.empty() ? "/proc/self/ns/net" : path.c_str(), &st) == 0 ? st.st_ino : 0;
-}
-
-}  // namespace
 
 LinkWatcher::LinkWatcher(sd_event *event, std::function<void(const std::string &)> on_change)
     : event_(event), on_change_(std::move(on_change)) {}
 
 Result<LinkWatcher::Watch> LinkWatcher::open(const std::string &netns, uint32_t groups) {
-  Watch w;
-  w.ino = netns_ino(netns);
-  w.groups = groups;
-  {
-    // A netlink socket belongs to the namespace it was created in.
-    auto ns = NetnsGuard::enter(netns);
-    if (!ns) return std::unexpected(ns.error());
-    w.fd.reset(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE));
-    if (!w.fd.valid()) return fail_errno(errno, "netlink socket");
-  }
-  // Our own reconcile does not read the socket while it attaches: room for the messages of a
-  // few thousand changes, so that a large reconcile does not overflow it (ENOBUFS counts as a
-  // change, and would reconcile again). FORCE needs CAP_NET_ADMIN; else the sysctl's maximum.
-  const int rcvbuf = 4 << 20;
-  if (::setsockopt(w.fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0)
-    (void)::setsockopt(w.fd.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-  sockaddr_nl addr{};
-  addr.nl_family = AF_NETLINK;
-  addr.nl_groups = groups;
-  if (::bind(w.fd.get(), reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0)
-    return fail_errno(errno, "bind netlink socket to RTMGRP_LINK{}", groups == RTMGRP_LINK ? "" : " and routes");
-  socklen_t alen = sizeof addr;
-  if (::getsockname(w.fd.get(), reinterpret_cast<sockaddr *>(&addr), &alen) != 0)
-    return fail_errno(errno, "getsockname of the netlink socket");
-  w.portid = addr.nl_pid;
+  // The interfaces as they are now come from the monitor's dump, so that the first message
+  // about one is judged against its state rather than taken for a new interface. The replies
+  // carry our port id and are only recorded (LinkTable::seed).
+  auto mon = RtnlMonitor::open(netns, groups, ++dump_seq_);
+  if (!mon) return std::unexpected(mon.error());
+  Watch w{std::move(*mon)};
   w.netns = netns;
-  // The interfaces as they are now, so that the first message about one is judged against its
-  // state rather than taken for a new interface. The replies carry our port id and are only
-  // recorded (LinkTable::seed).
-  struct {
-    nlmsghdr h;
-    ifinfomsg ifi;
-  } req{};
-  req.h.nlmsg_len = NLMSG_LENGTH(sizeof(ifinfomsg));
-  req.h.nlmsg_type = RTM_GETLINK;
-  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.h.nlmsg_seq = ++dump_seq_;
-  req.ifi.ifi_family = AF_UNSPEC;
-  if (::send(w.fd.get(), &req, req.h.nlmsg_len, 0) < 0) return fail_errno(errno, "RTM_GETLINK dump");
   sd_event_source *src = nullptr;
-  if (int r = sd_event_add_io(event_, &src, w.fd.get(), EPOLLIN, on_readable, this); r < 0)
+  if (int r = sd_event_add_io(event_, &src, w.mon.fd(), EPOLLIN, on_readable, this); r < 0)
     return fail_errno(r, "watch netlink socket");
   w.source.reset(src);
   return w;
@@ -79,8 +33,8 @@ std::map<std::string, std::string> LinkWatcher::watch(const std::set<std::string
   };
   std::map<std::string, std::string> failed;
   for (auto it = watches_.begin(); it != watches_.end();) {
-    if (!netns_paths.contains(it->first) || netns_ino(it->first) != it->second.ino ||
-        groups_of(it->first) != it->second.groups)
+    if (!netns_paths.contains(it->first) || netns_inode(it->first) != it->second.mon.netns_ino() ||
+        groups_of(it->first) != it->second.mon.groups())
       it = watches_.erase(it);
     else ++it;
   }
@@ -98,37 +52,28 @@ std::map<std::string, std::string> LinkWatcher::watch(const std::set<std::string
 
 std::string LinkWatcher::drain(Watch &w, const std::set<std::string> &ours) {
   std::string why;
-  alignas(nlmsghdr) std::array<char, 32768> buf{};
-  for (;;) {
-    ssize_t n = ::recv(w.fd.get(), buf.data(), buf.size(), 0);
-    if (n < 0) {
-      // ENOBUFS: messages were lost; treat it as a change so nothing is missed.
-      if (errno == ENOBUFS && why.empty()) why = "netlink messages lost (ENOBUFS)";
-      if (errno == EINTR || errno == ENOBUFS) continue;
-      break;  // EAGAIN: drained
+  const bool lost = w.mon.drain([&](const nlmsghdr *h) {
+    if (!is_link_watch_event(h)) return;
+    if (h->nlmsg_type == RTM_NEWROUTE || h->nlmsg_type == RTM_DELROUTE) {
+      if (why.empty()) why = "default route changed";
+      return;
     }
-    if (n == 0) break;
-    each_netlink_message(buf.data(), static_cast<size_t>(n), [&](const nlmsghdr *h) {
-      if (!is_link_watch_event(h)) return;
-      if (h->nlmsg_type == RTM_NEWROUTE || h->nlmsg_type == RTM_DELROUTE) {
-        if (why.empty()) why = "default route changed";
-        return;
-      }
-      auto m = parse_rtnl_link(h);
-      if (!m) return;
-      if (h->nlmsg_pid == w.portid && w.portid != 0) {
-        w.links.seed(*m);  // our dump
-        return;
-      }
-      if (auto r = w.links.judge(*m, ours)) {
-        spdlog::debug("link event in netns {}: {}", w.netns.empty() ? "(own)" : w.netns, *r);
-        if (why.empty()) why = *r;
-      } else {
-        spdlog::trace("link event in netns {} ignored: ifindex {} ({})", w.netns.empty() ? "(own)" : w.netns,
-                      m->ifindex, m->name);
-      }
-    });
-  }
+    auto m = parse_rtnl_link(h);
+    if (!m) return;
+    if (h->nlmsg_pid == w.mon.portid() && w.mon.portid() != 0) {
+      w.links.seed(*m);  // our dump
+      return;
+    }
+    if (auto r = w.links.judge(*m, ours)) {
+      spdlog::debug("link event in netns {}: {}", w.netns.empty() ? "(own)" : w.netns, *r);
+      if (why.empty()) why = *r;
+    } else {
+      spdlog::trace("link event in netns {} ignored: ifindex {} ({})", w.netns.empty() ? "(own)" : w.netns,
+                    m->ifindex, m->name);
+    }
+  });
+  // Messages were lost: treat it as a change so nothing is missed.
+  if (lost && why.empty()) why = "netlink messages lost (ENOBUFS)";
   if (!why.empty() && !w.netns.empty()) why = fmt::format("netns {}: {}", w.netns, why);
   return why;
 }
@@ -147,7 +92,7 @@ void LinkWatcher::absorb(const std::map<std::string, std::set<std::string>> &our
 int LinkWatcher::on_readable(sd_event_source *, int fd, uint32_t, void *userdata) {
   auto *self = static_cast<LinkWatcher *>(userdata);
   for (auto &[_, w] : self->watches_) {
-    if (w.fd.get() != fd) continue;
+    if (w.mon.fd() != fd) continue;
     spdlog::debug("wakeup: netlink (netns {})", w.netns.empty() ? "(own)" : w.netns);
     std::string why = self->drain(w, {});
     if (!why.empty()) self->on_change_(why);

@@ -17,9 +17,9 @@
 #include <string>
 
 #include "daemon/daemon.h"
+#include "kernel/rtnl_monitor.h"
 #include "reconcile/link_event.h"
 #include "util/result.h"
-#include "util/unique_fd.h"
 
 namespace bpfrec {
 
@@ -46,12 +46,9 @@ class LinkWatcher {
 
  private:
   struct Watch {
-    UniqueFd fd;
-    SourcePtr source;
-    unsigned long ino = 0;  // namespace identity, to notice a namespace file re-created
-    uint32_t groups = 0;    // RTMGRP_* subscribed
-    uint32_t portid = 0;    // the socket's netlink port: replies to our dump carry it
-    LinkTable links;        // the namespace's interfaces as the messages describe them
+    RtnlMonitor mon;   // the socket (kernel/rtnl_monitor.h): namespace identity, groups, port id
+    SourcePtr source;  // its event source in the daemon's loop
+    LinkTable links;   // the namespace's interfaces as the messages describe them
     std::string netns;
   };
   Result<Watch> open(const std::string &netns, uint32_t groups);
