@@ -16,7 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "daemon/daemon.h"
+#include "status/status.h"
+#include "util/sd_ptr.h"
 
 namespace bpfrec {
 
@@ -30,10 +31,26 @@ inline constexpr const char *kProgramInterface = "io.bpfman.Reconciler1.Program"
 /// (bus/config-parser.c, the system bus does not change it), less room for the header.
 inline constexpr size_t kMaxReplyBytes = (32u << 20) - (64u << 10);
 
+/// What the bus objects read and call: the daemon implements it (daemon/daemon.h), so the bus
+/// layer does not depend on the daemon's class. Every call is made from the daemon's one loop
+/// thread, between two slices of a reconcile.
+class BusService {
+ public:
+  virtual ~BusService() = default;
+  /// The status document as of the last reconcile (and the one in progress, if any).
+  virtual const DaemonStatus &status() const = 0;
+  /// Whether a plan is being applied.
+  virtual bool reconciling() const = 0;
+  /// The pin root, for the foreign-program scan of Describe().
+  virtual const std::string &pin_root() const = 0;
+  /// Reload(): reconcile and answer `call` once a reconcile that began after it has completed.
+  virtual void reload_call(sd_bus_message *call) = 0;
+};
+
 /// Registers the Manager object and the per-program fallback vtable + node enumerator on `bus`;
 /// the slots are appended to `slots`. Errors: negative errno from sd-bus.
-int register_manager(sd_bus *bus, Daemon *daemon, std::vector<SlotPtr> &slots);
-int register_programs(sd_bus *bus, Daemon *daemon, std::vector<SlotPtr> &slots);
+int register_manager(sd_bus *bus, BusService *service, std::vector<SlotPtr> &slots);
+int register_programs(sd_bus *bus, BusService *service, std::vector<SlotPtr> &slots);
 
 /// Object path of a program: kProgramPrefix + "/" + sd_bus_path_encode(name).
 std::string program_object_path(const std::string &name);

@@ -10,9 +10,9 @@ namespace {
 
 int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *) {
   // Answered by the daemon once a reconcile that began after this call is complete (at once
-  // when it fits in one slice): the loop never waits for it (Daemon::reload_call). A handler
+  // when it fits in one slice): the loop never waits for it (BusService::reload_call). A handler
   // that returns without a reply leaves the reply to us (sd-bus: no automatic reply).
-  static_cast<Daemon *>(userdata)->reload_call(m);
+  static_cast<BusService *>(userdata)->reload_call(m);
   return 1;
 }
 
@@ -29,7 +29,7 @@ struct ForeignCache {
 };
 
 int method_describe(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-  auto *d = static_cast<Daemon *>(userdata);
+  auto *d = static_cast<BusService *>(userdata);
   // Every other program on the node (read-only; bpfman's `list --all`). One daemon a process
   // and one thread: the caches need no lock.
   static ForeignCache cache;
@@ -62,17 +62,17 @@ int method_describe(sd_bus_message *m, void *userdata, sd_bus_error *error) {
 
 int prop_state(sd_bus *, const char *, const char *, const char *, sd_bus_message *reply, void *userdata,
                sd_bus_error *) {
-  return sd_bus_message_append(reply, "s", to_string(static_cast<Daemon *>(userdata)->status().state).data());
+  return sd_bus_message_append(reply, "s", to_string(static_cast<BusService *>(userdata)->status().state).data());
 }
 
 int prop_reconciling(sd_bus *, const char *, const char *, const char *, sd_bus_message *reply, void *userdata,
                      sd_bus_error *) {
-  return sd_bus_message_append(reply, "b", static_cast<Daemon *>(userdata)->status().reconciling.has_value());
+  return sd_bus_message_append(reply, "b", static_cast<BusService *>(userdata)->status().reconciling.has_value());
 }
 
 int prop_generation(sd_bus *, const char *, const char *, const char *, sd_bus_message *reply, void *userdata,
                     sd_bus_error *) {
-  return sd_bus_message_append(reply, "t", static_cast<Daemon *>(userdata)->status().generation);
+  return sd_bus_message_append(reply, "t", static_cast<BusService *>(userdata)->status().generation);
 }
 
 const sd_bus_vtable manager_vtable[] = {
@@ -87,7 +87,7 @@ const sd_bus_vtable manager_vtable[] = {
 
 }  // namespace
 
-int register_manager(sd_bus *bus, Daemon *daemon, std::vector<SlotPtr> &slots) {
+int register_manager(sd_bus *bus, BusService *daemon, std::vector<SlotPtr> &slots) {
   sd_bus_slot *slot = nullptr;
   int r = sd_bus_add_object_vtable(bus, &slot, kManagerPath, kManagerInterface, manager_vtable, daemon);
   if (r < 0) return r;

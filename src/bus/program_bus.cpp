@@ -6,7 +6,7 @@
 namespace bpfrec {
 namespace {
 
-const ProgramStatus *find(Daemon *d, const char *path) {
+const ProgramStatus *find(BusService *d, const char *path) {
   char *name = nullptr;
   if (sd_bus_path_decode(path, kProgramPrefix, &name) <= 0) return nullptr;
   std::string n(name);
@@ -17,14 +17,14 @@ const ProgramStatus *find(Daemon *d, const char *path) {
 }
 
 int find_object(sd_bus *, const char *path, const char *, void *userdata, void **found, sd_bus_error *) {
-  const ProgramStatus *p = find(static_cast<Daemon *>(userdata), path);
+  const ProgramStatus *p = find(static_cast<BusService *>(userdata), path);
   if (!p) return 0;
   *found = userdata;  // properties look the program up by path: status_ may be rebuilt between calls
   return 1;
 }
 
 int enumerate(sd_bus *, const char *, void *userdata, char ***nodes, sd_bus_error *) {
-  auto *d = static_cast<Daemon *>(userdata);
+  auto *d = static_cast<BusService *>(userdata);
   const auto &progs = d->status().programs;
   char **v = static_cast<char **>(std::calloc(progs.size() + 1, sizeof(char *)));
   if (!v) return -ENOMEM;
@@ -35,7 +35,7 @@ int enumerate(sd_bus *, const char *, void *userdata, char ***nodes, sd_bus_erro
 
 int prop_string(sd_bus *, const char *path, const char *, const char *property, sd_bus_message *reply,
                 void *userdata, sd_bus_error *) {
-  const ProgramStatus *p = find(static_cast<Daemon *>(userdata), path);
+  const ProgramStatus *p = find(static_cast<BusService *>(userdata), path);
   if (!p) return -ENOENT;
   std::string_view prop(property);
   if (prop == "State") return sd_bus_message_append(reply, "s", to_string(p->state).data());  // a literal: NUL-terminated
@@ -48,7 +48,7 @@ int prop_string(sd_bus *, const char *path, const char *, const char *property, 
 
 int prop_kernel_id(sd_bus *, const char *path, const char *, const char *, sd_bus_message *reply, void *userdata,
                    sd_bus_error *) {
-  const ProgramStatus *p = find(static_cast<Daemon *>(userdata), path);
+  const ProgramStatus *p = find(static_cast<BusService *>(userdata), path);
   if (!p) return -ENOENT;
   return sd_bus_message_append(reply, "u", p->kernel_id);
 }
@@ -73,7 +73,7 @@ std::string program_object_path(const std::string &name) {
   return out;
 }
 
-int register_programs(sd_bus *bus, Daemon *daemon, std::vector<SlotPtr> &slots) {
+int register_programs(sd_bus *bus, BusService *daemon, std::vector<SlotPtr> &slots) {
   sd_bus_slot *slot = nullptr;
   int r = sd_bus_add_fallback_vtable(bus, &slot, kProgramPrefix, kProgramInterface, program_vtable, find_object, daemon);
   if (r < 0) return r;

@@ -23,8 +23,10 @@
 #include "reconcile/backoff.h"
 #include "reconcile/executor.h"
 #include "reconcile/interfaces.h"
+#include "bus/bus.h"
 #include "status/status.h"
 #include "util/result.h"
+#include "util/sd_ptr.h"
 
 namespace bpfrec {
 
@@ -49,31 +51,10 @@ struct DaemonOptions {
   uint64_t slice_usec = 20'000;
 };
 
-// sd-event/sd-bus objects are reference counted; the deleters drop our reference.
-struct EventUnref {
-  void operator()(sd_event *e) const { sd_event_unref(e); }
-};
-struct BusUnref {
-  void operator()(sd_bus *b) const { sd_bus_flush_close_unref(b); }
-};
-struct SlotUnref {
-  void operator()(sd_bus_slot *s) const { sd_bus_slot_unref(s); }
-};
-struct SourceUnref {
-  void operator()(sd_event_source *s) const { sd_event_source_unref(s); }
-};
-struct MessageUnref {
-  void operator()(sd_bus_message *m) const { sd_bus_message_unref(m); }
-};
-using EventPtr = std::unique_ptr<sd_event, EventUnref>;
-using BusPtr = std::unique_ptr<sd_bus, BusUnref>;
-using SlotPtr = std::unique_ptr<sd_bus_slot, SlotUnref>;
-using SourcePtr = std::unique_ptr<sd_event_source, SourceUnref>;
-using MessagePtr = std::unique_ptr<sd_bus_message, MessageUnref>;
 
 class LinkWatcher;
 
-class Daemon {
+class Daemon final : public BusService {
  public:
   explicit Daemon(DaemonOptions opts);
   ~Daemon();
@@ -103,14 +84,14 @@ class Daemon {
 
   /// D-Bus Reload(): reconcile(reload) and answer `call` once a reconcile that began after it
   /// has completed (at once when it fits in one slice; from the loop otherwise). Never blocks.
-  void reload_call(sd_bus_message *call);
+  void reload_call(sd_bus_message *call) override;
 
   /// Whether a reconcile's plan is being applied (status().reconciling says how far).
-  bool reconciling() const { return run_ != nullptr; }
+  bool reconciling() const override { return run_ != nullptr; }
 
-  const DaemonStatus &status() const { return status_; }
+  const DaemonStatus &status() const override { return status_; }
   sd_bus *bus() const { return bus_.get(); }
-  const std::string &pin_root() const { return opts_.pin_root; }
+  const std::string &pin_root() const override { return opts_.pin_root; }
 
  private:
   struct Run;  // a reconcile in progress (daemon.cpp)
