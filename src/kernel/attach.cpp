@@ -520,7 +520,7 @@ Result<std::string> resolve_uprobe_target(const AttachSpec &a) {
   auto data = slurp(cache_path);
   if (!data) return fail_errno(errno ? errno : ENOENT, "read {}", cache_path);
   auto cache = parse_ld_so_cache(*data);
-  if (!cache) return fail(Error{cache.error().code, fmt::format("{}: {}", cache_path, cache.error().message)});
+  if (!cache) return fail(cache.error().with_message(fmt::format("{}: {}", cache_path, cache.error().message)));
   if (auto p = resolve_in_ld_cache(*cache, a.target)) return root + *p;
   return fail(Error{ENOENT, fmt::format("no library named '{}' {}in {} (as `ldconfig -p` lists it)", a.target,
                                         a.pid ? fmt::format("is mapped by pid {} or ", *a.pid) : "", cache_path)});

@@ -84,10 +84,10 @@ Result<Object> load_extension(const TcDispatcherMember &m, int disp_fd, unsigned
   if (m.object.empty() || m.function.empty())
     return fail("program {}: its record does not name its object and function (written by an older version); "
                 "change its manifest to reload it", m.program);
-  if (!m.bytecode) return fail(Error{m.bytecode.error().code, "program " + m.program + ": " + m.bytecode.error().message});
+  if (!m.bytecode) return fail(m.bytecode.error().with_message("program " + m.program + ": " + m.bytecode.error().message));
   bpf_program *prog = nullptr;
   auto opened = open_sharing_pinned_maps(*m.bytecode, m.object, m.function, m.dir, &prog);
-  if (!opened) return std::unexpected(Error{opened.error().code, "program " + m.program + ": " + opened.error().message});
+  if (!opened) return fail(opened.error().with_message("program " + m.program + ": " + opened.error().message));
   Object obj(opened->release());
   if (bpf_program__set_type(prog, BPF_PROG_TYPE_EXT) != 0) return fail_errno(errno, "set type EXT");
   const std::string slot_name = fmt::format("prog{}", slot);

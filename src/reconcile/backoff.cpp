@@ -86,7 +86,7 @@ void record_attempts(AttachBackoff &backoff, std::span<const ProgramChange> chan
       const Error *e = nullptr;
       if (errs != report.attach_errors.end())
         if (auto it = errs->second.find(key); it != errs->second.end()) e = &it->second;
-      if (e && e->code != ENODEV) backoff.failed({c.name, key}, *e, now_usec);
+      if (e && e->kind() != ErrorKind::Missing) backoff.failed({c.name, key}, *e, now_usec);
       else if (!e) backoff.succeeded({c.name, key});
     }
   }

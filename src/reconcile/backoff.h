@@ -74,8 +74,8 @@ std::vector<AttachId> defer_backed_off(std::vector<ProgramChange> &changes, cons
                                        AttachBackoff &backoff, uint64_t now_usec);
 
 /// Counts the outcome of every attach point `changes` tried (after defer_backed_off()) from the
-/// apply's `report`: an error counts as a failure, except ENODEV (the interface does not exist:
-/// `pending`, attached as soon as it appears, never delayed); no error forgets the failures.
+/// apply's `report`: an error counts as a failure, except ErrorKind::Missing (ENODEV: the interface does
+/// not exist: `pending`, attached as soon as it appears, never delayed); no error forgets the failures.
 void record_attempts(AttachBackoff &backoff, std::span<const ProgramChange> changes, const ApplyReport &report,
                      uint64_t now_usec);
 

@@ -98,8 +98,9 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
         ++attached;
       } else if (const Error *e = attach_error(spec.name, key)) {
         // A missing interface is expected on a fleet: it is attached when it appears.
-        as.state = e->code == ENODEV ? AttachState::Pending : AttachState::Failed;
+        as.state = e->kind() == ErrorKind::Missing ? AttachState::Pending : AttachState::Failed;
         as.error = e->message;
+        as.error_kind = e->kind();
         if (auto rt = report.retries.find(spec.name); rt != report.retries.end())
           if (auto r = rt->second.find(key); r != rt->second.end()) {
             as.failures = r->second.failures;
@@ -168,8 +169,16 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
     if (!obs.unreadable.empty()) p.state = ProgramState::Kept;  // not removed while its pins cannot be read
     if (p.state == ProgramState::Failed && p.error.empty()) p.error = "no manifest declares it, and removing it failed";
     for (auto &[key, r] : obs.attachments)
-      p.attachments.push_back(
-          {r.target, AttachState::Attached, std::string(to_string(r.mechanism)), r.link_id, r.prog_id, "", "", 0, "", r.resolved, {}});
+    {
+      AttachmentStatus as;
+      as.target = r.target;
+      as.state = AttachState::Attached;
+      as.mechanism = to_string(r.mechanism);
+      as.link_id = r.link_id;
+      as.prog_id = r.prog_id;
+      as.resolved = r.resolved;
+      p.attachments.push_back(std::move(as));
+    }
     degraded |= !owner_kept;  // kept for its dependents: as asked, not a degradation
     progs.emplace(name, std::move(p));
   }
@@ -220,7 +229,7 @@ json programs_json(const DaemonStatus &s) {
     for (auto &a : p.attachments)
       atts.push_back({{"target", a.target}, {"state", to_string(a.state)}, {"mechanism", a.mechanism}, {"link_id", a.link_id},
                       {"prog_id", a.prog_id},
-                      {"error", a.error}, {"pattern", a.pattern}, {"failures", a.failures},
+                      {"error", a.error}, {"error_kind", a.error_kind ? to_string(*a.error_kind) : ""}, {"pattern", a.pattern}, {"failures", a.failures},
                       {"next_retry", a.next_retry}, {"resolved", a.resolved}, {"metadata", a.metadata}});
     json maps = json::array();
     for (auto &m : p.map_info)

@@ -44,6 +44,9 @@ struct AttachmentStatus {
   uint32_t link_id = 0;
   uint32_t prog_id = 0;   // the program running here when it is not the program's own (an XDP dispatcher component)
   std::string error;
+  /// What kind of failure `error` is (util/result.h) when an attach made it; nullopt for
+  /// errors of our own ("not attached", a pattern that matched nothing).
+  std::optional<ErrorKind> error_kind;
   std::string pattern;  // the glob or "@primary" that selected the interface; empty for a name
   unsigned failures = 0;   // failed: tries in a row that failed (0 otherwise)
   std::string next_retry;  // failed: when it is tried again (RFC 3339 UTC), empty otherwise

@@ -221,6 +221,7 @@ TEST_F(DriftEvents, MissingInterfaceIsPendingThenAttachedWhenCreated) {
   EXPECT_EQ(p->value("state", ""), "partial") << p->dump(1);
   ASSERT_EQ((*p)["attachments"].size(), 1u) << p->dump(1);
   EXPECT_EQ((*p)["attachments"][0].value("state", ""), "pending") << p->dump(1);
+  EXPECT_EQ((*p)["attachments"][0].value("error_kind", ""), "missing") << p->dump(1);
   const auto id = raw_pinned_prog_id(prog_pin("dr-late"));
   ASSERT_TRUE(id) << "a program with a pending attach point must still be loaded and pinned" << diag();
 

@@ -206,6 +206,7 @@ TEST_F(SkLookup, LinkOfAGoneNetnsIsDetached) {
   ASSERT_EQ((*q)["attachments"].size(), 1u) << q->dump();
   EXPECT_EQ((*q)["attachments"][0].value("state", ""), "failed") << q->dump();
   EXPECT_NE((*q)["attachments"][0].value("error", "").find("/run/netns/" + ns), std::string::npos) << q->dump();
+  EXPECT_EQ((*q)["attachments"][0].value("error_kind", ""), "not_found") << q->dump();
 }
 
 }  // namespace
