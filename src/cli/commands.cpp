@@ -23,7 +23,7 @@
 #include "kernel/inventory.h"
 #include "kernel/kernel.h"
 #include "machineconfig/machineconfig.h"
-#include "manifest/desired.h"
+#include "load/desired.h"
 #include "reconcile/identity.h"
 #include "reconcile/interfaces.h"
 #include "reconcile/plan.h"

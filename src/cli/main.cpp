@@ -6,7 +6,7 @@
 
 #include "cli/commands.h"
 #include "kernel/kernel.h"
-#include "manifest/discovery.h"
+#include "load/discovery.h"
 
 int main(int argc, char **argv) {
   using namespace bpfrec;

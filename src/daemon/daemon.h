@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "kernel/kernel.h"
-#include "manifest/desired.h"
+#include "load/desired.h"
 #include "reconcile/backoff.h"
 #include "reconcile/executor.h"
 #include "reconcile/interfaces.h"

@@ -26,7 +26,7 @@
 #include "kernel/rtnl_dump.h"
 #include "kernel/netns.h"
 #include "kernel/perf_pmu.h"
-#include "manifest/bytecode.h"
+#include "load/files.h"
 #include "kernel/qdisc.h"
 #include "util/ld_cache.h"
 #include "util/sha256.h"

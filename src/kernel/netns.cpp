@@ -9,7 +9,7 @@
 
 #include <cstdlib>
 
-#include "manifest/bytecode.h"
+#include "load/files.h"
 
 namespace bpfrec {
 

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "manifest/bytecode.h"
+#include "load/files.h"
 #include "manifest/manifest.h"
 #include "reconcile/proceed_on.h"
 #include "reconcile/state.h"

@@ -17,7 +17,7 @@
 #include <toml++/toml.h>
 #include <nlohmann/json.hpp>
 
-#include "manifest/desired.h"
+#include "load/desired.h"
 #include "util/sha256.h"
 
 namespace bpfrec {

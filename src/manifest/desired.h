@@ -1,16 +1,41 @@
-// Desired state: every manifest read, parsed and checked against its bytecode object.
+// Desired state as data: the manifests found (ManifestEntry) and the programs they ask for. The
+// load stage (load/desired.h) fills it from the node's files; the planner and status read it.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "manifest/bytecode.h"
-#include "manifest/discovery.h"
 #include "manifest/manifest.h"
-#include "manifest/object_info.h"
 
 namespace bpfrec {
+
+/// Invalid: the manifest (or its directory entry) cannot be used; its programs keep their last
+/// good state. Unreadable: not a manifest but a whole directory that exists and cannot be listed
+/// (EACCES, EIO...), or that vanished within a grace period: nothing it may declare is known,
+/// so no program is removed and lower-precedence directories are not applied (issue 11 bug 7).
+enum class ManifestState { Ok, Invalid, Masked, Overridden, Unreadable };
+std::string_view to_string(ManifestState s);
+
+/// One file found in a programs.d directory.
+struct ManifestEntry {
+  std::string name;  // base name: the manifest's identity across directories
+  std::string path;
+  ManifestState state = ManifestState::Ok;
+  std::string overridden_by;  // path of the file that wins, for Overridden
+  std::vector<Diagnostic> errors;
+  /// The stat() the listing made of `path` (Ok entries that are regular files): the manifest
+  /// cache compares it with what it read, without a second stat per file.
+  std::optional<struct stat> st;
+};
+
+/// Whether a directory entry named `name` is read as a manifest: `*.toml`, not hidden (no leading
+/// '.'), more than the suffix. Editors' backup and swap files (`x.toml~`, `.x.toml.swp`) are not.
+bool is_manifest_name(std::string_view name);
 
 /// What the manifests ask for. `programs` holds only programs of Ok manifests; each has
 /// bytecode_digest filled in. An Invalid manifest contributes no programs and carries its errors.
@@ -23,54 +48,5 @@ struct DesiredState {
   /// The first Unreadable directory (see ManifestState), or nullptr: then no program may be removed.
   const ManifestEntry *unreadable_directory() const;
 };
-
-/// What load_desired() keeps between calls so that an unchanged file is not read again (as
-/// networkd keeps unchanged files' objects): parsed manifests by path and FileStamp, bytecode
-/// (bytes and digest) by path and FileStamp, object inspection by digest. An entry is trusted
-/// only once its file's ctime lies kRacyNs before the moment it was read: a change within the
-/// file system's timestamp granularity of the read could leave the stamp as it was ("racy
-/// git"), so such an entry is read again until it is older. Entries not used by a call are
-/// dropped at its end. Not thread-safe: one reconciler uses one cache.
-class DesiredCache {
- public:
-  /// How long after a change a file's stamp is trusted (coarse clocks tick every few ms).
-  static constexpr int64_t kRacyNs = 1'000'000'000;
-
-  struct Counters {
-    size_t manifest_hits = 0, manifest_reads = 0, object_hits = 0, object_reads = 0;
-  };
-  /// What the last load_desired() call found in the cache and what it read.
-  const Counters &last() const { return last_; }
-
- private:
-  friend struct DesiredCacheAccess;
-  struct Manifest {
-    FileStamp stamp;
-    int64_t read_at_ns = 0;
-    ParsedManifest parsed;
-  };
-  struct Object {
-    FileStamp stamp;
-    int64_t read_at_ns = 0;
-    Bytecode code;
-  };
-  std::map<std::string, Manifest> manifests_;    // by manifest path
-  std::map<std::string, Object> objects_;        // by bytecode path
-  std::map<std::string, ObjectInfo> inspected_;  // by digest
-  Counters last_;
-};
-
-/// Discovers, reads and validates manifests in `dirs` (highest precedence first). Never fails:
-/// every problem becomes a Diagnostic on the manifest that caused it, and that manifest alone is
-/// Invalid. Checks beyond parse_manifest(): the bytecode exists and is a BPF object, its sha256
-/// matches the declared one, validate_against_object(), and program names are unique across
-/// manifests (the first in byte order of base name keeps the name).
-/// `vanished`: directories that are gone but counted as Unreadable (discover_manifests()).
-/// With `cache`, files whose stamp did not change are taken from it (see DesiredCache).
-DesiredState load_desired(const std::vector<std::string> &dirs, const std::map<std::string, std::string> &vanished = {},
-                          DesiredCache *cache = nullptr);
-
-/// The same checks for explicit files (the `check` command): each path is read as one manifest.
-DesiredState load_files(const std::vector<std::string> &paths);
 
 }  // namespace bpfrec

@@ -23,17 +23,6 @@ std::string prog_type_name(uint32_t prog_type) {
   return s ? s : fmt::format("type {}", prog_type);
 }
 
-Result<ObjectInfo> inspect_object(const std::string &path) {
-  auto code = read_bytecode(path);
-  if (!code) {
-    const int err = code.error().code;
-    // open/read failures name the object as libbpf's would; the file-type and size rules say their own.
-    if (err != 0 && err != EFBIG) return fail(Error{err, fmt::format("open BPF object {}: {}", path, std::strerror(err))});
-    return std::unexpected(code.error());
-  }
-  return inspect_object(*code, path);
-}
-
 Result<ObjectInfo> inspect_object(const Bytecode &code, const std::string &path) {
   BpfObjectPtr obj(open_bytecode(code, path, nullptr));  // closed before `code` goes
   if (!obj) {

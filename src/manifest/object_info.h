@@ -48,9 +48,6 @@ struct ObjectInfo {
 /// Errors: not a BPF ELF object (message names the path and libbpf's reason).
 Result<ObjectInfo> inspect_object(const Bytecode &code, const std::string &path);
 
-/// The same for the file at `path`, read with read_bytecode() (its errors too).
-Result<ObjectInfo> inspect_object(const std::string &path);
-
 /// Name of a program type for messages, e.g. "xdp", "sched_cls" (libbpf_bpf_prog_type_str()).
 std::string prog_type_name(uint32_t prog_type);
 

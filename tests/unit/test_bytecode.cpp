@@ -1,6 +1,6 @@
 // read_bytecode(), open_bytecode() and BytecodeStore (manifest/bytecode.h): file-type rules, the
 // size cap, and bytes by digest (issue 11, bugs 2 and 6). No root: objects are opened, never loaded.
-#include "manifest/bytecode.h"
+#include "load/files.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,6 +1,6 @@
 // load_desired() / load_files(): manifests read from temporary programs.d trees, checked against
 // the real objects built in bpf/ (inspected with libbpf, never loaded).
-#include "manifest/desired.h"
+#include "load/desired.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,6 +1,6 @@
 // discover_manifests(): the programs.d rules (precedence, overriding, masking, what is ignored),
 // on temporary directory trees standing in for /etc, /run and /usr/lib.
-#include "manifest/discovery.h"
+#include "load/discovery.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

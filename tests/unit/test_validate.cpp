@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "manifest/manifest.h"
+#include "load/files.h"
 #include "manifest/object_info.h"
 
 namespace bpfrec {

@@ -1,4 +1,4 @@
-#include "manifest/discovery.h"
+#include "load/discovery.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -21,17 +21,6 @@ const std::vector<std::string> &default_programs_dirs() {
   return dirs;
 }
 
-std::string_view to_string(ManifestState s) {
-  switch (s) {
-    case ManifestState::Ok: return "ok";
-    case ManifestState::Invalid: return "invalid";
-    case ManifestState::Masked: return "masked";
-    case ManifestState::Overridden: return "overridden";
-    case ManifestState::Unreadable: return "unreadable";
-  }
-  return "?";
-}
-
 namespace {
 
 bool is_dev_null(const std::string &path) {
@@ -40,10 +29,6 @@ bool is_dev_null(const std::string &path) {
 }
 
 }  // namespace
-
-bool is_manifest_name(std::string_view name) {
-  return !name.empty() && name[0] != '.' && name.size() > 5 && name.ends_with(".toml");
-}
 
 std::vector<ManifestEntry> discover_manifests(const std::vector<std::string> &dirs,
                                               const std::map<std::string, std::string> &vanished) {
