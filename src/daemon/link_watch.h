@@ -18,7 +18,7 @@
 
 #include "daemon/daemon.h"
 #include "kernel/rtnl_monitor.h"
-#include "reconcile/link_event.h"
+#include "kernel/link_event.h"
 #include "util/result.h"
 
 namespace bpfrec {

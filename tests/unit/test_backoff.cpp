@@ -10,7 +10,7 @@
 #include "reconcile/backoff.h"
 #include "reconcile/executor.h"
 #include "reconcile/identity.h"
-#include "reconcile/link_event.h"
+#include "kernel/link_event.h"
 #include "reconcile/plan.h"
 
 namespace bpfrec {

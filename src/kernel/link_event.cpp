@@ -1,4 +1,4 @@
-#include "reconcile/link_event.h"
+#include "kernel/link_event.h"
 
 #include <net/if.h>
 
