@@ -114,7 +114,7 @@ class Applier {
   Result<void> run_step(const Step &s, bool as_undo, const ProgramSpec *spec, ObservedProgram &live,
                         std::optional<ObservedProgram> &staged) {
     const std::string action = action_of(s, as_undo);
-    if (s.side == Side::Staged && !staged && s.kind != StepKind::LoadStaged)
+    if (!staged && s.kind != StepKind::LoadStaged && (s.side == Side::Staged || s.kind == StepKind::Swap))
       return fail("{}: no staged program", to_string(s.kind));  // a plan bug, not a kernel state
     ObservedProgram &p = s.side == Side::Staged && s.kind != StepKind::LoadStaged ? *staged : live;
     switch (s.kind) {
