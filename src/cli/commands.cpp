@@ -237,11 +237,11 @@ int cmd_plan(const std::vector<std::string> &dirs, const std::string &pin_root, 
     // The steps the executor would run (reconcile/steps.h). Not asked here: check_attach()
     // refusals (an Update's attach point that the mechanism would refuse shows as attached).
     const Capabilities caps = kernel->capabilities();
-    nlohmann::json out = nlohmann::json::array();
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
     for (auto &dir : observed.stale)
       out.push_back({{"program", dir.name}, {"action", "discard"}, {"reason", "staging directory of an interrupted replace"},
-                     {"attach", nlohmann::json::array()}, {"detach", nlohmann::json::array()},
-                     {"forget", nlohmann::json::array()}, {"steps", steps_to_json(steps_for_stale(dir))}});
+                     {"attach", nlohmann::ordered_json::array()},
+                     {"detach", nlohmann::ordered_json::array()}, {"forget", nlohmann::ordered_json::array()}, {"steps", steps_to_json(steps_for_stale(dir))}});
     for (auto &c : changes) {
       auto seen = observed.programs.find(c.name);
       const auto steps = steps_for(c, seen != observed.programs.end() ? &seen->second : nullptr, caps);

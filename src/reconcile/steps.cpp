@@ -292,8 +292,8 @@ std::vector<Step> steps_for_stale(const ObservedProgram &stale) {
 
 namespace {
 
-nlohmann::json hook_json(const Hook &h) {
-  nlohmann::json j = {{"family", to_string(h.family)}};
+nlohmann::ordered_json hook_json(const Hook &h) {
+  nlohmann::ordered_json j = {{"family", to_string(h.family)}};
   if (!h.netns.empty()) j["netns"] = h.netns;
   if (!h.object.empty()) j["object"] = h.object;
   if (!h.symbol.empty()) j["symbol"] = h.symbol;
@@ -304,8 +304,8 @@ nlohmann::json hook_json(const Hook &h) {
   return j;
 }
 
-nlohmann::json step_json(const Step &s, bool is_undo) {
-  nlohmann::json j = {{"kind", to_string(s.kind)}, {"program", s.program}, {"side", to_string(s.side)}};
+nlohmann::ordered_json step_json(const Step &s, bool is_undo) {
+  nlohmann::ordered_json j = {{"kind", to_string(s.kind)}, {"program", s.program}, {"side", to_string(s.side)}};
   if (!s.key.empty()) j["key"] = s.key;
   if (!s.target.empty()) j["target"] = s.target;
   if (s.hook) j["hook"] = hook_json(*s.hook);
@@ -315,7 +315,7 @@ nlohmann::json step_json(const Step &s, bool is_undo) {
   if (!s.restores.empty()) j["restores"] = s.restores;
   if (s.needs_detached) j["needs_detached"] = true;
   if (!is_undo) {
-    j["undo"] = nlohmann::json::array();
+    j["undo"] = nlohmann::ordered_json::array();
     for (auto &u : s.undo) j["undo"].push_back(step_json(u, true));
   }
   return j;
@@ -323,8 +323,8 @@ nlohmann::json step_json(const Step &s, bool is_undo) {
 
 }  // namespace
 
-nlohmann::json steps_to_json(const std::vector<Step> &steps) {
-  nlohmann::json out = nlohmann::json::array();
+nlohmann::ordered_json steps_to_json(const std::vector<Step> &steps) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
   for (auto &s : steps) out.push_back(step_json(s, false));
   return out;
 }

@@ -131,6 +131,6 @@ Continuity swap_continuity(Mechanism m, ProgramType t);
 /// The steps as `plan --json` prints them: [{"kind", "program", "side", "key", "target", "hook":
 /// {...}, "mechanism", "continuity", "on_failure", "undo": [...]}, ...]; fields that do not apply
 /// to a step are left out.
-nlohmann::json steps_to_json(const std::vector<Step> &steps);
+nlohmann::ordered_json steps_to_json(const std::vector<Step> &steps);
 
 }  // namespace bpfrec
