@@ -1,7 +1,6 @@
 // `bpfman-reconciler plan --programs-dir DIR --pin-root ROOT [--json]`: exit 2 when something
 // would change, 0 when nothing would, 1 on error; names each program, its action and (--json) its
-// steps; changes
-// nothing in the kernel (ids, links, pins and hooks identical before and after).
+// steps; changes nothing in the kernel (ids, links, pins and hooks identical before and after).
 #include <map>
 #include <sstream>
 #include <sys/stat.h>
