@@ -27,6 +27,7 @@
 #include "reconcile/identity.h"
 #include "reconcile/interfaces.h"
 #include "reconcile/plan.h"
+#include "reconcile/steps.h"
 #include "status/status.h"
 
 namespace bpfrec {
@@ -233,10 +234,20 @@ int cmd_plan(const std::vector<std::string> &dirs, const std::string &pin_root, 
   for (auto &m : desired.manifests)
     invalid |= m.state == ManifestState::Invalid || m.state == ManifestState::Unreadable;
   if (as_json) {
-    nlohmann::json out = nlohmann::json::array();
-    for (auto &c : changes)
+    // The steps the executor would run (reconcile/steps.h). Not asked here: check_attach()
+    // refusals (an Update's attach point that the mechanism would refuse shows as attached).
+    const Capabilities caps = kernel->capabilities();
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (auto &dir : observed.stale)
+      out.push_back({{"program", dir.name}, {"action", "discard"}, {"reason", "staging directory of an interrupted replace"},
+                     {"attach", nlohmann::ordered_json::array()},
+                     {"detach", nlohmann::ordered_json::array()}, {"forget", nlohmann::ordered_json::array()}, {"steps", steps_to_json(steps_for_stale(dir))}});
+    for (auto &c : changes) {
+      auto seen = observed.programs.find(c.name);
+      const auto steps = steps_for(c, seen != observed.programs.end() ? &seen->second : nullptr, caps);
       out.push_back({{"program", c.name}, {"action", to_string(c.kind)}, {"reason", c.reason}, {"attach", c.attach},
-                     {"detach", c.detach}, {"forget", c.forget}});
+                     {"detach", c.detach}, {"forget", c.forget}, {"steps", steps_to_json(steps)}});
+    }
     fmt::print("{}\n", out.dump(2));
   } else {
     for (auto &m : desired.manifests)

@@ -2,91 +2,53 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <set>
 
 #include "reconcile/identity.h"
+#include "reconcile/steps.h"
 
 namespace bpfrec {
 namespace {
 
 std::string base_name(const std::string &path) { return std::filesystem::path(path).filename().string(); }
 
+// The audit action of a step: the forward step's own (load, attach, replace, detach, commit,
+// unload), or `undo-<kind>` when it runs as an undo.
+std::string action_of(const Step &s, bool as_undo) {
+  if (as_undo) return "undo-" + std::string(to_string(s.kind));
+  switch (s.kind) {
+    case StepKind::LoadStaged:
+    case StepKind::Load: return "load";
+    case StepKind::Swap: return "replace";
+    case StepKind::Attach: return "attach";
+    case StepKind::Detach:
+    case StepKind::Forget: return "detach";
+    case StepKind::Commit: return "commit";
+    case StepKind::Unload: return "unload";
+    case StepKind::Relocate: return "relocate";
+  }
+  return "?";
+}
+
 }  // namespace
 
-// What one step does to the kernel (declared in executor.h for Execution's pointer only).
+// Runs the steps of one program's change (steps.h) through the Kernel, with their audit events
+// and report entries (declared in executor.h for Execution's pointer only).
 class Applier {
  public:
   Applier(Kernel &k, const AuditSink &audit, ApplyReport &report) : kernel_(k), audit_(audit), report_(report) {}
 
-  // Detaches everything and removes the pins. False when something could not be detached.
-  bool remove(ObservedProgram &obs) {
-    bool ok = true;
-    for (auto &k : keys_of(obs)) ok = detach(obs, k) && ok;
-    if (!ok) {
-      report_.program_errors[obs.name] = "could not detach every attach point; pins kept";
-      return false;
-    }
-    return unload(obs);
-  }
-
-  void create(const ProgramSpec &spec, const std::vector<std::string> &keys) {
-    auto loaded = load(spec, /*staged=*/false);
-    if (!loaded) return;
-    for (auto &a : spec.attach)
-      if (wanted(keys, spec, a)) (void)attach(*loaded, spec, a);
-  }
-
-  // Replaces `old` by a new load of `spec` without emptying any hook that both use.
-  void replace(ObservedProgram &old, const ProgramSpec &spec) {
-    auto staged = load(spec, /*staged=*/true);
-    if (!staged) return;  // the old program is untouched
-    std::vector<const AttachSpec *> swapped, added;
-    std::string failure;
+  // New attach points of an Update that the kernel refuses up front (e.g. a proceed_on the
+  // mechanism cannot honour): reported and audited (`attach`, failed); their keys.
+  std::set<std::string> refusals(const ProgramSpec &spec, const std::vector<std::string> &attach_keys,
+                                 const ObservedProgram &obs) {
+    std::set<std::string> refused;
     for (auto &a : spec.attach) {
       const std::string key = attach_key(spec.type, a);
-      if (old.attachments.contains(key)) {
-        if (!swap(old, *staged, spec, a)) {
-          failure = report_.attach_errors[spec.name][key].message;
-          break;
-        }
-        swapped.push_back(&a);
-      } else if (attach(*staged, spec, a)) {
-        added.push_back(&a);
-      }
-    }
-    if (!failure.empty()) {
-      // Undo: the previous program goes back where it was and the new one is dropped.
-      for (auto *a : swapped) (void)swap(*staged, old, spec, *a);
-      for (auto *a : added) (void)detach(*staged, attach_key(spec.type, *a));
-      (void)unload(*staged);
-      report_.program_errors[spec.name] = "replace failed, previous program kept: " + failure;
-      return;
-    }
-    for (auto &k : keys_of(old)) (void)detach(old, k);  // attach points the new spec dropped
-    AuditEvent e = event("commit", *staged);
-    if (auto r = kernel_.commit(*staged); !r) {
-      e.error = r.error().message;
-      report_.program_errors[spec.name] = e.error;
-    } else {
-      ++report_.changes;
-    }
-    audit_(e);
-  }
-
-  void update(ObservedProgram &obs, const ProgramSpec &spec, const std::vector<std::string> &attach_keys,
-              const std::vector<std::string> &detach_keys) {
-    // Hooks are identified by the attach point's label (interface, direction, netns; tracepoint;
-    // binary, symbol, pid): the parts a key change can keep.
-    // New attach points the kernel refuses up front (e.g. a proceed_on the mechanism cannot
-    // honour): reported, and the attach point they would replace on the same hook stays.
-    std::set<std::string> refused;  // attach keys
-    std::set<std::string> kept_hooks;
-    for (auto &a : spec.attach) {
-      if (!wanted(attach_keys, spec, a)) continue;
+      if (std::find(attach_keys.begin(), attach_keys.end(), key) == attach_keys.end()) continue;
       if (auto c = kernel_.check_attach(spec, a); !c) {
-        const std::string key = attach_key(spec.type, a);
         refused.insert(key);
-        kept_hooks.insert(a.target_label(spec.type));
         report_.attach_errors[spec.name][key] = c.error();
         AuditEvent e = event("attach", obs);
         e.target = a.target_label(spec.type);
@@ -94,81 +56,118 @@ class Applier {
         audit_(e);
       }
     }
-    std::vector<std::string> same_hook, other;
-    for (auto &k : detach_keys) {
-      const std::string target = obs.attachments.contains(k) ? obs.attachments.at(k).target : "";
-      if (kept_hooks.contains(target)) continue;
-      bool same = false;
-      for (auto &a : spec.attach)
-        same |= wanted(attach_keys, spec, a) && a.target_label(spec.type) == target;
-      (same ? same_hook : other).push_back(k);
-    }
-    std::map<std::string, AttachSpec> previous;
-    for (auto &k : same_hook) {
-      previous[obs.attachments.at(k).target] = obs.attachments.at(k).spec;
-      (void)detach(obs, k);
-    }
-    for (auto &a : spec.attach) {
-      if (!wanted(attach_keys, spec, a) || refused.contains(attach_key(spec.type, a))) continue;
-      if (attach(obs, spec, a)) continue;
-      // Put the attach point back as it was, rather than leave its hook without us.
-      auto prev = previous.find(a.target_label(spec.type));
-      if (prev != previous.end()) (void)attach(obs, spec, prev->second);
-    }
-    for (auto &k : other) (void)detach(obs, k);
+    return refused;
   }
 
-  // Removes what is left of lost attachments (e.g. the pin of a TCX link whose interface was
-  // deleted) and drops them from the record.
-  void forget(ObservedProgram &obs, const std::vector<std::string> &keys) {
-    for (auto &k : keys) {
-      auto node = obs.lost.extract(k);
-      if (node.empty()) continue;
-      obs.attachments.insert(std::move(node));  // where Kernel::detach() looks for it
-      (void)detach(obs, k);
+  // Runs `steps` in order on `live` and `staged` (either may be loaded by a step); `spec` is the
+  // change's ProgramSpec (null for Remove and a stale staging directory), `what` names the change
+  // in the error of an undone one ("replace failed, ..."). On a failure, the step's OnFailure
+  // says what follows (steps.h); the undos run in reverse order and each failed one is reported.
+  void run(std::string_view what, const std::vector<Step> &steps, const ProgramSpec *spec, ObservedProgram &live,
+           std::optional<ObservedProgram> &staged) {
+    std::vector<size_t> done;
+    std::vector<bool> undone(steps.size(), false);
+    const std::string &name = steps.empty() ? live.name : steps.front().program;
+    // Runs the undo of step j (once), and returns the failures as text.
+    auto undo = [&](size_t j, std::vector<std::string> &failures) {
+      if (undone[j]) return;
+      undone[j] = true;
+      for (auto &u : steps[j].undo)
+        if (auto r = run_step(u, /*as_undo=*/true, spec, live, staged); !r)
+          failures.push_back(fmt::format("undo {}{}{}: {}", to_string(u.kind), u.target.empty() ? "" : " ", u.target,
+                                         r.error().message));
+    };
+    auto report_undo_failures = [&](const std::vector<std::string> &failures) {
+      if (failures.empty()) return;
+      std::string &err = report_.program_errors[name];
+      for (auto &f : failures) err += (err.empty() ? "" : "; ") + f;
+    };
+    for (size_t i = 0; i < steps.size(); ++i) {
+      const Step &s = steps[i];
+      auto r = run_step(s, /*as_undo=*/false, spec, live, staged);
+      if (r) {
+        done.push_back(i);
+        continue;
+      }
+      std::vector<std::string> failures;
+      switch (s.on_failure) {
+        case OnFailure::Continue: continue;
+        case OnFailure::Stop: return;
+        case OnFailure::Restore:
+          for (auto j = s.restores.rbegin(); j != s.restores.rend(); ++j)
+            if (std::find(done.begin(), done.end(), *j) != done.end()) undo(*j, failures);
+          report_undo_failures(failures);
+          continue;
+        case OnFailure::Undo:
+          for (auto j = done.rbegin(); j != done.rend(); ++j) undo(*j, failures);
+          report_.program_errors[name] =
+              failures.empty() ? fmt::format("{} failed, previous program kept: {}", what, r.error().message)
+                               : fmt::format("{} failed: {}", what, r.error().message);
+          report_undo_failures(failures);
+          return;
+      }
     }
-  }
-
-  // Discards a staging directory left by an interrupted replace.
-  void discard(ObservedProgram &stale) {
-    for (auto &k : keys_of(stale)) (void)detach(stale, k);
-    (void)unload(stale);
-  }
-
-  void relocate(ObservedProgram &obs, const ProgramSpec &spec) {
-    obs.manifest_path = spec.manifest;
-    obs.manifest_name = base_name(spec.manifest);
-    if (auto r = kernel_.save(obs); !r) report_.program_errors[obs.name] = r.error().message;
   }
 
  private:
-  static std::vector<std::string> keys_of(const ObservedProgram &p) {
-    std::vector<std::string> keys;
-    for (auto &[k, _] : p.attachments) keys.push_back(k);
-    return keys;
+  // One step; its audit event and report entries. Errors: the kernel's, or a refused Unload.
+  Result<void> run_step(const Step &s, bool as_undo, const ProgramSpec *spec, ObservedProgram &live,
+                        std::optional<ObservedProgram> &staged) {
+    const std::string action = action_of(s, as_undo);
+    if (!staged && s.kind != StepKind::LoadStaged && (s.side == Side::Staged || s.kind == StepKind::Swap))
+      return fail("{}: no staged program", to_string(s.kind));  // a plan bug, not a kernel state
+    ObservedProgram &p = s.side == Side::Staged && s.kind != StepKind::LoadStaged ? *staged : live;
+    switch (s.kind) {
+      case StepKind::LoadStaged:
+      case StepKind::Load: {
+        auto loaded = load(*spec, s.kind == StepKind::LoadStaged);
+        if (!loaded) return std::unexpected(loaded.error());
+        if (s.kind == StepKind::Load) live = std::move(*loaded);
+        else staged = std::move(*loaded);
+        return {};
+      }
+      case StepKind::Swap: {
+        ObservedProgram &from = s.side == Side::Staged ? live : *staged;
+        return swap(action, from, p, *spec, *s.attach);
+      }
+      case StepKind::Attach: return attach(action, p, *spec, *s.attach);
+      case StepKind::Detach: return detach(action, p, s.key);
+      case StepKind::Forget: {
+        auto node = p.lost.extract(s.key);
+        if (node.empty()) return {};
+        p.attachments.insert(std::move(node));  // where Kernel::detach() looks for it
+        return detach(action, p, s.key);
+      }
+      case StepKind::Commit: return commit(action, p);
+      case StepKind::Unload:
+        if (s.needs_detached && !p.attachments.empty()) {
+          Error e{0, "could not detach every attach point; pins kept"};
+          if (!as_undo) report_.program_errors[p.name] = e.message;
+          return std::unexpected(e);
+        }
+        return unload(action, p, as_undo);
+      case StepKind::Relocate: return relocate(p, *spec);
+    }
+    return {};
   }
 
-  static bool wanted(const std::vector<std::string> &keys, const ProgramSpec &spec, const AttachSpec &a) {
-    return std::find(keys.begin(), keys.end(), attach_key(spec.type, a)) != keys.end();
-  }
-
-  std::optional<ObservedProgram> load(const ProgramSpec &spec, bool staged) {
+  Result<ObservedProgram> load(const ProgramSpec &spec, bool staged) {
     auto loaded = kernel_.load(spec, staged);
     AuditEvent e{"load", spec.name, spec.manifest, spec.bytecode_digest};
     if (!loaded) {
       e.error = loaded.error().message;
       report_.program_errors[spec.name] = e.error;
       audit_(e);
-      return std::nullopt;
+      return loaded;
     }
     ++report_.changes;
     e.prog_id = loaded->prog_id;
     audit_(e);
-    return *loaded;
+    return loaded;
   }
 
-  bool attach(ObservedProgram &obs, const ProgramSpec &spec, const AttachSpec &a) {
-    AuditEvent e = event("attach", obs);
+  Result<void> attach(const std::string &action, ObservedProgram &obs, const ProgramSpec &spec, const AttachSpec &a) {
+    AuditEvent e = event(action, obs);
     e.target = a.target_label(spec.type);
     auto r = kernel_.attach(obs, spec, a);
     if (!r) {
@@ -181,15 +180,16 @@ class Applier {
       e.link_id = r->link_id;
     }
     audit_(e);
-    return r.has_value();
+    if (!r) return std::unexpected(r.error());
+    return {};
   }
 
-  bool swap(ObservedProgram &from, ObservedProgram &to, const ProgramSpec &spec, const AttachSpec &a) {
+  Result<void> swap(const std::string &action, ObservedProgram &from, ObservedProgram &to, const ProgramSpec &spec,
+                    const AttachSpec &a) {
     const std::string key = attach_key(spec.type, a);
-    AuditEvent e = event("replace", to);
+    AuditEvent e = event(action, to);
     e.target = a.target_label(spec.type);
     if (from.attachments.contains(key)) e.mechanism = to_string(from.attachments.at(key).mechanism);
-    e.error = "";
     auto r = kernel_.swap(from, to, spec, a);
     if (!r) {
       e.error = fmt::format("{} (from program id {})", r.error().message, from.prog_id);
@@ -199,13 +199,13 @@ class Applier {
       if (to.attachments.contains(key)) e.link_id = to.attachments.at(key).link_id;
     }
     audit_(e);
-    return r.has_value();
+    return r;
   }
 
-  bool detach(ObservedProgram &obs, const std::string &key) {
+  Result<void> detach(const std::string &action, ObservedProgram &obs, const std::string &key) {
     auto it = obs.attachments.find(key);
-    if (it == obs.attachments.end()) return true;
-    AuditEvent e = event("detach", obs);
+    if (it == obs.attachments.end()) return {};
+    AuditEvent e = event(action, obs);
     e.target = it->second.target;
     e.mechanism = to_string(it->second.mechanism);
     e.link_id = it->second.link_id;
@@ -217,23 +217,42 @@ class Applier {
       ++report_.changes;
     }
     audit_(e);
-    return r.has_value();
+    return r;
   }
 
-  bool unload(const ObservedProgram &obs) {
-    AuditEvent e = event("unload", obs);
-    if (auto r = kernel_.unload(obs); !r) {
-      e.error = r.error().message;
-      report_.program_errors[obs.name] = e.error;
-      audit_(e);
-      return false;
-    }
-    ++report_.changes;
+  Result<void> commit(const std::string &action, ObservedProgram &staged) {
+    AuditEvent e = event(action, staged);
+    auto r = kernel_.commit(staged);
+    if (!r) e.error = r.error().message;
+    else ++report_.changes;
     audit_(e);
-    return true;
+    return r;
   }
 
-  AuditEvent event(const char *action, const ObservedProgram &obs) {
+  // An unload that fails is the program's error, unless it undoes something: the undo's
+  // failure is reported with the change's.
+  Result<void> unload(const std::string &action, const ObservedProgram &obs, bool as_undo) {
+    AuditEvent e = event(action, obs);
+    auto r = kernel_.unload(obs);
+    if (!r) {
+      e.error = r.error().message;
+      if (!as_undo) report_.program_errors[obs.name] = e.error;
+    } else {
+      ++report_.changes;
+    }
+    audit_(e);
+    return r;
+  }
+
+  Result<void> relocate(ObservedProgram &obs, const ProgramSpec &spec) {
+    obs.manifest_path = spec.manifest;
+    obs.manifest_name = base_name(spec.manifest);
+    auto r = kernel_.save(obs);
+    if (!r) report_.program_errors[obs.name] = r.error().message;
+    return r;
+  }
+
+  AuditEvent event(const std::string &action, const ObservedProgram &obs) {
     return AuditEvent{action, obs.name, obs.manifest_path, obs.bytecode_sha256, obs.prog_id};
   }
 
@@ -286,7 +305,7 @@ bool has_step(const ProgramChange &c) { return c.kind != ChangeKind::Keep || (c.
 Execution::Execution(Kernel &kernel, const std::vector<ProgramChange> &changes, const ObservedState &observed,
                      AuditSink audit)
     : kernel_(kernel), changes_(changes), observed_(observed), audit_(std::move(audit)),
-      applier_(std::make_unique<Applier>(kernel_, audit_, report_)) {
+      applier_(std::make_unique<Applier>(kernel_, audit_, report_)), caps_(kernel_.capabilities()) {
   total_ = observed.stale.size() + static_cast<size_t>(std::count_if(changes.begin(), changes.end(), has_step));
   // A kept program's reason (e.g. "kept: maps used by ..."): reported without a step.
   for (const auto &c : changes)
@@ -322,8 +341,10 @@ void Execution::step() {
   if (finished()) return;
   Applier &a = *applier_;
   if (next_stale_ < observed_.stale.size()) {
-    ObservedProgram stale = observed_.stale[next_stale_++];
-    a.discard(stale);
+    const ObservedProgram &stale = observed_.stale[next_stale_++];
+    ObservedProgram none;
+    std::optional<ObservedProgram> staged = stale;
+    a.run("discard", steps_for_stale(stale), nullptr, none, staged);
   } else {
     apply_change(a, changes_[next_change_++]);
   }
@@ -334,27 +355,13 @@ void Execution::step() {
 
 void Execution::apply_change(Applier &a, const ProgramChange &c) {
   auto it = observed_.programs.find(c.name);
-  ObservedProgram obs = it != observed_.programs.end() ? it->second : ObservedProgram{};
-  switch (c.kind) {
-    case ChangeKind::Remove: (void)a.remove(obs); break;
-    case ChangeKind::Replace:
-      // A program that is gone from the kernel cannot be swapped from: start over.
-      if (obs.prog_id == 0) {
-        if (a.remove(obs)) a.create(*c.desired, c.attach);
-      } else {
-        a.replace(obs, *c.desired);
-      }
-      break;
-    case ChangeKind::Create: a.create(*c.desired, c.attach); break;
-    case ChangeKind::Update:
-      a.forget(obs, c.forget);
-      a.update(obs, *c.desired, c.attach, c.detach);
-      if (c.record_stale) a.relocate(obs, *c.desired);
-      break;
-    case ChangeKind::Keep:
-      if (c.record_stale && c.desired) a.relocate(obs, *c.desired);
-      break;
-  }
+  const ObservedProgram *seen = it != observed_.programs.end() ? &it->second : nullptr;
+  ObservedProgram live = seen ? *seen : ObservedProgram{};
+  std::optional<ObservedProgram> staged;
+  // A kernel question asked before any step, so that a refused attach point keeps its hook.
+  std::set<std::string> refused;
+  if (c.kind == ChangeKind::Update) refused = a.refusals(*c.desired, c.attach, live);
+  a.run(to_string(c.kind), steps_for(c, seen, caps_, refused), c.desired, live, staged);
 }
 
 size_t Execution::run_for(std::chrono::steady_clock::duration budget) {

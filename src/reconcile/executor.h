@@ -18,7 +18,9 @@ namespace bpfrec {
 
 /// One audited kernel change (load, attach, detach, unload) or its failure.
 struct AuditEvent {
-  std::string action;  // load | attach | detach | unload
+  /// load | attach | replace (a swap) | detach | commit | unload | unpin, or undo-<step kind>
+  /// (undo-swap, undo-attach, undo-detach, undo-unload) for a step run as an undo.
+  std::string action;
   std::string program;
   std::string manifest;
   std::string bytecode_sha256;
@@ -50,18 +52,26 @@ struct ApplyReport {
 };
 
 /// Applies `changes` (from plan()) to `kernel`. `observed` is the state plan() saw. Every kernel
-/// change and failure goes to `audit`. Per program, all or nothing where it matters:
+/// change and failure goes to `audit`. Each change is run as its typed steps (steps_for(),
+/// reconcile/steps.h), in order; a failed step does what its OnFailure says, and undos run in
+/// reverse order of the steps done, each failed undo reported in program_errors and audited
+/// (`undo-<kind>`). Per program, all or nothing where it matters:
 /// - Create: a failed load leaves no pins; failed attach points are reported (program partial).
 /// - Replace: the new program is loaded into a staging directory and moved onto each hook with
-///   Kernel::swap() (the hook is never empty), then committed in one rename. If the load or a
-///   swap fails, the swaps are undone and the previous program stays as it was.
+///   Kernel::swap() (the hook is never empty), then committed in one rename. If the load, a
+///   swap or the commit fails, what was done is undone in reverse order (swaps back, new attach
+///   points detached, the staged load dropped) and the previous program stays as it was, less
+///   the attach points the new spec drops if the commit failed ("replace failed, previous
+///   program kept: ..."). A program gone from the kernel (prog_id 0) is removed, then created.
 /// - Update: attach points on a new hook are attached before the old ones are detached; an
 ///   attach point whose hook stays the same (only priority, proceed_on or mode changed) is
 ///   detached first and, if the new attach fails, attached again as it was. A new attach point
 ///   that Kernel::check_attach() refuses up front is reported and its hook keeps the old one.
 ///   Lost attach points that are no longer wanted (ProgramChange::forget) are detached first:
-///   their pins go and the record drops them.
+///   their pins go and the record drops them. Not all or nothing: a failed attach point is
+///   reported and the others go on.
 /// - Remove: a program whose detach fails keeps its pins, so nothing runs unowned.
+/// Hooks are compared as values (hook_of(), types/hook.h), never by label.
 /// Staging directories of an interrupted replace (observed.stale) are discarded first; at the
 /// end, shared map pins that no program's record names any more are unpinned (audit action
 /// `unpin`, the pin as target).
@@ -119,6 +129,7 @@ class Execution {
   AuditSink audit_;
   ApplyReport report_;
   std::unique_ptr<Applier> applier_;  // refers to audit_ and report_
+  Capabilities caps_;                 // Kernel::capabilities(), asked once
   size_t next_stale_ = 0, next_change_ = 0, done_ = 0, total_ = 0;
 };
 

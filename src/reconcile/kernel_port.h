@@ -69,6 +69,12 @@ class Kernel {
   /// removes the previous program's pins. `staged.dir` becomes the live directory.
   virtual Result<void> commit(ObservedProgram &staged) = 0;
 
+  /// What the planner may know of this kernel to say how new attach points will be attached
+  /// (plan --json; reconcile/steps.h). Cheap: probes already made, nothing new. The default
+  /// knows nothing (every field nullopt), which only makes `mechanism` unknown in the steps of
+  /// new XDP and TC attach points; behaviour does not depend on it.
+  virtual Capabilities capabilities() { return {}; }
+
   /// Rewrites the record (e.g. the manifest moved).
   virtual Result<void> save(const ObservedProgram &prog) = 0;
 

@@ -4,10 +4,11 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "manifest/manifest.h"
-#include <vector>
 
 namespace bpfrec {
 
@@ -25,6 +26,15 @@ inline constexpr Mechanism kAllMechanisms[] = {Mechanism::Xdp, Mechanism::XdpDis
                                                Mechanism::Tc,  Mechanism::PerfLink,      Mechanism::Link,
                                                Mechanism::TcDispatcher};
 std::string_view to_string(Mechanism m);
+
+/// What the kernel offers, as far as the planner needs it to say how a new attach point will
+/// be attached (reconcile/steps.h): the mechanism a new XDP and a new TC attach point get
+/// (nullopt: not known, e.g. not probed). How a recorded attach point is swapped is known
+/// from its record, so nothing else is needed.
+struct Capabilities {
+  std::optional<Mechanism> xdp;  // Xdp or XdpDispatcher
+  std::optional<Mechanism> tc;   // Tcx, TcDispatcher or Tc
+};
 
 /// One attachment we made, as recorded at attach time. The fields needed to find and undo it
 /// without the daemon's memory: ifindex/netns/mode for libxdp, handle/priority for cls_bpf;

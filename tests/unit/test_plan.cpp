@@ -2,6 +2,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "fake_kernel.h"
 #include "reconcile/executor.h"
 #include "reconcile/identity.h"
 #include "reconcile/plan.h"
@@ -207,86 +208,6 @@ TEST(Identity, DigestIgnoresGlobalDataOrderAndMetadata) {
   EXPECT_NE(program_digest(a), program_digest(b));
   EXPECT_EQ(attach_key(ProgramType::Xdp, a.attach[0]).size(), 16u);
 }
-
-// A Kernel that keeps state in memory and can be told to fail.
-class FakeKernel : public Kernel {
- public:
-  ObservedState state;
-  std::map<std::string, ObservedProgram> staging;
-  std::vector<std::string> calls;
-  std::string fail_load, fail_attach_target, fail_detach_key, fail_swap_target;
-  uint32_t next_id = 100;
-
-  ObservedState observe() override {
-    ObservedState s = state;
-    for (auto &[_, p] : staging) s.stale.push_back(p);
-    return s;
-  }
-  Result<ObservedProgram> load(const ProgramSpec &spec, bool staged) override {
-    calls.push_back(std::string(staged ? "load-staged " : "load ") + spec.name);
-    if (spec.name == fail_load) return fail("verifier says no");
-    ObservedProgram p;
-    p.name = spec.name;
-    p.dir = (staged ? "/pins/_staging-" : "/pins/") + spec.name;
-    p.type = std::string(to_string(spec.type));
-    p.digest = program_digest(spec);
-    p.manifest_path = spec.manifest;
-    p.manifest_name = std::filesystem::path(spec.manifest).filename().string();
-    p.bytecode_sha256 = spec.bytecode_digest;
-    p.prog_id = next_id++;
-    store(p);
-    return p;
-  }
-  Result<AttachRecord> attach(ObservedProgram &prog, const ProgramSpec &spec, const AttachSpec &a) override {
-    calls.push_back("attach " + prog.name + " " + a.interface);
-    if (a.interface == fail_attach_target) return fail_errno(ENODEV, "interface {}", a.interface);
-    AttachRecord r;
-    r.key = attach_key(spec.type, a);
-    r.target = a.target_label(spec.type);
-    r.spec = a;
-    prog.attachments[r.key] = r;
-    store(prog);
-    return r;
-  }
-  Result<void> swap(ObservedProgram &from, ObservedProgram &to, const ProgramSpec &spec, const AttachSpec &a) override {
-    calls.push_back(fmt::format("swap {} {}->{}", a.interface, from.prog_id, to.prog_id));
-    if (a.interface == fail_swap_target) return fail("EBUSY");
-    const std::string key = attach_key(spec.type, a);
-    to.attachments[key] = from.attachments.at(key);
-    from.attachments.erase(key);
-    store(from);
-    store(to);
-    return {};
-  }
-  Result<void> detach(ObservedProgram &prog, const std::string &key) override {
-    calls.push_back("detach " + prog.name + " " + prog.attachments[key].target);
-    if (key == fail_detach_key) return fail("EBUSY");
-    prog.attachments.erase(key);
-    store(prog);
-    return {};
-  }
-  Result<void> unload(const ObservedProgram &prog) override {
-    calls.push_back(std::string(staged(prog) ? "unload-staged " : "unload ") + prog.name);
-    if (staged(prog)) staging.erase(prog.name);
-    else state.programs.erase(prog.name);
-    return {};
-  }
-  Result<void> commit(ObservedProgram &prog) override {
-    calls.push_back("commit " + prog.name);
-    staging.erase(prog.name);
-    prog.dir = "/pins/" + prog.name;
-    state.programs[prog.name] = prog;
-    return {};
-  }
-  Result<void> save(const ObservedProgram &prog) override {
-    store(prog);
-    return {};
-  }
-
- private:
-  static bool staged(const ObservedProgram &p) { return p.dir.find("/_staging-") != std::string::npos; }
-  void store(const ObservedProgram &p) { (staged(p) ? staging : state.programs)[p.name] = p; }
-};
 
 struct Reconciled {
   ApplyReport report;
