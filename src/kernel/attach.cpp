@@ -27,7 +27,6 @@
 #include "kernel/netns.h"
 #include "kernel/perf_pmu.h"
 #include "load/files.h"
-#include "kernel/qdisc.h"
 #include "util/ld_cache.h"
 #include "util/sha256.h"
 #include "util/unique_fd.h"
@@ -158,7 +157,8 @@ Result<AttachRecord> link_perf_event(int prog_fd, UniqueFd pfd, const std::strin
   return rec;
 }
 
-// The fields every interface attachment records.
+}  // namespace
+
 AttachRecord interface_record(const AttachSpec &a, ProgramType t, Mechanism m) {
   AttachRecord rec;
   rec.mechanism = m;
@@ -168,7 +168,6 @@ AttachRecord interface_record(const AttachSpec &a, ProgramType t, Mechanism m) {
   return rec;
 }
 
-// Enters the attach point's netns (for the caller's scope) and resolves its interface there.
 Result<NetnsGuard> enter_interface_netns(const AttachSpec &a, AttachRecord &rec) {
   auto ns = NetnsGuard::enter(a.netns);
   if (!ns) return ns;
@@ -177,8 +176,6 @@ Result<NetnsGuard> enter_interface_netns(const AttachSpec &a, AttachRecord &rec)
   rec.ifindex = static_cast<int>(idx);
   return ns;
 }
-
-}  // namespace
 
 uint32_t prog_id_of(int fd) {
   bpf_prog_info info{};
@@ -416,72 +413,6 @@ const std::vector<uint32_t> &XdpHookCache::programs(const std::string &netns, in
 bool xdp_in_place(uint32_t prog_id, const AttachRecord &r, XdpHookCache &hooks) {
   const auto &ids = hooks.programs(r.netns, r.ifindex);
   return std::find(ids.begin(), ids.end(), prog_id) != ids.end();
-}
-
-namespace {
-uint32_t tc_query(const AttachRecord &r) {
-  DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = r.ifindex, .attach_point = r.egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
-  DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = r.tc_handle, .priority = r.tc_priority);
-  return bpf_tc_query(&hook, &opts) == 0 ? opts.prog_id : 0;
-}
-}  // namespace
-
-Result<AttachRecord> attach_tc(int prog_fd, const AttachSpec &a, TcSlot slot, std::set<uint32_t> taken,
-                               const std::string &pin_root) {
-  AttachRecord rec = interface_record(a, ProgramType::Tc, Mechanism::Tc);
-  auto ns = enter_interface_netns(a, rec);
-  if (!ns) return std::unexpected(ns.error());
-  // Not bpf_tc_hook_create()'s EEXIST: that also means a classic `ingress` qdisc (qdisc.h).
-  if (auto r = ensure_clsact(pin_root, rec.ifindex, rec.target); !r) return std::unexpected(r.error());
-  rec.tc_priority = slot.pref;
-  DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = rec.ifindex,
-                      .attach_point = rec.egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
-  for (int attempt = 0;; ++attempt) {
-    rec.tc_handle = slot.handle;
-    DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .handle = rec.tc_handle, .priority = rec.tc_priority);
-    const int err = bpf_tc_attach(&hook, &opts);
-    if (!err) return rec;
-    if (err != -EEXIST) return fail_errno(err, "attach cls_bpf to {}", rec.target);
-    // Our own filter already there (killed after attaching, before recording): adopt it.
-    if (tc_query(rec) == prog_id_of(prog_fd)) return rec;
-    // Somebody else's filter has this handle at this preference: take the next free one.
-    taken.insert(slot.handle);
-    slot.handle = next_free_tc_handle(slot.handle + 1, taken);
-    if (attempt >= 16 || slot.handle == 0)
-      return fail_errno(err, "attach cls_bpf to {} at preference {}: every handle tried is taken", rec.target,
-                        rec.tc_priority);
-  }
-}
-
-Result<void> swap_tc(uint32_t old_id, int new_fd, const AttachRecord &r) {
-  auto ns = NetnsGuard::enter(r.netns);
-  if (!ns) return std::unexpected(ns.error());
-  if (tc_query(r) != old_id)
-    return fail_errno(ENOENT, "replace cls_bpf on {}: our filter is no longer there", r.target);
-  DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = r.ifindex, .attach_point = r.egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
-  DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = new_fd, .flags = BPF_TC_F_REPLACE, .handle = r.tc_handle,
-                      .priority = r.tc_priority);
-  if (int err = bpf_tc_attach(&hook, &opts)) return fail_errno(err, "replace cls_bpf on {}", r.target);
-  return {};
-}
-
-Result<void> detach_tc(uint32_t prog_id, const AttachRecord &r, const std::string &pin_root) {
-  auto ns = NetnsGuard::enter(r.netns);
-  if (!ns) return ns.error().code == ENOENT ? Result<void>{} : std::unexpected(ns.error());
-  if (tc_query(r) == prog_id) {  // else gone, or somebody else's filter now: not ours to delete
-    DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = r.ifindex,
-                        .attach_point = r.egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
-    DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = r.tc_handle, .priority = r.tc_priority);
-    if (int err = bpf_tc_detach(&hook, &opts); err && err != -ENOENT)
-      return fail_errno(err, "detach cls_bpf from {}", r.target);
-  }
-  release_clsact(pin_root, r.ifindex);
-  return {};
-}
-
-bool tc_in_place(uint32_t prog_id, const AttachRecord &r) {
-  auto ns = NetnsGuard::enter(r.netns);
-  return ns && prog_id != 0 && tc_query(r) == prog_id;
 }
 
 Result<AttachRecord> attach_tracepoint(int prog_fd, const AttachSpec &a, const std::string &link_pin) {

@@ -1,4 +1,5 @@
-// Attach mechanisms, one function pair per mechanism. Every function takes what it needs from
+// Attach mechanisms: XDP (alone, libxdp components, the hook cache), perf links (tracepoint,
+// uprobe), pinned links; cls_bpf is kernel/attachers/tc.cpp. Every function takes what it needs from
 // the pins and the record (never from daemon memory), so a restarted daemon can undo what an
 // earlier one did.
 #pragma once
@@ -12,9 +13,9 @@
 
 #include <bpf/libbpf.h>
 
+#include "kernel/netns.h"
 #include "manifest/manifest.h"
 #include "reconcile/state.h"
-#include "reconcile/tc_slots.h"
 #include "util/result.h"
 #include "util/unique_fd.h"
 
@@ -22,6 +23,15 @@ namespace bpfrec {
 
 /// Kernel id of the program behind `fd`; 0 when it cannot be read.
 uint32_t prog_id_of(int fd);
+
+/// The fields every interface attachment (XDP, cls_bpf) records for attach point `a` of a
+/// program of type `t`: mechanism `m`, target label, netns, direction (tc only).
+AttachRecord interface_record(const AttachSpec &a, ProgramType t, Mechanism m);
+
+/// Enters the attach point's netns (for the caller's scope: the guard returns to ours) and
+/// resolves its interface there into `rec.ifindex`. Errors: the netns cannot be entered;
+/// ENODEV for no such interface.
+Result<NetnsGuard> enter_interface_netns(const AttachSpec &a, AttachRecord &rec);
 
 /// XDP, the program alone on the interface's hook (one per interface; libxdp attaches an
 /// already loaded program without its dispatcher). `why_alone` says why no dispatcher is used,
@@ -73,22 +83,6 @@ Result<void> swap_xdp(int old_fd, int new_fd, const AttachSpec &a, const AttachR
 Result<AttachRecord> attach_xdp_component(bpf_object *obj, bpf_program *prog, const AttachSpec &a,
                                           const std::vector<uint32_t> &our_map_ids,
                                           const std::vector<uint32_t> &claimed, const std::string &component_pin);
-
-/// clsact + cls_bpf (direct action) through libbpf's bpf_tc_*, at filter preference `slot.pref`
-/// and handle `slot.handle` (choose_tc_slot()). The clsact qdisc comes from ensure_clsact(): an
-/// existing one is reused, one we create is marked ours and removed with our last filter
-/// (detach_tc); a foreign classic `ingress` qdisc is refused. NLM_F_EXCL: a filter of somebody
-/// else at that preference and handle is never replaced; the next handle not in `taken` is
-/// tried instead. Errors: the qdisc (EEXIST, naming it), no such interface, netlink errors.
-Result<AttachRecord> attach_tc(int prog_fd, const AttachSpec &a, TcSlot slot, std::set<uint32_t> taken,
-                               const std::string &pin_root);
-/// Replaces our cls_bpf filter (same priority and handle) by `new_fd` with BPF_TC_F_REPLACE,
-/// when it still runs `old_id`. Errors: ENOENT when the filter is no longer ours.
-Result<void> swap_tc(uint32_t old_id, int new_fd, const AttachRecord &r);
-/// Deletes our cls_bpf filter when it still runs `prog_id`, then release_clsact(): the clsact
-/// qdisc goes only when we created it and no filter (anyone's) is left on it.
-Result<void> detach_tc(uint32_t prog_id, const AttachRecord &r, const std::string &pin_root);
-bool tc_in_place(uint32_t prog_id, const AttachRecord &r);
 
 /// A tracepoint ("category/name") through perf_event_open + BPF_LINK_CREATE(BPF_PERF_EVENT),
 /// pinned at `link_pin`. Errors: unknown tracepoint (ENOENT), perf/bpf errors.
