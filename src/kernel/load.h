@@ -6,7 +6,7 @@
 
 #include "kernel/fs.h"
 #include "kernel/record.h"
-#include "manifest/bytecode.h"
+#include "load/files.h"
 #include "manifest/manifest.h"
 #include "reconcile/state.h"
 #include "util/result.h"

@@ -6,7 +6,7 @@
 #include "kernel/attachers/hook_index.h"
 #include "kernel/netns.h"
 #include "kernel/tc_shared.h"
-#include "manifest/bytecode.h"
+#include "load/files.h"
 
 namespace bpfrec {
 namespace {

@@ -8,7 +8,7 @@
 #include "kernel/libbpf_log.h"
 #include "kernel/pin_cache.h"
 #include "kernel/pinned_object.h"
-#include "manifest/bytecode.h"
+#include "load/files.h"
 
 namespace bpfrec {
 namespace {
