@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/cfg/env.h>
 #include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
@@ -88,6 +89,9 @@ int main(int argc, char **argv) {
   } catch (const CLI::ParseError &e) {
     return app.exit(e) == 0 ? 0 : 1;
   }
+  // The log goes to stderr, so that stdout carries only a command's output (plan --json,
+  // status --json, ...) even when a probe logs; under systemd both streams reach the journal.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("bpfman-reconciler"));
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::cfg::load_env_levels();  // SPDLOG_LEVEL overrides, as spdlog documents
   // journald adds its own timestamp; keep lines short there.
