@@ -241,6 +241,18 @@ class LibbpfKernel final : public Kernel {
     return {};
   }
 
+  // XDP: alone under --xdp-mechanism single or where freplace is refused (auto), else libxdp's
+  // dispatcher; nothing when the dispatcher is forced and refused (the attach fails). TC: what
+  // choose_tc() picks. Both probes run once per process and are cached.
+  Capabilities capabilities() override {
+    Capabilities caps;
+    if (xdp_ == XdpMechanism::Single) caps.xdp = Mechanism::Xdp;
+    else if (probe_freplace()) caps.xdp = Mechanism::XdpDispatcher;
+    else if (xdp_ == XdpMechanism::Auto) caps.xdp = Mechanism::Xdp;
+    if (auto m = choose_tc()) caps.tc = *m;
+    return caps;
+  }
+
   Result<void> save(const ObservedProgram &prog) override { return write(prog); }
 
   std::vector<ReleasedPin> release_unused_shared_maps(bool changed) override {
@@ -351,8 +363,10 @@ class LibbpfKernel final : public Kernel {
             why = "this kernel refuses freplace: " + ok.error().message;
             return Mechanism::Xdp;
           }
-          return fail("attach XDP to {}: libxdp's dispatcher needs freplace, which this kernel refuses: {}",
-                      a.target_label(spec.type), ok.error().message);
+          return fail(ok.error()
+                          .with_message(fmt::format("attach XDP to {}: libxdp's dispatcher needs freplace, which this kernel refuses: {}",
+                                                    a.target_label(spec.type), ok.error().message))
+                          .with_kind(ErrorKind::Unsupported));
         }
         return Mechanism::XdpDispatcher;
       case AttacherKind::Tc: {

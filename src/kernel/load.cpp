@@ -217,8 +217,10 @@ Result<Bytecode> bytecode_of(const ProgramSpec &spec, BytecodeStore &store) {
 Result<ObservedProgram> load_program(const ProgramSpec &spec, const std::string &dir, const LoadContext &ctx) {
   // Probed once per process: a type this kernel lacks fails here with the reason, before any pin.
   if (auto r = probe_program_type(spec.type); !r)
-    return fail(Error{r.error().code, fmt::format("{} programs are not available on this kernel: {}",
-                                                  to_string(spec.type), r.error().message)});
+    return fail(r.error()
+                    .with_message(fmt::format("{} programs are not available on this kernel: {}",
+                                              to_string(spec.type), r.error().message))
+                    .with_kind(ErrorKind::Unsupported));
   // A leftover directory (e.g. of a load that was interrupted) would make the pins fail.
   if (auto r = remove_tree(dir); !r) return std::unexpected(r.error());
   if (auto r = make_dirs(PinLayout::maps_dir(dir)); !r) return std::unexpected(r.error());

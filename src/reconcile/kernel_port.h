@@ -70,7 +70,7 @@ class Kernel {
   virtual Result<void> commit(ObservedProgram &staged) = 0;
 
   /// What the planner may know of this kernel to say how new attach points will be attached
-  /// (plan --json; reconcile/steps.h). Cheap: probes already made, nothing new. The default
+  /// (plan --json; reconcile/steps.h). Cheap: each probe runs once per process. The default
   /// knows nothing (every field nullopt), which only makes `mechanism` unknown in the steps of
   /// new XDP and TC attach points; behaviour does not depend on it.
   virtual Capabilities capabilities() { return {}; }

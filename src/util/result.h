@@ -71,6 +71,13 @@ struct Error {
     e.message = std::move(m);
     return e;
   }
+  /// This error with its kind set explicitly (e.g. Unsupported for a probed kernel feature whose
+  /// errno, often EINVAL or EPERM, would say something else); the message and code are kept.
+  Error with_kind(ErrorKind k) const {
+    Error e = *this;
+    e.explicit_kind = k;
+    return e;
+  }
 
   /// Builds an Error from a positive or negative errno and a context; appends strerror(code).
   static Error from_errno(int err, std::string context) {

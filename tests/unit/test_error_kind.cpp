@@ -38,6 +38,14 @@ TEST(ErrorKind, ExplicitKindWinsAndContextKeepsIt) {
   EXPECT_EQ(fail_errno(ENODEV, "attach to {}", "veth0").error().kind(), ErrorKind::Missing);
 }
 
+TEST(ErrorKind, WithKindSetsItAndKeepsCodeAndMessage) {
+  const Error e = Error::from_errno(EPERM, "probe lsm").with_kind(ErrorKind::Unsupported);
+  EXPECT_EQ(e.kind(), ErrorKind::Unsupported);
+  EXPECT_EQ(e.code, EPERM);
+  EXPECT_NE(e.message.find("probe lsm"), std::string::npos);
+  EXPECT_EQ(Error::from_errno(EPERM, "open").kind(), ErrorKind::Permission);
+}
+
 TEST(ErrorKind, Names) {
   EXPECT_EQ(to_string(ErrorKind::Missing), "missing");
   EXPECT_EQ(to_string(ErrorKind::NotFound), "not_found");
