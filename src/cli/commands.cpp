@@ -224,11 +224,12 @@ int cmd_plan(const std::vector<std::string> &dirs, const std::string &pin_root, 
   const auto notes = expand_interfaces(
       desired, read_interface_inventory(pattern_netns(desired), pattern_netns(desired, /*primary_only=*/true)));
   auto kernel = make_libbpf_kernel(pin_root);
-  ObservedState observed = kernel->observe();
-  if (!observed.error.empty()) {
-    fmt::print(stderr, "cannot plan: {}\n", observed.error);
+  auto observation = kernel->observe();
+  if (!observation) {
+    fmt::print(stderr, "cannot plan: {}\n", observation.error().message);
     return 1;
   }
+  const ObservedState &observed = *observation;
   auto changes = plan(desired, observed);
   bool invalid = false;
   for (auto &m : desired.manifests)

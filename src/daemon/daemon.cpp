@@ -625,17 +625,18 @@ void Daemon::begin_reconcile(std::string why, bool reload) {
     r.notes = expand_interfaces(r.desired, inventory);
     log_pattern_notes(r.notes, vanished_.update(r.desired, r.notes, inventory));
     r.notes.insert(r.notes.end(), vanished_.notes().begin(), vanished_.notes().end());
-    r.observed = kernel_->observe_shared();
-    if (!r.observed->error.empty()) {
+    auto observed = kernel_->observe_shared();
+    if (!observed) {
       // Planning against "nothing pinned" would load every program again, and a load starts
       // by clearing its directory: keep what runs, and the last status, until it can be read.
-      if (r.observed->error != observe_error_)
-        spdlog::error("cannot observe the pin root: {}; nothing is changed until it can be read again",
-                      r.observed->error);
-      observe_error_ = r.observed->error;
-      abort_reconcile(fmt::format("reconcile ({}) not planned: {}", r.why, r.observed->error), /*log=*/false);
+      const std::string &cause = observed.error().message;
+      if (cause != observe_error_)
+        spdlog::error("cannot observe the pin root: {}; nothing is changed until it can be read again", cause);
+      observe_error_ = cause;
+      abort_reconcile(fmt::format("reconcile ({}) not planned: {}", r.why, cause), /*log=*/false);
       return;
     }
+    r.observed = std::move(*observed);
     if (!observe_error_.empty()) spdlog::info("the pin root can be read again");
     observe_error_.clear();
     if (quiet_ && r.plans == 1 && !status_.reconciling && backoff_.size() == 0)
@@ -884,12 +885,14 @@ void Daemon::finish_reconcile() {
     }
   const size_t steps = r.exec->total();
   r.exec.reset();  // it borrows `observed`
-  std::shared_ptr<const ObservedState> after_ptr = report.changes ? kernel_->observe_shared() : r.observed;
-  if (!after_ptr->error.empty()) {
-    // The status from the observation the plan was made from (what was applied is in the
-    // audit log); the next reconcile reads the pin root again.
-    spdlog::error("reconcile ({}): cannot observe after the apply: {}", r.why, after_ptr->error);
-    after_ptr = r.observed;
+  std::shared_ptr<const ObservedState> after_ptr = r.observed;
+  if (report.changes) {
+    if (auto again = kernel_->observe_shared())
+      after_ptr = std::move(*again);
+    else
+      // The status from the observation the plan was made from (what was applied is in the
+      // audit log); the next reconcile reads the pin root again.
+      spdlog::error("reconcile ({}): cannot observe after the apply: {}", r.why, again.error().message);
   }
   const ObservedState &after = *after_ptr;
   const bool converged = steps == 0 && report.changes == 0 && report.program_errors.empty() &&

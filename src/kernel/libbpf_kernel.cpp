@@ -46,12 +46,16 @@ class LibbpfKernel final : public Kernel {
   LibbpfKernel(std::string pin_root, TcMechanism tc, XdpMechanism xdp)
       : pins_{std::move(pin_root)}, tc_(tc), xdp_(xdp) {}
 
-  ObservedState observe() override { return *observe_shared(); }
+  Result<ObservedState> observe() override {
+    auto st = observe_shared();
+    if (!st) return std::unexpected(st.error());
+    return **st;
+  }
 
   // Two passes: every entry's pins (read again only where the journal saw a change) and the
   // checks of its attachments; then, only when something differs from the last observation, a
   // new ObservedState from them. Unchanged, the last one is returned as it is.
-  std::shared_ptr<const ObservedState> observe_shared() override {
+  Result<std::shared_ptr<const ObservedState>> observe_shared() override {
     XdpHookCache xdp_hooks;  // one look at every XDP hook for this observation
     journal_.drain();
     if (!journal_.problem().empty() && !journal_logged_) {
@@ -63,13 +67,11 @@ class LibbpfKernel final : public Kernel {
     if (journal_.take_root_changed() || !last_) {
       auto entries = read_dir(pins_.root);
       if (!entries) {
-        auto st = std::make_shared<ObservedState>();
-        st->error = entries.error().message;
-        st->version = ++version_;
+        ++version_;  // whatever comes next is a new observation
         last_.reset();  // read the listing again next time
         listing_.clear();
         index_built_ = false;  // nothing is known: index() reads every record if asked
-        return st;
+        return std::unexpected(entries.error());
       }
       listing_ = std::move(*entries);
     }

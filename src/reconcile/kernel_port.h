@@ -27,14 +27,20 @@ class Kernel {
   /// pins, and keeps only the attachments that are still in place in the kernel (a link pin that
   /// is live; an XDP or cls_bpf hook that still runs our program). Staging directories of an
   /// interrupted replace are listed in `stale`. Read-only. A program whose pins are unreadable
-  /// is returned with intact = false; a pin root that cannot be listed (any error but ENOENT)
-  /// is returned as `error`, with no programs, and must not be planned against.
-  virtual ObservedState observe() = 0;
+  /// is returned with intact = false (a partial observation: the planner keeps that program as
+  /// it is, changes of the others go ahead). Errors: a pin root that cannot be listed (any
+  /// errno but ENOENT, which reads as empty), e.g. "cannot list /sys/fs/bpf/x: Permission
+  /// denied": nothing is known of what is pinned and no plan may be made (an empty reading
+  /// would create every program again, and a create starts by clearing its directory).
+  [[nodiscard]] virtual Result<ObservedState> observe() = 0;
 
   /// observe(), shared: an observer that can tell that nothing changed since its last
   /// observation (ObservedState::version) returns that same state again instead of a copy.
-  virtual std::shared_ptr<const ObservedState> observe_shared() {
-    return std::make_shared<const ObservedState>(observe());
+  /// Errors: as observe().
+  [[nodiscard]] virtual Result<std::shared_ptr<const ObservedState>> observe_shared() {
+    auto st = observe();
+    if (!st) return std::unexpected(st.error());
+    return std::make_shared<const ObservedState>(std::move(*st));
   }
 
   /// Loads `spec`'s bpf_function (only that program of the object) with its global_data, pins the

@@ -94,11 +94,6 @@ struct ObservedState {
   std::map<std::string, ObservedProgram> programs;  // by program name
   /// Staging directories left by an interrupted replace: discarded before anything else.
   std::vector<ObservedProgram> stale;
-  /// Non-empty when the pin root could not be listed (e.g. "cannot list /sys/fs/bpf/x:
-  /// Permission denied"): nothing is known of what is pinned, and no plan may be made from
-  /// this observation (an empty reading would create every program again, and a create starts
-  /// by removing what is in the program's directory).
-  std::string error;
   /// Equal non-zero versions from one observer mean equal observations: the observer found
   /// nothing changed since the observation that first had this version (LibbpfKernel: no change
   /// in the pin root's journal, every attachment check as before). 0: unknown (always new).

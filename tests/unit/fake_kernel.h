@@ -34,11 +34,13 @@ class FakeKernel : public Kernel {
     return {};
   }
 
-  ObservedState observe() override {
+  /// What observe() returns when it does not fail: `state` plus the staging loads as `stale`.
+  ObservedState snapshot() const {
     ObservedState s = state;
     for (auto &[_, p] : staging) s.stale.push_back(p);
     return s;
   }
+  Result<ObservedState> observe() override { return snapshot(); }
   Result<ObservedProgram> load(const ProgramSpec &spec, bool staged) override {
     if (note(std::string(staged ? "load-staged " : "load ") + spec.name)) return fail_errno(EIO, "load");
     if (spec.name == fail_load) return fail("verifier says no");

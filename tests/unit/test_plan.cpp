@@ -217,10 +217,10 @@ struct Reconciled {
 
 Reconciled reconcile(FakeKernel &k, const DesiredState &d) {
   Reconciled r;
-  auto obs = k.observe();
+  auto obs = k.snapshot();
   auto changes = plan(d, obs);
   r.report = apply(k, changes, obs, [&](const AuditEvent &e) { r.audit.push_back(e); });
-  r.status = build_status(1, d, k.observe(), r.report);
+  r.status = build_status(1, d, k.snapshot(), r.report);
   return r;
 }
 
@@ -406,7 +406,7 @@ TEST(Execution, StepsOneProgramAtATimeInPlanOrder) {
   DesiredState d;
   d.manifests = {manifest("/m/a.toml")};
   d.programs = {xdp_spec("p1", {"a"}), xdp_spec("p2", {"b"}), xdp_spec("p3", {"c", "d"})};
-  auto obs = k.observe();
+  auto obs = k.snapshot();
   auto changes = plan(d, obs);
   std::vector<AuditEvent> audit;
   Execution x(k, changes, obs, [&](const AuditEvent &e) { audit.push_back(e); });
@@ -444,7 +444,7 @@ TEST(Execution, KeepsAreNoSteps) {
   d.programs = {xdp_spec("p1", {"a"}), xdp_spec("p2", {"b"})};
   reconcile(k, d);
   d.programs.push_back(xdp_spec("p3", {"c"}));
-  auto obs = k.observe();
+  auto obs = k.snapshot();
   auto changes = plan(d, obs);
   Execution x(k, changes, obs, [](const AuditEvent &) {});
   EXPECT_EQ(x.total(), 1u);
@@ -461,7 +461,7 @@ TEST(Execution, StoppedMidPlanThenPlannedAgainConvergesWithNothingTwice) {
   d.manifests = {manifest("/m/a.toml")};
   for (int i = 0; i < 6; ++i) d.programs.push_back(xdp_spec("p" + std::to_string(i), {"if" + std::to_string(i)}));
   {
-    auto obs = k.observe();
+    auto obs = k.snapshot();
     auto changes = plan(d, obs);
     Execution x(k, changes, obs, [](const AuditEvent &) {});
     x.step();
@@ -472,7 +472,7 @@ TEST(Execution, StoppedMidPlanThenPlannedAgainConvergesWithNothingTwice) {
   d.programs.pop_back();
   d.programs[0] = xdp_spec("p0", {"other"});
   k.calls.clear();
-  auto obs = k.observe();
+  auto obs = k.snapshot();
   auto changes = plan(d, obs);
   Execution x(k, changes, obs, [](const AuditEvent &) {});
   while (!x.finished()) x.step();

@@ -329,7 +329,7 @@ Applied apply_desired(FakeKernel &k, const std::vector<ProgramSpec> &programs) {
   DesiredState d;
   d.manifests = {ManifestEntry{"p.toml", "/m/p.toml", ManifestState::Ok, {}, {}}};
   d.programs = programs;
-  const ObservedState obs = k.observe();
+  const ObservedState obs = k.snapshot();
   const auto changes = plan(d, obs);
   Applied out;
   out.report = apply(k, changes, obs, [&](const AuditEvent &e) { out.audit.push_back(e); });
