@@ -4,6 +4,7 @@
 #include <cerrno>
 
 #include "reconcile/identity.h"
+#include "types/hook.h"
 
 namespace bpfrec {
 
@@ -55,12 +56,12 @@ std::vector<AttachId> defer_backed_off(std::vector<ProgramChange> &changes, cons
       continue;
     }
     if ((c.kind != ChangeKind::Create && c.kind != ChangeKind::Update) || !c.desired) continue;
-    std::set<std::string> held_hooks;  // target labels of deferred attach points
+    std::set<Hook> held_hooks;  // hooks of the deferred attach points
     std::erase_if(c.attach, [&](const std::string &key) {
       if (!backoff.waiting({c.name, key}, now_usec)) return false;
       deferred.emplace_back(c.name, key);
       for (auto &a : c.desired->attach)
-        if (attach_key(c.desired->type, a) == key) held_hooks.insert(a.target_label(c.desired->type));
+        if (attach_key(c.desired->type, a) == key) held_hooks.insert(hook_of(c.desired->type, a));
       return true;
     });
     if (held_hooks.empty() || c.kind != ChangeKind::Update) continue;
@@ -68,7 +69,9 @@ std::vector<AttachId> defer_backed_off(std::vector<ProgramChange> &changes, cons
     if (obs == observed.programs.end()) continue;
     std::erase_if(c.detach, [&](const std::string &key) {
       auto it = obs->second.attachments.find(key);
-      return it != obs->second.attachments.end() && held_hooks.contains(it->second.target);
+      // An Update keeps the type (a type change is a Replace): the recorded spec's hook is
+      // comparable with the desired ones.
+      return it != obs->second.attachments.end() && held_hooks.contains(hook_of(c.desired->type, it->second.spec));
     });
   }
   return deferred;

@@ -82,6 +82,7 @@ TEST(Backoff, DeferredAttachPointsAreNotTriedAndKeepTheirHook) {
   rec.key = old_key;
   rec.mechanism = Mechanism::Xdp;
   rec.target = old_spec.attach[0].target_label(old_spec.type);
+  rec.spec = old_spec.attach[0];  // as every record has: the hook is read from it, not from the label
   o.attachments[old_key] = rec;
   obs.programs["p"] = o;
   DesiredState desired;
