@@ -115,5 +115,28 @@ class FakeKernel : public Kernel {
   void store(const ObservedProgram &p) { (staged(p) ? staging : state.programs)[p.name] = p; }
 };
 
+/// What the kernel holds after `spec` was applied with every attach point by mechanism `m`:
+/// the program as load() and attach() above record it, with prog_id `id`.
+inline ObservedProgram running(const ProgramSpec &spec, Mechanism m = Mechanism::Xdp, uint32_t id = 10) {
+  ObservedProgram o;
+  o.name = spec.name;
+  o.dir = "/pins/" + spec.name;
+  o.type = std::string(to_string(spec.type));
+  o.digest = program_digest(spec);
+  o.manifest_name = std::filesystem::path(spec.manifest).filename().string();
+  o.manifest_path = spec.manifest;
+  o.bytecode_sha256 = spec.bytecode_digest;
+  o.prog_id = id;
+  for (auto &a : spec.attach) {
+    AttachRecord r;
+    r.key = attach_key(spec.type, a);
+    r.mechanism = m;
+    r.target = a.target_label(spec.type);
+    r.spec = a;
+    o.attachments[r.key] = r;
+  }
+  return o;
+}
+
 }  // namespace
 }  // namespace bpfrec

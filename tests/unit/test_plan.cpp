@@ -36,26 +36,6 @@ ManifestEntry manifest(const std::string &path, ManifestState st = ManifestState
   return ManifestEntry{std::filesystem::path(path).filename().string(), path, st, {}, {}};
 }
 
-// What the kernel would hold after loading `spec` with every attach point.
-ObservedProgram observed_of(const ProgramSpec &spec, uint32_t id = 10) {
-  ObservedProgram o;
-  o.name = spec.name;
-  o.type = std::string(to_string(spec.type));
-  o.digest = program_digest(spec);
-  o.manifest_name = std::filesystem::path(spec.manifest).filename().string();
-  o.manifest_path = spec.manifest;
-  o.bytecode_sha256 = spec.bytecode_digest;
-  o.prog_id = id;
-  for (auto &a : spec.attach) {
-    AttachRecord r;
-    r.key = attach_key(spec.type, a);
-    r.mechanism = Mechanism::Xdp;
-    r.target = a.target_label(spec.type);
-    o.attachments[r.key] = r;
-  }
-  return o;
-}
-
 std::vector<std::string> summary(const std::vector<ProgramChange> &changes) {
   std::vector<std::string> out;
   for (auto &c : changes)
@@ -91,7 +71,7 @@ TEST(Plan, EachFieldChangeGivesTheRightAction) {
   for (auto &c : cases) {
     ProgramSpec base = xdp_spec("p", {"eth0", "eth1"});
     ObservedState obs;
-    obs.programs["p"] = observed_of(base);
+    obs.programs["p"] = running(base);
     DesiredState d;
     d.manifests = {manifest("/m/a.toml")};
     ProgramSpec changed = base;
@@ -108,9 +88,9 @@ TEST(Plan, UnreadablePinsBlockEveryChangeOfThatProgram) {
   ProgramSpec other = xdp_spec("q", {"eth2"});
   for (const char *what : {"bytecode", "attach", "undeclared"}) {
     ObservedState obs;
-    obs.programs["p"] = observed_of(base);
+    obs.programs["p"] = running(base);
     obs.programs["p"].unreadable = "cannot list /sys/fs/bpf/x/p/maps: Permission denied";
-    obs.programs["q"] = observed_of(other, 11);
+    obs.programs["q"] = running(other, Mechanism::Xdp, 11);
     DesiredState d;
     d.manifests = {manifest("/m/a.toml")};
     ProgramSpec changed = base;
@@ -130,7 +110,7 @@ TEST(Plan, OrderIsRemoveReplaceCreateUpdateKeep) {
   ObservedState obs;
   auto keep = xdp_spec("keep", {"a"}), upd = xdp_spec("upd", {"a"}), rep = xdp_spec("rep", {"a"}),
        gone = xdp_spec("gone", {"a"});
-  for (auto *s : {&keep, &upd, &rep, &gone}) obs.programs[s->name] = observed_of(*s);
+  for (auto *s : {&keep, &upd, &rep, &gone}) obs.programs[s->name] = running(*s);
   DesiredState d;
   d.manifests = {manifest("/m/a.toml")};
   auto upd2 = upd;
@@ -144,8 +124,8 @@ TEST(Plan, OrderIsRemoveReplaceCreateUpdateKeep) {
 
 TEST(Plan, InvalidManifestKeepsLastKnownGood) {
   ObservedState obs;
-  obs.programs["p"] = observed_of(xdp_spec("p", {"a"}, "/etc/x/a.toml"));
-  obs.programs["q"] = observed_of(xdp_spec("q", {"a"}, "/etc/x/b.toml"));
+  obs.programs["p"] = running(xdp_spec("p", {"a"}, "/etc/x/a.toml"));
+  obs.programs["q"] = running(xdp_spec("q", {"a"}, "/etc/x/b.toml"));
   DesiredState d;
   d.manifests = {manifest("/etc/x/a.toml", ManifestState::Invalid)};  // b.toml was deleted
   auto changes = plan(d, obs);
@@ -158,8 +138,8 @@ TEST(Plan, InvalidManifestKeepsLastKnownGood) {
 // was removed. With an Unreadable entry nothing is removed; declared programs still apply.
 TEST(Plan, UnreadableDirectoryRemovesNothing) {
   ObservedState obs;
-  obs.programs["p"] = observed_of(xdp_spec("p", {"a"}, "/etc/x/a.toml"));
-  obs.programs["q"] = observed_of(xdp_spec("q", {"a"}, "/usr/lib/x/b.toml"));
+  obs.programs["p"] = running(xdp_spec("p", {"a"}, "/etc/x/a.toml"));
+  obs.programs["q"] = running(xdp_spec("q", {"a"}, "/usr/lib/x/b.toml"));
   DesiredState d;
   d.manifests = {manifest("/etc/x", ManifestState::Unreadable), manifest("/run/x/c.toml")};
   d.programs = {xdp_spec("n", {"a"}, "/run/x/c.toml")};
@@ -172,7 +152,7 @@ TEST(Plan, UnreadableDirectoryRemovesNothing) {
 TEST(Plan, ManifestMovedIsAKeepWithAStaleRecord) {
   auto spec = xdp_spec("p", {"a"}, "/usr/lib/x/a.toml");
   ObservedState obs;
-  obs.programs["p"] = observed_of(spec);
+  obs.programs["p"] = running(spec);
   spec.manifest = "/etc/x/a.toml";
   DesiredState d;
   d.manifests = {manifest(spec.manifest)};
@@ -187,7 +167,7 @@ TEST(Plan, ManifestMovedIsAKeepWithAStaleRecord) {
 TEST(Plan, BrokenPinsAreReplaced) {
   auto spec = xdp_spec("p", {"a"});
   ObservedState obs;
-  obs.programs["p"] = observed_of(spec);
+  obs.programs["p"] = running(spec);
   obs.programs["p"].intact = false;
   DesiredState d;
   d.manifests = {manifest(spec.manifest)};

@@ -49,27 +49,6 @@ ProgramSpec program(ProgramType t, std::vector<AttachSpec> attach, const std::st
   return p;
 }
 
-// What the kernel holds after `spec` was applied with every attach point by `m`.
-ObservedProgram running(const ProgramSpec &spec, Mechanism m, uint32_t id = 10) {
-  ObservedProgram o;
-  o.name = spec.name;
-  o.dir = "/pins/" + spec.name;
-  o.type = std::string(to_string(spec.type));
-  o.digest = program_digest(spec);
-  o.manifest_path = spec.manifest;
-  o.bytecode_sha256 = spec.bytecode_digest;
-  o.prog_id = id;
-  for (auto &a : spec.attach) {
-    AttachRecord r;
-    r.key = attach_key(spec.type, a);
-    r.mechanism = m;
-    r.target = a.target_label(spec.type);
-    r.spec = a;
-    o.attachments[r.key] = r;
-  }
-  return o;
-}
-
 // The change plan() makes from `observed` (or nothing) to `desired`.
 ProgramChange change_of(const ProgramSpec &desired, const ObservedProgram *observed, DesiredState &d,
                         ObservedState &obs) {
