@@ -15,8 +15,8 @@
 #include <string>
 
 #include "manifest/object_info.h"
-#include "util/sha256.h"
 
+#include "file_digest.h"
 #include "temp_dir.h"
 
 namespace bpfrec {

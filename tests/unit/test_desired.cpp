@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "util/sha256.h"
 
+#include "file_digest.h"
 #include "temp_dir.h"
 
 namespace bpfrec {

@@ -12,8 +12,8 @@
 
 #include "machineconfig/machineconfig.h"
 #include "manifest/manifest.h"
+#include "file_digest.h"
 #include "temp_dir.h"
-#include "util/sha256.h"
 
 namespace bpfrec {
 namespace {
