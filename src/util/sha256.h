@@ -4,7 +4,6 @@
 #include <string>
 #include <string_view>
 
-
 namespace bpfrec {
 
 /// Lower-case hex SHA-256 of `data` (64 characters).
