@@ -22,6 +22,7 @@
 #include "bus/bus.h"
 #include "kernel/inventory.h"
 #include "kernel/kernel.h"
+#include "machineconfig/daemon_image.h"
 #include "machineconfig/machineconfig.h"
 #include "load/desired.h"
 #include "reconcile/identity.h"
@@ -173,6 +174,14 @@ int cmd_machineconfig(const MachineConfigOptions &opts) {
     auto content = read(src);
     if (!content) return fail_with(content.error().message);
     spec.files.push_back({dest, std::move(*content), mode});
+  }
+  if (!opts.daemon_image.empty()) {
+    auto ref = parse_digest_reference(opts.daemon_image);
+    if (!ref) return fail_with("--daemon-image " + ref.error().message);
+    auto parts = daemon_image_parts(*ref, shipped_daemon_unit(), shipped_dbus_policy(), shipped_tmpfiles());
+    if (!parts) return fail_with(parts.error().message);
+    spec.files.insert(spec.files.end(), parts->first.begin(), parts->first.end());
+    spec.units.insert(spec.units.end(), parts->second.begin(), parts->second.end());
   }
   for (auto &u : opts.units) {
     auto content = read(u);

@@ -36,11 +36,14 @@ struct MachineConfigOptions {
   std::vector<std::string> units;       // systemd unit files to carry
   std::vector<std::string> files;       // DEST=SRC[:MODE]
   std::vector<std::string> manifests;   // manifest files or directories
+  std::string daemon_image;             // NAME@sha256:DIGEST: carry the daemon itself (daemon_image.h)
 };
 
 /// `machineconfig`: renders a MachineConfig carrying manifests, their bytecode, units and files.
-/// 0 on success; 1 with a message on invalid manifests, symlinks, setuid modes, or a result over
-/// 1 MiB without --force.
+/// With `daemon_image`, also the fetch unit, the daemon unit, the D-Bus policy and the tmpfiles
+/// entry that run the daemon from that image (daemon_image_parts()).
+/// 0 on success; 1 with a message on invalid manifests, symlinks, setuid modes, a reference not
+/// pinned by digest, or a result over 1 MiB without --force.
 int cmd_machineconfig(const MachineConfigOptions &opts);
 
 }  // namespace bpfrec

@@ -81,6 +81,10 @@ int main(int argc, char **argv) {
   mcc->add_flag("--force", mc.force, "Render even when the result is over 1 MiB");
   // One value per occurrence, so that positional paths can follow.
   mcc->add_option("--unit", mc.units, "A systemd unit file to carry (enabled); repeatable")->allow_extra_args(false);
+  mcc->add_option("--daemon-image", mc.daemon_image,
+                  "Also run the daemon itself from this image, NAME@sha256:DIGEST: a fetch unit pulls it with the "
+                  "node's pull secret and installs /usr/local/bin/bpfman-reconciler; with the daemon unit, D-Bus "
+                  "policy and tmpfiles entry");
   mcc->add_option("--file", mc.files, "Any other file: DEST=SRC[:MODE], mode octal (default 0644); repeatable")
       ->allow_extra_args(false);
 
@@ -127,8 +131,8 @@ int main(int argc, char **argv) {
     return cmd_status(status_json, status_filter, status_all);
   }
   if (*mcc) {
-    if (mc.manifests.empty() && mc.units.empty() && mc.files.empty()) {
-      fmt::print(stderr, "machineconfig: nothing to render: give manifests, --unit or --file\n");
+    if (mc.manifests.empty() && mc.units.empty() && mc.files.empty() && mc.daemon_image.empty()) {
+      fmt::print(stderr, "machineconfig: nothing to render: give manifests, --daemon-image, --unit or --file\n");
       return 1;
     }
     return cmd_machineconfig(mc);

@@ -10,6 +10,7 @@
 #include <random>
 #include <sstream>
 
+#include "machineconfig/daemon_image.h"
 #include "machineconfig/machineconfig.h"
 #include "manifest/manifest.h"
 #include "file_digest.h"
@@ -254,6 +255,158 @@ TEST(MachineConfig, SameBaseNameDifferentObjectsGetDistinctNodePaths) {
   const std::string sha_b = sha256_file(tmp / "y/p.o")->substr(0, 12);
   EXPECT_THAT(paths, ::testing::ElementsAre("/etc/bpfman/programs.d/a.toml", "/etc/bpfman/bytecode/p.o",
                                             "/etc/bpfman/bytecode/" + sha_b + "-p.o"));
+}
+
+// --- the daemon itself from an image (machineconfig --daemon-image) ----------------------------
+
+const std::string kDigest = "sha256:" + std::string(64, '0');
+// The reference machineconfig/render uses for the committed example.
+const std::string kExampleImage = "registry.example.com/bpfman/bpfman-reconciler@" + kDigest;
+
+TEST(DaemonImage, DigestReferencesAreParsed) {
+  for (const std::string name : {"bpfman-reconciler", "quay.io/org/bpfman-reconciler", "localhost/x",
+                                 "localhost:5000/a/b", "registry.example.com:443/a.b/c_d/e__f/g--h",
+                                 "Registry.Example.com/x"}) {
+    auto r = parse_digest_reference(name + "@" + kDigest);
+    ASSERT_TRUE(r) << name << ": " << r.error().message;
+    EXPECT_EQ(r->name, name);
+    EXPECT_EQ(r->digest, kDigest);
+    EXPECT_EQ(r->str(), name + "@" + kDigest);
+  }
+}
+
+TEST(DaemonImage, ReferencesNotPinnedByDigestAreRefusedSayingWhy) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"quay.io/org/x", "not pinned by digest: give NAME@sha256:DIGEST"},
+      {"quay.io/org/x:latest", "not pinned by digest"},
+      {"quay.io/org/x:v1@" + kDigest, "a tag next to the digest (':v1')"},
+      {"quay.io/org/x@sha512:" + std::string(128, 'a'), "the digest must be sha256:"},
+      {"quay.io/org/x@sha256:" + std::string(63, 'a'), "got 63 characters after sha256:"},
+      {"quay.io/org/x@sha256:" + std::string(64, 'A'), "64 lower-case hex digits"},
+      {"quay.io/Org/x@" + kDigest, "repository path component 'Org'"},
+      {"quay.io/org//x@" + kDigest, "repository path component ''"},
+      {"quay.io/-x@" + kDigest, "repository path component '-x'"},
+      {"quay.io:port/x@" + kDigest, "'quay.io:port' is not a registry host[:port]"},
+      {"@" + kDigest, "no image name before the digest"},
+  };
+  for (auto &[text, want] : cases) {
+    auto r = parse_digest_reference(text);
+    ASSERT_FALSE(r) << text;
+    EXPECT_THAT(r.error().message, HasSubstr(want)) << text;
+  }
+}
+
+TEST(DaemonImage, ShippedTextsAreTheUnitsOfTheTree) {
+  const std::string units = std::string(SOURCE_DIR) + "/units/";
+  EXPECT_EQ(shipped_daemon_unit(), slurp(units + "bpfman-reconciler.service"));
+  EXPECT_EQ(shipped_dbus_policy(), slurp(units + "io.bpfman.Reconciler1.conf"));
+  EXPECT_EQ(shipped_tmpfiles(), slurp(units + "bpfman-reconciler.conf"));
+}
+
+// The parts, rendered and decoded as Ignition would write them.
+struct RenderedImage {
+  std::map<std::string, std::pair<int, std::string>> files;
+  std::map<std::string, std::string> units;
+};
+RenderedImage render_image(const std::string &image) {
+  RenderedImage out;
+  auto ref = parse_digest_reference(image);
+  EXPECT_TRUE(ref) << ref.error().message;
+  if (!ref) return out;
+  auto parts = daemon_image_parts(*ref, shipped_daemon_unit(), shipped_dbus_policy(), shipped_tmpfiles());
+  EXPECT_TRUE(parts) << parts.error().message;
+  if (!parts) return out;
+  MachineConfigSpec spec;
+  spec.files = parts->first;
+  spec.units = parts->second;
+  auto yaml = render_checked(spec, false);
+  EXPECT_TRUE(yaml) << yaml.error().message;
+  if (!yaml) return out;
+  out.files = decode_files(*yaml);
+  for (const auto &u : YAML::Load(*yaml)["spec"]["config"]["systemd"]["units"]) {
+    EXPECT_TRUE(u["enabled"].as<bool>()) << u["name"].as<std::string>();
+    out.units[u["name"].as<std::string>()] = u["contents"].as<std::string>();
+  }
+  return out;
+}
+
+TEST(DaemonImage, FetchUnitPullsThatDigestAndTheDaemonRequiresIt) {
+  const RenderedImage r = render_image(kExampleImage);
+  ASSERT_EQ(r.units.size(), 2u);
+  const std::string &fetch = r.units.at(kFetchUnitName);
+  EXPECT_THAT(fetch, HasSubstr("\nType=oneshot\nRemainAfterExit=yes\n"));
+  EXPECT_THAT(fetch, HasSubstr("\nWants=network-online.target\nAfter=network-online.target\n"));
+  EXPECT_THAT(fetch, HasSubstr("\nExecStart=" + std::string(kNodeFetchScript) + " " + kExampleImage + "\n"));
+  EXPECT_THAT(fetch, HasSubstr("\nWantedBy=multi-user.target\n"));
+
+  // The daemon unit is units/'s, with the binary in /usr/local/bin and the fetch unit required.
+  std::string daemon = r.units.at("bpfman-reconciler.service");
+  EXPECT_THAT(daemon, HasSubstr("\nExecStart=/usr/local/bin/bpfman-reconciler daemon\n"));
+  const std::string deps = std::string("\nRequires=") + kFetchUnitName + "\nAfter=" + kFetchUnitName + "\n";
+  ASSERT_THAT(daemon, HasSubstr(deps));
+  EXPECT_LT(daemon.find(deps), daemon.find("[Service]")) << "in the [Unit] section";
+  // Nothing else differs from units/.
+  const auto comment = daemon.rfind("\n# The binary is installed from ", daemon.find(deps));
+  ASSERT_NE(comment, std::string::npos);
+  daemon.erase(comment, daemon.find(deps) + deps.size() - comment - 1);
+  daemon.replace(daemon.find("ExecStart=/usr/local/bin/"), std::strlen("ExecStart=/usr/local/bin/"), "ExecStart=/usr/bin/");
+  EXPECT_EQ(daemon, shipped_daemon_unit());
+
+  ASSERT_TRUE(r.files.contains(kNodeFetchScript));
+  EXPECT_EQ(r.files.at(kNodeFetchScript).first, 0755);
+  EXPECT_EQ(r.files.at("/etc/dbus-1/system.d/io.bpfman.Reconciler1.conf").second, shipped_dbus_policy());
+  EXPECT_EQ(r.files.at("/etc/tmpfiles.d/bpfman-reconciler.conf").second, shipped_tmpfiles());
+}
+
+TEST(DaemonImage, AnotherDigestChangesTheFetchUnitOnly) {
+  const RenderedImage a = render_image(kExampleImage);
+  const RenderedImage b = render_image("registry.example.com/bpfman/bpfman-reconciler@sha256:" + std::string(64, 'f'));
+  EXPECT_EQ(a.files, b.files);
+  ASSERT_EQ(a.units.size(), b.units.size());
+  for (auto &[name, text] : a.units)
+    if (name == kFetchUnitName) EXPECT_NE(text, b.units.at(name));
+    else EXPECT_EQ(text, b.units.at(name)) << name << " must not change with the digest";
+}
+
+TEST(DaemonImage, DaemonUnitWithoutTheShippedExecStartIsRefused) {
+  auto ref = parse_digest_reference(kExampleImage);
+  ASSERT_TRUE(ref);
+  auto r = daemon_image_parts(*ref, "[Unit]\nDescription=x\n[Service]\nExecStart=/opt/bin/x daemon\n", "", "");
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message, HasSubstr("no \"ExecStart=/usr/bin/bpfman-reconciler ...\" line"));
+}
+
+// The fetch script is POSIX sh that shellcheck finds nothing in (it runs as root on every node).
+TEST(DaemonImage, FetchScriptIsCleanPosixSh) {
+  if (std::system("command -v shellcheck >/dev/null 2>&1") != 0) GTEST_SKIP() << "shellcheck is not installed";
+  const RenderedImage r = render_image(kExampleImage);
+  ASSERT_TRUE(r.files.contains(kNodeFetchScript));
+  TempDir tmp;
+  write_file(tmp / "fetch-image", r.files.at(kNodeFetchScript).second);
+  EXPECT_EQ(std::system(("sh -n " + tmp / "fetch-image").c_str()), 0);
+  EXPECT_EQ(std::system(("shellcheck --shell=sh " + tmp / "fetch-image").c_str()), 0) << "see shellcheck's output above";
+}
+
+// machineconfig/50-bpfman-reconciler-image.yaml is what machineconfig/render makes with
+// --daemon-image and the examples: it must not go stale either.
+TEST(MachineConfig, CommittedImageMachineConfigIsUpToDate) {
+  TempDir tmp;
+  auto files = manifest_files({copy_examples(tmp)});
+  ASSERT_TRUE(files) << files.error().message;
+  auto ref = parse_digest_reference(kExampleImage);
+  ASSERT_TRUE(ref);
+  auto parts = daemon_image_parts(*ref, shipped_daemon_unit(), shipped_dbus_policy(), shipped_tmpfiles());
+  ASSERT_TRUE(parts) << parts.error().message;
+  MachineConfigSpec spec;
+  spec.name = "50-bpfman-reconciler";
+  spec.files = *files;
+  spec.files.insert(spec.files.end(), parts->first.begin(), parts->first.end());
+  spec.units = parts->second;
+  auto yaml = render_checked(spec, false);
+  ASSERT_TRUE(yaml) << yaml.error().message;
+  const std::string committed = slurp(std::string(SOURCE_DIR) + "/machineconfig/50-bpfman-reconciler-image.yaml");
+  EXPECT_TRUE(*yaml == committed) << "machineconfig/50-bpfman-reconciler-image.yaml is out of date: run machineconfig/render\n"
+                                  << first_difference(*yaml, committed);
 }
 
 }  // namespace
