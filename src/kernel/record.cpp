@@ -51,7 +51,9 @@ json spec_to_json(const AttachSpec &a) {
   // cgroup programs (records written before they existed have neither key)
   if (cg && !cg->cgroup.empty()) j["cgroup"] = cg->cgroup, j["attach_type"] = cg->attach_type;
   if (const auto *l = a.get_if<LsmAttach>(); l && !l->hook.empty()) j["hook"] = l->hook;
-  if (const auto *nf = a.get_if<NetfilterAttach>(); nf && !nf->hook.empty()) j["hook"] = nf->hook;
+  // netfilter (records written before netfilter_priority existed read as priority 0)
+  if (const auto *nf = a.get_if<NetfilterAttach>(); nf && !nf->hook.empty())
+    j["hook"] = nf->hook, j["netfilter_priority"] = nf->priority;
   return j;
 }
 
@@ -94,6 +96,7 @@ AttachSpec spec_from_json(const json &j, std::optional<ProgramType> t) {
   if (auto *nf = a.get_if<NetfilterAttach>()) {
     nf->netns = str("netns");
     if (j.contains("hook")) nf->hook = str("hook");
+    if (j.contains("netfilter_priority")) nf->priority = j.at("netfilter_priority").get<int32_t>();
   }
   if (auto *l = a.get_if<LsmAttach>(); l && j.contains("hook")) l->hook = str("hook");
   return a;
