@@ -172,7 +172,8 @@ using AttachParams = std::variant<XdpAttach, TcAttach, TracepointAttach, UprobeA
 
 /// One attach point of a program: the parameters of its type family and what every type has.
 struct AttachSpec {
-  /// The parameters; the alternative is the program type's (AttachSpec::of(t) makes it).
+  /// The parameters; the alternative is the program type's (AttachSpec::of(t) makes it; a
+  /// default-constructed AttachSpec holds xdp's).
   AttachParams params;
 
   /// Free strings shown with this attachment in status (bpfman's link metadata); not part of

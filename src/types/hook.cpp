@@ -22,6 +22,7 @@ std::string_view to_string(AttacherKind k) {
 
 namespace {
 
+// One visitor of the lambdas `F...` (each takes one alternative of AttachParams).
 template <class... F>
 struct Overloaded : F... {
   using F::operator()...;
