@@ -75,7 +75,8 @@ std::map<std::string, std::set<std::string>> xdp_hooks_touched(const std::vector
                                                                const ObservedState &observed) {
   std::map<std::string, std::set<std::string>> out;
   auto add_record = [&](const AttachRecord &r) {
-    if (r.mechanism == Mechanism::Xdp || r.mechanism == Mechanism::XdpDispatcher) out[r.netns].insert(r.spec.interface);
+    if (r.mechanism != Mechanism::Xdp && r.mechanism != Mechanism::XdpDispatcher) return;
+    if (const NetIfAttach *n = r.spec.netif()) out[r.netns].insert(n->interface);
   };
   for (auto &st : observed.stale)
     for (auto &[_, r] : st.attachments) add_record(r);
@@ -85,7 +86,7 @@ std::map<std::string, std::set<std::string>> xdp_hooks_touched(const std::vector
       for (auto &a : c.desired->attach)
         if (c.kind == ChangeKind::Replace ||
             std::find(c.attach.begin(), c.attach.end(), attach_key(c.desired->type, a)) != c.attach.end())
-          out[a.netns].insert(a.interface);
+          if (const NetIfAttach *n = a.netif()) out[n->netns].insert(n->interface);
     auto it = observed.programs.find(c.name);
     if (it == observed.programs.end()) continue;
     for (auto &[_, r] : it->second.attachments) add_record(r);  // detached, swapped or put back
@@ -970,7 +971,7 @@ void Daemon::watch_links(const DesiredState &desired, const std::set<std::string
   netns.insert("");
   for (auto &p : desired.programs)
     if (is_network_type(p.type))
-      for (auto &a : p.attach) netns.insert(a.netns);
+      for (auto &a : p.attach) netns.insert(a.netns());
   for (auto &[path, why] : links_->watch(netns, primary_ns))
     spdlog::debug("not watching interfaces in netns {}: {} (the periodic check covers it)", path, why);
 }
@@ -989,7 +990,7 @@ void Daemon::log_pattern_notes(const std::vector<PatternNote> &notes, const std:
   pattern_notes_ = std::move(now);
   for (auto &n : gone)
     spdlog::info("program {}: attach point '{}' (matched '{}'): {}; reported, not an error", n.program,
-                 n.spec.target_label(n.type), n.spec.interface_pattern, n.message);
+                 n.spec.target_label(n.type), n.spec.netif() ? n.spec.netif()->interface_pattern : "", n.message);
 }
 
 int Daemon::on_check(sd_event_source *src, uint64_t, void *userdata) {

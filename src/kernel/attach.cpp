@@ -159,19 +159,26 @@ Result<AttachRecord> link_perf_event(int prog_fd, UniqueFd pfd, const std::strin
 
 }  // namespace
 
+std::unexpected<Error> wrong_params(std::string_view attacher) {
+  return fail(Error{EINVAL, fmt::format("{}: the attach point's parameters are another type family's", attacher)});
+}
+
 AttachRecord interface_record(const AttachSpec &a, ProgramType t, Mechanism m) {
   AttachRecord rec;
   rec.mechanism = m;
   rec.target = a.target_label(t);
-  rec.netns = a.netns;
-  rec.egress = t == ProgramType::Tc && a.direction == TcDirection::Egress;
+  rec.netns = a.netns();
+  const auto *tc = a.get_if<TcAttach>();
+  rec.egress = tc && tc->direction == TcDirection::Egress;
   return rec;
 }
 
 Result<NetnsGuard> enter_interface_netns(const AttachSpec &a, AttachRecord &rec) {
-  auto ns = NetnsGuard::enter(a.netns);
+  const NetIfAttach *n = a.netif();
+  if (!n) return wrong_params("interface attach");
+  auto ns = NetnsGuard::enter(n->netns);
   if (!ns) return ns;
-  unsigned idx = if_nametoindex(a.interface.c_str());
+  unsigned idx = if_nametoindex(n->interface.c_str());
   if (idx == 0) return fail_errno(ENODEV, "interface {}", rec.target);
   rec.ifindex = static_cast<int>(idx);
   return ns;
@@ -183,9 +190,12 @@ uint32_t prog_id_of(int fd) {
   return bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.id : 0;
 }
 
-Result<AttachRecord> attach_xdp(int prog_fd, const AttachSpec &a, const std::string &why_alone) {
-  AttachRecord rec = interface_record(a, ProgramType::Xdp, Mechanism::Xdp);
-  auto ns = enter_interface_netns(a, rec);
+Result<AttachRecord> attach_xdp(int prog_fd, const AttachSpec &spec, const std::string &why_alone) {
+  const auto *x = spec.get_if<XdpAttach>();
+  if (!x) return wrong_params("xdp");
+  const XdpAttach &a = *x;
+  AttachRecord rec = interface_record(spec, ProgramType::Xdp, Mechanism::Xdp);
+  auto ns = enter_interface_netns(spec, rec);
   if (!ns) return std::unexpected(ns.error());
   rec.xdp_flags = to_libxdp(a.mode);
   {
@@ -299,7 +309,7 @@ uint32_t xdp_chain_call_mask(const std::vector<std::string> &proceed_on) {
 // A component of the hook's dispatcher that is ours although no pin says so: we were killed
 // between libxdp's attach and pinning it. Ours = uses one of our maps, has our priority and
 // chain-call actions, and is not already claimed by another of our attach points.
-uint32_t find_unclaimed_component(int ifindex, const std::vector<uint32_t> &our_map_ids, const AttachSpec &a,
+uint32_t find_unclaimed_component(int ifindex, const std::vector<uint32_t> &our_map_ids, const XdpAttach &a,
                                   const std::vector<uint32_t> &claimed) {
   if (our_map_ids.empty()) return 0;
   bool legacy = true;
@@ -327,11 +337,14 @@ uint32_t find_unclaimed_component(int ifindex, const std::vector<uint32_t> &our_
 
 }  // namespace
 
-Result<AttachRecord> attach_xdp_component(bpf_object *obj, bpf_program *prog, const AttachSpec &a,
+Result<AttachRecord> attach_xdp_component(bpf_object *obj, bpf_program *prog, const AttachSpec &spec,
                                           const std::vector<uint32_t> &our_map_ids,
                                           const std::vector<uint32_t> &claimed, const std::string &component_pin) {
-  AttachRecord rec = interface_record(a, ProgramType::Xdp, Mechanism::XdpDispatcher);
-  auto ns = enter_interface_netns(a, rec);
+  const auto *x = spec.get_if<XdpAttach>();
+  if (!x) return wrong_params("xdp dispatcher");
+  const XdpAttach &a = *x;
+  AttachRecord rec = interface_record(spec, ProgramType::Xdp, Mechanism::XdpDispatcher);
+  auto ns = enter_interface_netns(spec, rec);
   if (!ns) return std::unexpected(ns.error());
   rec.xdp_flags = to_libxdp(a.mode);
   if (uint32_t id = find_unclaimed_component(rec.ifindex, our_map_ids, a, claimed)) {
@@ -415,11 +428,13 @@ bool xdp_in_place(uint32_t prog_id, const AttachRecord &r, XdpHookCache &hooks) 
   return std::find(ids.begin(), ids.end(), prog_id) != ids.end();
 }
 
-Result<AttachRecord> attach_tracepoint(int prog_fd, const AttachSpec &a, const std::string &link_pin) {
+Result<AttachRecord> attach_tracepoint(int prog_fd, const AttachSpec &spec, const std::string &link_pin) {
+  const auto *tp = spec.get_if<TracepointAttach>();
+  if (!tp) return wrong_params("tracepoint");
   AttachRecord rec;
   rec.mechanism = Mechanism::PerfLink;
-  rec.target = a.target_label(ProgramType::Tracepoint);
-  auto id = tracepoint_id(a.tracepoint);
+  rec.target = spec.target_label(ProgramType::Tracepoint);
+  auto id = tracepoint_id(tp->tracepoint);
   if (!id) return std::unexpected(id.error());
   perf_event_attr attr{};
   attr.type = PERF_TYPE_TRACEPOINT;
@@ -428,11 +443,14 @@ Result<AttachRecord> attach_tracepoint(int prog_fd, const AttachSpec &a, const s
   attr.sample_period = 1;
   attr.wakeup_events = 1;
   UniqueFd pfd(static_cast<int>(perf_event_open(&attr, -1, 0)));
-  if (!pfd.valid()) return fail_errno(errno, "perf_event_open tracepoint {}", a.tracepoint);
+  if (!pfd.valid()) return fail_errno(errno, "perf_event_open tracepoint {}", tp->tracepoint);
   return link_perf_event(prog_fd, std::move(pfd), link_pin, std::move(rec));
 }
 
-Result<std::string> resolve_uprobe_target(const AttachSpec &a) {
+Result<std::string> resolve_uprobe_target(const AttachSpec &spec) {
+  const auto *u = spec.get_if<UprobeAttach>();
+  if (!u) return wrong_params("uprobe");
+  const UprobeAttach &a = *u;
   if (!is_library_name(a.target)) return a.target;
   auto slurp = [](const std::string &path) -> std::optional<std::string> {
     std::ifstream in(path, std::ios::binary);
@@ -457,11 +475,14 @@ Result<std::string> resolve_uprobe_target(const AttachSpec &a) {
                                         a.pid ? fmt::format("is mapped by pid {} or ", *a.pid) : "", cache_path)});
 }
 
-Result<AttachRecord> attach_uprobe(int prog_fd, bool retprobe, const AttachSpec &a, const std::string &path,
+Result<AttachRecord> attach_uprobe(int prog_fd, bool retprobe, const AttachSpec &spec, const std::string &path,
                                    const std::string &link_pin) {
+  const auto *u = spec.get_if<UprobeAttach>();
+  if (!u) return wrong_params("uprobe");
+  const UprobeAttach &a = *u;
   AttachRecord rec;
   rec.mechanism = Mechanism::PerfLink;
-  rec.target = a.target_label(retprobe ? ProgramType::Uretprobe : ProgramType::Uprobe);
+  rec.target = spec.target_label(retprobe ? ProgramType::Uretprobe : ProgramType::Uprobe);
   if (path != a.target) rec.resolved = path;
   uint64_t offset = a.offset.value_or(0);
   // The kernel refuses anything but a regular file too (EINVAL), without saying why.

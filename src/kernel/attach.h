@@ -21,11 +21,17 @@
 
 namespace bpfrec {
 
+/// The error of an attacher handed an attach point whose parameters are another family's
+/// (AttachSpec::get_if() was null): a routing bug, reported as EINVAL naming `attacher`,
+/// never read as the wrong type.
+std::unexpected<Error> wrong_params(std::string_view attacher);
+
 /// Kernel id of the program behind `fd`; 0 when it cannot be read.
 uint32_t prog_id_of(int fd);
 
 /// The fields every interface attachment (XDP, cls_bpf) records for attach point `a` of a
-/// program of type `t`: mechanism `m`, target label, netns, direction (tc only).
+/// program of type `t`: mechanism `m`, target label, netns, direction (tc only; an attach point
+/// without interface parameters records neither).
 AttachRecord interface_record(const AttachSpec &a, ProgramType t, Mechanism m);
 
 /// Enters the attach point's netns (for the caller's scope: the guard returns to ours) and

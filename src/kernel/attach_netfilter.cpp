@@ -6,6 +6,7 @@
 
 #include <bpf/bpf.h>
 
+#include "kernel/attach.h"
 #include "kernel/netns.h"
 #include "types/type.h"
 #include "util/unique_fd.h"
@@ -30,11 +31,14 @@ struct LinkCreateNetfilter {
 
 }  // namespace
 
-Result<AttachRecord> attach_netfilter(int prog_fd, const AttachSpec &a, const std::string &link_pin) {
+Result<AttachRecord> attach_netfilter(int prog_fd, const AttachSpec &spec, const std::string &link_pin) {
+  const auto *nf = spec.get_if<NetfilterAttach>();
+  if (!nf) return wrong_params("netfilter");
+  const NetfilterAttach &a = *nf;
   const TypeDescriptor &d = descriptor(ProgramType::Netfilter);
   AttachRecord rec;
   rec.mechanism = Mechanism::Link;
-  rec.target = a.target_label(ProgramType::Netfilter);
+  rec.target = spec.target_label(ProgramType::Netfilter);
   const auto hook = types::netfilter_hook(a.hook);
   if (!hook) return fail_errno(EINVAL, "netfilter hook '{}' is unknown", a.hook);
   LinkCreateNetfilter attr{};
@@ -42,7 +46,7 @@ Result<AttachRecord> attach_netfilter(int prog_fd, const AttachSpec &a, const st
   attr.attach_type = d.expected_attach_type;
   attr.pf = hook->first;
   attr.hooknum = hook->second;
-  attr.priority = a.netfilter_priority;
+  attr.priority = a.priority;
   UniqueFd link;
   {
     // The kernel registers the hook in the calling thread's namespace: enter, link, leave.
@@ -51,7 +55,7 @@ Result<AttachRecord> attach_netfilter(int prog_fd, const AttachSpec &a, const st
     link.reset(static_cast<int>(::syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof attr)));
   }
   if (!link.valid() && errno == ERANGE)
-    return fail_errno(ERANGE, "attach netfilter to {}: the kernel refuses priority {}", rec.target, a.netfilter_priority);
+    return fail_errno(ERANGE, "attach netfilter to {}: the kernel refuses priority {}", rec.target, a.priority);
   if (!link.valid()) return fail_errno(errno, "attach netfilter to {}", rec.target);
   // The pin keeps the link (and the hook) alive once the fd closes.
   if (bpf_obj_pin(link.get(), link_pin.c_str()) != 0) return fail_errno(errno, "pin link {}", link_pin);

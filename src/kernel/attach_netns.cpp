@@ -6,6 +6,7 @@
 
 #include <bpf/bpf.h>
 
+#include "kernel/attach.h"
 #include "kernel/netns.h"
 #include "types/type.h"
 #include "util/unique_fd.h"
@@ -16,14 +17,16 @@ Result<AttachRecord> attach_netns_link(int prog_fd, ProgramType t, const AttachS
   AttachRecord rec;
   rec.mechanism = Mechanism::Link;
   rec.target = a.target_label(t);
+  const auto *n = a.get_if<NetnsAttach>();
+  if (!n) return wrong_params("netns link");
   // Entered and left again (NetnsGuard checks the file is a network namespace, without blocking
   // on a FIFO); the link's target is the thread's namespace (thread-self: setns(2) is per thread).
   UniqueFd ns;
   {
-    auto in = NetnsGuard::enter(a.netns);
+    auto in = NetnsGuard::enter(n->netns);
     if (!in) return std::unexpected(in.error());
     ns.reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-    if (!ns.valid()) return fail_errno(errno, "open /proc/thread-self/ns/net{}", a.netns.empty() ? "" : " in " + a.netns);
+    if (!ns.valid()) return fail_errno(errno, "open /proc/thread-self/ns/net{}", n->netns.empty() ? "" : " in " + n->netns);
   }
   const TypeDescriptor &d = descriptor(t);
   UniqueFd link(bpf_link_create(prog_fd, ns.get(), static_cast<bpf_attach_type>(d.expected_attach_type), nullptr));

@@ -22,6 +22,7 @@
 #include <sstream>
 #include <memory>
 
+#include "kernel/attach.h"
 #include "kernel/perf_pmu.h"
 #include "util/unique_fd.h"
 
@@ -183,12 +184,14 @@ Result<void> probe_program_type(ProgramType t) {
 }
 
 Result<AttachRecord> attach_kprobe(int prog_fd, bool retprobe, const AttachSpec &a, const std::string &link_pin) {
+  const auto *k = a.get_if<KprobeAttach>();
+  if (!k) return wrong_params("kprobe");
   AttachRecord rec = link_record(retprobe ? ProgramType::Kretprobe : ProgramType::Kprobe, a, Mechanism::PerfLink);
   auto pmu = pmu_event_attr("kprobe", retprobe);
   if (!pmu) return fail_errno(pmu.error().code, "{} {}: {}", retprobe ? "kretprobe" : "kprobe", rec.target, pmu.error().message);
   perf_event_attr attr = *pmu;
-  attr.config1 = reinterpret_cast<uint64_t>(a.function.c_str());  // the symbol, read by the kernel
-  attr.config2 = a.offset.value_or(0);
+  attr.config1 = reinterpret_cast<uint64_t>(k->function.c_str());  // the symbol, read by the kernel
+  attr.config2 = k->offset.value_or(0);
   UniqueFd pfd(static_cast<int>(perf_event_open(&attr, -1 /* every process */, 0 /* cpu */)));
   if (!pfd.valid()) {
     const int err = errno;
@@ -210,23 +213,27 @@ Result<AttachRecord> attach_trampoline(int prog_fd, ProgramType t, const AttachS
 }
 
 Result<AttachRecord> attach_raw_tracepoint(int prog_fd, const AttachSpec &a, const std::string &link_pin) {
+  const auto *tp = a.get_if<TracepointAttach>();
+  if (!tp) return wrong_params("raw tracepoint");
   AttachRecord rec = link_record(ProgramType::RawTracepoint, a, Mechanism::Link);
-  UniqueFd link(bpf_raw_tracepoint_open(a.tracepoint.c_str(), prog_fd));
+  UniqueFd link(bpf_raw_tracepoint_open(tp->tracepoint.c_str(), prog_fd));
   if (!link.valid() && errno == ENOENT)
-    return fail_errno(ENOENT, "raw tracepoint {}: the kernel has no raw tracepoint of that name", a.tracepoint);
-  if (!link.valid()) return fail_errno(errno, "attach raw tracepoint {}", a.tracepoint);
+    return fail_errno(ENOENT, "raw tracepoint {}: the kernel has no raw tracepoint of that name", tp->tracepoint);
+  if (!link.valid()) return fail_errno(errno, "attach raw tracepoint {}", tp->tracepoint);
   return pin_link(std::move(link), link_pin, std::move(rec));
 }
 
 Result<AttachRecord> attach_cgroup(int prog_fd, ProgramType t, const AttachSpec &a, const std::string &link_pin) {
+  const auto *c = a.get_if<CgroupAttach>();
+  if (!c) return wrong_params("cgroup");
   AttachRecord rec = link_record(t, a, Mechanism::Link);
-  UniqueFd cg(::open(a.cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!cg.valid()) return fail_errno(errno, "open cgroup {}", a.cgroup);
+  UniqueFd cg(::open(c->cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!cg.valid()) return fail_errno(errno, "open cgroup {}", c->cgroup);
   struct statfs fs {};
-  if (::fstatfs(cg.get(), &fs) != 0) return fail_errno(errno, "statfs {}", a.cgroup);
+  if (::fstatfs(cg.get(), &fs) != 0) return fail_errno(errno, "statfs {}", c->cgroup);
   if (fs.f_type != CGROUP2_SUPER_MAGIC)
     return fail_errno(ENOTDIR, "{} is not a cgroup v2 directory (BPF cgroup programs need cgroup2; see "
-                      "`findmnt -t cgroup2`)", a.cgroup);
+                      "`findmnt -t cgroup2`)", c->cgroup);
   UniqueFd link(bpf_link_create(prog_fd, cg.get(), static_cast<bpf_attach_type>(descriptor(t).kernel_attach_type(a)), nullptr));
   if (!link.valid() && errno == EPERM)
     return fail_errno(EPERM, "attach to cgroup {}: the cgroup holds a program attached exclusively (without "

@@ -20,38 +20,85 @@ using nlohmann::json;
 
 namespace {
 
+// The record's "spec" is one flat object with every family's keys, as it was before
+// AttachSpec::params (so that records of any version read alike): the keys of the attach
+// point's family hold its values, the others the defaults they always had.
 json spec_to_json(const AttachSpec &a) {
-  json j = {{"interface", a.interface}, {"netns", a.netns},         {"priority", a.priority},
-            {"proceed_on", a.proceed_on}, {"proceed_on_explicit", a.proceed_on_explicit},
-            {"mode", std::string(to_string(a.mode))}, {"egress", a.direction == TcDirection::Egress},
-            {"tracepoint", a.tracepoint}, {"target", a.target}, {"function", a.function}};
-  if (a.offset) j["offset"] = *a.offset;
-  if (a.pid) j["pid"] = *a.pid;
+  const NetIfAttach none;
+  const NetIfAttach &n = a.netif() ? *a.netif() : none;
+  const auto *x = a.get_if<XdpAttach>();
+  const auto *tc = a.get_if<TcAttach>();
+  const auto *tp = a.get_if<TracepointAttach>();
+  const auto *u = a.get_if<UprobeAttach>();
+  const auto *k = a.get_if<KprobeAttach>();
+  const auto *f = a.get_if<TracingAttach>();
+  const auto *cg = a.get_if<CgroupAttach>();
+  const TcDirection dir = tc ? tc->direction : cg ? cg->direction : TcDirection::Ingress;
+  const std::string function = u ? u->function : k ? k->function : f ? f->function : "";
+  json j = {{"interface", n.interface},
+            {"netns", a.netns()},
+            {"priority", n.priority},
+            {"proceed_on", n.proceed_on},
+            {"proceed_on_explicit", n.proceed_on_explicit},
+            {"mode", std::string(to_string(x ? x->mode : XdpMode::Auto))},
+            {"egress", dir == TcDirection::Egress},
+            {"tracepoint", tp ? tp->tracepoint : ""},
+            {"target", u ? u->target : ""},
+            {"function", function}};
+  const std::optional<uint64_t> offset = u ? u->offset : k ? k->offset : std::nullopt;
+  if (offset) j["offset"] = *offset;
+  if (u && u->pid) j["pid"] = *u->pid;
   // cgroup programs (records written before they existed have neither key)
-  if (!a.cgroup.empty()) j["cgroup"] = a.cgroup, j["attach_type"] = a.attach_type;
-  if (!a.hook.empty()) j["hook"] = a.hook;  // lsm
+  if (cg && !cg->cgroup.empty()) j["cgroup"] = cg->cgroup, j["attach_type"] = cg->attach_type;
+  if (const auto *l = a.get_if<LsmAttach>(); l && !l->hook.empty()) j["hook"] = l->hook;
+  // netfilter (records written before netfilter_priority existed read as priority 0)
+  if (const auto *nf = a.get_if<NetfilterAttach>(); nf && !nf->hook.empty())
+    j["hook"] = nf->hook, j["netfilter_priority"] = nf->priority;
   return j;
 }
 
-AttachSpec spec_from_json(const json &j) {
-  AttachSpec a;
-  a.interface = j.at("interface").get<std::string>();
-  a.netns = j.at("netns").get<std::string>();
-  a.priority = j.at("priority").get<uint32_t>();
-  a.proceed_on = j.at("proceed_on").get<std::vector<std::string>>();
-  a.proceed_on_explicit = j.at("proceed_on_explicit").get<bool>();
-  const auto mode = j.at("mode").get<std::string>();
-  for (auto m : {XdpMode::Auto, XdpMode::Native, XdpMode::Skb, XdpMode::Hw})
-    if (to_string(m) == mode) a.mode = m;
-  a.direction = j.at("egress").get<bool>() ? TcDirection::Egress : TcDirection::Ingress;
-  a.tracepoint = j.at("tracepoint").get<std::string>();
-  a.target = j.at("target").get<std::string>();
-  a.function = j.at("function").get<std::string>();
-  if (j.contains("offset")) a.offset = j.at("offset").get<uint64_t>();
-  if (j.contains("pid")) a.pid = j.at("pid").get<int32_t>();
-  if (j.contains("cgroup")) a.cgroup = j.at("cgroup").get<std::string>();
-  if (j.contains("attach_type")) a.attach_type = j.at("attach_type").get<std::string>();
-  if (j.contains("hook")) a.hook = j.at("hook").get<std::string>();
+// Reads the keys of `t`'s family (AttachSpec::of(t)); an unknown type (a newer daemon's) reads
+// as the default alternative, like a record without params.
+AttachSpec spec_from_json(const json &j, std::optional<ProgramType> t) {
+  AttachSpec a = t ? AttachSpec::of(*t) : AttachSpec{};
+  const auto str = [&j](const char *key) { return j.at(key).get<std::string>(); };
+  const TcDirection dir = j.at("egress").get<bool>() ? TcDirection::Egress : TcDirection::Ingress;
+  std::optional<uint64_t> offset;
+  if (j.contains("offset")) offset = j.at("offset").get<uint64_t>();
+  if (NetIfAttach *n = a.netif()) {
+    n->interface = str("interface");
+    n->netns = str("netns");
+    n->priority = j.at("priority").get<uint32_t>();
+    n->proceed_on = j.at("proceed_on").get<std::vector<std::string>>();
+    n->proceed_on_explicit = j.at("proceed_on_explicit").get<bool>();
+  }
+  if (auto *x = a.get_if<XdpAttach>()) {
+    const auto mode = str("mode");
+    for (auto m : {XdpMode::Auto, XdpMode::Native, XdpMode::Skb, XdpMode::Hw})
+      if (to_string(m) == mode) x->mode = m;
+  }
+  if (auto *tc = a.get_if<TcAttach>()) tc->direction = dir;
+  if (auto *tp = a.get_if<TracepointAttach>()) tp->tracepoint = str("tracepoint");
+  if (auto *u = a.get_if<UprobeAttach>()) {
+    u->target = str("target");
+    u->function = str("function");
+    u->offset = offset;
+    if (j.contains("pid")) u->pid = j.at("pid").get<int32_t>();
+  }
+  if (auto *k = a.get_if<KprobeAttach>()) k->function = str("function"), k->offset = offset;
+  if (auto *f = a.get_if<TracingAttach>()) f->function = str("function");
+  if (auto *cg = a.get_if<CgroupAttach>()) {
+    cg->direction = dir;
+    if (j.contains("cgroup")) cg->cgroup = str("cgroup");
+    if (j.contains("attach_type")) cg->attach_type = str("attach_type");
+  }
+  if (auto *s = a.get_if<NetnsAttach>()) s->netns = str("netns");
+  if (auto *nf = a.get_if<NetfilterAttach>()) {
+    nf->netns = str("netns");
+    if (j.contains("hook")) nf->hook = str("hook");
+    if (j.contains("netfilter_priority")) nf->priority = j.at("netfilter_priority").get<int32_t>();
+  }
+  if (auto *l = a.get_if<LsmAttach>(); l && j.contains("hook")) l->hook = str("hook");
   return a;
 }
 
@@ -121,7 +168,7 @@ Result<void> record_from_json(const std::string &text, ObservedProgram &p) {
       a.tc_handle = v.at("tc_handle").get<uint32_t>();
       a.tc_priority = v.at("tc_priority").get<uint32_t>();
       a.resolved = v.value("resolved", "");
-      a.spec = spec_from_json(v.at("spec"));
+      a.spec = spec_from_json(v.at("spec"), program_type_from_string(out.type));
       out.attachments.emplace(k, std::move(a));
     }
     p = std::move(out);

@@ -153,9 +153,12 @@ void collect_dead_hooks(const std::string &pin_root) {
 
 }  // namespace
 
-Result<std::map<std::string, uint32_t>> tc_dispatcher_sync(const std::string &pin_root, const AttachSpec &hook,
+Result<std::map<std::string, uint32_t>> tc_dispatcher_sync(const std::string &pin_root, const AttachSpec &spec,
                                                            std::vector<TcDispatcherMember> members) {
-  const std::string label = hook.target_label(ProgramType::Tc);
+  const auto *tc = spec.get_if<TcAttach>();
+  if (!tc) return wrong_params("tc dispatcher");
+  const TcAttach &hook = *tc;
+  const std::string label = spec.target_label(ProgramType::Tc);
   const bool egress = hook.direction == TcDirection::Egress;
   if (members.size() > kTcDispatcherSlots)
     return fail_errno(E2BIG, "TC dispatcher on {}: {} programs, but it has {} slots", label, members.size(),
@@ -257,7 +260,9 @@ bool tc_dispatcher_in_place(const std::string &pin_root, const std::string &prog
                             uint32_t *link_id) {
   auto ns = NetnsGuard::enter(r.netns);
   if (!ns) return false;
-  const int ifindex = static_cast<int>(if_nametoindex(r.spec.interface.c_str()));
+  const NetIfAttach *n = r.spec.netif();
+  if (!n) return false;
+  const int ifindex = static_cast<int>(if_nametoindex(n->interface.c_str()));
   if (ifindex == 0) return false;
   const std::string dir = hook_dir(pin_root, ifindex, r.egress);
   const std::string gen = current_generation(dir, dispatcher_filter_prog(ifindex, r.egress));

@@ -103,7 +103,8 @@ Result<std::map<std::string, uint32_t>> tc_dispatcher_sync(const std::string &pi
 bool tc_dispatcher_in_place(const std::string &pin_root, const std::string &program, const AttachRecord &r,
                             uint32_t *link_id = nullptr);
 
-/// True when two attach specs name the same TC hook (netns path, interface, direction).
+/// True when two attach specs name the same TC hook (netns path, interface, direction); false
+/// when either is not a tc attach point.
 bool same_tc_hook(const AttachSpec &x, const AttachSpec &y);
 
 }  // namespace bpfrec

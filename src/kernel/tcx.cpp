@@ -89,11 +89,14 @@ Result<TcxHookState> tcx_query(int ifindex, bool egress) {
   return fail_errno(ENOSPC, "query TCX of ifindex {}: more than 64 programs", ifindex);
 }
 
-Result<AttachRecord> attach_tcx_ordered(int prog_fd, const std::string &program, const AttachSpec &a,
+Result<AttachRecord> attach_tcx_ordered(int prog_fd, const std::string &program, const AttachSpec &spec,
                                         const std::string &link_pin, const std::map<uint32_t, TcxPeer> &ours) {
+  const auto *tc = spec.get_if<TcAttach>();
+  if (!tc) return wrong_params("tcx");
+  const TcAttach &a = *tc;
   AttachRecord rec;
   rec.mechanism = Mechanism::Tcx;
-  rec.target = a.target_label(ProgramType::Tc);
+  rec.target = spec.target_label(ProgramType::Tc);
   rec.netns = a.netns;
   rec.egress = a.direction == TcDirection::Egress;
   auto ns = NetnsGuard::enter(a.netns);
@@ -142,8 +145,9 @@ Result<AttachRecord> attach_tcx_ordered(int prog_fd, const std::string &program,
   return rec;
 }
 
-bool same_tc_hook(const AttachSpec &x, const AttachSpec &y) {
-  return x.netns == y.netns && x.interface == y.interface && x.direction == y.direction;
+bool same_tc_hook(const AttachSpec &sx, const AttachSpec &sy) {
+  const auto *x = sx.get_if<TcAttach>(), *y = sy.get_if<TcAttach>();
+  return x && y && x->netns == y->netns && x->interface == y->interface && x->direction == y->direction;
 }
 
 }  // namespace bpfrec

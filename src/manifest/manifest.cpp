@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 #include <tuple>
+#include <utility>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -70,6 +71,28 @@ std::string AttachSpec::canonical(ProgramType t) const {
 
 std::string AttachSpec::target_label(ProgramType t) const { return descriptor(t).label(*this); }
 
+AttachSpec AttachSpec::of(ProgramType t) {
+  AttachSpec a;
+  a.params = descriptor(t).make_params();
+  return a;
+}
+
+const NetIfAttach *AttachSpec::netif() const {
+  if (const auto *x = get_if<XdpAttach>()) return x;
+  if (const auto *c = get_if<TcAttach>()) return c;
+  return nullptr;
+}
+
+NetIfAttach *AttachSpec::netif() { return const_cast<NetIfAttach *>(std::as_const(*this).netif()); }
+
+const std::string &AttachSpec::netns() const {
+  static const std::string kNone;
+  if (const auto *n = netif()) return n->netns;
+  if (const auto *s = get_if<NetnsAttach>()) return s->netns;
+  if (const auto *f = get_if<NetfilterAttach>()) return f->netns;
+  return kNone;
+}
+
 bool valid_program_name(std::string_view name) {
   if (name.empty() || name.size() > 63) return false;
   auto lower_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
@@ -118,6 +141,7 @@ bool is_lower_hex(std::string_view s, size_t len) {
 void parse_attach(Reader &r, const toml::table &t, ProgramType type, AttachSpec &a) {
   a.pos = pos_of(t.source());
   const TypeDescriptor &d = descriptor(type);
+  a.params = d.make_params();
   std::vector<std::string_view> allowed;
   for (const auto &k : d.keys) allowed.push_back(k.name);
   allowed.push_back("metadata");  // every type: free strings shown with the attachment (bpfman's link metadata)
@@ -133,7 +157,7 @@ void parse_attach(Reader &r, const toml::table &t, ProgramType type, AttachSpec 
     for (const auto &k : d.keys)
       if (k.name == key) k.parse(r, v, a);
   });
-  if (!a.proceed_on_explicit) a.proceed_on = d.proceed_on_defaults;
+  if (auto *n = a.netif(); n && !n->proceed_on_explicit) n->proceed_on = d.proceed_on_defaults;
   for (const auto &alternatives : d.required) {
     if (std::any_of(alternatives.begin(), alternatives.end(), [&](std::string_view k) { return t.contains(k); }))
       continue;

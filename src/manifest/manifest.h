@@ -87,39 +87,94 @@ const std::vector<std::string> &cgroup_sock_attach_names();
 const std::vector<std::string> &proceed_on_names(ProgramType t);
 const std::vector<std::string> &proceed_on_defaults(ProgramType t);
 
-/// One attach point of a program. Which fields apply depends on the program type; the parser
-/// rejects keys that do not apply, so unused fields keep their defaults.
-struct AttachSpec {
-  // xdp, tc
+/// The attach parameters of xdp and tc: a network interface in a network namespace, and the
+/// dispatcher's order (priority, proceed_on).
+struct NetIfAttach {
   std::string interface;  // a name, a glob or "@primary" as written (see interface_pattern.h)
   /// Set by expand_interfaces() on the concrete attach points it makes from a glob or
   /// "@primary": that pattern, for status. Not part of canonical(): the attachment is the same
   /// whichever pattern selected its interface.
   std::string interface_pattern;
   std::string netns;  // path of a netns file (e.g. /run/netns/blue); empty = the daemon's netns
-  uint32_t priority = 50;                // 0..1000 (bpfman), lower runs first
-  std::vector<std::string> proceed_on;   // defaults filled in by the parser
-  bool proceed_on_explicit = false;      // the manifest named proceed_on
-  XdpMode mode = XdpMode::Auto;          // xdp
-  TcDirection direction = TcDirection::Ingress;  // tc
-  // tracepoint: "category/name"; raw_tracepoint: the raw tracepoint's name ("sys_enter")
+  uint32_t priority = 50;               // 0..1000 (bpfman), lower runs first
+  std::vector<std::string> proceed_on;  // defaults filled in by the parser
+  bool proceed_on_explicit = false;     // the manifest named proceed_on
+};
+
+/// xdp: an interface and the XDP mode.
+struct XdpAttach : NetIfAttach {
+  XdpMode mode = XdpMode::Auto;
+};
+
+/// tc: an interface and its ingress or egress.
+struct TcAttach : NetIfAttach {
+  TcDirection direction = TcDirection::Ingress;
+};
+
+/// tracepoint: "category/name"; raw_tracepoint: the raw tracepoint's name ("sys_enter").
+struct TracepointAttach {
   std::string tracepoint;
-  // uprobe, uretprobe
-  std::string target;                 // binary or library path, or a library name ("libc")
-  SourcePos target_pos;               // of the target value, for resolution errors at attach
-  std::string function;               // symbol; may be empty when offset is given (uprobe);
-                                      // kernel function for kprobe, kretprobe, fentry, fexit
-  std::optional<uint64_t> offset;     // relative to function when both are given (uprobe, kprobe)
-  std::optional<int32_t> pid;         // only this process; default all
-  // cgroup_skb, cgroup_sock (cgroup_skb uses `direction` too)
-  std::string cgroup;                     // absolute path of a cgroup v2 directory, normalized
-  std::string attach_type = "sock_create";  // cgroup_sock: one of cgroup_sock_attach_names();
-                                            // cgroup_sock_addr: connect4, bind6, ... (required)
-  // netfilter: the hook by name ("ipv4_prerouting"), and the netfilter priority (signed, lower
-  // runs first; default 0 = NF_IP_PRI_FILTER, INT32_MIN and INT32_MAX are refused by the kernel);
-  // lsm: the LSM hook ("file_open"); the program runs at bpf_lsm_<hook>
+};
+
+/// uprobe, uretprobe: a function and/or offset in a binary or library, optionally of one process.
+struct UprobeAttach {
+  std::string target;              // binary or library path, or a library name ("libc")
+  SourcePos target_pos;            // of the target value, for resolution errors at attach
+  std::string function;            // symbol; may be empty when offset is given
+  std::optional<uint64_t> offset;  // relative to function when both are given
+  std::optional<int32_t> pid;      // only this process; default all
+};
+
+/// kprobe, kretprobe: a kernel function, and an offset into it (kprobe only).
+struct KprobeAttach {
+  std::string function;
+  std::optional<uint64_t> offset;
+};
+
+/// fentry, fexit: the kernel function, bound at load (target_fixed_at_load()).
+struct TracingAttach {
+  std::string function;
+};
+
+/// cgroup_skb (cgroup, direction), cgroup_sock and cgroup_sock_addr (cgroup, attach_type),
+/// sockops (cgroup).
+struct CgroupAttach {
+  std::string cgroup;  // absolute path of a cgroup v2 directory, normalized
+  TcDirection direction = TcDirection::Ingress;  // cgroup_skb
+  std::string attach_type = "sock_create";       // cgroup_sock: one of cgroup_sock_attach_names();
+                                                 // cgroup_sock_addr: connect4, bind6, ... (required)
+};
+
+/// sk_lookup: a network namespace.
+struct NetnsAttach {
+  std::string netns;  // path of a netns file; empty = the daemon's netns
+};
+
+/// netfilter: the hook by name ("ipv4_prerouting"), the netfilter priority (signed, lower runs
+/// first; default 0 = NF_IP_PRI_FILTER, INT32_MIN and INT32_MAX are refused by the kernel) and
+/// the network namespace.
+struct NetfilterAttach {
   std::string hook;
-  int32_t netfilter_priority = 0;
+  int32_t priority = 0;
+  std::string netns;  // empty = the daemon's netns
+};
+
+/// lsm: the LSM hook ("file_open"); the program runs at bpf_lsm_<hook>.
+struct LsmAttach {
+  std::string hook;
+};
+
+/// The type-specific parameters of an attach point: one alternative per type family. The
+/// descriptor of the program's type names its alternative (TypeDescriptor::make_params) and
+/// the parser makes that one before reading the keys.
+using AttachParams = std::variant<XdpAttach, TcAttach, TracepointAttach, UprobeAttach, KprobeAttach,
+                                  TracingAttach, CgroupAttach, NetnsAttach, NetfilterAttach, LsmAttach>;
+
+/// One attach point of a program: the parameters of its type family and what every type has.
+struct AttachSpec {
+  /// The parameters; the alternative is the program type's (AttachSpec::of(t) makes it; a
+  /// default-constructed AttachSpec holds xdp's).
+  AttachParams params;
 
   /// Free strings shown with this attachment in status (bpfman's link metadata); not part of
   /// canonical(): changing them changes nothing in the kernel.
@@ -127,8 +182,28 @@ struct AttachSpec {
 
   SourcePos pos;  // of the [[program.attach]] table
 
+  /// An attach point of type `t` with the parameters' defaults (descriptor(t).make_params()).
+  static AttachSpec of(ProgramType t);
+
+  /// The parameters as `P`, or null when they are another family's.
+  template <class P>
+  const P *get_if() const {
+    return std::get_if<P>(&params);
+  }
+  template <class P>
+  P *get_if() {
+    return std::get_if<P>(&params);
+  }
+  /// The interface part of an xdp or tc attach point; null for every other family.
+  const NetIfAttach *netif() const;
+  NetIfAttach *netif();
+  /// The network namespace file the attach point names (xdp, tc, sk_lookup, netfilter); empty
+  /// for the daemon's namespace and for families without one.
+  const std::string &netns() const;
+
   /// Canonical, stable text of every field that changes what the kernel does; equal keys mean
-  /// the same attachment. Used to diff attach points by identity.
+  /// the same attachment. Used to diff attach points by identity. `params` must be `t`'s
+  /// alternative (std::bad_variant_access otherwise: a programming error).
   std::string canonical(ProgramType t) const;
   /// Short human form for logs and status: "veth0 (netns /run/netns/blue)", "syscalls/sys_enter_openat".
   std::string target_label(ProgramType t) const;

@@ -13,16 +13,18 @@
 
 namespace bpfrec {
 
-/// The kernel program type (`enum bpf_prog_type`) that a manifest type requires:
-/// xdp -> BPF_PROG_TYPE_XDP, tc -> BPF_PROG_TYPE_SCHED_CLS, tracepoint -> BPF_PROG_TYPE_TRACEPOINT,
-/// uprobe/uretprobe -> BPF_PROG_TYPE_KPROBE (libbpf's SEC("uprobe") maps to KPROBE).
+/// The kernel program type (`enum bpf_prog_type`) that a manifest type requires: its
+/// descriptor's prog_type (src/types/*.cpp), e.g. xdp -> BPF_PROG_TYPE_XDP, tc ->
+/// BPF_PROG_TYPE_SCHED_CLS, uprobe/uretprobe -> BPF_PROG_TYPE_KPROBE (libbpf's SEC("uprobe") maps
+/// to KPROBE).
 uint32_t required_prog_type(ProgramType t);
 
 /// The manifest types an ELF section names, by bpfman's rule (go-bpfman platform/ebpf
 /// inferProgramType and sectionFamily, which the Go rewrite of bpfman took over): the first
 /// '/'-component of the section (a leading '?' dropped) names a family, and every type of the
 /// family may be declared for it, because the kernel program type is the same and the rest is
-/// chosen at attach time:
+/// chosen at attach time. Each type's descriptor lists the sections it claims (`sections`,
+/// src/types/*.cpp, one file per type family):
 ///   xdp, xdp.frags                                  -> xdp
 ///   tc, classifier, tcx                             -> tc
 ///   tracepoint, tp                                  -> tracepoint
@@ -33,10 +35,12 @@ uint32_t required_prog_type(ProgramType t);
 ///   cgroup_skb, cgroup/skb                          -> cgroup_skb
 ///   cgroup/sock, cgroup/sock_create, cgroup/sock_release, cgroup/post_bind4, cgroup/post_bind6
 ///                                                   -> cgroup_sock
+///   cgroup/connect4, cgroup/bind6, ... (one per attach type)  -> cgroup_sock_addr
+///   sockops -> sockops;  sk_lookup -> sk_lookup;  netfilter -> netfilter;  lsm, lsm.s -> lsm
 /// Both "xdp" and "xdp/anything" count (libbpf 1.x knows only the exact "xdp", "classifier" and
 /// "tc"; libbpf 0.x and bpfman's aya loader took any suffix). "xdp/devmap" and "xdp/cpumap" are
 /// not xdp programs an interface takes (libbpf fixes another expected attach type). nullopt: the
-/// section names none of these (e.g. "socket", "lsm/x", "my_prog").
+/// section names none of these (e.g. "socket", "tp_btf/x", "my_prog").
 std::optional<std::vector<ProgramType>> section_types(std::string_view section);
 
 /// How a program's section fits the manifest's `type`, and what the loader must do about it.

@@ -14,13 +14,22 @@ namespace {
 
 std::string in_netns(const std::string &netns) { return netns.empty() ? "" : fmt::format(" in netns {}", netns); }
 
+// The interface parameters of an attach point of a network type (its descriptor made XdpAttach
+// or TcAttach); for any other family an empty one, which names no interface and no pattern.
+const NetIfAttach &netif_of(const AttachSpec &a) {
+  static const NetIfAttach kNone;
+  const NetIfAttach *n = a.netif();
+  return n ? *n : kNone;
+}
+
 // Identifies a pattern attach point of a program: given the pattern itself, or a concrete
 // attach point made from it.
 std::string pattern_id(const std::string &program, ProgramType type, const AttachSpec &a) {
-  if (a.interface_pattern.empty()) return program + '\n' + a.canonical(type);
+  if (netif_of(a).interface_pattern.empty()) return program + '\n' + a.canonical(type);
   AttachSpec p = a;
-  p.interface = a.interface_pattern;
-  p.interface_pattern.clear();
+  NetIfAttach &n = *p.netif();
+  n.interface = std::move(n.interface_pattern);
+  n.interface_pattern.clear();
   return program + '\n' + p.canonical(type);
 }
 
@@ -28,7 +37,8 @@ bool has_interface(const NetnsInterfaces &ns, const std::string &name) {
   return std::any_of(ns.interfaces.begin(), ns.interfaces.end(), [&](auto &e) { return e.name == name; });
 }
 
-std::string gone_message(const AttachSpec &a, const InterfaceInventory &inventory) {
+std::string gone_message(const AttachSpec &spec, const InterfaceInventory &inventory) {
+  const NetIfAttach &a = netif_of(spec);
   auto it = inventory.find(a.netns);
   if (it != inventory.end() && !it->second.error.empty())
     return fmt::format("interface {} went away: {}", a.interface, it->second.error);
@@ -55,8 +65,9 @@ std::set<std::string> pattern_netns(const DesiredState &desired, bool primary_on
   for (auto &p : desired.programs) {
     if (!is_network_type(p.type)) continue;
     for (auto &a : p.attach) {
-      const auto sel = interface_selector(a.interface);
-      if (sel == InterfaceSelector::Primary || (!primary_only && sel == InterfaceSelector::Glob)) out.insert(a.netns);
+      const NetIfAttach &n = netif_of(a);
+      const auto sel = interface_selector(n.interface);
+      if (sel == InterfaceSelector::Primary || (!primary_only && sel == InterfaceSelector::Glob)) out.insert(n.netns);
     }
   }
   return out;
@@ -66,21 +77,22 @@ std::vector<PatternNote> expand_interfaces(DesiredState &desired, const Interfac
   std::vector<PatternNote> notes;
   for (auto &p : desired.programs) {
     if (!is_network_type(p.type)) continue;
-    if (std::none_of(p.attach.begin(), p.attach.end(), [](auto &a) { return is_interface_pattern(a.interface); }))
+    if (std::none_of(p.attach.begin(), p.attach.end(), [](auto &a) { return is_interface_pattern(netif_of(a).interface); }))
       continue;
     // Literal names claim their hooks first: "eth0" and "eth*" with the same settings are one
     // attachment, reported as the literal one.
     std::set<std::string> keys;
     for (auto &a : p.attach)
-      if (!is_interface_pattern(a.interface)) keys.insert(attach_key(p.type, a));
+      if (!is_interface_pattern(netif_of(a).interface)) keys.insert(attach_key(p.type, a));
     std::vector<AttachSpec> out;
-    for (auto &a : p.attach) {
+    for (auto &spec : p.attach) {
+      const NetIfAttach &a = netif_of(spec);
       const auto sel = interface_selector(a.interface);
       if (sel == InterfaceSelector::Name) {
-        out.push_back(a);
+        out.push_back(spec);
         continue;
       }
-      PatternNote note{PatternNote::NoMatch, p.name, p.type, a, ""};
+      PatternNote note{PatternNote::NoMatch, p.name, p.type, spec, ""};
       auto ns = inventory.find(a.netns);
       if (ns == inventory.end() || !ns->second.error.empty()) {
         note.kind = PatternNote::Failed;
@@ -106,9 +118,9 @@ std::vector<PatternNote> expand_interfaces(DesiredState &desired, const Interfac
       }
       std::sort(names.begin(), names.end());
       for (auto &n : names) {
-        AttachSpec c = a;
-        c.interface = n;
-        c.interface_pattern = a.interface;
+        AttachSpec c = spec;
+        c.netif()->interface = n;
+        c.netif()->interface_pattern = a.interface;
         if (keys.insert(attach_key(p.type, c)).second) out.push_back(std::move(c));
       }
     }
@@ -127,7 +139,7 @@ std::vector<PatternNote> VanishedInterfaces::update(const DesiredState &expanded
     for (auto &a : p.attach) {
       const std::string key = attach_key(p.type, a);
       wanted.emplace(p.name, key);
-      if (a.interface_pattern.empty()) continue;
+      if (netif_of(a).interface_pattern.empty()) continue;
       const std::string id = pattern_id(p.name, p.type, a);
       auto &produced = now[id];
       produced.program = p.name;

@@ -29,8 +29,9 @@ uint32_t tc_proceed_on_mask(const std::vector<std::string> &names) {
 }
 
 Result<void> check_tc_proceed_on(Mechanism m, const std::string &manifest, const AttachSpec &a) {
-  if (!a.proceed_on_explicit || m == Mechanism::TcDispatcher) return {};
-  std::set<std::string> want(a.proceed_on.begin(), a.proceed_on.end());
+  const NetIfAttach *n = a.netif();
+  if (!n || !n->proceed_on_explicit || m == Mechanism::TcDispatcher) return {};
+  std::set<std::string> want(n->proceed_on.begin(), n->proceed_on.end());
   want.erase("dispatcher_return");  // no dispatcher: an empty slot's code never happens
   std::set<std::string> honoured;
   std::string rule;
@@ -47,7 +48,7 @@ Result<void> check_tc_proceed_on(Mechanism m, const std::string &manifest, const
   if (want == honoured) return {};
   return fail("{}:{}:{}: error: proceed_on [{}] cannot be honoured by the {} mechanism on {}: {}; use proceed_on = "
               "[\"{}\"], leave proceed_on out, or use a kernel where the TC dispatcher works (freplace)",
-              manifest, a.pos.line, a.pos.column, fmt::join(a.proceed_on, ", "), to_string(m),
+              manifest, a.pos.line, a.pos.column, fmt::join(n->proceed_on, ", "), to_string(m),
               a.target_label(ProgramType::Tc), rule, fmt::join(honoured, "\", \""));
 }
 

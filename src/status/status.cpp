@@ -86,7 +86,7 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
       const std::string key = attach_key(spec.type, a);
       AttachmentStatus as;
       as.target = a.target_label(spec.type);
-      as.pattern = a.interface_pattern;
+      if (const NetIfAttach *n = a.netif()) as.pattern = n->interface_pattern;
       as.metadata = a.metadata;
       if (obs && obs->attachments.contains(key)) {
         const auto &r = obs->attachments.at(key);
@@ -124,7 +124,8 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
                : n.kind == PatternNote::Gone  ? AttachState::Gone
                                               : AttachState::Failed;
       as.error = n.message;
-      as.pattern = n.kind == PatternNote::Gone ? n.spec.interface_pattern : n.spec.interface;
+      if (const NetIfAttach *i = n.spec.netif())
+        as.pattern = n.kind == PatternNote::Gone ? i->interface_pattern : i->interface;
       p.attachments.push_back(std::move(as));
     }
     if (obs) {

@@ -13,7 +13,7 @@ namespace bpfrec::keys {
 
 namespace {
 
-void proceed_on(TomlReader &r, const toml::node &v, AttachSpec &a, const TypeDescriptor &d) {
+void proceed_on(TomlReader &r, const toml::node &v, NetIfAttach &a, const TypeDescriptor &d) {
   auto arr = v.as_array();
   if (!arr) {
     r.error(v, fmt::format("'proceed_on' must be an array of strings, not {}", toml_type_name(v.type())));
@@ -36,33 +36,45 @@ void proceed_on(TomlReader &r, const toml::node &v, AttachSpec &a, const TypeDes
 
 }  // namespace
 
-void interface(TomlReader &r, const toml::node &v, AttachSpec &a) {
-  if (auto s = r.str(v, "interface")) {
-    if (auto why = interface_value_error(*s)) r.error(v, *why);
-    else a.interface = *s;
+std::optional<std::string> read_interface(TomlReader &r, const toml::node &v) {
+  auto s = r.str(v, "interface");
+  if (!s) return std::nullopt;
+  if (auto why = interface_value_error(*s)) {
+    r.error(v, *why);
+    return std::nullopt;
   }
+  return s;
 }
 
-void netns(TomlReader &r, const toml::node &v, AttachSpec &a) {
-  if (auto s = r.str(v, "netns")) {
-    if (s->empty() || (*s)[0] != '/') r.error(v, "'netns' must be an absolute path such as /run/netns/blue");
-    else a.netns = *s;
+std::optional<std::string> read_netns(TomlReader &r, const toml::node &v) {
+  auto s = r.str(v, "netns");
+  if (!s) return std::nullopt;
+  if (s->empty() || (*s)[0] != '/') {
+    r.error(v, "'netns' must be an absolute path such as /run/netns/blue");
+    return std::nullopt;
   }
+  return s;
 }
 
-void priority(TomlReader &r, const toml::node &v, AttachSpec &a) {
-  if (auto n = r.integer(v, "priority", 0, 1000)) a.priority = static_cast<uint32_t>(*n);
+std::optional<uint32_t> read_priority(TomlReader &r, const toml::node &v) {
+  if (auto n = r.integer(v, "priority", 0, 1000)) return static_cast<uint32_t>(*n);
+  return std::nullopt;
 }
 
-void xdp_proceed_on(TomlReader &r, const toml::node &v, AttachSpec &a) { proceed_on(r, v, a, types::xdp()); }
-void tc_proceed_on(TomlReader &r, const toml::node &v, AttachSpec &a) { proceed_on(r, v, a, types::tc()); }
+void xdp_proceed_on(TomlReader &r, const toml::node &v, AttachSpec &a) {
+  proceed_on(r, v, params<XdpAttach>(a), types::xdp());
+}
+void tc_proceed_on(TomlReader &r, const toml::node &v, AttachSpec &a) {
+  proceed_on(r, v, params<TcAttach>(a), types::tc());
+}
 
-void direction(TomlReader &r, const toml::node &v, AttachSpec &a) {
-  if (auto s = r.str(v, "direction")) {
-    if (*s == "ingress") a.direction = TcDirection::Ingress;
-    else if (*s == "egress") a.direction = TcDirection::Egress;
-    else r.error(v, fmt::format("'direction' = \"{}\" is not one of: ingress, egress", *s));
-  }
+std::optional<TcDirection> read_direction(TomlReader &r, const toml::node &v) {
+  auto s = r.str(v, "direction");
+  if (!s) return std::nullopt;
+  if (*s == "ingress") return TcDirection::Ingress;
+  if (*s == "egress") return TcDirection::Egress;
+  r.error(v, fmt::format("'direction' = \"{}\" is not one of: ingress, egress", *s));
+  return std::nullopt;
 }
 
 bool valid_kernel_symbol(std::string_view s) {
@@ -71,19 +83,20 @@ bool valid_kernel_symbol(std::string_view s) {
   });
 }
 
-void kernel_function(TomlReader &r, const toml::node &v, AttachSpec &a) {
-  if (auto s = r.str(v, "function")) {
-    if (s->empty()) r.error(v, "'function' must not be empty");
-    else if (!valid_kernel_symbol(*s))
-      r.error(v, fmt::format("'function' = \"{}\" is not a kernel symbol name (letters, digits, '_', '.')", *s));
-    else a.function = *s;
-  }
+std::optional<std::string> read_kernel_function(TomlReader &r, const toml::node &v) {
+  auto s = r.str(v, "function");
+  if (!s) return std::nullopt;
+  if (s->empty()) r.error(v, "'function' must not be empty");
+  else if (!valid_kernel_symbol(*s))
+    r.error(v, fmt::format("'function' = \"{}\" is not a kernel symbol name (letters, digits, '_', '.')", *s));
+  else return s;
+  return std::nullopt;
 }
 
 void user_function(TomlReader &r, const toml::node &v, AttachSpec &a) {
   if (auto s = r.str(v, "function")) {
     if (s->empty()) r.error(v, "'function' must not be empty");
-    else a.function = *s;
+    else params<UprobeAttach>(a).function = *s;
   }
 }
 
@@ -97,11 +110,12 @@ void lsm_hook(TomlReader &r, const toml::node &v, AttachSpec &a) {
   else if (s->starts_with(kPrefix))
     r.error(v, fmt::format("'hook' = \"{}\": name the hook without the kernel's bpf_lsm_ prefix (\"{}\")", *s,
                            s->substr(kPrefix.size())));
-  else a.hook = *s;
+  else params<LsmAttach>(a).hook = *s;
 }
 
-void offset(TomlReader &r, const toml::node &v, AttachSpec &a) {
-  if (auto n = r.integer(v, "offset", 0, INT64_MAX)) a.offset = static_cast<uint64_t>(*n);
+std::optional<uint64_t> read_offset(TomlReader &r, const toml::node &v) {
+  if (auto n = r.integer(v, "offset", 0, INT64_MAX)) return static_cast<uint64_t>(*n);
+  return std::nullopt;
 }
 
 void cgroup(TomlReader &r, const toml::node &v, AttachSpec &a) {
@@ -113,11 +127,11 @@ void cgroup(TomlReader &r, const toml::node &v, AttachSpec &a) {
     // "/sys/fs/cgroup//app/" -> "/sys/fs/cgroup/app", so that spellings of one cgroup share a key.
     std::string n = std::filesystem::path(*s).lexically_normal().string();
     while (n.size() > 1 && n.back() == '/') n.pop_back();
-    a.cgroup = std::move(n);
+    params<CgroupAttach>(a).cgroup = std::move(n);
   }
 }
 
-void interface_canonical(const AttachSpec &a, std::string &o) {
+void interface_canonical(const NetIfAttach &a, std::string &o) {
   auto add = [&o](std::string_view v) { o.append(v.data(), v.size()); };
   add("if="), add(a.interface), add("\nnetns="), add(a.netns), add("\nprio="), add(std::to_string(a.priority)),
       add("\nproceed=");

@@ -46,7 +46,7 @@ void attach_type(TomlReader &r, const toml::node &v, AttachSpec &a) {
       for (const auto &e : kAttachTypes) names.push_back(e.first);
       r.error(v, fmt::format("'attach_type' = \"{}\" is not one of: {}", *s, fmt::join(names, ", ")));
     } else {
-      a.attach_type = *s;
+      keys::params<CgroupAttach>(a).attach_type = *s;
     }
   }
 }
@@ -63,8 +63,11 @@ std::optional<std::string> section_constraint(std::string_view section) {
       "cgroup/<attach_type>, e.g. cgroup/connect4)");
 }
 
+// The parameters of a cgroup_sock_addr attach point.
+const CgroupAttach &cg(const AttachSpec &a) { return keys::params<CgroupAttach>(a); }
+
 uint32_t kernel_attach_type(const AttachSpec &a) {
-  const auto *e = find_attach_type(a.attach_type);
+  const auto *e = find_attach_type(cg(a).attach_type);
   return e ? e->second : uint32_t{BPF_CGROUP_INET4_CONNECT};  // the parser admits only kAttachTypes
 }
 
@@ -81,18 +84,19 @@ const TypeDescriptor &cgroup_sock_addr() {
       .sections_help = "cgroup/connect4, cgroup/connect6, cgroup/bind4, cgroup/bind6, cgroup/sendmsg4, "
                        "cgroup/sendmsg6, cgroup/recvmsg4, cgroup/recvmsg6, cgroup/getpeername4, "
                        "cgroup/getpeername6, cgroup/getsockname4, cgroup/getsockname6",
+      .make_params = keys::make<CgroupAttach>,
       .keys = {{"cgroup", keys::cgroup}, {"attach_type", attach_type}},
       .required = {{"cgroup"}, {"attach_type"}},
       .link_updatable = true,
       .probe = ProbeKind::ProgType,
       .attacher = AttacherKind::Cgroup,
       .canonical = [](const AttachSpec &a, std::string &o) {
-        o += "cgroup=", o += a.cgroup, o += "\nattach=", o += a.attach_type;
+        o += "cgroup=", o += cg(a).cgroup, o += "\nattach=", o += cg(a).attach_type;
       },
-      .label = [](const AttachSpec &a) { return fmt::format("{} {}", a.cgroup, a.attach_type); },
+      .label = [](const AttachSpec &a) { return fmt::format("{} {}", cg(a).cgroup, cg(a).attach_type); },
       .section_constraint = section_constraint,
       .constrained_key = "attach_type",
-      .constrained_value = [](const AttachSpec &a) { return a.attach_type; },
+      .constrained_value = [](const AttachSpec &a) { return cg(a).attach_type; },
       .kernel_attach_type = kernel_attach_type,
   };
   return d;

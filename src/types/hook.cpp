@@ -1,5 +1,7 @@
 #include "types/hook.h"
 
+#include <variant>
+
 namespace bpfrec {
 
 std::string_view to_string(AttacherKind k) {
@@ -18,49 +20,61 @@ std::string_view to_string(AttacherKind k) {
   return "?";
 }
 
+namespace {
+
+// One visitor of the lambdas `F...` (each takes one alternative of AttachParams).
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+
+}  // namespace
+
 Hook hook_of(ProgramType t, const AttachSpec &a) {
   const TypeDescriptor &d = descriptor(t);
   Hook h;
   h.family = d.attacher;
-  switch (d.attacher) {
-    case AttacherKind::Xdp:
-      h.netns = a.netns;
-      h.object = a.interface;
-      break;
-    case AttacherKind::Tc:
-      h.netns = a.netns;
-      h.object = a.interface;
-      h.point = a.direction == TcDirection::Egress ? 1 : 0;
-      break;
-    case AttacherKind::Tracepoint:
-    case AttacherKind::RawTracepoint: h.object = a.tracepoint; break;
-    case AttacherKind::Kprobe:
-      h.object = a.function;
-      h.offset = a.offset.value_or(0);
-      h.point = d.retprobe ? 1 : 0;
-      break;
-    case AttacherKind::Uprobe:
-      h.object = a.target;
-      h.symbol = a.function;
-      h.offset = a.offset.value_or(0);
-      h.pid = a.pid;
-      h.point = d.retprobe ? 1 : 0;
-      break;
-    case AttacherKind::Trampoline:
-      h.object = d.load_target ? d.load_target(a) : a.function;
-      h.point = d.expected_attach_type;
-      break;
-    case AttacherKind::Cgroup:
-      h.object = a.cgroup;
-      h.point = d.kernel_attach_type ? d.kernel_attach_type(a) : 0;
-      break;
-    case AttacherKind::NetnsLink: h.netns = a.netns; break;
-    case AttacherKind::Netfilter:
-      h.netns = a.netns;
-      h.object = a.hook;
-      h.priority = a.netfilter_priority;
-      break;
-  }
+  // The parameters' family decides the fields; the descriptor adds what the type fixes (entry
+  // or return, the expected attach type, the kernel attach type).
+  std::visit(Overloaded{
+                 [&](const XdpAttach &x) { h.netns = x.netns, h.object = x.interface; },
+                 [&](const TcAttach &c) {
+                   h.netns = c.netns, h.object = c.interface;
+                   h.point = c.direction == TcDirection::Egress ? 1 : 0;
+                 },
+                 [&](const TracepointAttach &p) { h.object = p.tracepoint; },
+                 [&](const KprobeAttach &k) {
+                   h.object = k.function;
+                   h.offset = k.offset.value_or(0);
+                   h.point = d.retprobe ? 1 : 0;
+                 },
+                 [&](const UprobeAttach &u) {
+                   h.object = u.target;
+                   h.symbol = u.function;
+                   h.offset = u.offset.value_or(0);
+                   h.pid = u.pid;
+                   h.point = d.retprobe ? 1 : 0;
+                 },
+                 [&](const TracingAttach &f) {
+                   h.object = d.load_target ? d.load_target(a) : f.function;
+                   h.point = d.expected_attach_type;
+                 },
+                 [&](const LsmAttach &l) {
+                   h.object = d.load_target ? d.load_target(a) : l.hook;
+                   h.point = d.expected_attach_type;
+                 },
+                 [&](const CgroupAttach &c) {
+                   h.object = c.cgroup;
+                   h.point = d.kernel_attach_type ? d.kernel_attach_type(a) : 0;
+                 },
+                 [&](const NetnsAttach &n) { h.netns = n.netns; },
+                 [&](const NetfilterAttach &f) {
+                   h.netns = f.netns;
+                   h.object = f.hook;
+                   h.priority = f.priority;
+                 },
+             },
+             a.params);
   return h;
 }
 

@@ -43,7 +43,9 @@ struct Hook {
 /// "uprobe", "kprobe", "trampoline", "cgroup", "netns_link", "netfilter".
 std::string_view to_string(AttacherKind k);
 
-/// The hook of attach point `a` of a program of type `t` (descriptor(t).attacher's family).
+/// The hook of attach point `a` of a program of type `t` (descriptor(t).attacher's family): the
+/// fields come from `a.params`, which must be `t`'s alternative; the descriptor adds what the
+/// type fixes (entry or return probe, expected and kernel attach type).
 Hook hook_of(ProgramType t, const AttachSpec &a);
 
 /// Whether one attach point at most of ours can hold `h` at a time, so that a new attach point

@@ -17,17 +17,18 @@ const TypeDescriptor &lsm() {
       .prog_type = BPF_PROG_TYPE_LSM,
       .expected_attach_type = BPF_LSM_MAC,
       .sections = {"lsm", "lsm.s"},
+      .make_params = keys::make<LsmAttach>,
       .keys = {{"hook", keys::lsm_hook}},
       .required = {{"hook"}},
       .target_fixed_at_load = true,
       // libbpf 1.1.2 (find_attach_btf_id) looks up "bpf_lsm_" + the name for BPF_LSM_MAC.
       .load_target_key = "hook",
-      .load_target = [](const AttachSpec &a) { return a.hook; },
+      .load_target = [](const AttachSpec &a) { return keys::params<LsmAttach>(a).hook; },
       .load_target_btf_prefix = "bpf_lsm_",
       .probe = ProbeKind::Lsm,
       .attacher = AttacherKind::Trampoline,
-      .canonical = [](const AttachSpec &a, std::string &o) { o += "hook=", o += a.hook; },
-      .label = [](const AttachSpec &a) { return a.hook; },
+      .canonical = [](const AttachSpec &a, std::string &o) { o += "hook=", o += keys::params<LsmAttach>(a).hook; },
+      .label = [](const AttachSpec &a) { return keys::params<LsmAttach>(a).hook; },
   };
   return d;
 }

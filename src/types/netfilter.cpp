@@ -35,7 +35,7 @@ constexpr std::array<Hook, 10> kHooks{{
 void hook(TomlReader &r, const toml::node &v, AttachSpec &a) {
   if (auto s = r.str(v, "hook")) {
     if (netfilter_hook(*s)) {
-      a.hook = *s;
+      keys::params<NetfilterAttach>(a).hook = *s;
       return;
     }
     std::vector<std::string_view> names;
@@ -48,7 +48,7 @@ void hook(TomlReader &r, const toml::node &v, AttachSpec &a) {
 // (net/netfilter/nf_bpf_link.c, bpf_nf_check_pf_and_hooks()): every other int32 is a priority.
 void priority(TomlReader &r, const toml::node &v, AttachSpec &a) {
   if (auto n = r.integer(v, "priority", int64_t{INT32_MIN} + 1, int64_t{INT32_MAX} - 1))
-    a.netfilter_priority = static_cast<int32_t>(*n);
+    keys::params<NetfilterAttach>(a).priority = static_cast<int32_t>(*n);
 }
 
 }  // namespace
@@ -66,16 +66,19 @@ const TypeDescriptor &netfilter() {
       .prog_type = kBpfProgTypeNetfilter,
       .expected_attach_type = kBpfNetfilter,
       .sections = {"netfilter"},
-      .keys = {{"hook", hook}, {"priority", priority}, {"netns", keys::netns}},
+      .make_params = keys::make<NetfilterAttach>,
+      .keys = {{"hook", hook}, {"priority", priority}, {"netns", keys::netns<NetfilterAttach>}},
       .required = {{"hook"}},
       .probe = ProbeKind::Netfilter,
       .attacher = AttacherKind::Netfilter,
-      .canonical = [](const AttachSpec &a, std::string &o) {
-        o += "hook=", o += a.hook, o += "\nprio=", o += std::to_string(a.netfilter_priority), o += "\nnetns=",
+      .canonical = [](const AttachSpec &s, std::string &o) {
+        const auto &a = keys::params<NetfilterAttach>(s);
+        o += "hook=", o += a.hook, o += "\nprio=", o += std::to_string(a.priority), o += "\nnetns=",
             o += a.netns;
       },
-      .label = [](const AttachSpec &a) {
-        std::string s = fmt::format("{} priority {}", a.hook, a.netfilter_priority);
+      .label = [](const AttachSpec &spec) {
+        const auto &a = keys::params<NetfilterAttach>(spec);
+        std::string s = fmt::format("{} priority {}", a.hook, a.priority);
         if (!a.netns.empty()) s += fmt::format(" (netns {})", a.netns);
         return s;
       },

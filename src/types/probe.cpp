@@ -17,9 +17,10 @@ void target(TomlReader &r, const toml::node &v, AttachSpec &a) {
   // An absolute path, or a library name resolved on the node when it is attached
   // (util/ld_cache.h at attach: the process's maps with `pid`, else /etc/ld.so.cache), as bpfman does.
   if (auto s = r.str(v, "target")) {
-    a.target_pos = pos_of(v.source());
-    if (!s->empty() && (*s)[0] == '/') a.target = *s;
-    else if (is_library_name(*s)) a.target = *s;
+    auto &u = keys::params<UprobeAttach>(a);
+    u.target_pos = pos_of(v.source());
+    if (!s->empty() && (*s)[0] == '/') u.target = *s;
+    else if (is_library_name(*s)) u.target = *s;
     else
       r.error(v, "'target' must be an absolute path of a binary or library, or a library name such as "
                  "\"libc\" (letters, digits, '.', '_', '+', '-'; no '/')");
@@ -27,29 +28,33 @@ void target(TomlReader &r, const toml::node &v, AttachSpec &a) {
 }
 
 void pid(TomlReader &r, const toml::node &v, AttachSpec &a) {
-  if (auto n = r.integer(v, "pid", 1, INT32_MAX)) a.pid = static_cast<int32_t>(*n);
+  if (auto n = r.integer(v, "pid", 1, INT32_MAX)) keys::params<UprobeAttach>(a).pid = static_cast<int32_t>(*n);
 }
 
-void uprobe_canonical(const AttachSpec &a, std::string &o) {
+void uprobe_canonical(const AttachSpec &s, std::string &o) {
+  const auto &a = keys::params<UprobeAttach>(s);
   o += "target=", o += a.target, o += "\nfn=", o += a.function, o += "\noff=";
   if (a.offset) o += std::to_string(*a.offset);
   o += "\npid=";
   if (a.pid) o += std::to_string(*a.pid);
 }
 
-std::string uprobe_label(const AttachSpec &a) {
+std::string uprobe_label(const AttachSpec &spec) {
+  const auto &a = keys::params<UprobeAttach>(spec);
   std::string s = a.target + ":" + a.function;
   if (a.offset) s += fmt::format("+{:#x}", *a.offset);
   if (a.pid) s += fmt::format(" (pid {})", *a.pid);
   return s;
 }
 
-void kprobe_canonical(const AttachSpec &a, std::string &o) {
+void kprobe_canonical(const AttachSpec &s, std::string &o) {
+  const auto &a = keys::params<KprobeAttach>(s);
   o += "fn=", o += a.function, o += "\noff=";
   if (a.offset) o += std::to_string(*a.offset);
 }
 
-std::string kprobe_label(const AttachSpec &a) {
+std::string kprobe_label(const AttachSpec &s) {
+  const auto &a = keys::params<KprobeAttach>(s);
   return a.offset ? fmt::format("{}+{:#x}", a.function, *a.offset) : a.function;
 }
 
@@ -61,7 +66,11 @@ const TypeDescriptor &uprobe() {
       .name = "uprobe",
       .prog_type = BPF_PROG_TYPE_KPROBE,
       .sections = {"uprobe", "uretprobe", "uprobe.s", "uretprobe.s"},
-      .keys = {{"target", target}, {"function", keys::user_function}, {"offset", keys::offset}, {"pid", pid}},
+      .make_params = keys::make<UprobeAttach>,
+      .keys = {{"target", target},
+               {"function", keys::user_function},
+               {"offset", keys::offset<UprobeAttach>},
+               {"pid", pid}},
       .required = {{"target"}, {"function", "offset"}},
       .attacher = AttacherKind::Uprobe,
       .canonical = uprobe_canonical,
@@ -76,7 +85,11 @@ const TypeDescriptor &uretprobe() {
       .name = "uretprobe",
       .prog_type = BPF_PROG_TYPE_KPROBE,
       .sections = {"uprobe", "uretprobe", "uprobe.s", "uretprobe.s"},
-      .keys = {{"target", target}, {"function", keys::user_function}, {"offset", keys::offset}, {"pid", pid}},
+      .make_params = keys::make<UprobeAttach>,
+      .keys = {{"target", target},
+               {"function", keys::user_function},
+               {"offset", keys::offset<UprobeAttach>},
+               {"pid", pid}},
       .required = {{"target"}, {"function", "offset"}},
       .retprobe = true,
       .attacher = AttacherKind::Uprobe,
@@ -92,7 +105,8 @@ const TypeDescriptor &kprobe() {
       .name = "kprobe",
       .prog_type = BPF_PROG_TYPE_KPROBE,
       .sections = {"kprobe", "kretprobe", "ksyscall", "kretsyscall"},
-      .keys = {{"function", keys::kernel_function}, {"offset", keys::offset}},
+      .make_params = keys::make<KprobeAttach>,
+      .keys = {{"function", keys::kernel_function<KprobeAttach>}, {"offset", keys::offset<KprobeAttach>}},
       .required = {{"function"}},
       .probe = ProbeKind::KprobePmu,
       .attacher = AttacherKind::Kprobe,
@@ -109,7 +123,8 @@ const TypeDescriptor &kretprobe() {
       .name = "kretprobe",
       .prog_type = BPF_PROG_TYPE_KPROBE,
       .sections = {"kprobe", "kretprobe", "ksyscall", "kretsyscall"},
-      .keys = {{"function", keys::kernel_function}},
+      .make_params = keys::make<KprobeAttach>,
+      .keys = {{"function", keys::kernel_function<KprobeAttach>}},
       .required = {{"function"}},
       .retprobe = true,
       .probe = ProbeKind::KretprobePmu,

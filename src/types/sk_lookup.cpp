@@ -19,12 +19,14 @@ const TypeDescriptor &sk_lookup() {
       .expected_attach_type = BPF_SK_LOOKUP,
       .sections = {"sk_lookup"},
       // `netns`: the namespace file; absent, the daemon's own namespace.
-      .keys = {{"netns", keys::netns}},
+      .make_params = keys::make<NetnsAttach>,
+      .keys = {{"netns", keys::netns<NetnsAttach>}},
       .probe = ProbeKind::ProgType,
       .attacher = AttacherKind::NetnsLink,
-      .canonical = [](const AttachSpec &a, std::string &o) { o += "netns=", o += a.netns; },
+      .canonical = [](const AttachSpec &a, std::string &o) { o += "netns=", o += keys::params<NetnsAttach>(a).netns; },
       .label = [](const AttachSpec &a) {
-        return a.netns.empty() ? std::string("netns (the daemon's)") : fmt::format("netns {}", a.netns);
+        const std::string &netns = keys::params<NetnsAttach>(a).netns;
+        return netns.empty() ? std::string("netns (the daemon's)") : fmt::format("netns {}", netns);
       },
   };
   return d;

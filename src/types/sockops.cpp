@@ -16,13 +16,14 @@ const TypeDescriptor &sockops() {
       .name = "sockops",
       .prog_type = BPF_PROG_TYPE_SOCK_OPS,
       .sections = {"sockops"},
+      .make_params = keys::make<CgroupAttach>,
       .keys = {{"cgroup", keys::cgroup}},
       .required = {{"cgroup"}},
       .link_updatable = true,
       .probe = ProbeKind::ProgType,
       .attacher = AttacherKind::Cgroup,
-      .canonical = [](const AttachSpec &a, std::string &o) { o += "cgroup=", o += a.cgroup; },
-      .label = [](const AttachSpec &a) { return a.cgroup; },
+      .canonical = [](const AttachSpec &a, std::string &o) { o += "cgroup=", o += keys::params<CgroupAttach>(a).cgroup; },
+      .label = [](const AttachSpec &a) { return keys::params<CgroupAttach>(a).cgroup; },
       .kernel_attach_type = [](const AttachSpec &) -> uint32_t { return BPF_CGROUP_SOCK_OPS; },
   };
   return d;

@@ -11,13 +11,15 @@ namespace bpfrec::types {
 
 namespace {
 
-void canonical(const AttachSpec &a, std::string &o) {
+void canonical(const AttachSpec &s, std::string &o) {
+  const auto &a = keys::params<TcAttach>(s);
   keys::interface_canonical(a, o);
   o += "\ndir=";
   o += to_string(a.direction);
 }
 
-std::string label(const AttachSpec &a) {
+std::string label(const AttachSpec &spec) {
+  const auto &a = keys::params<TcAttach>(spec);
   std::string s = fmt::format("{} {}", a.interface, to_string(a.direction));
   if (!a.netns.empty()) s += fmt::format(" (netns {})", a.netns);
   return s;
@@ -31,11 +33,12 @@ const TypeDescriptor &tc() {
       .name = "tc",
       .prog_type = BPF_PROG_TYPE_SCHED_CLS,
       .sections = {"tc", "classifier", "tcx"},
-      .keys = {{"interface", keys::interface},
-               {"netns", keys::netns},
-               {"priority", keys::priority},
+      .make_params = keys::make<TcAttach>,
+      .keys = {{"interface", keys::interface<TcAttach>},
+               {"netns", keys::netns<TcAttach>},
+               {"priority", keys::priority<TcAttach>},
                {"proceed_on", keys::tc_proceed_on},
-               {"direction", keys::direction}},
+               {"direction", keys::direction<TcAttach>}},
       .required = {{"interface"}, {"direction"}},
       // The TC_ACT_* names (bpfman's); the default is bpfman's (pipe and the dispatcher return).
       .proceed_on_names = {"unspec", "ok", "reclassify", "shot", "pipe", "stolen", "queued", "repeat", "redirect",

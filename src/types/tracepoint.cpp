@@ -17,7 +17,7 @@ void tracepoint(TomlReader &r, const toml::node &v, AttachSpec &a) {
     if (slash == std::string::npos || slash == 0 || slash + 1 == s->size() ||
         s->find('/', slash + 1) != std::string::npos)
       r.error(v, fmt::format("'tracepoint' = \"{}\" must be \"category/name\"", *s));
-    else a.tracepoint = *s;
+    else keys::params<TracepointAttach>(a).tracepoint = *s;
   }
 }
 
@@ -26,11 +26,14 @@ void raw_tracepoint(TomlReader &r, const toml::node &v, AttachSpec &a) {
     if (!keys::valid_kernel_symbol(*s))
       r.error(v, fmt::format("'tracepoint' = \"{}\" must be a raw tracepoint name such as \"sys_enter\" "
                              "(letters, digits, '_', '.')", *s));
-    else a.tracepoint = *s;
+    else keys::params<TracepointAttach>(a).tracepoint = *s;
   }
 }
 
-std::string label(const AttachSpec &a) { return a.tracepoint; }
+std::string label(const AttachSpec &a) { return keys::params<TracepointAttach>(a).tracepoint; }
+
+void tp_canonical(const AttachSpec &a, std::string &o) { o += "tp=", o += label(a); }
+void raw_tp_canonical(const AttachSpec &a, std::string &o) { o += "raw_tp=", o += label(a); }
 
 }  // namespace
 
@@ -40,10 +43,11 @@ const TypeDescriptor &tracepoint() {
       .name = "tracepoint",
       .prog_type = BPF_PROG_TYPE_TRACEPOINT,
       .sections = {"tracepoint", "tp"},
+      .make_params = keys::make<TracepointAttach>,
       .keys = {{"tracepoint", tracepoint}},
       .required = {{"tracepoint"}},
       .attacher = AttacherKind::Tracepoint,
-      .canonical = [](const AttachSpec &a, std::string &o) { o += "tp=", o += a.tracepoint; },
+      .canonical = tp_canonical,
       .label = label,
   };
   return d;
@@ -55,11 +59,12 @@ const TypeDescriptor &raw_tracepoint() {
       .name = "raw_tracepoint",
       .prog_type = BPF_PROG_TYPE_RAW_TRACEPOINT,
       .sections = {"raw_tracepoint", "raw_tp"},
+      .make_params = keys::make<TracepointAttach>,
       .keys = {{"tracepoint", raw_tracepoint}},
       .required = {{"tracepoint"}},
       .probe = ProbeKind::ProgType,
       .attacher = AttacherKind::RawTracepoint,
-      .canonical = [](const AttachSpec &a, std::string &o) { o += "raw_tp=", o += a.tracepoint; },
+      .canonical = raw_tp_canonical,
       .label = label,
   };
   return d;

@@ -10,6 +10,9 @@ namespace bpfrec::types {
 
 namespace {
 
+// The kernel function of an fentry or fexit attach point.
+std::string traced_function(const AttachSpec &a) { return keys::params<TracingAttach>(a).function; }
+
 // fentry and fexit differ only in their name, attach type and sections.
 TypeDescriptor trampoline(ProgramType type, std::string_view name, uint32_t attach_type,
                           std::vector<std::string_view> sections) {
@@ -19,15 +22,16 @@ TypeDescriptor trampoline(ProgramType type, std::string_view name, uint32_t atta
       .prog_type = BPF_PROG_TYPE_TRACING,
       .expected_attach_type = attach_type,
       .sections = std::move(sections),
-      .keys = {{"function", keys::kernel_function}},
+      .make_params = keys::make<TracingAttach>,
+      .keys = {{"function", keys::kernel_function<TracingAttach>}},
       .required = {{"function"}},
       .target_fixed_at_load = true,
       .load_target_key = "function",
-      .load_target = [](const AttachSpec &a) { return a.function; },
+      .load_target = traced_function,
       .probe = ProbeKind::Trampoline,
       .attacher = AttacherKind::Trampoline,
-      .canonical = [](const AttachSpec &a, std::string &o) { o += "fn=", o += a.function; },
-      .label = [](const AttachSpec &a) { return a.function; },
+      .canonical = [](const AttachSpec &a, std::string &o) { o += "fn=", o += traced_function(a); },
+      .label = traced_function,
   };
 }
 

@@ -54,7 +54,8 @@ enum class AttacherKind {
   Netfilter,      ///< netfilter link (BPF_NETFILTER) made inside the target network namespace
 };
 
-/// One attach key a type takes: its name and how its value is read into an AttachSpec (errors
+/// One attach key a type takes: its name and how its value is read into the AttachSpec's
+/// params, which the parser has made the type's alternative (make_params) before (errors
 /// reported through the reader, positioned at the value).
 struct AttachKeyRule {
   std::string_view name;
@@ -78,6 +79,8 @@ struct TypeDescriptor {
   /// The sections, as error messages list them; empty: "s, s/*" for each of `sections`.
   std::string_view sections_help;
 
+  /// The attach parameters' alternative of this type, with its defaults (AttachParams).
+  AttachParams (*make_params)();
   /// The attach keys besides `metadata` (which every type takes), in the order errors list them.
   std::vector<AttachKeyRule> keys;
   /// Keys an attach point needs: each entry is a set of alternatives, one of which must be there.
@@ -103,6 +106,8 @@ struct TypeDescriptor {
   ProbeKind probe = ProbeKind::None;
   AttacherKind attacher;
 
+  /// The functions below that take an AttachSpec read its params as this type's alternative
+  /// (make_params; std::bad_variant_access for another family's, a programming error).
   /// Appends the canonical text of `a`'s fields that change what the kernel does (after the
   /// "<name>\n" line that canonical() writes). Byte-stable: hashed into pin names.
   void (*canonical)(const AttachSpec &a, std::string &out);

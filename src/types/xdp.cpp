@@ -15,20 +15,22 @@ void mode(TomlReader &r, const toml::node &v, AttachSpec &a) {
   if (auto s = r.str(v, "mode")) {
     for (auto m : {XdpMode::Auto, XdpMode::Native, XdpMode::Skb, XdpMode::Hw})
       if (to_string(m) == *s) {
-        a.mode = m;
+        keys::params<XdpAttach>(a).mode = m;
         return;
       }
     r.error(v, fmt::format("'mode' = \"{}\" is not one of: auto, native, skb, hw", *s));
   }
 }
 
-void canonical(const AttachSpec &a, std::string &o) {
+void canonical(const AttachSpec &s, std::string &o) {
+  const auto &a = keys::params<XdpAttach>(s);
   keys::interface_canonical(a, o);
   o += "\nmode=";
   o += to_string(a.mode);
 }
 
-std::string label(const AttachSpec &a) {
+std::string label(const AttachSpec &s) {
+  const auto &a = keys::params<XdpAttach>(s);
   return a.netns.empty() ? a.interface : fmt::format("{} (netns {})", a.interface, a.netns);
 }
 
@@ -42,9 +44,10 @@ const TypeDescriptor &xdp() {
       .sections = {"xdp", "xdp.frags"},
       // XDP programs for devmap/cpumap entries, not for an interface (libbpf: BPF_XDP_DEVMAP/CPUMAP).
       .excluded_sections = {"xdp/devmap", "xdp/cpumap", "xdp.frags/devmap", "xdp.frags/cpumap"},
-      .keys = {{"interface", keys::interface},
-               {"netns", keys::netns},
-               {"priority", keys::priority},
+      .make_params = keys::make<XdpAttach>,
+      .keys = {{"interface", keys::interface<XdpAttach>},
+               {"netns", keys::netns<XdpAttach>},
+               {"priority", keys::priority<XdpAttach>},
                {"proceed_on", keys::xdp_proceed_on},
                {"mode", mode}},
       .required = {{"interface"}},

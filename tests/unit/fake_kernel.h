@@ -29,8 +29,11 @@ class FakeKernel : public Kernel {
   std::string refuse_target;
   uint32_t next_id = 100;
 
+  // The interface of an xdp or tc attach point; "" for every other family.
+  static std::string interface(const AttachSpec &a) { return a.netif() ? a.netif()->interface : ""; }
+
   Result<void> check_attach(const ProgramSpec &, const AttachSpec &a) override {
-    if (!refuse_target.empty() && a.interface == refuse_target) return fail("proceed_on cannot be honoured");
+    if (!refuse_target.empty() && interface(a) == refuse_target) return fail("proceed_on cannot be honoured");
     return {};
   }
 
@@ -57,8 +60,8 @@ class FakeKernel : public Kernel {
     return p;
   }
   Result<AttachRecord> attach(ObservedProgram &prog, const ProgramSpec &spec, const AttachSpec &a) override {
-    if (note("attach " + prog.name + " " + a.interface)) return fail_errno(EIO, "attach");
-    if (a.interface == fail_attach_target) return fail_errno(ENODEV, "interface {}", a.interface);
+    if (note("attach " + prog.name + " " + interface(a))) return fail_errno(EIO, "attach");
+    if (interface(a) == fail_attach_target) return fail_errno(ENODEV, "interface {}", interface(a));
     AttachRecord r;
     r.key = attach_key(spec.type, a);
     r.target = a.target_label(spec.type);
@@ -68,8 +71,8 @@ class FakeKernel : public Kernel {
     return r;
   }
   Result<void> swap(ObservedProgram &from, ObservedProgram &to, const ProgramSpec &spec, const AttachSpec &a) override {
-    if (note(fmt::format("swap {} {}->{}", a.interface, from.prog_id, to.prog_id))) return fail_errno(EIO, "swap");
-    if (a.interface == fail_swap_target) return fail("EBUSY");
+    if (note(fmt::format("swap {} {}->{}", interface(a), from.prog_id, to.prog_id))) return fail_errno(EIO, "swap");
+    if (interface(a) == fail_swap_target) return fail("EBUSY");
     const std::string key = attach_key(spec.type, a);
     to.attachments[key] = from.attachments.at(key);
     from.attachments.erase(key);

@@ -60,10 +60,11 @@ ProgramSpec xdp(const std::string &name, std::vector<std::pair<std::string, XdpM
   p.bytecode_digest = std::string(64, 'a');
   p.manifest = "/m/a.toml";
   for (auto &[i, mode] : ifaces_modes) {
-    AttachSpec a;
-    a.interface = i;
-    a.mode = mode;
-    a.proceed_on = proceed_on_defaults(ProgramType::Xdp);
+    AttachSpec a = AttachSpec::of(ProgramType::Xdp);
+    auto &x = std::get<XdpAttach>(a.params);
+    x.interface = i;
+    x.mode = mode;
+    x.proceed_on = proceed_on_defaults(ProgramType::Xdp);
     p.attach.push_back(a);
   }
   return p;

@@ -12,10 +12,11 @@ namespace bpfrec {
 namespace {
 
 AttachSpec tc_at(const std::string &interface, TcDirection d, const std::string &netns = "") {
-  AttachSpec a;
-  a.interface = interface;
-  a.direction = d;
-  a.netns = netns;
+  AttachSpec a = AttachSpec::of(ProgramType::Tc);
+  auto &tc = std::get<TcAttach>(a.params);
+  tc.interface = interface;
+  tc.direction = d;
+  tc.netns = netns;
   return a;
 }
 
@@ -166,8 +167,8 @@ TEST(HookIndex, ClearForgetsEverything) {
 }
 
 TEST(HookIndex, TheHookOfARecordFollowsItsType) {
-  AttachSpec a;
-  a.tracepoint = "syscalls/sys_enter_openat";
+  AttachSpec a = AttachSpec::of(ProgramType::Tracepoint);
+  std::get<TracepointAttach>(a.params).tracepoint = "syscalls/sys_enter_openat";
   AttachRecord r = record("k", Mechanism::PerfLink, a);
   ASSERT_TRUE(hook_of_record("tracepoint", r).has_value());
   EXPECT_EQ(*hook_of_record("tracepoint", r), hook_of(find_descriptor("tracepoint")->type, a));

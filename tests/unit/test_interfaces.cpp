@@ -88,20 +88,25 @@ TEST(InterfaceValue, ManifestKeepsPatternsAsWritten) {
   auto parsed = parse_manifest(text, "/m/a.toml");
   ASSERT_THAT(parsed.errors, IsEmpty());
   ASSERT_EQ(parsed.programs[0].attach.size(), 2u);
-  EXPECT_EQ(parsed.programs[0].attach[0].interface, "ens*");
-  EXPECT_EQ(parsed.programs[0].attach[1].interface, "@primary");
+  EXPECT_EQ(std::get<TcAttach>(parsed.programs[0].attach[0].params).interface, "ens*");
+  EXPECT_EQ(std::get<TcAttach>(parsed.programs[0].attach[1].params).interface, "@primary");
 }
 
 // ---------------------------------------------------------------------------------------------
 // Expansion.
 
 AttachSpec xdp_attach(const std::string &iface, const std::string &netns = "") {
-  AttachSpec a;
-  a.interface = iface;
-  a.netns = netns;
-  a.proceed_on = proceed_on_defaults(ProgramType::Xdp);
+  AttachSpec a = AttachSpec::of(ProgramType::Xdp);
+  auto &x = std::get<XdpAttach>(a.params);
+  x.interface = iface;
+  x.netns = netns;
+  x.proceed_on = proceed_on_defaults(ProgramType::Xdp);
   return a;
 }
+
+// The parameters of an xdp attach point (std::bad_variant_access, a failed test, otherwise).
+const XdpAttach &xdp_of(const AttachSpec &a) { return std::get<XdpAttach>(a.params); }
+XdpAttach &xdp_of(AttachSpec &a) { return std::get<XdpAttach>(a.params); }
 
 ProgramSpec program(const std::string &name, std::vector<AttachSpec> attach, ProgramType t = ProgramType::Xdp) {
   ProgramSpec p;
@@ -129,9 +134,11 @@ std::vector<std::string> expanded(const ProgramSpec &p, const InterfaceInventory
   d.programs = {p};
   auto notes = expand_interfaces(d, inv);
   std::vector<std::string> out;
-  for (auto &a : d.programs[0].attach)
+  for (auto &spec : d.programs[0].attach) {
+    const XdpAttach &a = xdp_of(spec);
     out.push_back(a.interface + (a.interface_pattern.empty() ? "" : "<-" + a.interface_pattern) +
                   (a.netns.empty() ? "" : "@" + a.netns));
+  }
   for (auto &n : notes) out.push_back(fmt::format("{}: {}", to_string(n.kind), n.message));
   return out;
 }
@@ -175,7 +182,7 @@ TEST(ExpandInterfaces, Table) {
 
 TEST(ExpandInterfaces, SameGlobWithOtherSettingsIsAnotherAttachPoint) {
   auto a = xdp_attach("ens*"), b = xdp_attach("ens*");
-  b.priority = 10;
+  xdp_of(b).priority = 10;
   EXPECT_EQ(expanded(program("p", {a, b}), {{"", netns_with({"ens3"})}}),
             (std::vector<std::string>{"ens3<-ens*", "ens3<-ens*"}));
 }
@@ -190,13 +197,13 @@ TEST(ExpandInterfaces, ConcreteKeysIgnoreThePattern) {
 }
 
 TEST(ExpandInterfaces, LeavesOtherProgramTypesAlone) {
-  AttachSpec tp;
-  tp.tracepoint = "syscalls/sys_enter_openat";
+  AttachSpec tp = AttachSpec::of(ProgramType::Tracepoint);
+  std::get<TracepointAttach>(tp.params).tracepoint = "syscalls/sys_enter_openat";
   DesiredState d;
   d.programs = {program("t", {tp}, ProgramType::Tracepoint)};
   EXPECT_THAT(expand_interfaces(d, {}), IsEmpty());
   ASSERT_EQ(d.programs[0].attach.size(), 1u);
-  EXPECT_EQ(d.programs[0].attach[0].tracepoint, "syscalls/sys_enter_openat");
+  EXPECT_EQ(std::get<TracepointAttach>(d.programs[0].attach[0].params).tracepoint, "syscalls/sys_enter_openat");
 }
 
 TEST(ExpandInterfaces, NetnsToInventory) {
@@ -234,7 +241,7 @@ TEST(VanishedInterfaces, ReportsDeletedInterfaceUntilItComesBack) {
   EXPECT_THAT(step(v, p, {{"/n", netns_with({"gl0", "gl1"})}}).fresh, IsEmpty());
   EXPECT_THAT(messages(step(v, p, {{"/n", netns_with({"gl1"})}}).fresh), ElementsAre("p: interface gl0 went away"));
   EXPECT_THAT(messages(v.notes()), ElementsAre("p: interface gl0 went away"));
-  EXPECT_EQ(v.notes()[0].spec.interface_pattern, "gl*");
+  EXPECT_EQ(xdp_of(v.notes()[0].spec).interface_pattern, "gl*");
   // Reported once, kept while it stays away, even when nothing matches any more.
   EXPECT_EQ(step(v, p, {{"/n", netns_with({})}}).fresh.size(), 1u);  // gl1
   EXPECT_THAT(messages(v.notes()), ElementsAre("p: interface gl0 went away", "p: interface gl1 went away"));
@@ -272,8 +279,8 @@ TEST(VanishedInterfaces, KeepsAtMostAFewPerPattern) {
   }
   (void)step(v, p, {{"", netns_with({})}});
   ASSERT_EQ(v.notes().size(), VanishedInterfaces::kPerPattern);
-  EXPECT_EQ(v.notes().back().spec.interface, "v19");
-  EXPECT_EQ(v.notes().front().spec.interface, "v" + std::to_string(20 - VanishedInterfaces::kPerPattern));
+  EXPECT_EQ(xdp_of(v.notes().back().spec).interface, "v19");
+  EXPECT_EQ(xdp_of(v.notes().front().spec).interface, "v" + std::to_string(20 - VanishedInterfaces::kPerPattern));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -43,6 +43,17 @@ std::string at(uint32_t line, uint32_t col, std::string_view msg) {
   return fmt::format("{}:{}:{}: error: {}", kPath, line, col, msg);
 }
 
+// The parameters of attach point `a` as family `P` (std::bad_variant_access, which fails the
+// test, when they are another family's).
+template <class P>
+const P &as(const AttachSpec &a) {
+  return std::get<P>(a.params);
+}
+template <class P>
+P &as(AttachSpec &a) {
+  return std::get<P>(a.params);
+}
+
 void expect_pos(SourcePos p, uint32_t line, uint32_t col) {
   EXPECT_EQ(p.line, line);
   EXPECT_EQ(p.column, col);
@@ -191,16 +202,16 @@ TEST(ParseManifest, FullManifestOfEveryType) {
   expect_pos(key.pos, 7, 41);
   EXPECT_EQ(x.metadata, (std::map<std::string, std::string>{{"owner", "net-team"}, {"ticket", "NET-1"}}));
   ASSERT_THAT(x.attach, SizeIs(2));
-  const auto &xa = x.attach[0];
+  const auto &xa = as<XdpAttach>(x.attach[0]);
   EXPECT_EQ(xa.interface, "eth0");
   EXPECT_EQ(xa.netns, "/run/netns/blue");
   EXPECT_EQ(xa.priority, 10u);
   EXPECT_THAT(xa.proceed_on, ElementsAre("drop", "pass", "dispatcher_return"));
   EXPECT_TRUE(xa.proceed_on_explicit);
   EXPECT_EQ(xa.mode, XdpMode::Native);
-  expect_pos(xa.pos, 10, 1);
-  EXPECT_EQ(x.attach[1].interface, "eth1");
-  EXPECT_EQ(x.attach[1].mode, XdpMode::Skb);
+  expect_pos(x.attach[0].pos, 10, 1);
+  EXPECT_EQ(as<XdpAttach>(x.attach[1]).interface, "eth1");
+  EXPECT_EQ(as<XdpAttach>(x.attach[1]).mode, XdpMode::Skb);
   expect_pos(x.attach[1].pos, 17, 1);
 
   const auto &t = r.programs[1];
@@ -211,34 +222,37 @@ TEST(ParseManifest, FullManifestOfEveryType) {
   EXPECT_THAT(t.global_data, IsEmpty());
   EXPECT_THAT(t.metadata, IsEmpty());
   ASSERT_THAT(t.attach, SizeIs(1));
-  EXPECT_EQ(t.attach[0].interface, "veth1");
-  EXPECT_EQ(t.attach[0].netns, "/run/netns/red");
-  EXPECT_EQ(t.attach[0].priority, 1000u);
-  EXPECT_THAT(t.attach[0].proceed_on, ElementsAre("ok", "shot"));
-  EXPECT_EQ(t.attach[0].direction, TcDirection::Egress);
+  const auto &ta = as<TcAttach>(t.attach[0]);
+  EXPECT_EQ(ta.interface, "veth1");
+  EXPECT_EQ(ta.netns, "/run/netns/red");
+  EXPECT_EQ(ta.priority, 1000u);
+  EXPECT_THAT(ta.proceed_on, ElementsAre("ok", "shot"));
+  EXPECT_EQ(ta.direction, TcDirection::Egress);
 
   const auto &tp = r.programs[2];
   EXPECT_EQ(tp.type, ProgramType::Tracepoint);
   ASSERT_THAT(tp.attach, SizeIs(2));
-  EXPECT_EQ(tp.attach[0].tracepoint, "syscalls/sys_enter_openat");
-  EXPECT_EQ(tp.attach[1].tracepoint, "sched/sched_switch");
+  EXPECT_EQ(as<TracepointAttach>(tp.attach[0]).tracepoint, "syscalls/sys_enter_openat");
+  EXPECT_EQ(as<TracepointAttach>(tp.attach[1]).tracepoint, "sched/sched_switch");
 
   const auto &u = r.programs[3];
   EXPECT_EQ(u.type, ProgramType::Uprobe);
   ASSERT_THAT(u.attach, SizeIs(1));
-  EXPECT_EQ(u.attach[0].target, "/usr/lib/x86_64-linux-gnu/libc.so.6");
-  EXPECT_EQ(u.attach[0].function, "malloc");
-  EXPECT_EQ(u.attach[0].offset, std::optional<uint64_t>(16));
-  EXPECT_EQ(u.attach[0].pid, std::optional<int32_t>(4242));
+  const auto &ua = as<UprobeAttach>(u.attach[0]);
+  EXPECT_EQ(ua.target, "/usr/lib/x86_64-linux-gnu/libc.so.6");
+  EXPECT_EQ(ua.function, "malloc");
+  EXPECT_EQ(ua.offset, std::optional<uint64_t>(16));
+  EXPECT_EQ(ua.pid, std::optional<int32_t>(4242));
 
   const auto &ur = r.programs[4];
   EXPECT_EQ(ur.name, "9-uretprobe");
   EXPECT_EQ(ur.type, ProgramType::Uretprobe);
   ASSERT_THAT(ur.attach, SizeIs(1));
-  EXPECT_EQ(ur.attach[0].target, "/usr/bin/bash");
-  EXPECT_EQ(ur.attach[0].function, "");
-  EXPECT_EQ(ur.attach[0].offset, std::optional<uint64_t>(0x1000));
-  EXPECT_EQ(ur.attach[0].pid, std::nullopt);
+  const auto &ura = as<UprobeAttach>(ur.attach[0]);
+  EXPECT_EQ(ura.target, "/usr/bin/bash");
+  EXPECT_EQ(ura.function, "");
+  EXPECT_EQ(ura.offset, std::optional<uint64_t>(0x1000));
+  EXPECT_EQ(ura.pid, std::nullopt);
 }
 
 TEST(ParseManifest, RecordsPositionsOfTablesAndKeys) {
@@ -263,7 +277,7 @@ TEST(ParseManifest, DefaultsForXdp) {
   ASSERT_THAT(r.errors, IsEmpty());
   ASSERT_THAT(r.programs, SizeIs(1));
   ASSERT_THAT(r.programs[0].attach, SizeIs(1));
-  const auto &a = r.programs[0].attach[0];
+  const auto &a = as<XdpAttach>(r.programs[0].attach[0]);
   EXPECT_EQ(a.priority, 50u);
   EXPECT_THAT(a.proceed_on, ElementsAre("pass", "dispatcher_return"));
   EXPECT_FALSE(a.proceed_on_explicit);
@@ -275,7 +289,7 @@ TEST(ParseManifest, DefaultsForTc) {
   auto r = parse(program("tc") + "[[program.attach]]\ninterface = \"eth0\"\ndirection = \"ingress\"\n");
   ASSERT_THAT(r.errors, IsEmpty());
   ASSERT_THAT(r.programs, SizeIs(1));
-  const auto &a = r.programs[0].attach.at(0);
+  const auto &a = as<TcAttach>(r.programs[0].attach.at(0));
   EXPECT_EQ(a.priority, 50u);
   EXPECT_THAT(a.proceed_on, ElementsAre("pipe", "dispatcher_return"));
   EXPECT_FALSE(a.proceed_on_explicit);
@@ -289,9 +303,13 @@ TEST(ParseManifest, DefaultsForTracingTypes) {
     auto r = parse(program(type) + "[[program.attach]]\n" + required_attach_keys(type));
     ASSERT_THAT(r.errors, IsEmpty());
     const auto &a = r.programs.at(0).attach.at(0);
-    EXPECT_THAT(a.proceed_on, IsEmpty());
-    EXPECT_EQ(a.pid, std::nullopt);
-    EXPECT_EQ(a.offset, std::nullopt);
+    EXPECT_EQ(a.netif(), nullptr);  // no proceed_on at all
+    if (type == "tracepoint") {
+      EXPECT_NE(a.get_if<TracepointAttach>(), nullptr);
+    } else {
+      EXPECT_EQ(as<UprobeAttach>(a).pid, std::nullopt);
+      EXPECT_EQ(as<UprobeAttach>(a).offset, std::nullopt);
+    }
     EXPECT_THAT(r.programs[0].global_data, IsEmpty());
   }
 }
@@ -299,7 +317,7 @@ TEST(ParseManifest, DefaultsForTracingTypes) {
 TEST(ParseManifest, ExplicitEmptyProceedOnIsKept) {
   auto r = parse(attach_case("xdp", "proceed_on = []"));
   ASSERT_THAT(r.errors, IsEmpty());
-  const auto &a = r.programs.at(0).attach.at(0);
+  const auto &a = as<XdpAttach>(r.programs.at(0).attach.at(0));
   EXPECT_THAT(a.proceed_on, IsEmpty());
   EXPECT_TRUE(a.proceed_on_explicit);
 }
@@ -310,7 +328,7 @@ TEST(ParseManifest, EveryXdpModeAndProceedOnName) {
   for (auto [text, mode] : modes) {
     auto r = parse(attach_case("xdp", fmt::format("mode = \"{}\"", text)));
     ASSERT_THAT(r.errors, IsEmpty()) << text;
-    EXPECT_EQ(r.programs.at(0).attach.at(0).mode, mode);
+    EXPECT_EQ(as<XdpAttach>(r.programs.at(0).attach.at(0)).mode, mode);
     EXPECT_EQ(to_string(mode), text);
   }
   for (auto type : {ProgramType::Xdp, ProgramType::Tc}) {
@@ -318,7 +336,8 @@ TEST(ParseManifest, EveryXdpModeAndProceedOnName) {
     for (auto &n : proceed_on_names(type)) list += fmt::format("\"{}\", ", n);
     auto r = parse(attach_case(to_string(type), "proceed_on = [" + list + "]"));
     ASSERT_THAT(r.errors, IsEmpty()) << to_string(type);
-    EXPECT_EQ(r.programs.at(0).attach.at(0).proceed_on, proceed_on_names(type));
+    ASSERT_NE(r.programs.at(0).attach.at(0).netif(), nullptr);
+    EXPECT_EQ(r.programs.at(0).attach.at(0).netif()->proceed_on, proceed_on_names(type));
   }
 }
 
@@ -341,7 +360,7 @@ TEST(ParseManifest, InlineArrayOfProgramTables) {
   auto r = parse(R"(program = [{ name = "a", type = "xdp", bpf_function = "f", bytecode = { path = "/x.o" }, attach = [{ interface = "eth0" }] }])");
   ASSERT_THAT(r.errors, IsEmpty());
   ASSERT_THAT(r.programs, SizeIs(1));
-  EXPECT_EQ(r.programs[0].attach.at(0).interface, "eth0");
+  EXPECT_EQ(as<XdpAttach>(r.programs[0].attach.at(0)).interface, "eth0");
   expect_pos(r.programs[0].pos, 1, 12);
 }
 
@@ -756,23 +775,23 @@ tracepoint = "sched_switch"
   const auto &kp = r.programs[0];
   EXPECT_EQ(kp.type, ProgramType::Kprobe);
   ASSERT_THAT(kp.attach, SizeIs(2));
-  EXPECT_EQ(kp.attach[0].function, "do_sys_openat2");
-  EXPECT_EQ(kp.attach[0].offset, 16u);
-  EXPECT_EQ(kp.attach[1].offset, std::nullopt);
+  EXPECT_EQ(as<KprobeAttach>(kp.attach[0]).function, "do_sys_openat2");
+  EXPECT_EQ(as<KprobeAttach>(kp.attach[0]).offset, 16u);
+  EXPECT_EQ(as<KprobeAttach>(kp.attach[1]).offset, std::nullopt);
   EXPECT_EQ(r.programs[1].type, ProgramType::Fexit);
-  EXPECT_EQ(r.programs[1].attach.at(0).function, "do_unlinkat");
+  EXPECT_EQ(as<TracingAttach>(r.programs[1].attach.at(0)).function, "do_unlinkat");
   const auto &skb = r.programs[2];
   EXPECT_EQ(skb.type, ProgramType::CgroupSkb);
-  EXPECT_EQ(skb.attach.at(0).cgroup, "/sys/fs/cgroup/app.slice");  // normalized
-  EXPECT_EQ(skb.attach.at(0).direction, TcDirection::Egress);
+  EXPECT_EQ(as<CgroupAttach>(skb.attach.at(0)).cgroup, "/sys/fs/cgroup/app.slice");  // normalized
+  EXPECT_EQ(as<CgroupAttach>(skb.attach.at(0)).direction, TcDirection::Egress);
   const auto &sock = r.programs[3];
   ASSERT_THAT(sock.attach, SizeIs(2));
-  EXPECT_EQ(sock.attach[0].attach_type, "sock_create");  // the default
-  EXPECT_EQ(sock.attach[1].attach_type, "post_bind4");
+  EXPECT_EQ(as<CgroupAttach>(sock.attach[0]).attach_type, "sock_create");  // the default
+  EXPECT_EQ(as<CgroupAttach>(sock.attach[1]).attach_type, "post_bind4");
   EXPECT_EQ(r.programs[4].type, ProgramType::RawTracepoint);
-  EXPECT_EQ(r.programs[4].attach.at(0).tracepoint, "sched_switch");
+  EXPECT_EQ(as<TracepointAttach>(r.programs[4].attach.at(0)).tracepoint, "sched_switch");
   for (auto &p : r.programs)
-    for (auto &a : p.attach) EXPECT_THAT(a.proceed_on, IsEmpty()) << p.name;
+    for (auto &a : p.attach) EXPECT_EQ(a.netif(), nullptr) << p.name << ": no proceed_on at all";
 }
 
 TEST(ParseManifest, EveryCgroupSockAttachType) {
@@ -780,7 +799,7 @@ TEST(ParseManifest, EveryCgroupSockAttachType) {
     SCOPED_TRACE(name);
     auto r = parse(attach_case("cgroup_sock", "attach_type = \"" + name + "\""));
     ASSERT_THAT(r.errors, IsEmpty());
-    EXPECT_EQ(r.programs.at(0).attach.at(0).attach_type, name);
+    EXPECT_EQ(as<CgroupAttach>(r.programs.at(0).attach.at(0)).attach_type, name);
   }
 }
 
@@ -826,8 +845,8 @@ TEST(ParseManifest, EveryCgroupSockAddrAttachType) {
     ASSERT_THAT(r.errors, IsEmpty());
     EXPECT_EQ(r.programs.at(0).type, ProgramType::CgroupSockAddr);
     const auto &a = r.programs.at(0).attach.at(0);
-    EXPECT_EQ(a.attach_type, name);
-    EXPECT_EQ(a.cgroup, "/sys/fs/cgroup/app");
+    EXPECT_EQ(as<CgroupAttach>(a).attach_type, name);
+    EXPECT_EQ(as<CgroupAttach>(a).cgroup, "/sys/fs/cgroup/app");
     EXPECT_EQ(a.target_label(ProgramType::CgroupSockAddr), "/sys/fs/cgroup/app " + name);
   }
 }
@@ -843,9 +862,9 @@ TEST(ParseManifest, SockAddrAttachTypesOnOneCgroupAreDistinctAttachPoints) {
   for (auto &a : r.programs[0].attach) keys.push_back(attach_key(ProgramType::CgroupSockAddr, a));
   std::sort(keys.begin(), keys.end());
   EXPECT_EQ(std::adjacent_find(keys.begin(), keys.end()), keys.end());
-  AttachSpec c;
-  c.cgroup = "/sys/fs/cgroup/x";
-  c.attach_type = "getpeername6";
+  AttachSpec c = AttachSpec::of(ProgramType::CgroupSockAddr);
+  as<CgroupAttach>(c).cgroup = "/sys/fs/cgroup/x";
+  as<CgroupAttach>(c).attach_type = "getpeername6";
   EXPECT_EQ(c.canonical(ProgramType::CgroupSockAddr), "cgroup_sock_addr\ncgroup=/sys/fs/cgroup/x\nattach=getpeername6");
 }
 
@@ -875,7 +894,7 @@ TEST(ParseManifest, SockopsOnTwoCgroups) {
   const auto &p = r.programs.at(0);
   EXPECT_EQ(p.type, ProgramType::Sockops);
   ASSERT_THAT(p.attach, SizeIs(2));
-  EXPECT_EQ(p.attach[0].cgroup, "/sys/fs/cgroup/a");
+  EXPECT_EQ(as<CgroupAttach>(p.attach[0]).cgroup, "/sys/fs/cgroup/a");
   EXPECT_EQ(p.attach[0].target_label(ProgramType::Sockops), "/sys/fs/cgroup/a");
   EXPECT_EQ(p.attach[0].canonical(ProgramType::Sockops), "sockops\ncgroup=/sys/fs/cgroup/a");
   EXPECT_NE(attach_key(ProgramType::Sockops, p.attach[0]), attach_key(ProgramType::Sockops, p.attach[1]));
@@ -917,13 +936,13 @@ TEST(ParseManifest, LsmHook) {
   EXPECT_EQ(p.type, ProgramType::Lsm);
   EXPECT_TRUE(target_fixed_at_load(p.type));
   ASSERT_THAT(p.attach, SizeIs(1));
-  EXPECT_EQ(p.attach[0].hook, "file_open");
-  EXPECT_EQ(p.attach[0].function, "");
+  EXPECT_EQ(as<LsmAttach>(p.attach[0]).hook, "file_open");
+  EXPECT_EQ(p.attach[0].get_if<TracingAttach>(), nullptr);  // no `function`
   EXPECT_EQ(p.attach[0].target_label(ProgramType::Lsm), "file_open");
   EXPECT_EQ(p.attach[0].canonical(ProgramType::Lsm), "lsm\nhook=file_open");
   // The hook is bound at load, like fentry's function: another hook is another program.
   ProgramSpec q = p;
-  q.attach[0].hook = "bprm_check_security";
+  as<LsmAttach>(q.attach[0]).hook = "bprm_check_security";
   EXPECT_NE(program_digest(p), program_digest(q));
 }
 
@@ -1085,28 +1104,34 @@ TEST(ValidProgramName, FollowsTheRegex) {
 // The canonical text is hashed into attachment pin names (attach_key()): pins made by an earlier
 // daemon must keep their names, so the exact bytes are fixed here.
 TEST(AttachCanonical, ExactBytes) {
-  AttachSpec x;
-  x.interface = "eth0";
-  x.netns = "/run/netns/a";
-  x.priority = 7;
-  x.proceed_on = {"pass", "dispatcher_return"};
-  x.mode = XdpMode::Skb;
+  AttachSpec x = AttachSpec::of(ProgramType::Xdp);
+  NetIfAttach &n = as<XdpAttach>(x);
+  n.interface = "eth0";
+  n.netns = "/run/netns/a";
+  n.priority = 7;
+  n.proceed_on = {"pass", "dispatcher_return"};
+  as<XdpAttach>(x).mode = XdpMode::Skb;
   EXPECT_EQ(x.canonical(ProgramType::Xdp), "xdp\nif=eth0\nnetns=/run/netns/a\nprio=7\nproceed=dispatcher_return,pass,\nmode=skb");
-  x.direction = TcDirection::Egress;
-  EXPECT_EQ(x.canonical(ProgramType::Tc), "tc\nif=eth0\nnetns=/run/netns/a\nprio=7\nproceed=dispatcher_return,pass,\ndir=egress");
-  AttachSpec tp;
-  tp.tracepoint = "syscalls/sys_enter_openat";
+  AttachSpec tc = AttachSpec::of(ProgramType::Tc);
+  static_cast<NetIfAttach &>(as<TcAttach>(tc)) = n;
+  as<TcAttach>(tc).direction = TcDirection::Egress;
+  EXPECT_EQ(tc.canonical(ProgramType::Tc), "tc\nif=eth0\nnetns=/run/netns/a\nprio=7\nproceed=dispatcher_return,pass,\ndir=egress");
+  AttachSpec tp = AttachSpec::of(ProgramType::Tracepoint);
+  as<TracepointAttach>(tp).tracepoint = "syscalls/sys_enter_openat";
   EXPECT_EQ(tp.canonical(ProgramType::Tracepoint), "tracepoint\ntp=syscalls/sys_enter_openat");
-  AttachSpec u;
-  u.target = "/usr/lib/libc.so.6";
-  u.function = "malloc";
+  AttachSpec u = AttachSpec::of(ProgramType::Uprobe);
+  as<UprobeAttach>(u).target = "/usr/lib/libc.so.6";
+  as<UprobeAttach>(u).function = "malloc";
   EXPECT_EQ(u.canonical(ProgramType::Uprobe), "uprobe\ntarget=/usr/lib/libc.so.6\nfn=malloc\noff=\npid=");
-  u.offset = 16;
-  u.pid = 42;
+  as<UprobeAttach>(u).offset = 16;
+  as<UprobeAttach>(u).pid = 42;
   EXPECT_EQ(u.canonical(ProgramType::Uretprobe), "uretprobe\ntarget=/usr/lib/libc.so.6\nfn=malloc\noff=16\npid=42");
-  EXPECT_EQ(u.canonical(ProgramType::Kprobe), "kprobe\nfn=malloc\noff=16");
-  AttachSpec c;
-  c.cgroup = "/sys/fs/cgroup/x";
+  AttachSpec k = AttachSpec::of(ProgramType::Kprobe);
+  as<KprobeAttach>(k).function = "malloc";
+  as<KprobeAttach>(k).offset = 16;
+  EXPECT_EQ(k.canonical(ProgramType::Kprobe), "kprobe\nfn=malloc\noff=16");
+  AttachSpec c = AttachSpec::of(ProgramType::CgroupSock);
+  as<CgroupAttach>(c).cgroup = "/sys/fs/cgroup/x";
   EXPECT_EQ(c.canonical(ProgramType::CgroupSock), "cgroup_sock\ncgroup=/sys/fs/cgroup/x\nattach=sock_create");
 }
 
@@ -1139,30 +1164,34 @@ TEST(DiagnosticStr, WithAndWithoutPosition) {
   EXPECT_EQ((Diagnostic{"/a/b.toml", {}, "boom"}).str(), "/a/b.toml: error: boom");
 }
 
-AttachSpec net_attach() {
-  AttachSpec a;
-  a.interface = "eth0";
-  a.netns = "/run/netns/blue";
-  a.priority = 20;
-  a.proceed_on = {"pass", "drop", "dispatcher_return"};
+// An attach point of `t` (xdp or tc) on eth0 in netns blue.
+AttachSpec net_attach(ProgramType t) {
+  AttachSpec a = AttachSpec::of(t);
+  NetIfAttach &n = *a.netif();
+  n.interface = "eth0";
+  n.netns = "/run/netns/blue";
+  n.priority = 20;
+  n.proceed_on = {"pass", "drop", "dispatcher_return"};
   return a;
 }
 
+// A uprobe (or uretprobe) attach point with every key.
 AttachSpec probe_attach() {
-  AttachSpec a;
-  a.target = "/usr/bin/bash";
-  a.function = "readline";
-  a.offset = 8;
-  a.pid = 100;
+  AttachSpec a = AttachSpec::of(ProgramType::Uprobe);
+  auto &u = as<UprobeAttach>(a);
+  u.target = "/usr/bin/bash";
+  u.function = "readline";
+  u.offset = 8;
+  u.pid = 100;
   return a;
 }
 
 TEST(AttachCanonical, ProceedOnOrderDoesNotMatter) {
   for (auto t : {ProgramType::Xdp, ProgramType::Tc}) {
-    auto a = net_attach(), b = net_attach();
-    b.proceed_on = {"dispatcher_return", "pass", "drop"};
+    auto a = net_attach(t), b = net_attach(t);
+    b.netif()->proceed_on = {"dispatcher_return", "pass", "drop"};
     EXPECT_EQ(a.canonical(t), b.canonical(t));
-    b.proceed_on_explicit = true;  // how the set was given does not matter either
+    b.netif()->proceed_on_explicit = true;  // how the set was given does not matter either
     b.pos = {99, 3};               // nor where
     EXPECT_EQ(a.canonical(t), b.canonical(t));
   }
@@ -1175,18 +1204,18 @@ TEST(AttachCanonical, DiffersWhenAnyNetworkFieldDiffers) {
     Mutate mutate;
     std::vector<ProgramType> types;
   } cases[] = {
-      {"interface", [](AttachSpec &a) { a.interface = "eth1"; }, {ProgramType::Xdp, ProgramType::Tc}},
-      {"netns", [](AttachSpec &a) { a.netns = ""; }, {ProgramType::Xdp, ProgramType::Tc}},
-      {"priority", [](AttachSpec &a) { a.priority = 21; }, {ProgramType::Xdp, ProgramType::Tc}},
-      {"proceed_on subset", [](AttachSpec &a) { a.proceed_on.pop_back(); }, {ProgramType::Xdp, ProgramType::Tc}},
-      {"proceed_on other", [](AttachSpec &a) { a.proceed_on[1] = "tx"; }, {ProgramType::Xdp, ProgramType::Tc}},
-      {"mode", [](AttachSpec &a) { a.mode = XdpMode::Skb; }, {ProgramType::Xdp}},
-      {"direction", [](AttachSpec &a) { a.direction = TcDirection::Egress; }, {ProgramType::Tc}},
+      {"interface", [](AttachSpec &a) { a.netif()->interface = "eth1"; }, {ProgramType::Xdp, ProgramType::Tc}},
+      {"netns", [](AttachSpec &a) { a.netif()->netns = ""; }, {ProgramType::Xdp, ProgramType::Tc}},
+      {"priority", [](AttachSpec &a) { a.netif()->priority = 21; }, {ProgramType::Xdp, ProgramType::Tc}},
+      {"proceed_on subset", [](AttachSpec &a) { a.netif()->proceed_on.pop_back(); }, {ProgramType::Xdp, ProgramType::Tc}},
+      {"proceed_on other", [](AttachSpec &a) { a.netif()->proceed_on[1] = "tx"; }, {ProgramType::Xdp, ProgramType::Tc}},
+      {"mode", [](AttachSpec &a) { as<XdpAttach>(a).mode = XdpMode::Skb; }, {ProgramType::Xdp}},
+      {"direction", [](AttachSpec &a) { as<TcAttach>(a).direction = TcDirection::Egress; }, {ProgramType::Tc}},
   };
   for (auto &c : cases)
     for (auto t : c.types) {
       SCOPED_TRACE(fmt::format("{} / {}", c.field, to_string(t)));
-      auto a = net_attach(), b = net_attach();
+      auto a = net_attach(t), b = net_attach(t);
       c.mutate(b);
       EXPECT_NE(a.canonical(t), b.canonical(t));
     }
@@ -1195,13 +1224,13 @@ TEST(AttachCanonical, DiffersWhenAnyNetworkFieldDiffers) {
 TEST(AttachCanonical, DiffersWhenAnyProbeFieldDiffers) {
   using Mutate = void (*)(AttachSpec &);
   std::pair<const char *, Mutate> cases[] = {
-      {"target", [](AttachSpec &a) { a.target = "/usr/bin/zsh"; }},
-      {"function", [](AttachSpec &a) { a.function = "main"; }},
-      {"no function", [](AttachSpec &a) { a.function.clear(); }},
-      {"offset", [](AttachSpec &a) { a.offset = 9; }},
-      {"no offset", [](AttachSpec &a) { a.offset.reset(); }},
-      {"pid", [](AttachSpec &a) { a.pid = 101; }},
-      {"no pid", [](AttachSpec &a) { a.pid.reset(); }},
+      {"target", [](AttachSpec &a) { as<UprobeAttach>(a).target = "/usr/bin/zsh"; }},
+      {"function", [](AttachSpec &a) { as<UprobeAttach>(a).function = "main"; }},
+      {"no function", [](AttachSpec &a) { as<UprobeAttach>(a).function.clear(); }},
+      {"offset", [](AttachSpec &a) { as<UprobeAttach>(a).offset = 9; }},
+      {"no offset", [](AttachSpec &a) { as<UprobeAttach>(a).offset.reset(); }},
+      {"pid", [](AttachSpec &a) { as<UprobeAttach>(a).pid = 101; }},
+      {"no pid", [](AttachSpec &a) { as<UprobeAttach>(a).pid.reset(); }},
   };
   for (auto t : {ProgramType::Uprobe, ProgramType::Uretprobe})
     for (auto &[field, mutate] : cases) {
@@ -1210,17 +1239,17 @@ TEST(AttachCanonical, DiffersWhenAnyProbeFieldDiffers) {
       mutate(b);
       EXPECT_NE(a.canonical(t), b.canonical(t));
     }
-  AttachSpec tp1, tp2;
-  tp1.tracepoint = "sched/sched_switch";
-  tp2.tracepoint = "sched/sched_wakeup";
+  AttachSpec tp1 = AttachSpec::of(ProgramType::Tracepoint), tp2 = tp1;
+  as<TracepointAttach>(tp1).tracepoint = "sched/sched_switch";
+  as<TracepointAttach>(tp2).tracepoint = "sched/sched_wakeup";
   EXPECT_NE(tp1.canonical(ProgramType::Tracepoint), tp2.canonical(ProgramType::Tracepoint));
-  tp2.tracepoint = tp1.tracepoint;
+  as<TracepointAttach>(tp2).tracepoint = as<TracepointAttach>(tp1).tracepoint;
   EXPECT_EQ(tp1.canonical(ProgramType::Tracepoint), tp2.canonical(ProgramType::Tracepoint));
 }
 
 TEST(AttachCanonical, DiffersByProgramType) {
-  auto n = net_attach();
-  EXPECT_NE(n.canonical(ProgramType::Xdp), n.canonical(ProgramType::Tc));
+  EXPECT_NE(net_attach(ProgramType::Xdp).canonical(ProgramType::Xdp),
+            net_attach(ProgramType::Tc).canonical(ProgramType::Tc));
   auto p = probe_attach();
   EXPECT_NE(p.canonical(ProgramType::Uprobe), p.canonical(ProgramType::Uretprobe));
 }
@@ -1228,28 +1257,30 @@ TEST(AttachCanonical, DiffersByProgramType) {
 TEST(AttachCanonical, FieldValuesDoNotRunTogether) {
   // "a" + "bc" must not equal "ab" + "c" across neighbouring fields.
   AttachSpec a = probe_attach(), b = probe_attach();
-  a.target = "/x";
-  a.function = "yz";
-  b.target = "/xy";
-  b.function = "z";
+  as<UprobeAttach>(a).target = "/x";
+  as<UprobeAttach>(a).function = "yz";
+  as<UprobeAttach>(b).target = "/xy";
+  as<UprobeAttach>(b).function = "z";
   EXPECT_NE(a.canonical(ProgramType::Uprobe), b.canonical(ProgramType::Uprobe));
 }
 
 TEST(AttachTargetLabel, HumanForms) {
-  auto n = net_attach();
+  auto n = net_attach(ProgramType::Xdp);
   EXPECT_EQ(n.target_label(ProgramType::Xdp), "eth0 (netns /run/netns/blue)");
-  n.netns.clear();
+  n.netif()->netns.clear();
   EXPECT_EQ(n.target_label(ProgramType::Xdp), "eth0");
-  n.direction = TcDirection::Egress;
-  EXPECT_EQ(n.target_label(ProgramType::Tc), "eth0 egress");
-  AttachSpec tp;
-  tp.tracepoint = "syscalls/sys_enter_openat";
+  auto tc = net_attach(ProgramType::Tc);
+  tc.netif()->netns.clear();
+  as<TcAttach>(tc).direction = TcDirection::Egress;
+  EXPECT_EQ(tc.target_label(ProgramType::Tc), "eth0 egress");
+  AttachSpec tp = AttachSpec::of(ProgramType::Tracepoint);
+  as<TracepointAttach>(tp).tracepoint = "syscalls/sys_enter_openat";
   EXPECT_EQ(tp.target_label(ProgramType::Tracepoint), "syscalls/sys_enter_openat");
   auto p = probe_attach();
   EXPECT_EQ(p.target_label(ProgramType::Uprobe), "/usr/bin/bash:readline+0x8 (pid 100)");
-  p.function.clear();
-  p.offset = 0x1000;
-  p.pid.reset();
+  as<UprobeAttach>(p).function.clear();
+  as<UprobeAttach>(p).offset = 0x1000;
+  as<UprobeAttach>(p).pid.reset();
   EXPECT_EQ(p.target_label(ProgramType::Uretprobe), "/usr/bin/bash:+0x1000");
 }
 
@@ -1268,73 +1299,82 @@ struct CanonicalCase {
   void (*mutate)(AttachSpec &);
 };
 
-AttachSpec kernel_attach() {
-  AttachSpec a;
-  a.function = "do_sys_openat2";
-  a.offset = 8;
-  a.cgroup = "/sys/fs/cgroup/app";
-  a.direction = TcDirection::Ingress;
-  a.attach_type = "sock_create";
-  a.tracepoint = "sys_enter";
+// An attach point of `t` with the same values in whichever keys its family has: function
+// do_sys_openat2 at offset 8, cgroup /sys/fs/cgroup/app (ingress, sock_create), tracepoint
+// sys_enter.
+AttachSpec kernel_attach(ProgramType t) {
+  AttachSpec a = AttachSpec::of(t);
+  if (auto *k = a.get_if<KprobeAttach>()) k->function = "do_sys_openat2", k->offset = 8;
+  if (auto *u = a.get_if<UprobeAttach>()) u->function = "do_sys_openat2", u->offset = 8;
+  if (auto *f = a.get_if<TracingAttach>()) f->function = "do_sys_openat2";
+  if (auto *c = a.get_if<CgroupAttach>()) {
+    c->cgroup = "/sys/fs/cgroup/app";
+    c->direction = TcDirection::Ingress;
+    c->attach_type = "sock_create";
+  }
+  if (auto *tp = a.get_if<TracepointAttach>()) tp->tracepoint = "sys_enter";
   return a;
 }
 
 TEST(AttachCanonical, DiffersWhenAnyKernelOrCgroupFieldDiffers) {
   const CanonicalCase cases[] = {
-      {"function", ProgramType::Kprobe, [](AttachSpec &a) { a.function = "vfs_read"; }},
-      {"offset", ProgramType::Kprobe, [](AttachSpec &a) { a.offset = 9; }},
-      {"no offset", ProgramType::Kprobe, [](AttachSpec &a) { a.offset.reset(); }},
-      {"function", ProgramType::Kretprobe, [](AttachSpec &a) { a.function = "vfs_read"; }},
-      {"function", ProgramType::Fentry, [](AttachSpec &a) { a.function = "vfs_read"; }},
-      {"function", ProgramType::Fexit, [](AttachSpec &a) { a.function = "vfs_read"; }},
-      {"cgroup", ProgramType::CgroupSkb, [](AttachSpec &a) { a.cgroup = "/sys/fs/cgroup/other"; }},
-      {"direction", ProgramType::CgroupSkb, [](AttachSpec &a) { a.direction = TcDirection::Egress; }},
-      {"cgroup", ProgramType::CgroupSock, [](AttachSpec &a) { a.cgroup = "/sys/fs/cgroup/other"; }},
-      {"attach_type", ProgramType::CgroupSock, [](AttachSpec &a) { a.attach_type = "post_bind6"; }},
-      {"tracepoint", ProgramType::RawTracepoint, [](AttachSpec &a) { a.tracepoint = "sys_exit"; }},
+      {"function", ProgramType::Kprobe, [](AttachSpec &a) { as<KprobeAttach>(a).function = "vfs_read"; }},
+      {"offset", ProgramType::Kprobe, [](AttachSpec &a) { as<KprobeAttach>(a).offset = 9; }},
+      {"no offset", ProgramType::Kprobe, [](AttachSpec &a) { as<KprobeAttach>(a).offset.reset(); }},
+      {"function", ProgramType::Kretprobe, [](AttachSpec &a) { as<KprobeAttach>(a).function = "vfs_read"; }},
+      {"function", ProgramType::Fentry, [](AttachSpec &a) { as<TracingAttach>(a).function = "vfs_read"; }},
+      {"function", ProgramType::Fexit, [](AttachSpec &a) { as<TracingAttach>(a).function = "vfs_read"; }},
+      {"cgroup", ProgramType::CgroupSkb, [](AttachSpec &a) { as<CgroupAttach>(a).cgroup = "/sys/fs/cgroup/other"; }},
+      {"direction", ProgramType::CgroupSkb, [](AttachSpec &a) { as<CgroupAttach>(a).direction = TcDirection::Egress; }},
+      {"cgroup", ProgramType::CgroupSock, [](AttachSpec &a) { as<CgroupAttach>(a).cgroup = "/sys/fs/cgroup/other"; }},
+      {"attach_type", ProgramType::CgroupSock, [](AttachSpec &a) { as<CgroupAttach>(a).attach_type = "post_bind6"; }},
+      {"tracepoint", ProgramType::RawTracepoint, [](AttachSpec &a) { as<TracepointAttach>(a).tracepoint = "sys_exit"; }},
   };
   for (auto &c : cases) {
     SCOPED_TRACE(fmt::format("{} / {}", c.what, to_string(c.type)));
-    auto a = kernel_attach(), b = kernel_attach();
+    auto a = kernel_attach(c.type), b = kernel_attach(c.type);
     c.mutate(b);
     EXPECT_NE(a.canonical(c.type), b.canonical(c.type));
   }
 }
 
 TEST(AttachCanonical, FieldsThatDoNotApplyDoNotCount) {
-  // A kretprobe has no offset, a cgroup_sock no direction, a raw tracepoint no function...
+  // Within a family's parameters: a cgroup_sock has no direction, a cgroup_skb no attach_type.
   const CanonicalCase same[] = {
-      {"cgroup", ProgramType::Kprobe, [](AttachSpec &a) { a.cgroup = "/x"; }},
-      {"direction", ProgramType::CgroupSock, [](AttachSpec &a) { a.direction = TcDirection::Egress; }},
-      {"attach_type", ProgramType::CgroupSkb, [](AttachSpec &a) { a.attach_type = "post_bind4"; }},
-      {"function", ProgramType::RawTracepoint, [](AttachSpec &a) { a.function = "x"; }},
-      {"tracepoint", ProgramType::Fentry, [](AttachSpec &a) { a.tracepoint = "x"; }},
+      {"direction", ProgramType::CgroupSock, [](AttachSpec &a) { as<CgroupAttach>(a).direction = TcDirection::Egress; }},
+      {"attach_type", ProgramType::CgroupSkb, [](AttachSpec &a) { as<CgroupAttach>(a).attach_type = "post_bind4"; }},
   };
   for (auto &c : same) {
     SCOPED_TRACE(fmt::format("{} / {}", c.what, to_string(c.type)));
-    auto a = kernel_attach(), b = kernel_attach();
+    auto a = kernel_attach(c.type), b = kernel_attach(c.type);
     c.mutate(b);
     EXPECT_EQ(a.canonical(c.type), b.canonical(c.type));
   }
+  // Across families the parameters do not hold the keys at all: a kprobe has no cgroup, a raw
+  // tracepoint no function, an fentry no tracepoint.
+  EXPECT_EQ(AttachSpec::of(ProgramType::Kprobe).get_if<CgroupAttach>(), nullptr);
+  EXPECT_EQ(AttachSpec::of(ProgramType::RawTracepoint).get_if<TracingAttach>(), nullptr);
+  EXPECT_EQ(AttachSpec::of(ProgramType::RawTracepoint).get_if<KprobeAttach>(), nullptr);
+  EXPECT_EQ(AttachSpec::of(ProgramType::Fentry).get_if<TracepointAttach>(), nullptr);
 }
 
 TEST(AttachCanonical, EveryTypeHasItsOwnKey) {
-  auto a = kernel_attach();
   std::vector<std::string> keys;
-  for (auto t : all_program_types()) keys.push_back(attach_key(t, a));
+  for (auto t : all_program_types()) keys.push_back(attach_key(t, kernel_attach(t)));
   std::sort(keys.begin(), keys.end());
   EXPECT_EQ(std::adjacent_find(keys.begin(), keys.end()), keys.end());
 }
 
 TEST(AttachTargetLabel, KernelAndCgroupForms) {
-  auto a = kernel_attach();
+  auto a = kernel_attach(ProgramType::Kprobe);
   EXPECT_EQ(a.target_label(ProgramType::Kprobe), "do_sys_openat2+0x8");
-  a.offset.reset();
+  as<KprobeAttach>(a).offset.reset();
   EXPECT_EQ(a.target_label(ProgramType::Kretprobe), "do_sys_openat2");
-  EXPECT_EQ(a.target_label(ProgramType::Fentry), "do_sys_openat2");
-  EXPECT_EQ(a.target_label(ProgramType::CgroupSkb), "/sys/fs/cgroup/app ingress");
-  EXPECT_EQ(a.target_label(ProgramType::CgroupSock), "/sys/fs/cgroup/app sock_create");
-  EXPECT_EQ(a.target_label(ProgramType::RawTracepoint), "sys_enter");
+  EXPECT_EQ(kernel_attach(ProgramType::Fentry).target_label(ProgramType::Fentry), "do_sys_openat2");
+  EXPECT_EQ(kernel_attach(ProgramType::CgroupSkb).target_label(ProgramType::CgroupSkb), "/sys/fs/cgroup/app ingress");
+  EXPECT_EQ(kernel_attach(ProgramType::CgroupSock).target_label(ProgramType::CgroupSock),
+            "/sys/fs/cgroup/app sock_create");
+  EXPECT_EQ(kernel_attach(ProgramType::RawTracepoint).target_label(ProgramType::RawTracepoint), "sys_enter");
 }
 
 TEST(ProgramDigest, FentryAndFexitFunctionIsPartOfTheProgram) {
@@ -1345,11 +1385,14 @@ TEST(ProgramDigest, FentryAndFexitFunctionIsPartOfTheProgram) {
     p.type = t;
     p.bpf_function = "f";
     p.bytecode_digest = "ab";
-    p.attach = {kernel_attach()};
-    p.attach[0].hook = "file_open";
+    p.attach = {kernel_attach(t)};
+    if (auto *l = p.attach[0].get_if<LsmAttach>()) l->hook = "file_open";
     ProgramSpec q = p;
-    q.attach[0].function = "vfs_read";
-    q.attach[0].hook = "bprm_check_security";  // lsm's load target
+    AttachSpec &b = q.attach[0];
+    if (auto *k = b.get_if<KprobeAttach>()) k->function = "vfs_read";
+    if (auto *u = b.get_if<UprobeAttach>()) u->function = "vfs_read";
+    if (auto *f = b.get_if<TracingAttach>()) f->function = "vfs_read";
+    if (auto *l = b.get_if<LsmAttach>()) l->hook = "bprm_check_security";  // lsm's load target
     if (target_fixed_at_load(t)) EXPECT_NE(program_digest(p), program_digest(q));
     else EXPECT_EQ(program_digest(p), program_digest(q));
   }
@@ -1362,7 +1405,7 @@ TEST(ProgramDigest, UnchangedForTypesThatExistedBefore) {
   p.type = ProgramType::Uprobe;
   p.bpf_function = "uprobe_count";
   p.bytecode_digest = "00";
-  p.attach = {kernel_attach()};
+  p.attach = {kernel_attach(ProgramType::Uprobe)};
   ProgramSpec q = p;
   q.attach.clear();
   EXPECT_EQ(program_digest(p), program_digest(q));
@@ -1383,7 +1426,8 @@ TEST(ManifestCompat, PriorityZeroIsAccepted) {
                              (std::string(type) == "tc" ? "direction = \"ingress\"\n" : "");
     auto r = parse_manifest(text, "/etc/bpfman/programs.d/p.toml");
     ASSERT_TRUE(r.errors.empty()) << type << ": " << r.errors[0].str();
-    EXPECT_EQ(r.programs[0].attach[0].priority, 0u);
+    ASSERT_NE(r.programs[0].attach[0].netif(), nullptr) << type;
+    EXPECT_EQ(r.programs[0].attach[0].netif()->priority, 0u);
   }
 }
 

@@ -36,9 +36,9 @@ TEST(NetfilterManifest, EveryHookWithDefaults) {
       SCOPED_TRACE(hook);
       auto r = parse_netfilter("hook = \"" + hook + "\"\n");
       ASSERT_THAT(r.errors, IsEmpty());
-      const auto &a = r.programs.at(0).attach.at(0);
+      const auto &a = std::get<NetfilterAttach>(r.programs.at(0).attach.at(0).params);
       EXPECT_EQ(a.hook, hook);
-      EXPECT_EQ(a.netfilter_priority, 0);  // NF_IP_PRI_FILTER
+      EXPECT_EQ(a.priority, 0);  // NF_IP_PRI_FILTER
       EXPECT_EQ(a.netns, "");
       ASSERT_TRUE(types::netfilter_hook(hook));
       EXPECT_EQ(types::netfilter_hook(hook)->first, family == "ipv4" ? 2u : 10u);  // NFPROTO_IPV4/6
@@ -50,15 +50,15 @@ TEST(NetfilterManifest, EveryHookWithDefaults) {
 TEST(NetfilterManifest, PriorityNetnsAndTheirRanges) {
   auto r = parse_netfilter("hook = \"ipv4_input\"\npriority = -150\nnetns = \"/run/netns/blue\"\n");
   ASSERT_THAT(r.errors, IsEmpty());
-  EXPECT_EQ(r.programs.at(0).attach.at(0).netfilter_priority, -150);
-  EXPECT_EQ(r.programs.at(0).attach.at(0).netns, "/run/netns/blue");
+  EXPECT_EQ(std::get<NetfilterAttach>(r.programs.at(0).attach.at(0).params).priority, -150);
+  EXPECT_EQ(r.programs.at(0).attach.at(0).netns(), "/run/netns/blue");
 
   auto lowest = parse_netfilter("hook = \"ipv4_input\"\npriority = -2147483647\n");
   ASSERT_THAT(lowest.errors, IsEmpty());
-  EXPECT_EQ(lowest.programs.at(0).attach.at(0).netfilter_priority, INT32_MIN + 1);
+  EXPECT_EQ(std::get<NetfilterAttach>(lowest.programs.at(0).attach.at(0).params).priority, INT32_MIN + 1);
   auto highest = parse_netfilter("hook = \"ipv4_input\"\npriority = 2147483646\n");
   ASSERT_THAT(highest.errors, IsEmpty());
-  EXPECT_EQ(highest.programs.at(0).attach.at(0).netfilter_priority, INT32_MAX - 1);
+  EXPECT_EQ(std::get<NetfilterAttach>(highest.programs.at(0).attach.at(0).params).priority, INT32_MAX - 1);
 
   // NF_IP_PRI_FIRST and NF_IP_PRI_LAST: refused by the kernel, so by the parser.
   for (std::string p : {"-2147483648", "2147483647", "5000000000"}) {
@@ -100,12 +100,13 @@ TEST(NetfilterDescriptor, KernelTypesKeyAndLabel) {
   EXPECT_EQ(d.probe, ProbeKind::Netfilter);
   EXPECT_FALSE(d.link_updatable);
   EXPECT_TRUE(claims_section(d, "netfilter"));
-  AttachSpec a;
-  a.hook = "ipv4_prerouting";
-  a.netfilter_priority = -100;
+  AttachSpec a = AttachSpec::of(ProgramType::Netfilter);
+  auto &nf = std::get<NetfilterAttach>(a.params);
+  nf.hook = "ipv4_prerouting";
+  nf.priority = -100;
   EXPECT_EQ(a.canonical(ProgramType::Netfilter), "netfilter\nhook=ipv4_prerouting\nprio=-100\nnetns=");
   EXPECT_EQ(a.target_label(ProgramType::Netfilter), "ipv4_prerouting priority -100");
-  a.netns = "/run/netns/blue";
+  nf.netns = "/run/netns/blue";
   EXPECT_EQ(a.target_label(ProgramType::Netfilter), "ipv4_prerouting priority -100 (netns /run/netns/blue)");
 }
 

@@ -24,13 +24,17 @@ ProgramSpec xdp_spec(const std::string &name, std::vector<std::string> ifaces, c
   p.bytecode_digest = std::string(64, 'a');
   p.manifest = manifest;
   for (auto &i : ifaces) {
-    AttachSpec a;
-    a.interface = i;
-    a.proceed_on = proceed_on_defaults(ProgramType::Xdp);
+    AttachSpec a = AttachSpec::of(ProgramType::Xdp);
+    auto &x = std::get<XdpAttach>(a.params);
+    x.interface = i;
+    x.proceed_on = proceed_on_defaults(ProgramType::Xdp);
     p.attach.push_back(a);
   }
   return p;
 }
+
+// The parameters of an xdp attach point (std::bad_variant_access, a failed test, otherwise).
+XdpAttach &xdp_of(AttachSpec &a) { return std::get<XdpAttach>(a.params); }
 
 ManifestEntry manifest(const std::string &path, ManifestState st = ManifestState::Ok) {
   return ManifestEntry{std::filesystem::path(path).filename().string(), path, st, {}, {}};
@@ -54,17 +58,27 @@ TEST(Plan, EachFieldChangeGivesTheRightAction) {
       {"nothing", [](ProgramSpec &) {}, "keep p +0 -0"},
       {"bytecode", [](ProgramSpec &p) { p.bytecode_digest = std::string(64, 'b'); }, "replace p +2 -2"},
       {"function", [](ProgramSpec &p) { p.bpf_function = "other"; }, "replace p +2 -2"},
-      {"type", [](ProgramSpec &p) { p.type = ProgramType::Tc; }, "replace p +2 -2"},
+      {"type",
+       [](ProgramSpec &p) {
+         // A tc manifest's attach points, on the same interfaces.
+         p.type = ProgramType::Tc;
+         for (auto &a : p.attach) {
+           AttachSpec tc = AttachSpec::of(ProgramType::Tc);
+           static_cast<NetIfAttach &>(std::get<TcAttach>(tc.params)) = *a.netif();
+           a = tc;
+         }
+       },
+       "replace p +2 -2"},
       {"global_data", [](ProgramSpec &p) { p.global_data.push_back({"sample_every", int64_t{4}, {}}); },
        "replace p +2 -2"},
       {"metadata", [](ProgramSpec &p) { p.metadata["owner"] = "x"; }, "keep p +0 -0"},
-      {"priority", [](ProgramSpec &p) { p.attach[0].priority = 10; }, "update p +1 -1"},
-      {"proceed_on", [](ProgramSpec &p) { p.attach[0].proceed_on = {"drop"}; }, "update p +1 -1"},
-      {"proceed_on order", [](ProgramSpec &p) { std::reverse(p.attach[0].proceed_on.begin(), p.attach[0].proceed_on.end()); },
+      {"priority", [](ProgramSpec &p) { xdp_of(p.attach[0]).priority = 10; }, "update p +1 -1"},
+      {"proceed_on", [](ProgramSpec &p) { xdp_of(p.attach[0]).proceed_on = {"drop"}; }, "update p +1 -1"},
+      {"proceed_on order", [](ProgramSpec &p) { auto &on = xdp_of(p.attach[0]).proceed_on; std::reverse(on.begin(), on.end()); },
        "keep p +0 -0"},
-      {"mode", [](ProgramSpec &p) { p.attach[1].mode = XdpMode::Skb; }, "update p +1 -1"},
-      {"netns", [](ProgramSpec &p) { p.attach[1].netns = "/run/netns/x"; }, "update p +1 -1"},
-      {"added attach", [](ProgramSpec &p) { p.attach.push_back(p.attach[0]), p.attach.back().interface = "eth9"; },
+      {"mode", [](ProgramSpec &p) { xdp_of(p.attach[1]).mode = XdpMode::Skb; }, "update p +1 -1"},
+      {"netns", [](ProgramSpec &p) { xdp_of(p.attach[1]).netns = "/run/netns/x"; }, "update p +1 -1"},
+      {"added attach", [](ProgramSpec &p) { p.attach.push_back(p.attach[0]), xdp_of(p.attach.back()).interface = "eth9"; },
        "update p +1 -0"},
       {"removed attach", [](ProgramSpec &p) { p.attach.pop_back(); }, "update p +0 -1"},
   };
@@ -114,7 +128,7 @@ TEST(Plan, OrderIsRemoveReplaceCreateUpdateKeep) {
   DesiredState d;
   d.manifests = {manifest("/m/a.toml")};
   auto upd2 = upd;
-  upd2.attach[0].interface = "b";
+  xdp_of(upd2.attach[0]).interface = "b";
   auto rep2 = rep;
   rep2.bpf_function = "f2";
   d.programs = {keep, upd2, rep2, xdp_spec("new", {"a"})};
@@ -300,7 +314,7 @@ TEST(Executor, ReplaceSwapsEveryHookThenCommits) {
   d.programs[0].bytecode_digest = std::string(64, 'c');
   d.programs[0].attach.pop_back();  // b is dropped,
   AttachSpec c = d.programs[0].attach[0];
-  c.interface = "c";  // c is new
+  xdp_of(c).interface = "c";  // c is new
   d.programs[0].attach.push_back(c);
   auto r = reconcile(k, d);
   // The new program takes over a before anything is detached; b goes only after; one commit.
@@ -344,7 +358,7 @@ TEST(Executor, NewHookIsAttachedBeforeTheOldIsDetached) {
   Running run({"a"});
   auto &k = run.k;
   auto &d = run.d;
-  d.programs[0].attach[0].interface = "b";
+  xdp_of(d.programs[0].attach[0]).interface = "b";
   reconcile(k, d);
   EXPECT_THAT(k.calls, ElementsAre("attach p b", "detach p a"));
 }
@@ -353,7 +367,7 @@ TEST(Executor, SameHookIsDetachedFirstAndRestoredWhenTheNewAttachFails) {
   Running run({"a"});
   auto &k = run.k;
   auto &d = run.d;
-  d.programs[0].attach[0].mode = XdpMode::Skb;  // same hook, new key
+  xdp_of(d.programs[0].attach[0]).mode = XdpMode::Skb;  // same hook, new key
   reconcile(k, d);
   EXPECT_THAT(k.calls, ElementsAre("detach p a", "attach p a"));
 }

@@ -7,10 +7,11 @@ namespace bpfrec {
 namespace {
 
 AttachSpec tc_attach(std::vector<std::string> proceed_on, bool explicit_) {
-  AttachSpec a;
-  a.interface = "eth0";
-  a.proceed_on = std::move(proceed_on);
-  a.proceed_on_explicit = explicit_;
+  AttachSpec a = AttachSpec::of(ProgramType::Tc);
+  auto &tc = std::get<TcAttach>(a.params);
+  tc.interface = "eth0";
+  tc.proceed_on = std::move(proceed_on);
+  tc.proceed_on_explicit = explicit_;
   a.pos = {7, 1};
   return a;
 }

@@ -157,8 +157,8 @@ ProgramSpec tp_spec(const std::string &name, const std::string &owner = "", cons
   p.manifest = manifest.empty() ? "/m/" + name + ".toml" : manifest;
   p.map_owner = owner;
   p.map_owner_pos = {6, 13};
-  AttachSpec a;
-  a.tracepoint = "a/b";
+  AttachSpec a = AttachSpec::of(ProgramType::Tracepoint);
+  std::get<TracepointAttach>(a.params).tracepoint = "a/b";
   p.attach.push_back(a);
   return p;
 }

@@ -31,11 +31,11 @@ TEST(SkLookupManifest, NetnsIsOptional) {
   ASSERT_THAT(r.errors, IsEmpty());
   ASSERT_THAT(r.programs, SizeIs(1));
   EXPECT_EQ(r.programs[0].type, ProgramType::SkLookup);
-  EXPECT_EQ(r.programs[0].attach.at(0).netns, "/run/netns/blue");
+  EXPECT_EQ(r.programs[0].attach.at(0).netns(), "/run/netns/blue");
 
   auto own = parse_sk_lookup("metadata = { owner = \"ops\" }\n");
   ASSERT_THAT(own.errors, IsEmpty());
-  EXPECT_EQ(own.programs.at(0).attach.at(0).netns, "");
+  EXPECT_EQ(own.programs.at(0).attach.at(0).netns(), "");
 }
 
 TEST(SkLookupManifest, RelativeNetnsAndInterfaceKeysAreErrors) {
@@ -70,11 +70,12 @@ TEST(SkLookupDescriptor, KernelTypesKeyAndLabel) {
   EXPECT_TRUE(claims_section(d, "sk_lookup"));
   EXPECT_TRUE(claims_section(d, "sk_lookup/steer"));
   EXPECT_FALSE(claims_section(d, "sk_lookupx"));
-  AttachSpec a;
-  a.netns = "/run/netns/blue";
+  AttachSpec a = AttachSpec::of(ProgramType::SkLookup);
+  auto &n = std::get<NetnsAttach>(a.params);
+  n.netns = "/run/netns/blue";
   EXPECT_EQ(a.canonical(ProgramType::SkLookup), "sk_lookup\nnetns=/run/netns/blue");
   EXPECT_EQ(a.target_label(ProgramType::SkLookup), "netns /run/netns/blue");
-  a.netns.clear();
+  n.netns.clear();
   EXPECT_EQ(a.canonical(ProgramType::SkLookup), "sk_lookup\nnetns=");
   EXPECT_EQ(a.target_label(ProgramType::SkLookup), "netns (the daemon's)");
 }

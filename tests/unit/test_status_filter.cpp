@@ -87,9 +87,10 @@ TEST(UprobeTarget, LibraryNamesAreAcceptedAndResolvedLater) {
   };
   auto libc = m("libc");
   ASSERT_TRUE(libc.errors.empty()) << libc.errors[0].str();
-  EXPECT_EQ(libc.programs[0].attach[0].target, "libc");
-  EXPECT_EQ(libc.programs[0].attach[0].target_pos.line, 7u);
-  EXPECT_EQ(libc.programs[0].attach[0].target_pos.column, 10u);
+  const auto &u = std::get<UprobeAttach>(libc.programs[0].attach[0].params);
+  EXPECT_EQ(u.target, "libc");
+  EXPECT_EQ(u.target_pos.line, 7u);
+  EXPECT_EQ(u.target_pos.column, 10u);
   EXPECT_TRUE(m("/usr/lib/x86_64-linux-gnu/libc.so.6").errors.empty());
   EXPECT_TRUE(m("libssl.so.3").errors.empty());
   for (const char *bad : {"lib/c", "", "lib c", "./libc.so"}) {

@@ -17,23 +17,30 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-AttachSpec iface(const std::string &name, uint32_t priority = 50) {
-  AttachSpec a;
-  a.interface = name;
-  a.priority = priority;
-  a.proceed_on = proceed_on_defaults(ProgramType::Xdp);
+// An attach point of `t` (xdp or tc) at interface `name`, with the type's proceed_on defaults.
+AttachSpec netif_of(ProgramType t, const std::string &name, uint32_t priority) {
+  AttachSpec a = AttachSpec::of(t);
+  NetIfAttach &n = *a.netif();
+  n.interface = name;
+  n.priority = priority;
+  n.proceed_on = proceed_on_defaults(t);
   return a;
 }
 
+AttachSpec iface(const std::string &name, uint32_t priority = 50) { return netif_of(ProgramType::Xdp, name, priority); }
+AttachSpec tc_iface(const std::string &name, uint32_t priority = 50) { return netif_of(ProgramType::Tc, name, priority); }
+
+// A tracepoint or raw_tracepoint attach point.
 AttachSpec tracepoint(const std::string &tp) {
-  AttachSpec a;
-  a.tracepoint = tp;
+  AttachSpec a = AttachSpec::of(ProgramType::Tracepoint);
+  std::get<TracepointAttach>(a.params).tracepoint = tp;
   return a;
 }
 
+// A cgroup_skb attach point (ingress).
 AttachSpec cgroup(const std::string &path) {
-  AttachSpec a;
-  a.cgroup = path;
+  AttachSpec a = AttachSpec::of(ProgramType::CgroupSkb);
+  std::get<CgroupAttach>(a.params).cgroup = path;
   return a;
 }
 
@@ -125,9 +132,9 @@ TEST(Steps, ReplaceContinuityFollowsTheRecordedMechanism) {
   const std::vector<Case> cases = {
       {ProgramType::Xdp, iface("a"), Mechanism::Xdp, Continuity::Gapless},
       {ProgramType::Xdp, iface("a"), Mechanism::XdpDispatcher, Continuity::Overlap},
-      {ProgramType::Tc, iface("a"), Mechanism::Tcx, Continuity::Gapless},
-      {ProgramType::Tc, iface("a"), Mechanism::Tc, Continuity::Gapless},
-      {ProgramType::Tc, iface("a"), Mechanism::TcDispatcher, Continuity::Gapless},
+      {ProgramType::Tc, tc_iface("a"), Mechanism::Tcx, Continuity::Gapless},
+      {ProgramType::Tc, tc_iface("a"), Mechanism::Tc, Continuity::Gapless},
+      {ProgramType::Tc, tc_iface("a"), Mechanism::TcDispatcher, Continuity::Gapless},
       {ProgramType::Tracepoint, tracepoint("syscalls/sys_enter_openat"), Mechanism::PerfLink, Continuity::Overlap},
       {ProgramType::RawTracepoint, tracepoint("sys_enter"), Mechanism::Link, Continuity::Overlap},
       {ProgramType::CgroupSkb, cgroup("/sys/fs/cgroup/x"), Mechanism::Link, Continuity::Gapless},
@@ -164,9 +171,9 @@ TEST(Steps, ReplaceOfAProgramGoneFromTheKernelRemovesThenCreates) {
 }
 
 TEST(Steps, UpdateOfOnlyThePriorityDetachesThenAttachesAndUndoesWithThePreviousSpec) {
-  ProgramSpec old = program(ProgramType::Tc, {iface("a", 10)});
+  ProgramSpec old = program(ProgramType::Tc, {tc_iface("a", 10)});
   const ObservedProgram obs = running(old, Mechanism::Tcx);
-  ProgramSpec spec = program(ProgramType::Tc, {iface("a", 20)});
+  ProgramSpec spec = program(ProgramType::Tc, {tc_iface("a", 20)});
   DesiredState d;
   ObservedState o;
   const ProgramChange c = change_of(spec, &obs, d, o);
@@ -180,9 +187,9 @@ TEST(Steps, UpdateOfOnlyThePriorityDetachesThenAttachesAndUndoesWithThePreviousS
   ASSERT_EQ(steps[0].undo.size(), 1u);
   ASSERT_NE(steps[0].undo[0].attach, nullptr);
   EXPECT_EQ(steps[0].undo[0].attach, &seen.attachments.begin()->second.spec);
-  EXPECT_EQ(steps[0].undo[0].attach->priority, 10u);
+  EXPECT_EQ(std::get<TcAttach>(steps[0].undo[0].attach->params).priority, 10u);
   EXPECT_EQ(steps[0].undo[0].key, seen.attachments.begin()->first);
-  EXPECT_EQ(steps[1].attach->priority, 20u);
+  EXPECT_EQ(std::get<TcAttach>(steps[1].attach->params).priority, 20u);
   EXPECT_THAT(steps[1].restores, ElementsAre(0u));
   EXPECT_EQ(steps[1].mechanism, Mechanism::Tcx);
 }
@@ -199,13 +206,13 @@ TEST(Steps, UpdateOnANewHookAttachesBeforeItDetaches) {
 }
 
 TEST(Steps, UpdateRefusedByTheKernelKeepsTheAttachPointOnItsHook) {
-  ProgramSpec old = program(ProgramType::Tc, {iface("a", 10), iface("b", 10)});
+  ProgramSpec old = program(ProgramType::Tc, {tc_iface("a", 10), tc_iface("b", 10)});
   const ObservedProgram obs = running(old, Mechanism::Tcx);
   DesiredState d;
   ObservedState o;
-  const ProgramChange c = change_of(program(ProgramType::Tc, {iface("a", 20), iface("b", 20)}), &obs, d, o);
+  const ProgramChange c = change_of(program(ProgramType::Tc, {tc_iface("a", 20), tc_iface("b", 20)}), &obs, d, o);
   ASSERT_EQ(c.attach.size(), 2u);
-  const std::set<std::string> refused = {attach_key(ProgramType::Tc, iface("a", 20))};
+  const std::set<std::string> refused = {attach_key(ProgramType::Tc, tc_iface("a", 20))};
   EXPECT_THAT(show(steps_for(c, &o.programs.at("p"), Capabilities{}, refused)),
               ElementsAre("detach live b ingress [gap] continue | undo attach live b ingress",
                           "attach live b ingress [gap] restore | undo detach live b ingress"));
@@ -257,9 +264,10 @@ TEST(Steps, AStaleStagingDirectoryIsDetachedThenUnloaded) {
 }
 
 TEST(Steps, JsonNamesKindHookMechanismContinuityAndUndo) {
-  ProgramSpec old = program(ProgramType::Tc, {iface("a")});
-  old.attach[0].direction = TcDirection::Egress;
-  old.attach[0].netns = "/run/netns/blue";
+  ProgramSpec old = program(ProgramType::Tc, {tc_iface("a")});
+  auto &tc = std::get<TcAttach>(old.attach[0].params);
+  tc.direction = TcDirection::Egress;
+  tc.netns = "/run/netns/blue";
   const ObservedProgram obs = running(old, Mechanism::Tcx);
   ProgramSpec spec = old;
   spec.bytecode_digest = std::string(64, 'b');
@@ -389,13 +397,13 @@ TEST(StepExecutor, ANewAttachOnTheSameHookThatFailsPutsThePreviousOneBack) {
   FakeKernel k = holding(spec);
   k.fail_once.insert("attach p a");
   ProgramSpec changed = spec;
-  changed.attach[0].priority = 20;
+  std::get<XdpAttach>(changed.attach[0].params).priority = 20;
   const auto r = apply_desired(k, {changed});
   EXPECT_THAT(k.calls, ElementsAre("detach p a", "attach p a", "attach p a"));
   const auto &atts = k.state.programs.at("p").attachments;
   ASSERT_EQ(atts.size(), 1u);
   EXPECT_EQ(atts.begin()->first, attach_key(ProgramType::Xdp, spec.attach[0]));  // the previous one
-  EXPECT_EQ(atts.begin()->second.spec.priority, 10u);
+  EXPECT_EQ(std::get<XdpAttach>(atts.begin()->second.spec.params).priority, 10u);
   EXPECT_THAT(r.actions(), ElementsAre("detach", "attach failed", "undo-attach"));
   EXPECT_EQ(r.report.attach_errors.at("p").count(attach_key(ProgramType::Xdp, changed.attach[0])), 1u);
   EXPECT_FALSE(r.report.program_errors.contains("p"));
@@ -406,7 +414,7 @@ TEST(StepExecutor, ARestoreThatFailsIsReported) {
   FakeKernel k = holding(spec);
   k.fail_once = {"attach p a", "attach p a"};
   ProgramSpec changed = spec;
-  changed.attach[0].priority = 20;
+  std::get<XdpAttach>(changed.attach[0].params).priority = 20;
   const auto r = apply_desired(k, {changed});
   EXPECT_THAT(k.calls, ElementsAre("detach p a", "attach p a", "attach p a"));
   EXPECT_THAT(r.report.program_errors.at("p"), HasSubstr("undo attach a: attach: Input/output error"));
@@ -429,7 +437,7 @@ TEST(StepExecutor, AnAttachPointTheKernelRefusesUpFrontLeavesItsHookAlone) {
   FakeKernel k = holding(spec);
   k.refuse_target = "a";
   ProgramSpec changed = spec;
-  changed.attach[0].priority = 20;
+  std::get<XdpAttach>(changed.attach[0].params).priority = 20;
   const auto r = apply_desired(k, {changed});
   EXPECT_THAT(k.calls, IsEmpty());
   EXPECT_THAT(r.actions(), ElementsAre("attach failed"));

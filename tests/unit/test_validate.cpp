@@ -467,7 +467,7 @@ TEST(ValidateAgainstObject, SectionsOfKernelAndCgroupTypes) {
     ObjectInfo o;
     o.programs = {{"f", c.section, c.prog_type}};
     auto p = spec(c.type, "f");
-    AttachSpec a;
+    AttachSpec a = AttachSpec::of(c.type);
     a.pos = {6, 1};
     p.attach = {a};
     auto errs = strs(validate_against_object(p, o));
@@ -543,12 +543,13 @@ TEST(ValidateAgainstObject, SectionFixesTheCgroupAttachType) {
     // A section of the user's own naming: libbpf gives it no type.
     o.programs = {{"f", c.section, std::string_view(c.section) == "my_prog" ? uint32_t{BPF_PROG_TYPE_UNSPEC} : pt}};
     auto p = spec(c.type, "f");
-    AttachSpec a;
+    AttachSpec a = AttachSpec::of(c.type);
     a.pos = {6, 1};
+    auto &cg = std::get<CgroupAttach>(a.params);
     if (c.type == ProgramType::CgroupSkb)
-      a.direction = std::string_view(c.value) == "egress" ? TcDirection::Egress : TcDirection::Ingress;
+      cg.direction = std::string_view(c.value) == "egress" ? TcDirection::Egress : TcDirection::Ingress;
     else
-      a.attach_type = c.value;
+      cg.attach_type = c.value;
     p.attach = {a};
     if (*c.error) EXPECT_THAT(strs(validate_against_object(p, o)), ElementsAre(at(6, 1, c.error)));
     else EXPECT_THAT(strs(validate_against_object(p, o)), IsEmpty());

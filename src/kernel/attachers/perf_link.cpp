@@ -24,10 +24,12 @@ class PerfLinkAttacher final : public Attacher {
       case AttacherKind::Kprobe: return attach_kprobe(r.prog_fd, d.retprobe, r.a, r.link_pin);
       case AttacherKind::Uprobe: {
         // A library name is resolved here, on the node, at every attach (issue 10, point 5).
+        const auto *u = r.a.get_if<UprobeAttach>();
+        if (!u) return wrong_params("uprobe");
         auto path = resolve_uprobe_target(r.a);
         if (!path)
           return fail(Error{path.error().code, fmt::format("{}:{}:{}: error: uprobe target '{}': {}", r.spec.manifest,
-                                                           r.a.target_pos.line, r.a.target_pos.column, r.a.target,
+                                                           u->target_pos.line, u->target_pos.column, u->target,
                                                            path.error().message)});
         return attach_uprobe(r.prog_fd, d.retprobe, r.a, *path, r.link_pin);
       }

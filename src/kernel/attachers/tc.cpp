@@ -103,6 +103,8 @@ class TcAttacher final : public Attacher {
   bool swaps_in_place(ProgramType) const override { return true; }
 
   Result<AttachRecord> attach(AttachContext &ctx, const AttachRequest &r) override {
+    const auto *tc = r.a.get_if<TcAttach>();
+    if (!tc) return wrong_params("cls_bpf");
     // Our other cls_bpf filters: those on this hook place it, every one's handle is taken.
     const HookIndex &index = ctx.index();
     const Hook hook = hook_of(r.spec.type, r.a);
@@ -111,10 +113,10 @@ class TcAttacher final : public Attacher {
     for (const HookEntry *e : index.with(Mechanism::Tc)) {
       if (e->dir == r.prog.dir && e->key == r.key) continue;
       taken.insert(e->record.tc_handle);
-      if (e->hook == hook)
-        peers.push_back({e->record.spec.priority, e->program, e->key, TcSlot{e->record.tc_priority, e->record.tc_handle}});
+      if (const NetIfAttach *n = e->record.spec.netif(); n && e->hook == hook)
+        peers.push_back({n->priority, e->program, e->key, TcSlot{e->record.tc_priority, e->record.tc_handle}});
     }
-    auto slot = choose_tc_slot(r.a.priority, r.prog.name, r.key, peers, taken);
+    auto slot = choose_tc_slot(tc->priority, r.prog.name, r.key, peers, taken);
     if (!slot)
       return fail(Error{slot.error().code, fmt::format("attach cls_bpf to {}: {}", r.a.target_label(r.spec.type),
                                                        slot.error().message)});

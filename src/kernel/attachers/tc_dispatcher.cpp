@@ -2,6 +2,7 @@
 // kernel/tc_dispatcher.cpp), where TCX is missing and freplace works.
 #include <initializer_list>
 
+#include "kernel/attach.h"
 #include "kernel/attachers/attacher.h"
 #include "kernel/attachers/hook_index.h"
 #include "kernel/netns.h"
@@ -21,8 +22,10 @@ std::vector<TcDispatcherMember> dispatcher_members(AttachContext &ctx, const Hoo
   std::vector<TcDispatcherMember> out;
   auto add = [&](const std::string &program, const std::string &key, const std::string &dir,
                  const std::string &path, const std::string &sha, const std::string &function, const AttachRecord &rec) {
-    out.push_back(TcDispatcherMember{program, key, dir, path, ctx.bytecode.get(sha, path), function, rec.spec.priority,
-                                     rec.spec.proceed_on});
+    const NetIfAttach *n = rec.spec.netif();
+    if (!n) return;  // a dispatcher member is a tc attach point: its record holds TcAttach
+    out.push_back(TcDispatcherMember{program, key, dir, path, ctx.bytecode.get(sha, path), function, n->priority,
+                                     n->proceed_on});
   };
   for (const HookEntry *e : ctx.index().on(h)) {
     if (e->record.mechanism != Mechanism::TcDispatcher) continue;
@@ -46,16 +49,18 @@ class TcDispatcherAttacher final : public Attacher {
   bool swaps_in_place(ProgramType) const override { return true; }
 
   Result<AttachRecord> attach(AttachContext &ctx, const AttachRequest &r) override {
+    const auto *tc = r.a.get_if<TcAttach>();
+    if (!tc) return wrong_params("tc dispatcher");
     AttachRecord rec;
     rec.key = r.key;
     rec.mechanism = Mechanism::TcDispatcher;
     rec.target = r.a.target_label(r.spec.type);
-    rec.netns = r.a.netns;
-    rec.egress = r.a.direction == TcDirection::Egress;
+    rec.netns = tc->netns;
+    rec.egress = tc->direction == TcDirection::Egress;
     rec.tc_handle = kTcDispatcherHandle;
     rec.tc_priority = kTcDispatcherPriority;
     rec.spec = r.a;
-    if (auto idx = ifindex_in(r.a.netns, r.a.interface); idx) rec.ifindex = *idx;
+    if (auto idx = ifindex_in(tc->netns, tc->interface); idx) rec.ifindex = *idx;
     else return std::unexpected(idx.error());
     ObservedProgram with = r.prog;
     with.attachments[r.key] = rec;

@@ -17,7 +17,8 @@ std::map<uint32_t, TcxPeer> tcx_peers(const HookIndex &index, const Hook &h) {
   std::map<uint32_t, TcxPeer> peers;
   for (const HookEntry *e : index.on(h))
     if (e->record.mechanism == Mechanism::Tcx)
-      if (uint32_t id = pinned_link_id(PinLayout::link(e->dir, e->key))) peers[id] = TcxPeer{e->record.spec.priority, e->program};
+      if (const NetIfAttach *n = e->record.spec.netif())
+        if (uint32_t id = pinned_link_id(PinLayout::link(e->dir, e->key))) peers[id] = TcxPeer{n->priority, e->program};
   return peers;
 }
 
