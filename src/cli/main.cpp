@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "cli/version.h"
 #include "kernel/kernel.h"
 #include "load/discovery.h"
 
@@ -14,6 +15,9 @@ int main(int argc, char **argv) {
   CLI::App app{"Node-local declarative reconciler for eBPF programs"};
   app.fallthrough();  // --log-level works before or after the subcommand
   app.require_subcommand(1);
+  // "bpfman-reconciler VERSION (commit HASH[-dirty]|unknown)" on stdout, exit 0
+  // (tests/abi/check-version holds the format).
+  app.set_version_flag("--version", fmt::format("bpfman-reconciler {} (commit {})", kVersion, kSourceCommit));
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->check(
       CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
