@@ -45,145 +45,146 @@ std::string_view to_string(DaemonState s) {
 
 using nlohmann::json;
 
-DaemonStatus build_status(uint64_t generation, const DesiredState &desired, const ObservedState &after,
-                          const ApplyReport &report, const std::vector<PatternNote> &notes) {
-  DaemonStatus s;
-  s.generation = generation;
-  bool degraded = false;
-  for (auto &m : desired.manifests) {
-    s.manifests.push_back({m.path, m.state, m.errors});
-    degraded |= m.state == ManifestState::Invalid || m.state == ManifestState::Unreadable;
-  }
-  auto error_of = [&](const std::string &prog) {
-    auto it = report.program_errors.find(prog);
-    return it == report.program_errors.end() ? std::string() : it->second;
-  };
-  auto attach_error = [&](const std::string &prog, const std::string &key) -> const Error * {
-    auto it = report.attach_errors.find(prog);
-    if (it == report.attach_errors.end()) return nullptr;
-    auto jt = it->second.find(key);
-    return jt == it->second.end() ? nullptr : &jt->second;
-  };
+namespace {
 
-  std::map<std::string, ProgramStatus> progs;
-  for (auto &spec : desired.programs) {
-    ProgramStatus p;
-    p.name = spec.name;
-    p.type = to_string(spec.type);
-    p.manifest = spec.manifest;
-    p.metadata = spec.metadata;
-    p.bytecode_sha256 = spec.bytecode_digest;
-    p.error = error_of(spec.name);
-    auto it = after.programs.find(spec.name);
-    const ObservedProgram *obs = it != after.programs.end() && it->second.intact ? &it->second : nullptr;
-    // A program observed with another digest is the old one still in place after a failed replace.
-    if (obs && obs->digest != program_digest(spec)) {
-      if (p.error.empty()) p.error = "the running program is an older version";
-      obs = nullptr;
-    }
-    size_t attached = 0;
-    for (auto &a : spec.attach) {
-      const std::string key = attach_key(spec.type, a);
-      AttachmentStatus as;
-      as.target = a.target_label(spec.type);
-      if (const NetIfAttach *n = a.netif()) as.pattern = n->interface_pattern;
-      as.metadata = a.metadata;
-      if (obs && obs->attachments.contains(key)) {
-        const auto &r = obs->attachments.at(key);
-        as.resolved = r.resolved;
-        as.state = AttachState::Attached;
-        as.mechanism = to_string(r.mechanism);
-        as.link_id = r.link_id;
-        as.prog_id = r.prog_id;
-        ++attached;
-      } else if (const Error *e = attach_error(spec.name, key)) {
-        // A missing interface is expected on a fleet: it is attached when it appears.
-        as.state = e->kind() == ErrorKind::Missing ? AttachState::Pending : AttachState::Failed;
-        as.error = e->message;
-        as.error_kind = e->kind();
-        if (auto rt = report.retries.find(spec.name); rt != report.retries.end())
-          if (auto r = rt->second.find(key); r != rt->second.end()) {
-            as.failures = r->second.failures;
-            as.next_retry = r->second.next_retry;
-          }
-      } else {
-        as.state = AttachState::Failed;
-        as.error = obs ? "not attached" : "program not loaded";
-      }
-      p.attachments.push_back(std::move(as));
-    }
-    bool pattern_failed = false, pattern_pending = false, any_note = false;
-    for (auto &n : notes) {
-      if (n.program != spec.name) continue;
-      any_note = true;
-      pattern_failed |= n.kind == PatternNote::Failed;
-      pattern_pending |= n.kind == PatternNote::NoMatch;
-      AttachmentStatus as;
-      as.target = n.spec.target_label(spec.type);
-      as.state = n.kind == PatternNote::NoMatch ? AttachState::Pending
-               : n.kind == PatternNote::Gone  ? AttachState::Gone
-                                              : AttachState::Failed;
-      as.error = n.message;
-      if (const NetIfAttach *i = n.spec.netif())
-        as.pattern = n.kind == PatternNote::Gone ? i->interface_pattern : i->interface;
-      p.attachments.push_back(std::move(as));
-    }
-    if (obs) {
-      p.kernel_id = obs->prog_id;
-      p.maps = obs->maps;
-    }
-    if (!obs) p.state = ProgramState::Failed;
-    else if (attached < spec.attach.size() || pattern_failed) p.state = ProgramState::Partial;
-    else if (spec.attach.empty() && pattern_pending) p.state = ProgramState::Pending;
-    else if (spec.attach.empty() && !any_note) p.state = ProgramState::Loaded;  // declares no attach point
-    else p.state = ProgramState::Attached;
-    if (p.state == ProgramState::Failed && p.error.empty()) p.error = "not loaded";
-    // Pins that cannot be read: the planner left the program as it was (its error says why).
-    if (it != after.programs.end() && !it->second.unreadable.empty()) p.state = ProgramState::Kept;
-    degraded |= p.state != ProgramState::Attached && p.state != ProgramState::Pending && p.state != ProgramState::Loaded;
-    progs.emplace(spec.name, std::move(p));
+// The program error of `prog` in `report`, "" for none.
+std::string program_error(const ApplyReport &report, const std::string &prog) {
+  auto it = report.program_errors.find(prog);
+  return it == report.program_errors.end() ? std::string() : it->second;
+}
+
+// The attach error of (`prog`, `key`) in `report`, nullptr for none.
+const Error *attach_error(const ApplyReport &report, const std::string &prog, const std::string &key) {
+  auto it = report.attach_errors.find(prog);
+  if (it == report.attach_errors.end()) return nullptr;
+  auto jt = it->second.find(key);
+  return jt == it->second.end() ? nullptr : &jt->second;
+}
+
+// Attachment status from a record (the program is attached there).
+AttachmentStatus attached_status(const AttachRecord &r) {
+  AttachmentStatus as;
+  as.target = r.target;
+  as.state = AttachState::Attached;
+  as.mechanism = to_string(r.mechanism);
+  as.link_id = r.link_id;
+  as.prog_id = r.prog_id;
+  as.resolved = r.resolved;
+  return as;
+}
+
+// A declared program: its attach points as the kernel has them after the apply, the errors and
+// retries of the report, and the pattern notes (globs, @primary). Sets `degraded` when the
+// program is not as declared.
+ProgramStatus declared_status(const ProgramSpec &spec, const ObservedState &after, const ApplyReport &report,
+                              const std::vector<PatternNote> &notes, bool &degraded) {
+  ProgramStatus p;
+  p.name = spec.name;
+  p.type = to_string(spec.type);
+  p.manifest = spec.manifest;
+  p.metadata = spec.metadata;
+  p.bytecode_sha256 = spec.bytecode_digest;
+  p.error = program_error(report, spec.name);
+  auto it = after.programs.find(spec.name);
+  const ObservedProgram *obs = it != after.programs.end() && it->second.intact ? &it->second : nullptr;
+  // A program observed with another digest is the old one still in place after a failed replace.
+  if (obs && obs->digest != program_digest(spec)) {
+    if (p.error.empty()) p.error = "the running program is an older version";
+    obs = nullptr;
   }
-  for (auto &[name, obs] : after.programs) {
-    if (progs.contains(name)) continue;
-    ProgramStatus p;
-    p.name = name;
-    p.type = obs.type;
-    p.manifest = obs.manifest_path;
-    p.kernel_id = obs.prog_id;
-    p.maps = obs.maps;
-    p.bytecode_sha256 = obs.bytecode_sha256;
-    p.error = error_of(name);
-    bool invalid = desired.unreadable_directory() != nullptr;
-    for (auto &m : desired.manifests)
-      invalid |= m.name == obs.manifest_name && m.state == ManifestState::Invalid;
-    // A map owner whose manifest went stays while programs use its maps (plan()'s kept_for).
-    std::vector<std::string> dependents;
-    for (auto &d : desired.programs)
-      if (d.map_owner == name) dependents.push_back(d.name);
-    for (auto &[dn, d] : after.programs)
-      if (d.map_owner == name && std::find(dependents.begin(), dependents.end(), dn) == dependents.end())
-        dependents.push_back(dn);
-    std::sort(dependents.begin(), dependents.end());
-    const bool owner_kept = !invalid && !dependents.empty() && p.error.empty();
-    p.state = (invalid || owner_kept) && p.error.empty() ? ProgramState::Kept : ProgramState::Failed;
-    if (owner_kept) p.error = fmt::format("kept: maps used by {}", fmt::join(dependents, ", "));
-    if (!obs.unreadable.empty()) p.state = ProgramState::Kept;  // not removed while its pins cannot be read
-    if (p.state == ProgramState::Failed && p.error.empty()) p.error = "no manifest declares it, and removing it failed";
-    for (auto &[key, r] : obs.attachments)
-    {
-      AttachmentStatus as;
-      as.target = r.target;
-      as.state = AttachState::Attached;
-      as.mechanism = to_string(r.mechanism);
-      as.link_id = r.link_id;
-      as.prog_id = r.prog_id;
-      as.resolved = r.resolved;
-      p.attachments.push_back(std::move(as));
+  size_t attached = 0;
+  for (auto &a : spec.attach) {
+    const std::string key = attach_key(spec.type, a);
+    AttachmentStatus as;
+    if (obs && obs->attachments.contains(key)) {
+      as = attached_status(obs->attachments.at(key));
+      ++attached;
+    } else if (const Error *e = attach_error(report, spec.name, key)) {
+      // A missing interface is expected on a fleet: it is attached when it appears.
+      as.state = e->kind() == ErrorKind::Missing ? AttachState::Pending : AttachState::Failed;
+      as.error = e->message;
+      as.error_kind = e->kind();
+      if (auto rt = report.retries.find(spec.name); rt != report.retries.end())
+        if (auto r = rt->second.find(key); r != rt->second.end()) {
+          as.failures = r->second.failures;
+          as.next_retry = r->second.next_retry;
+        }
+    } else {
+      as.state = AttachState::Failed;
+      as.error = obs ? "not attached" : "program not loaded";
     }
-    degraded |= !owner_kept;  // kept for its dependents: as asked, not a degradation
-    progs.emplace(name, std::move(p));
+    as.target = a.target_label(spec.type);  // as declared (the record's label is the same)
+    if (const NetIfAttach *n = a.netif()) as.pattern = n->interface_pattern;
+    as.metadata = a.metadata;
+    p.attachments.push_back(std::move(as));
   }
-  // Per map: its shared pin and the programs of ours that use it (one map id).
+  bool pattern_failed = false, pattern_pending = false, any_note = false;
+  for (auto &n : notes) {
+    if (n.program != spec.name) continue;
+    any_note = true;
+    pattern_failed |= n.kind == PatternNote::Failed;
+    pattern_pending |= n.kind == PatternNote::NoMatch;
+    AttachmentStatus as;
+    as.target = n.spec.target_label(spec.type);
+    as.state = n.kind == PatternNote::NoMatch ? AttachState::Pending
+             : n.kind == PatternNote::Gone  ? AttachState::Gone
+                                            : AttachState::Failed;
+    as.error = n.message;
+    if (const NetIfAttach *i = n.spec.netif())
+      as.pattern = n.kind == PatternNote::Gone ? i->interface_pattern : i->interface;
+    p.attachments.push_back(std::move(as));
+  }
+  if (obs) {
+    p.kernel_id = obs->prog_id;
+    p.maps = obs->maps;
+  }
+  if (!obs) p.state = ProgramState::Failed;
+  else if (attached < spec.attach.size() || pattern_failed) p.state = ProgramState::Partial;
+  else if (spec.attach.empty() && pattern_pending) p.state = ProgramState::Pending;
+  else if (spec.attach.empty() && !any_note) p.state = ProgramState::Loaded;  // declares no attach point
+  else p.state = ProgramState::Attached;
+  if (p.state == ProgramState::Failed && p.error.empty()) p.error = "not loaded";
+  // Pins that cannot be read: the planner left the program as it was (its error says why).
+  if (it != after.programs.end() && !it->second.unreadable.empty()) p.state = ProgramState::Kept;
+  degraded |= p.state != ProgramState::Attached && p.state != ProgramState::Pending && p.state != ProgramState::Loaded;
+  return p;
+}
+
+// A program under the pin root that no manifest declares: kept (its manifest is invalid or
+// unreadable, or it owns maps that declared programs use) or failed (its removal failed). Sets
+// `degraded` unless it is kept for its dependents.
+ProgramStatus undeclared_status(const std::string &name, const ObservedProgram &obs, const DesiredState &desired,
+                                const ObservedState &after, const ApplyReport &report, bool &degraded) {
+  ProgramStatus p;
+  p.name = name;
+  p.type = obs.type;
+  p.manifest = obs.manifest_path;
+  p.kernel_id = obs.prog_id;
+  p.maps = obs.maps;
+  p.bytecode_sha256 = obs.bytecode_sha256;
+  p.error = program_error(report, name);
+  bool invalid = desired.unreadable_directory() != nullptr;
+  for (auto &m : desired.manifests) invalid |= m.name == obs.manifest_name && m.state == ManifestState::Invalid;
+  // A map owner whose manifest went stays while programs use its maps (plan()'s kept_for).
+  std::vector<std::string> dependents;
+  for (auto &d : desired.programs)
+    if (d.map_owner == name) dependents.push_back(d.name);
+  for (auto &[dn, d] : after.programs)
+    if (d.map_owner == name && std::find(dependents.begin(), dependents.end(), dn) == dependents.end())
+      dependents.push_back(dn);
+  std::sort(dependents.begin(), dependents.end());
+  const bool owner_kept = !invalid && !dependents.empty() && p.error.empty();
+  p.state = (invalid || owner_kept) && p.error.empty() ? ProgramState::Kept : ProgramState::Failed;
+  if (owner_kept) p.error = fmt::format("kept: maps used by {}", fmt::join(dependents, ", "));
+  if (!obs.unreadable.empty()) p.state = ProgramState::Kept;  // not removed while its pins cannot be read
+  if (p.state == ProgramState::Failed && p.error.empty()) p.error = "no manifest declares it, and removing it failed";
+  for (auto &[key, r] : obs.attachments) p.attachments.push_back(attached_status(r));
+  degraded |= !owner_kept;  // kept for its dependents: as asked, not a degradation
+  return p;
+}
+
+// Per map of each program: its shared pin and the programs of ours that use it (one map id).
+void add_map_status(std::map<std::string, ProgramStatus> &progs, const ObservedState &after) {
   std::map<uint32_t, std::vector<std::string>> users;
   for (auto &[name, obs] : after.programs)
     for (auto &[_, id] : obs.map_ids)
@@ -207,6 +208,24 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
       p.map_info.push_back(std::move(ms));
     }
   }
+}
+
+}  // namespace
+
+DaemonStatus build_status(uint64_t generation, const DesiredState &desired, const ObservedState &after,
+                          const ApplyReport &report, const std::vector<PatternNote> &notes) {
+  DaemonStatus s;
+  s.generation = generation;
+  bool degraded = false;
+  for (auto &m : desired.manifests) {
+    s.manifests.push_back({m.path, m.state, m.errors});
+    degraded |= m.state == ManifestState::Invalid || m.state == ManifestState::Unreadable;
+  }
+  std::map<std::string, ProgramStatus> progs;
+  for (auto &spec : desired.programs) progs.emplace(spec.name, declared_status(spec, after, report, notes, degraded));
+  for (auto &[name, obs] : after.programs)
+    if (!progs.contains(name)) progs.emplace(name, undeclared_status(name, obs, desired, after, report, degraded));
+  add_map_status(progs, after);
   for (auto &[_, p] : progs) s.programs.push_back(std::move(p));
   s.state = degraded ? DaemonState::Degraded : DaemonState::Idle;
   return s;
