@@ -37,6 +37,15 @@ Attachers::Attachers() {
 
 Attacher &Attachers::attacher_for(Mechanism m) const { return *by_mechanism_[static_cast<size_t>(m)]; }
 
+Result<bool> PinnedLinkAttacher::swap(AttachContext &, const SwapRequest &r) {
+  if (auto s = swap_pinned_link(r.from.dir, r.to.dir, r.key, r.old_fd, r.new_fd); !s) return std::unexpected(s.error());
+  return false;
+}
+
+Result<void> PinnedLinkAttacher::detach(AttachContext &, const ObservedProgram &prog, const AttachRecord &rec) {
+  return detach_pinned_link(PinLayout::link(prog.dir, rec.key));
+}
+
 Result<void> swap_pinned_link(const std::string &from_dir, const std::string &to_dir, const std::string &key,
                               int old_fd, int new_fd) {
   const std::string old_pin = PinLayout::link(from_dir, key), new_pin = PinLayout::link(to_dir, key);

@@ -143,6 +143,15 @@ class Attachers {
   std::array<std::unique_ptr<Attacher>, std::size(kAllMechanisms)> by_mechanism_;
 };
 
+/// The swap and detach of a mechanism whose attachment is one bpf_link pinned at
+/// PinLayout::link(dir, key) that BPF_LINK_UPDATE can repoint (Tcx, Link): swap_pinned_link()
+/// and detach_pinned_link(). The subclass gives mechanism, swaps_in_place, attach and in_place.
+class PinnedLinkAttacher : public Attacher {
+ public:
+  Result<bool> swap(AttachContext &ctx, const SwapRequest &r) override;
+  Result<void> detach(AttachContext &ctx, const ObservedProgram &prog, const AttachRecord &rec) override;
+};
+
 /// Tcx and Link swap: BPF_LINK_UPDATE points the link pinned under `from_dir` at `new_fd` (same
 /// link id, no gap), then the pin moves to `to_dir`; a failed move points the link back at
 /// `old_fd`. Errors: the link cannot be opened or updated; the rename fails.

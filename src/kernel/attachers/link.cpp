@@ -16,7 +16,7 @@ namespace {
 /// links): the same link runs the new program and its pin moves to the new directory. Tracing,
 /// raw tracepoint, netns and netfilter links swap side by side: the new link is made, then the
 /// old one detached.
-class LinkAttacher final : public Attacher {
+class LinkAttacher final : public PinnedLinkAttacher {
  public:
   Mechanism mechanism() const override { return Mechanism::Link; }
   bool swaps_in_place(ProgramType t) const override { return link_updatable(t); }
@@ -32,15 +32,6 @@ class LinkAttacher final : public Attacher {
       default: break;
     }
     return fail("{} programs are not attached through a bpf_link of their own", descriptor(t).name);
-  }
-
-  Result<bool> swap(AttachContext &, const SwapRequest &r) override {
-    if (auto s = swap_pinned_link(r.from.dir, r.to.dir, r.key, r.old_fd, r.new_fd); !s) return std::unexpected(s.error());
-    return false;
-  }
-
-  Result<void> detach(AttachContext &, const ObservedProgram &prog, const AttachRecord &rec) override {
-    return detach_pinned_link(PinLayout::link(prog.dir, rec.key));
   }
 
   Check in_place(AttachContext &, const ObservedProgram &p, const AttachRecord &a, XdpHookCache &, bool) override {

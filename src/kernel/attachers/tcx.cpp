@@ -24,22 +24,13 @@ std::map<uint32_t, TcxPeer> tcx_peers(const HookIndex &index, const Hook &h) {
 
 /// Swaps in place: BPF_LINK_UPDATE points the same link (same id, same place in the hook's
 /// order) at the new program, and the pin moves to the new program's directory.
-class TcxAttacher final : public Attacher {
+class TcxAttacher final : public PinnedLinkAttacher {
  public:
   Mechanism mechanism() const override { return Mechanism::Tcx; }
   bool swaps_in_place(ProgramType) const override { return true; }
 
   Result<AttachRecord> attach(AttachContext &ctx, const AttachRequest &r) override {
     return attach_tcx_ordered(r.prog_fd, r.prog.name, r.a, r.link_pin, tcx_peers(ctx.index(), hook_of(r.spec.type, r.a)));
-  }
-
-  Result<bool> swap(AttachContext &, const SwapRequest &r) override {
-    if (auto s = swap_pinned_link(r.from.dir, r.to.dir, r.key, r.old_fd, r.new_fd); !s) return std::unexpected(s.error());
-    return false;
-  }
-
-  Result<void> detach(AttachContext &, const ObservedProgram &prog, const AttachRecord &rec) override {
-    return detach_pinned_link(PinLayout::link(prog.dir, rec.key));
   }
 
   Check in_place(AttachContext &, const ObservedProgram &p, const AttachRecord &a, XdpHookCache &, bool) override {
