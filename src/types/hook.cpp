@@ -27,6 +27,10 @@ template <class... F>
 struct Overloaded : F... {
   using F::operator()...;
 };
+// Spelled out for clang before 17 (the fuzzers' compiler), which lacks C++20's class template
+// argument deduction for aggregates.
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
 
 }  // namespace
 
