@@ -990,7 +990,7 @@ void Daemon::log_pattern_notes(const std::vector<PatternNote> &notes, const std:
   pattern_notes_ = std::move(now);
   for (auto &n : gone)
     spdlog::info("program {}: attach point '{}' (matched '{}'): {}; reported, not an error", n.program,
-                 n.spec.target_label(n.type), n.spec.netif() ? n.spec.netif()->interface_pattern : "", n.message);
+                 n.spec.target_label(n.type), n.spec.netif_or_none().interface_pattern, n.message);
 }
 
 int Daemon::on_check(sd_event_source *src, uint64_t, void *userdata) {

@@ -24,8 +24,7 @@ namespace {
 // AttachSpec::params (so that records of any version read alike): the keys of the attach
 // point's family hold its values, the others the defaults they always had.
 json spec_to_json(const AttachSpec &a) {
-  const NetIfAttach none;
-  const NetIfAttach &n = a.netif() ? *a.netif() : none;
+  const NetIfAttach &n = a.netif_or_none();
   const auto *x = a.get_if<XdpAttach>();
   const auto *tc = a.get_if<TcAttach>();
   const auto *tp = a.get_if<TracepointAttach>();

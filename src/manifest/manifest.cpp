@@ -85,6 +85,12 @@ const NetIfAttach *AttachSpec::netif() const {
 
 NetIfAttach *AttachSpec::netif() { return const_cast<NetIfAttach *>(std::as_const(*this).netif()); }
 
+const NetIfAttach &AttachSpec::netif_or_none() const {
+  static const NetIfAttach kNone;
+  const NetIfAttach *n = netif();
+  return n ? *n : kNone;
+}
+
 const std::string &AttachSpec::netns() const {
   static const std::string kNone;
   if (const auto *n = netif()) return n->netns;

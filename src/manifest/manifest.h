@@ -197,6 +197,9 @@ struct AttachSpec {
   /// The interface part of an xdp or tc attach point; null for every other family.
   const NetIfAttach *netif() const;
   NetIfAttach *netif();
+  /// netif(), or for every other family an empty NetIfAttach (no interface, no pattern, the
+  /// daemon's netns): for code that reads interface fields of attach points of any type.
+  const NetIfAttach &netif_or_none() const;
   /// The network namespace file the attach point names (xdp, tc, sk_lookup, netfilter); empty
   /// for the daemon's namespace and for families without one.
   const std::string &netns() const;

@@ -14,18 +14,10 @@ namespace {
 
 std::string in_netns(const std::string &netns) { return netns.empty() ? "" : fmt::format(" in netns {}", netns); }
 
-// The interface parameters of an attach point of a network type (its descriptor made XdpAttach
-// or TcAttach); for any other family an empty one, which names no interface and no pattern.
-const NetIfAttach &netif_of(const AttachSpec &a) {
-  static const NetIfAttach kNone;
-  const NetIfAttach *n = a.netif();
-  return n ? *n : kNone;
-}
-
 // Identifies a pattern attach point of a program: given the pattern itself, or a concrete
 // attach point made from it.
 std::string pattern_id(const std::string &program, ProgramType type, const AttachSpec &a) {
-  if (netif_of(a).interface_pattern.empty()) return program + '\n' + a.canonical(type);
+  if (a.netif_or_none().interface_pattern.empty()) return program + '\n' + a.canonical(type);
   AttachSpec p = a;
   NetIfAttach &n = *p.netif();
   n.interface = std::move(n.interface_pattern);
@@ -38,7 +30,7 @@ bool has_interface(const NetnsInterfaces &ns, const std::string &name) {
 }
 
 std::string gone_message(const AttachSpec &spec, const InterfaceInventory &inventory) {
-  const NetIfAttach &a = netif_of(spec);
+  const NetIfAttach &a = spec.netif_or_none();
   auto it = inventory.find(a.netns);
   if (it != inventory.end() && !it->second.error.empty())
     return fmt::format("interface {} went away: {}", a.interface, it->second.error);
@@ -65,7 +57,7 @@ std::set<std::string> pattern_netns(const DesiredState &desired, bool primary_on
   for (auto &p : desired.programs) {
     if (!is_network_type(p.type)) continue;
     for (auto &a : p.attach) {
-      const NetIfAttach &n = netif_of(a);
+      const NetIfAttach &n = a.netif_or_none();
       const auto sel = interface_selector(n.interface);
       if (sel == InterfaceSelector::Primary || (!primary_only && sel == InterfaceSelector::Glob)) out.insert(n.netns);
     }
@@ -77,16 +69,17 @@ std::vector<PatternNote> expand_interfaces(DesiredState &desired, const Interfac
   std::vector<PatternNote> notes;
   for (auto &p : desired.programs) {
     if (!is_network_type(p.type)) continue;
-    if (std::none_of(p.attach.begin(), p.attach.end(), [](auto &a) { return is_interface_pattern(netif_of(a).interface); }))
+    if (std::none_of(p.attach.begin(), p.attach.end(),
+                     [](auto &a) { return is_interface_pattern(a.netif_or_none().interface); }))
       continue;
     // Literal names claim their hooks first: "eth0" and "eth*" with the same settings are one
     // attachment, reported as the literal one.
     std::set<std::string> keys;
     for (auto &a : p.attach)
-      if (!is_interface_pattern(netif_of(a).interface)) keys.insert(attach_key(p.type, a));
+      if (!is_interface_pattern(a.netif_or_none().interface)) keys.insert(attach_key(p.type, a));
     std::vector<AttachSpec> out;
     for (auto &spec : p.attach) {
-      const NetIfAttach &a = netif_of(spec);
+      const NetIfAttach &a = spec.netif_or_none();
       const auto sel = interface_selector(a.interface);
       if (sel == InterfaceSelector::Name) {
         out.push_back(spec);
@@ -139,7 +132,7 @@ std::vector<PatternNote> VanishedInterfaces::update(const DesiredState &expanded
     for (auto &a : p.attach) {
       const std::string key = attach_key(p.type, a);
       wanted.emplace(p.name, key);
-      if (netif_of(a).interface_pattern.empty()) continue;
+      if (a.netif_or_none().interface_pattern.empty()) continue;
       const std::string id = pattern_id(p.name, p.type, a);
       auto &produced = now[id];
       produced.program = p.name;
