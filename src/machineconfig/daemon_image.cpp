@@ -203,10 +203,14 @@ Result<std::pair<std::vector<NodeFile>, std::vector<NodeUnit>>> daemon_image_par
   if (section == std::string::npos) return fail("the daemon unit has no [Unit] section");
   size_t insert = section + std::string_view("[Unit]\n").size();
   if (unit.compare(insert, 12, "Description=") == 0) insert = unit.find('\n', insert) + 1;
+  // Wants= + PartOf= rather than Requires= (systemd.unit(5)): a restart of the fetch unit (a new
+  // digest) restarts the daemon either way, but a fetch that fails (a digest the registry lacks)
+  // must not stop a daemon that runs a good binary; Requires= would fail its start job.
   unit.insert(insert, fmt::format("# The binary is installed from {} by {} (rendered by\n"
-                                  "# `bpfman-reconciler machineconfig --daemon-image`); restarting that unit restarts "
-                                  "this one.\nRequires={}\nAfter={}\n",
-                                  ref.name, kFetchUnitName, kFetchUnitName, kFetchUnitName));
+                                  "# `bpfman-reconciler machineconfig --daemon-image`). Restarting that unit restarts "
+                                  "this one\n# (PartOf=); a fetch that fails leaves this one running the binary it "
+                                  "has (Wants=, not Requires=).\nWants={}\nPartOf={}\nAfter={}\n",
+                                  ref.name, kFetchUnitName, kFetchUnitName, kFetchUnitName, kFetchUnitName));
   std::vector<NodeFile> files = {
       {kNodeFetchScript, std::string(kFetchScript), 0755},
       {"/etc/dbus-1/system.d/io.bpfman.Reconciler1.conf", std::string(dbus_policy), 0644},

@@ -47,7 +47,8 @@ Result<DigestReference> parse_digest_reference(std::string_view text);
 /// - units: kFetchUnitName (oneshot, After=/Wants=network-online.target, the image in its
 ///   ExecStart=, so that a new digest changes this unit only) and bpfman-reconciler.service made
 ///   from `daemon_unit` (units/bpfman-reconciler.service) with ExecStart= on kNodeBinary and
-///   Requires=/After= on the fetch unit.
+///   Wants=/PartOf=/After= on the fetch unit (systemd.unit(5): a restart of the fetch unit
+///   restarts the daemon; a failed fetch does not stop it, as Requires= would).
 /// Errors: `daemon_unit` has no [Unit] section or no "ExecStart=/usr/bin/bpfman-reconciler " line.
 Result<std::pair<std::vector<NodeFile>, std::vector<NodeUnit>>> daemon_image_parts(const DigestReference &ref,
                                                                                   std::string_view daemon_unit,

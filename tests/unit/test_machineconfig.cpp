@@ -23,6 +23,7 @@ namespace fs = std::filesystem;
 using testing_util::TempDir;
 using testing_util::write_file;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 const std::string kData = std::string(TEST_DATA_DIR) + "/machineconfig";
 const std::string kExamples = std::string(SOURCE_DIR) + "/examples/programs.d";
@@ -330,7 +331,7 @@ RenderedImage render_image(const std::string &image) {
   return out;
 }
 
-TEST(DaemonImage, FetchUnitPullsThatDigestAndTheDaemonRequiresIt) {
+TEST(DaemonImage, FetchUnitPullsThatDigestAndTheDaemonFollowsIt) {
   const RenderedImage r = render_image(kExampleImage);
   ASSERT_EQ(r.units.size(), 2u);
   const std::string &fetch = r.units.at(kFetchUnitName);
@@ -339,10 +340,13 @@ TEST(DaemonImage, FetchUnitPullsThatDigestAndTheDaemonRequiresIt) {
   EXPECT_THAT(fetch, HasSubstr("\nExecStart=" + std::string(kNodeFetchScript) + " " + kExampleImage + "\n"));
   EXPECT_THAT(fetch, HasSubstr("\nWantedBy=multi-user.target\n"));
 
-  // The daemon unit is units/'s, with the binary in /usr/local/bin and the fetch unit required.
+  // The daemon unit is units/'s, with the binary in /usr/local/bin, restarted with the fetch unit
+  // (PartOf=) but not stopped by a failed fetch (Wants=, not Requires=).
   std::string daemon = r.units.at("bpfman-reconciler.service");
   EXPECT_THAT(daemon, HasSubstr("\nExecStart=/usr/local/bin/bpfman-reconciler daemon\n"));
-  const std::string deps = std::string("\nRequires=") + kFetchUnitName + "\nAfter=" + kFetchUnitName + "\n";
+  const std::string deps = std::string("\nWants=") + kFetchUnitName + "\nPartOf=" + kFetchUnitName + "\nAfter=" +
+                           kFetchUnitName + "\n";
+  EXPECT_THAT(daemon, Not(HasSubstr("\nRequires=")));
   ASSERT_THAT(daemon, HasSubstr(deps));
   EXPECT_LT(daemon.find(deps), daemon.find("[Service]")) << "in the [Unit] section";
   // Nothing else differs from units/.
