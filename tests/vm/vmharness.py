@@ -461,6 +461,68 @@ def mask_units(seed, units=NOISY_UNITS):
         os.symlink("/dev/null", p)
 
 
+
+def parse_report(out):
+    """The guest checker's report in serial output `out` (tests/vm/guest/vmcheck.py's format):
+    (report lines, passed check names, {failed check: detail}, VMTEST DONE seen)."""
+    lines = [l.strip("\r") for l in out.splitlines()]
+    report = [l[l.index("VMTEST"):] for l in lines if "VMTEST" in l]
+    passed, failed = set(), {}
+    for l in report:
+        parts = l.split(" ", 2)
+        if len(parts) >= 3 and parts[1] == "PASS":
+            passed.add(parts[2].strip())
+        elif len(parts) >= 3 and parts[1] == "FAIL":
+            name, _, detail = parts[2].partition(":")
+            failed[name] = detail.strip()
+    done = any(l.startswith("VMTEST DONE") for l in report)
+    return report, passed, failed, done
+
+
+def boot_and_check(name, seed, expected, work, kernel=None, cache_dir=None, timeout=420, mem=1024,
+                   verbose=False, t_start=None, t_prep=0.0):
+    """Boot `seed` in systemd mode, echo the checker's report, and judge it: True only when every
+    check in `expected` passed, none failed, VMTEST DONE was seen and the boot did not time out.
+    On failure prints why, the guest kernel's first trouble report and the serial log's tail
+    (the whole log is work/serial.log). Prints the timings (`t_start`: time.monotonic() when the
+    test started; `t_prep`: seconds spent preparing the seed). Raises VMError (a skip)."""
+    log = os.path.join(work, "serial.log")
+    kver, _, _ = find_kernel(kernel)
+    out, elapsed, timed_out, marks = boot("systemd", seed=seed, kernel=kernel, cache_dir=cache_dir,
+                                          timeout=timeout, log_path=log, mem=mem,
+                                          done_marker="VMTEST DONE", echo=verbose)
+    report, passed, failed, done = parse_report(out)
+    for l in report:
+        print(l)
+    lines = [l.strip("\r") for l in out.splitlines()]
+    for l in lines:
+        if l.startswith("journal: "):
+            print(l)
+    missing = [c for c in expected if c not in passed and c not in failed]
+    total = time.monotonic() - (t_start if t_start is not None else time.monotonic())
+    boot_s = marks.get("VMTEST INFO")
+    print("timings: prepare %.1f s, qemu start -> initramfs root ready %.1f s, -> check unit running "
+          "(multi-user reached) %s s, qemu total %.1f s, whole test %.1f s (kernel %s, TCG, 2 vCPU)"
+          % (t_prep, marks.get("VMTEST INIT", -1), "%.1f" % boot_s if boot_s else "?", elapsed, total, kver))
+    ok = done and not failed and not missing and not timed_out
+    if not ok:
+        if timed_out:
+            print("FAIL: timed out after %.0f s" % timeout)
+        if "WEDGED" in marks:
+            print("FAIL: the guest kernel wedged (%s)" % marks["WEDGED"])
+        trouble = kernel_trouble(out)
+        if trouble:
+            print("---- the guest kernel's first trouble report ----")
+            print(trouble)
+        if not done:
+            print("FAIL: VMTEST DONE not seen")
+        if missing:
+            print("FAIL: checks not reported: %s" % ", ".join(missing))
+        print("---- serial log tail (%s) ----" % log)
+        print("\n".join(lines[-80:]))
+    print("%s: %s (%d passed, %d failed)" % (name, "PASS" if ok else "FAIL", len(passed), len(failed)))
+    return ok
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("mode", choices=["run", "boot"])
