@@ -33,12 +33,11 @@ struct DigestReference {
   std::string str() const { return name + "@" + digest; }
 };
 
-/// Parses `text` as NAME@sha256:HEX with NAME in the distribution reference grammar (path
-/// components of [a-z0-9] separated by '.', '_', '__' or '-'s, joined by '/'; the first may be
-/// a registry host with a port). Errors, each saying what to give instead: no "@sha256:" (a tag
-/// can move under a pool, and the node's mirror sets only serve digest references), a tag next
-/// to the digest (which one would be pulled is tool-dependent), a digest that is not 64
-/// lower-case hex digits, or a malformed name.
+/// Parses `text` as NAME@sha256:HEX: parse_image_reference() (src/image/reference.h, the
+/// distribution reference grammar and its errors) with the digest required. Errors, each saying
+/// what to give instead: no "@sha256:" (a tag can move under a pool, and the node's mirror sets
+/// only serve digest references), and parse_image_reference()'s: a tag next to the digest, a
+/// digest that is not 64 lower-case hex digits, a malformed name.
 Result<DigestReference> parse_digest_reference(std::string_view text);
 
 /// The files and units a pool needs to run the daemon from image `ref`:
