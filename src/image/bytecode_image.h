@@ -28,6 +28,7 @@ std::string_view node_architecture();
 
 /// How the layer held the object (bpfman's Go extractor takes all four).
 enum class LayerForm { TarGzip, Tar, GzipElf, Elf };
+/// "tar+gzip", "tar", "gzip'd ELF", "ELF": for messages and status.
 std::string_view to_string(LayerForm f);
 
 /// What read_bytecode_image() is told.

@@ -65,11 +65,12 @@ struct WriterDeleter {
   void operator()(archive *a) const { (void)archive_write_free(a); }
 };
 
-// A tar (pax) of regular files, gzip'd when `gzip`; made with libarchive.
-std::string make_tar(const std::vector<std::pair<std::string, std::string>> &files, bool gzip) {
+// `files` written with libarchive: as a tar (pax) of regular files, or (`raw`) the one file's
+// bytes alone; gzip'd when `gzip`.
+std::string make_archive(const std::vector<std::pair<std::string, std::string>> &files, bool gzip, bool raw) {
   std::string out;
   std::unique_ptr<archive, WriterDeleter> a(archive_write_new());
-  EXPECT_EQ(archive_write_set_format_pax_restricted(a.get()), ARCHIVE_OK);
+  EXPECT_EQ(raw ? archive_write_set_format_raw(a.get()) : archive_write_set_format_pax_restricted(a.get()), ARCHIVE_OK);
   if (gzip) {
     EXPECT_EQ(archive_write_add_filter_gzip(a.get()), ARCHIVE_OK);
   }
@@ -88,23 +89,11 @@ std::string make_tar(const std::vector<std::pair<std::string, std::string>> &fil
   return out;
 }
 
-// `data` gzip'd (no tar): libarchive's raw format with the gzip filter.
-std::string make_gzip(const std::string &data) {
-  std::string out;
-  std::unique_ptr<archive, WriterDeleter> a(archive_write_new());
-  EXPECT_EQ(archive_write_set_format_raw(a.get()), ARCHIVE_OK);
-  EXPECT_EQ(archive_write_add_filter_gzip(a.get()), ARCHIVE_OK);
-  EXPECT_EQ(archive_write_open(a.get(), &out, nullptr, append_cb, nullptr), ARCHIVE_OK);
-  archive_entry *e = archive_entry_new();
-  archive_entry_set_pathname(e, "data");
-  archive_entry_set_filetype(e, AE_IFREG);
-  archive_entry_set_size(e, static_cast<la_int64_t>(data.size()));
-  EXPECT_EQ(archive_write_header(a.get(), e), ARCHIVE_OK);
-  EXPECT_EQ(archive_write_data(a.get(), data.data(), data.size()), static_cast<la_ssize_t>(data.size()));
-  archive_entry_free(e);
-  EXPECT_EQ(archive_write_close(a.get()), ARCHIVE_OK);
-  return out;
+std::string make_tar(const std::vector<std::pair<std::string, std::string>> &files, bool gzip) {
+  return make_archive(files, gzip, /*raw=*/false);
 }
+// `data` gzip'd (no tar).
+std::string make_gzip(const std::string &data) { return make_archive({{"data", data}}, /*gzip=*/true, /*raw=*/true); }
 
 json programs_labels(const json &programs, const json &maps = json::object()) {
   return {{"io.ebpf.programs", programs.dump()}, {"io.ebpf.maps", maps.dump()}};
