@@ -521,13 +521,55 @@ Target target_for(const Lab& lab, Kind k, const std::string& name, int i) {
 
 const std::vector<std::string> kBenchProgNames = {"tracepoint_count", "xdp_count", "tc_count"};
 
-/// Waits until the kernel holds no more benchmark programs (by kernel name) than `baseline` (what
-/// was loaded before the phase: other tools' or a test's leftovers), at most 30 s. Unpinning
-/// returns before the kernel tears the links down (a link's release is deferred), and a run that
-/// starts meanwhile would pay for the last one's teardown. Returns the wait in ms.
-double wait_released(std::size_t baseline) {
+/// The kernel's perf events allocated now (`perf_event` active objects in /proc/slabinfo);
+/// nullopt when that cache is not listed (older kernels, or no slabinfo).
+std::optional<long> perf_events_allocated() {
+  std::ifstream in("/proc/slabinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string name;
+    long active = 0;
+    if (ls >> name >> active && name == "perf_event") return active;
+  }
+  return std::nullopt;
+}
+
+/// What the kernel held before a phase: benchmark programs (by kernel name) and perf events.
+struct KernelBaseline {
+  std::size_t progs = 0;
+  std::optional<long> perf_events;
+};
+
+KernelBaseline kernel_baseline() { return {kernel_progs_named(kBenchProgNames).size(), perf_events_allocated()}; }
+
+/// Waits until the kernel holds no more benchmark programs than `base` (what was loaded before
+/// the phase: other tools' or a test's leftovers), at most 30 s, and then until its perf
+/// events are back to `base` too, at most 60 s. Unpinning returns before the kernel tears the
+/// links down (a link's release is deferred), and a run that starts meanwhile would pay for the
+/// last one's teardown. The programs alone do not say when that is over: a perf link's program
+/// is put first, its perf event later (bpf_perf_link_release -> fput -> delayed_fput ->
+/// perf_trace_destroy), and on 6.18 each tracepoint event's destruction holds event_mutex, which
+/// every perf_event_open() of a tracepoint takes, across an RCU tasks-trace grace period
+/// (perf_trace_event_unreg): 500 of them take ~20 s here, and a bulk run started earlier waited
+/// for them. The wait on perf events also ends when their count has not dropped for 2 s (some
+/// other tool's events). Returns the wait in ms.
+double wait_released(const KernelBaseline& base) {
   const auto t0 = Clock::now();
-  (void)wait_until([&] { return kernel_progs_named(kBenchProgNames).size() <= baseline; }, 30s, 20ms);
+  (void)wait_until([&] { return kernel_progs_named(kBenchProgNames).size() <= base.progs; }, 30s, 20ms);
+  if (base.perf_events) {
+    auto last = perf_events_allocated();
+    auto last_drop = Clock::now();
+    (void)wait_until([&] {
+      const auto now = perf_events_allocated();
+      if (!now || *now <= *base.perf_events) return true;
+      if (*now < *last) {
+        last = now;
+        last_drop = Clock::now();
+      }
+      return Clock::now() - last_drop > 2s;
+    }, 60s, 20ms);
+  }
   return ms_between(t0, Clock::now());
 }
 
@@ -629,7 +671,15 @@ void apply_latency(Lab& lab, const Mode& mode, Results& res) {
 void bulk_apply(Lab& lab, const Mode& mode, Results& res) {
   auto obs = lab.observer();
   lab.reset();
-  const std::size_t baseline = kernel_progs_named(kBenchProgNames).size();
+  KernelBaseline baseline = kernel_baseline();
+  if (baseline.perf_events) {
+    // A teardown still under way (an earlier phase's, or a run before this one) must not count
+    // as what the kernel holds: wait until the count stops dropping first.
+    KernelBaseline quiet = baseline;
+    quiet.perf_events = 0;
+    (void)wait_released(quiet);
+    baseline.perf_events = perf_events_allocated();
+  }
   for (Kind k : {Kind::Tracepoint, Kind::Xdp, Kind::Tcx}) {
     if (!mode.bulk_kinds.empty() && !mode.bulk_kinds.count(kind_name(k))) {
       res.fail_open(std::string("bulk.") + kind_name(k) + ".", "not run (--bulk-kind)");
@@ -662,6 +712,10 @@ void bulk_apply(Lab& lab, const Mode& mode, Results& res) {
     // Growth: t ~ N^e between the smallest and the largest N (e = 1: linear).
     const int lo = mode.bulk_n.front(), hi = mode.bulk_n.back();
     const std::string gid = std::string("bulk.") + kind_name(k) + ".growth";
+    if (lo == hi) {
+      res.fail_open(gid, "one N (--bulk-n)");
+      continue;
+    }
     const auto tl = res.median(std::string("bulk.") + kind_name(k) + "." + std::to_string(lo) + ".daemon");
     const auto th = res.median(std::string("bulk.") + kind_name(k) + "." + std::to_string(hi) + ".daemon");
     res.add(gid, std::log(*th / *tl) / std::log(static_cast<double>(hi) / lo));
@@ -1016,7 +1070,7 @@ void declare(Results& res, const Mode& mode) {
       res.expect(id + ".daemon", std::to_string(n) + " " + k + " programs: empty -> all attached", "ms");
       res.expect(id + ".floor", std::to_string(n) + " " + k + " programs: floor", "ms");
       res.expect(id + ".ratio", std::to_string(n) + " " + k + " programs: daemon / floor", "x");
-      res.expect(id + ".settle", std::to_string(n) + " " + k + " programs: wait for the kernel to free the last run's programs (not timed in either)", "ms");
+      res.expect(id + ".settle", std::to_string(n) + " " + k + " programs: wait for the kernel to free the last run's programs and perf events (not timed in either)", "ms");
     }
     res.expect(std::string("bulk.") + k + ".growth", std::string(k) + ": exponent e of t ~ N^e (1 = linear)", "exp");
   }
@@ -1054,6 +1108,7 @@ int main(int argc, char** argv) {
   std::set<std::string> only;  // phases to run (apply, bulk, fleet); empty: all
   std::set<std::string> bulk_kinds;
   int bulk_runs = 0;
+  std::set<int> bulk_n;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--short") mode = short_mode();
@@ -1064,15 +1119,17 @@ int main(int argc, char** argv) {
     else if (a == "--bulk-kind" && i + 1 < argc && std::set<std::string>{"tracepoint", "xdp", "tcx"}.count(argv[i + 1]))
       bulk_kinds.insert(argv[++i]);
     else if (a == "--bulk-runs" && i + 1 < argc) bulk_runs = std::max(1, std::atoi(argv[++i]));
+    else if (a == "--bulk-n" && i + 1 < argc && std::atoi(argv[i + 1]) > 0) bulk_n.insert(std::atoi(argv[++i]));
     else {
       std::fprintf(stderr, "usage: bpfman-bench [--short] [--phase apply|bulk|fleet|responsive]... [--bulk-kind "
-                           "tracepoint|xdp|tcx]... [--bulk-runs N] [--noop-runs N] [--output FILE]\n");
+                           "tracepoint|xdp|tcx]... [--bulk-runs N] [--bulk-n N]... [--noop-runs N] [--output FILE]\n");
       return 2;
     }
   }
   // After the loop: --short sets the whole mode, whatever its position.
   mode.bulk_kinds = bulk_kinds;
   if (bulk_runs) mode.bulk_runs = bulk_runs;
+  if (!bulk_n.empty()) mode.bulk_n.assign(bulk_n.begin(), bulk_n.end());
   it::setup_process_environment();
   if (!it::skip_reason().empty()) {
     std::fprintf(stderr, "bpfman-bench: cannot run here: %s\n", it::skip_reason().c_str());
