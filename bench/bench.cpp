@@ -545,30 +545,40 @@ KernelBaseline kernel_baseline() { return {kernel_progs_named(kBenchProgNames).s
 
 /// Waits until the kernel holds no more benchmark programs than `base` (what was loaded before
 /// the phase: other tools' or a test's leftovers), at most 30 s, and then until its perf
-/// events are back to `base` too, at most 60 s. Unpinning returns before the kernel tears the
+/// events are back to `base` too. Unpinning returns before the kernel tears the
 /// links down (a link's release is deferred), and a run that starts meanwhile would pay for the
 /// last one's teardown. The programs alone do not say when that is over: a perf link's program
 /// is put first, its perf event later (bpf_perf_link_release -> fput -> delayed_fput ->
 /// perf_trace_destroy), and on 6.18 each tracepoint event's destruction holds event_mutex, which
 /// every perf_event_open() of a tracepoint takes, across an RCU tasks-trace grace period
 /// (perf_trace_event_unreg): 500 of them take ~20 s here, and a bulk run started earlier waited
-/// for them. The wait on perf events also ends when their count has not dropped for 2 s (some
-/// other tool's events). Returns the wait in ms.
+/// for them. The wait on perf events also ends when their count has not dropped for 10 s (some
+/// other tool's events; said on stderr), at most 90 s. Returns the wait in ms.
+/// Waits until the kernel's perf events are at most `target`, or their count has not dropped
+/// for `quiet`, at most 90 s.
+void wait_perf_events(long target, std::chrono::milliseconds quiet) {
+  auto last = perf_events_allocated();
+  if (!last) return;
+  auto last_drop = Clock::now();
+  (void)wait_until([&] {
+    const auto now = perf_events_allocated();
+    if (!now || *now <= target) return true;
+    if (*now < *last) {
+      last = now;
+      last_drop = Clock::now();
+    }
+    return Clock::now() - last_drop > quiet;
+  }, 90s, 20ms);
+}
+
 double wait_released(const KernelBaseline& base) {
   const auto t0 = Clock::now();
   (void)wait_until([&] { return kernel_progs_named(kBenchProgNames).size() <= base.progs; }, 30s, 20ms);
   if (base.perf_events) {
-    auto last = perf_events_allocated();
-    auto last_drop = Clock::now();
-    (void)wait_until([&] {
-      const auto now = perf_events_allocated();
-      if (!now || *now <= *base.perf_events) return true;
-      if (*now < *last) {
-        last = now;
-        last_drop = Clock::now();
-      }
-      return Clock::now() - last_drop > 2s;
-    }, 60s, 20ms);
+    wait_perf_events(*base.perf_events, 10s);
+    const auto left = perf_events_allocated();
+    if (left && *left > *base.perf_events)
+      std::fprintf(stderr, "[bench] settle: %ld perf events allocated, %ld before the phase\n", *left, *base.perf_events);
   }
   return ms_between(t0, Clock::now());
 }
@@ -675,9 +685,7 @@ void bulk_apply(Lab& lab, const Mode& mode, Results& res) {
   if (baseline.perf_events) {
     // A teardown still under way (an earlier phase's, or a run before this one) must not count
     // as what the kernel holds: wait until the count stops dropping first.
-    KernelBaseline quiet = baseline;
-    quiet.perf_events = 0;
-    (void)wait_released(quiet);
+    wait_perf_events(0, 3s);
     baseline.perf_events = perf_events_allocated();
   }
   for (Kind k : {Kind::Tracepoint, Kind::Xdp, Kind::Tcx}) {

@@ -6,6 +6,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstring>
@@ -221,10 +222,16 @@ Result<ObservedProgram> load_program(const ProgramSpec &spec, const std::string 
                     .with_message(fmt::format("{} programs are not available on this kernel: {}",
                                               to_string(spec.type), r.error().message))
                     .with_kind(ErrorKind::Unsupported));
-  // A leftover directory (e.g. of a load that was interrupted) would make the pins fail.
-  if (auto r = remove_tree(dir); !r) return std::unexpected(r.error());
-  if (auto r = make_dirs(PinLayout::maps_dir(dir)); !r) return std::unexpected(r.error());
-  if (auto r = make_dirs(PinLayout::links_dir(dir)); !r) return std::unexpected(r.error());
+  // A leftover directory (e.g. of a load that was interrupted) would make the pins fail. The
+  // usual case, a new program, is three mkdir(2)s; anything else (the directory is there, a
+  // parent is missing) goes the long way: remove the tree, make every level.
+  const bool fresh = ::mkdir(dir.c_str(), 0777) == 0 && ::mkdir(PinLayout::maps_dir(dir).c_str(), 0777) == 0 &&
+                     ::mkdir(PinLayout::links_dir(dir).c_str(), 0777) == 0;
+  if (!fresh) {
+    if (auto r = remove_tree(dir); !r) return std::unexpected(r.error());
+    if (auto r = make_dirs(PinLayout::maps_dir(dir)); !r) return std::unexpected(r.error());
+    if (auto r = make_dirs(PinLayout::links_dir(dir)); !r) return std::unexpected(r.error());
+  }
   auto code = bytecode_of(spec, ctx.bytecode);
   if (!code) return std::unexpected(code.error());
   const std::string group_dir = ctx.pins.group_dir(spec.map_group);
