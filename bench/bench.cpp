@@ -543,17 +543,6 @@ struct KernelBaseline {
 
 KernelBaseline kernel_baseline() { return {kernel_progs_named(kBenchProgNames).size(), perf_events_allocated()}; }
 
-/// Waits until the kernel holds no more benchmark programs than `base` (what was loaded before
-/// the phase: other tools' or a test's leftovers), at most 30 s, and then until its perf
-/// events are back to `base` too. Unpinning returns before the kernel tears the
-/// links down (a link's release is deferred), and a run that starts meanwhile would pay for the
-/// last one's teardown. The programs alone do not say when that is over: a perf link's program
-/// is put first, its perf event later (bpf_perf_link_release -> fput -> delayed_fput ->
-/// perf_trace_destroy), and on 6.18 each tracepoint event's destruction holds event_mutex, which
-/// every perf_event_open() of a tracepoint takes, across an RCU tasks-trace grace period
-/// (perf_trace_event_unreg): 500 of them take ~20 s here, and a bulk run started earlier waited
-/// for them. The wait on perf events also ends when their count has not dropped for 10 s (some
-/// other tool's events; said on stderr), at most 90 s. Returns the wait in ms.
 /// Waits until the kernel's perf events are at most `target`, or their count has not dropped
 /// for `quiet`, at most 90 s.
 void wait_perf_events(long target, std::chrono::milliseconds quiet) {
@@ -571,6 +560,17 @@ void wait_perf_events(long target, std::chrono::milliseconds quiet) {
   }, 90s, 20ms);
 }
 
+/// Waits until the kernel holds no more benchmark programs than `base` (what was loaded before
+/// the phase: other tools' or a test's leftovers), at most 30 s, and then until its perf
+/// events are back to `base` too. Unpinning returns before the kernel tears the
+/// links down (a link's release is deferred), and a run that starts meanwhile would pay for the
+/// last one's teardown. The programs alone do not say when that is over: a perf link's program
+/// is put first, its perf event later (bpf_perf_link_release -> fput -> delayed_fput ->
+/// perf_trace_destroy), and on 6.18 each tracepoint event's destruction holds event_mutex, which
+/// every perf_event_open() of a tracepoint takes, across an RCU tasks-trace grace period
+/// (perf_trace_event_unreg): 500 of them take ~20 s here, and a bulk run started earlier waited
+/// for them. The wait on perf events also ends when their count has not dropped for 10 s (some
+/// other tool's events; said on stderr), at most 90 s. Returns the wait in ms.
 double wait_released(const KernelBaseline& base) {
   const auto t0 = Clock::now();
   (void)wait_until([&] { return kernel_progs_named(kBenchProgNames).size() <= base.progs; }, 30s, 20ms);
