@@ -62,8 +62,7 @@ Result<Descriptor> parse_descriptor(const json &j, std::string_view what) {
   // Only sha256 is verified; the hex part names the blob file, so it is checked before use.
   constexpr std::string_view kAlg = "sha256:";
   const std::string_view hex = std::string_view(d.digest).substr(std::min(d.digest.size(), kAlg.size()));
-  if (!d.digest.starts_with(kAlg) || hex.size() != 64 ||
-      !std::all_of(hex.begin(), hex.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }))
+  if (!d.digest.starts_with(kAlg) || !is_sha256_hex(hex))
     return invalid("{}: digest '{}' is not sha256: and 64 lower-case hex digits", what, d.digest);
   d.hex = hex;
   auto size = j.find("size");

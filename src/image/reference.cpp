@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "util/sha256.h"
+
 namespace bpfrec {
 namespace {
 
@@ -78,9 +80,7 @@ Result<ImageReference> parse_image_reference(std::string_view text) {
     if (!digest.starts_with(kAlg))
       return fail("{}: the digest must be sha256:<64 hex digits>, got {}", quoted(text), quoted(digest));
     const std::string_view hex = digest.substr(kAlg.size());
-    if (hex.size() != 64 || !std::all_of(hex.begin(), hex.end(), [](char c) {
-          return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-        }))
+    if (!is_sha256_hex(hex))
       return fail("{}: the digest must be sha256: and 64 lower-case hex digits, got {} characters after sha256:",
                   quoted(text), hex.size());
     ref.digest = digest;

@@ -2,6 +2,7 @@
 #include "manifest/limits.h"
 #include "manifest/toml_reader.h"
 #include "types/type.h"
+#include "util/sha256.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -138,12 +139,6 @@ std::optional<std::vector<uint8_t>> parse_hex_bytes(std::string_view s) {
   return out;
 }
 
-bool is_lower_hex(std::string_view s, size_t len) {
-  return s.size() == len && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
 void parse_attach(Reader &r, const toml::table &t, ProgramType type, AttachSpec &a) {
   a.pos = pos_of(t.source());
   const TypeDescriptor &d = descriptor(type);
@@ -200,7 +195,7 @@ void parse_bytecode(Reader &r, const toml::node &v, const std::string &path, Pro
       p.bytecode_path = bp.lexically_normal().string();
     } else {
       p.sha256_pos = pos_of(bv.source());
-      if (!is_lower_hex(*s, 64)) r.error(bv, "'sha256' must be 64 lower-case hex digits");
+      if (!is_sha256_hex(*s)) r.error(bv, "'sha256' must be 64 lower-case hex digits");
       else p.bytecode_sha256 = *s;
     }
   });
