@@ -137,6 +137,25 @@ Result<std::string> media_type_of(const Descriptor &d, const json &doc, std::str
   return std::string(kOciManifest);
 }
 
+// A manifest or index blob: read and checked against `d`, parsed, with its media type.
+struct Document {
+  json doc;
+  std::string type, what;
+};
+
+Result<Document> read_document(const std::string &dir, const Descriptor &d) {
+  auto text = read_blob(dir, d, "manifest", kMaxImageJsonBytes);
+  if (!text) return fail(text.error());
+  Document out{{}, {}, fmt::format("manifest blob {}", d.digest)};
+  auto doc = parse_json(*text, out.what);
+  if (!doc) return fail(doc.error());
+  auto type = media_type_of(d, *doc, out.what);
+  if (!type) return fail(type.error());
+  out.doc = std::move(*doc);
+  out.type = std::move(*type);
+  return out;
+}
+
 Result<Descriptor> pick_platform(const json &index, std::string_view arch, std::string_view what) {
   auto m = index.find("manifests");
   if (m == index.end() || !m->is_array()) return invalid("{}: no manifests array", what);
@@ -327,30 +346,23 @@ Result<BytecodeImage> read_bytecode_image(const std::string &layout_dir, const R
 
   BytecodeImage out;
   Descriptor desc = candidates.front();
-  auto doc_text = read_blob(layout_dir, desc, "manifest", kMaxImageJsonBytes);
-  if (!doc_text) return fail(doc_text.error());
-  std::string what = fmt::format("manifest blob {}", desc.digest);
-  auto doc = parse_json(*doc_text, what);
-  if (!doc) return fail(doc.error());
-  auto type = media_type_of(desc, *doc, what);
-  if (!type) return fail(type.error());
-  if (is_index(*type)) {
+  auto read = read_document(layout_dir, desc);
+  if (!read) return fail(read.error());
+  if (is_index(read->type)) {
     out.index_digest = desc.digest;
-    auto child = pick_platform(*doc, options.architecture, fmt::format("image index blob {}", desc.digest));
+    auto child = pick_platform(read->doc, options.architecture, fmt::format("image index blob {}", desc.digest));
     if (!child) return fail(child.error());
     desc = std::move(*child);
-    doc_text = read_blob(layout_dir, desc, "manifest", kMaxImageJsonBytes);
-    if (!doc_text) return fail(doc_text.error());
-    what = fmt::format("manifest blob {}", desc.digest);
-    doc = parse_json(*doc_text, what);
-    if (!doc) return fail(doc.error());
-    type = media_type_of(desc, *doc, what);
-    if (!type) return fail(type.error());
-    if (is_index(*type)) return invalid("{}: an image index inside an image index (one level is read)", what);
+    read = read_document(layout_dir, desc);
+    if (!read) return fail(read.error());
+    if (is_index(read->type))
+      return invalid("{}: an image index inside an image index (one level is read)", read->what);
   }
-  if (!is_manifest(*type))
+  const json *doc = &read->doc;
+  const std::string &what = read->what;
+  if (!is_manifest(read->type))
     return invalid("{}: media type '{}' is neither an OCI image manifest ({}) nor a Docker v2 schema 2 manifest ({})",
-                   what, *type, kOciManifest, kDockerManifest);
+                   what, read->type, kOciManifest, kDockerManifest);
   out.manifest_digest = desc.digest;
 
   auto config_it = doc->find("config");
