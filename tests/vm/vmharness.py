@@ -433,14 +433,21 @@ TimeoutStartSec=%(timeout)d
 [Install]
 WantedBy=multi-user.target
 """ % {"name": name, "after": " ".join(after), "wants": ("Wants=" + " ".join(wants)) if wants else "", "exec": exec_start, "timeout": timeout}
+    enable_unit(seed, name + ".service", unit, "multi-user.target")
+
+
+def enable_unit(seed, unit, text, target):
+    """Write unit file `unit` (its text) into the seed's /etc/systemd/system and enable it for
+    `target`, as `systemctl enable` does for WantedBy=`target` (a relative symlink in
+    `target`.wants)."""
     d = os.path.join(seed, "etc/systemd/system")
-    os.makedirs(os.path.join(d, "multi-user.target.wants"), exist_ok=True)
-    with open(os.path.join(d, name + ".service"), "w") as f:
-        f.write(unit)
-    link = os.path.join(d, "multi-user.target.wants", name + ".service")
+    os.makedirs(os.path.join(d, target + ".wants"), exist_ok=True)
+    with open(os.path.join(d, unit), "w") as f:
+        f.write(text)
+    link = os.path.join(d, target + ".wants", unit)
     if os.path.lexists(link):
         os.unlink(link)
-    os.symlink("../" + name + ".service", link)
+    os.symlink("../" + unit, link)
 
 
 # Units of the host's own installation that a throw-away test guest should not start: they only
