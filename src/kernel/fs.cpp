@@ -26,13 +26,6 @@ Result<void> exchange_dirs(const std::string &a, const std::string &b) {
   return {};
 }
 
-Result<void> make_dirs(const std::string &path) {
-  std::error_code ec;
-  std::filesystem::create_directories(path, ec);
-  if (ec) return fail_errno(ec.value(), "mkdir {}", path);
-  return {};
-}
-
 Result<void> remove_tree(const std::string &path) {
   std::error_code ec;
   std::filesystem::remove_all(path, ec);

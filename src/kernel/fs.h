@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "store/atomic_file.h"
 #include "util/result.h"
 
 namespace bpfrec {
@@ -50,8 +51,7 @@ Result<void> ensure_pin_root(const std::string &pin_root);
 /// ids and uprobe events. Errors from mount(2).
 Result<void> ensure_tracefs();
 
-/// mkdir -p with mode 0700 (bpffs honours modes).
-Result<void> make_dirs(const std::string &path);
+// make_dirs() (mkdir -p) is store/atomic_file.h's, included above.
 
 /// Removes `path` and everything below it (unlinking pins releases our reference). ENOENT is
 /// not an error.

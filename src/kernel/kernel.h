@@ -23,9 +23,13 @@ enum class TcMechanism { Auto, Tcx, Tc, Dispatcher };
 /// `Dispatcher` and `Single` force one (Single: one program per interface, no priorities).
 enum class XdpMechanism { Auto, Dispatcher, Single };
 
-/// The real kernel. `pin_root` must be on a bpffs (see ensure_pin_root()).
+class ObjectStore;
+
+/// The real kernel. `pin_root` must be on a bpffs (see ensure_pin_root()). `objects`: the state
+/// directory's object store, where every loaded program's bytes are kept and found again
+/// (store/object_store.h); null: in memory only (the CLI, tests). It must outlive the kernel.
 std::unique_ptr<Kernel> make_libbpf_kernel(const std::string &pin_root, TcMechanism tc = TcMechanism::Auto,
-                                           XdpMechanism xdp = XdpMechanism::Auto);
+                                           XdpMechanism xdp = XdpMechanism::Auto, ObjectStore *objects = nullptr);
 
 /// Routes libbpf's and libxdp's log to spdlog (debug level) and keeps the last lines for error
 /// messages. Call once at start-up.

@@ -43,8 +43,10 @@ class LibbpfKernel final : public Kernel {
   };
 
  public:
-  LibbpfKernel(std::string pin_root, TcMechanism tc, XdpMechanism xdp)
-      : pins_{std::move(pin_root)}, tc_(tc), xdp_(xdp) {}
+  LibbpfKernel(std::string pin_root, TcMechanism tc, XdpMechanism xdp, ObjectStore *objects)
+      : pins_{std::move(pin_root)}, tc_(tc), xdp_(xdp) {
+    bytecode_.set_disk(objects);
+  }
 
   Result<ObservedState> observe() override {
     auto st = observe_shared();
@@ -481,8 +483,9 @@ class LibbpfKernel final : public Kernel {
 
 }  // namespace
 
-std::unique_ptr<Kernel> make_libbpf_kernel(const std::string &pin_root, TcMechanism tc, XdpMechanism xdp) {
-  return std::make_unique<LibbpfKernel>(pin_root, tc, xdp);
+std::unique_ptr<Kernel> make_libbpf_kernel(const std::string &pin_root, TcMechanism tc, XdpMechanism xdp,
+                                           ObjectStore *objects) {
+  return std::make_unique<LibbpfKernel>(pin_root, tc, xdp, objects);
 }
 
 }  // namespace bpfrec

@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
 
 #include "kernel/attach.h"
 #include "kernel/attach_tracing.h"
@@ -302,8 +303,12 @@ Result<ObservedProgram> load_program(const ProgramSpec &spec, const std::string 
     uint32_t len = sizeof info;
     if (bpf_obj_get_info_by_fd(bpf_map__fd(m), &info, &len) == 0) out.map_ids[pin_name] = info.id;
   }
+  // The bytes go to the store before the record that names their digest: a crash between the
+  // two leaves an object no record needs (collected later), never a record without its bytes.
+  // A store that cannot be written (full, read-only) is logged; the bytes stay in memory.
+  if (auto r = ctx.bytecode.put(*code); !r)
+    spdlog::warn("{}: keeping bytecode {} in the state directory failed: {}", spec.name, code->digest, r.error().message);
   if (auto r = ctx.write(out); !r) return std::unexpected(r.error());
-  ctx.bytecode.put(*code);
   return out;
 }
 

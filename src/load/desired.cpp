@@ -18,7 +18,10 @@
 #include "manifest/object_info.h"
 #include "manifest/validate.h"
 #include "util/sha256.h"
+#include "image/labels.h"
 #include "load/files.h"
+#include "store/image_store.h"
+#include "store/object_store.h"
 #include "util/unique_fd.h"
 
 namespace bpfrec {
@@ -132,9 +135,44 @@ ObjectCacheEntry read_object(const std::string &path, DesiredCache *cache, std::
   return e;
 }
 
+// Image bytecode: points `p` at its object's copy in the store, or says why it cannot be
+// loaded yet (a WaitingProgram) or at all (a Diagnostic). Returns whether `p` can be read on.
+bool resolve_image(ProgramSpec &p, const ImageSources *sources, ManifestEntry &m, DesiredState &d) {
+  WaitingProgram w{p.name, p.manifest, p.bytecode_image, p.type, false, false, ""};
+  const ImageEntry *e = sources && sources->images ? sources->images->find(p.bytecode_image) : nullptr;
+  if (!e) {
+    if (sources && !sources->error.empty()) {
+      w.failed = true;
+      w.reason = fmt::format("image {}: {}", p.bytecode_image, sources->error);
+    } else if (!sources || !sources->images || !sources->objects) {
+      w.reason = fmt::format("image {} is pulled by the daemon (not checked offline)", p.bytecode_image);
+    } else if (p.pull_policy == PullPolicy::Never) {
+      w.failed = true;
+      w.reason = fmt::format("image {} is not in the store and its pull_policy is Never", p.bytecode_image);
+    } else if (auto f = sources->failed.find(p.bytecode_image); f != sources->failed.end()) {
+      w.failed = true;
+      w.reason = f->second;
+    } else {
+      w.reason = fmt::format("pulling {}", p.bytecode_image);
+      w.pull = true;
+    }
+    d.waiting.push_back(std::move(w));
+    return false;
+  }
+  if (auto ok = check_image_labels(e->labels, p.bpf_function, p.type); !ok) {
+    m.errors.push_back({m.path, p.bytecode_pos, fmt::format("image {}: {}", p.bytecode_image, ok.error().message)});
+    return false;
+  }
+  p.bytecode_path = sources->objects->path_of(e->object_sha256);
+  p.image_digest = e->digest;
+  p.image_pulled_at = e->pulled_at;
+  return true;
+}
+
 // Reads, parses and validates the Ok entries of `manifests` in order; fills `programs`.
-void load_entries(std::vector<ManifestEntry> &manifests, std::vector<ProgramSpec> &programs,
-                  DesiredCache *cache = nullptr) {
+void load_entries(std::vector<ManifestEntry> &manifests, DesiredState &d, DesiredCache *cache = nullptr,
+                  const ImageSources *images = nullptr) {
+  std::vector<ProgramSpec> &programs = d.programs;
   if (cache) Access::last(*cache) = {};
   std::set<std::string> used_manifests, used_objects, used_digests;
   std::map<std::string, ObjectCacheEntry> objects;  // bytecode path -> digest and info, read once
@@ -151,7 +189,12 @@ void load_entries(std::vector<ManifestEntry> &manifests, std::vector<ProgramSpec
     }
     ParsedManifest parsed = std::move(*read);
     m.errors = std::move(parsed.errors);
+    std::set<std::string> waiting;  // programs of this manifest whose image is not in the store
     for (auto &p : parsed.programs) {
+      if (!p.bytecode_image.empty() && !resolve_image(p, images, m, d)) {
+        waiting.insert(p.name);
+        continue;
+      }
       auto [oit, fresh] = objects.try_emplace(p.bytecode_path);
       if (fresh) oit->second = read_object(p.bytecode_path, cache, used_objects, used_digests);
       const auto &obj = oit->second;
@@ -177,8 +220,13 @@ void load_entries(std::vector<ManifestEntry> &manifests, std::vector<ProgramSpec
       return std::tie(a.pos.line, a.pos.column) < std::tie(b.pos.line, b.pos.column);
     });
     cap_diagnostics(m.errors, m.path);
-    if (m.errors.empty()) per_file[i] = std::move(parsed.programs);
-    else m.state = ManifestState::Invalid;
+    if (m.errors.empty()) {
+      for (auto &p : parsed.programs)
+        if (!waiting.contains(p.name)) per_file[i].push_back(std::move(p));
+    } else {
+      m.state = ManifestState::Invalid;
+      std::erase_if(d.waiting, [&](const WaitingProgram &w) { return w.manifest == m.path; });
+    }
   }
   // Names are unique across manifests; manifests are already in byte order of base name.
   for (size_t i = 0; i < manifests.size(); ++i) {
@@ -195,6 +243,7 @@ void load_entries(std::vector<ManifestEntry> &manifests, std::vector<ProgramSpec
     }
     if (!m.errors.empty()) {
       m.state = ManifestState::Invalid;
+      std::erase_if(d.waiting, [&](const WaitingProgram &w) { return w.manifest == m.path; });
       continue;
     }
     for (auto &p : per_file[i]) names.emplace(p.name, &p);
@@ -202,6 +251,8 @@ void load_entries(std::vector<ManifestEntry> &manifests, std::vector<ProgramSpec
   for (size_t i = 0; i < manifests.size(); ++i)
     if (manifests[i].state == ManifestState::Ok)
       for (auto &p : per_file[i]) programs.push_back(std::move(p));
+  for (const auto &w : d.waiting)
+    if (w.pull) d.pulls.insert(w.reference);
   if (cache) {
     std::erase_if(Access::manifests(*cache), [&](const auto &kv) { return !used_manifests.contains(kv.first); });
     std::erase_if(Access::objects(*cache), [&](const auto &kv) { return !used_objects.contains(kv.first); });
@@ -212,10 +263,10 @@ void load_entries(std::vector<ManifestEntry> &manifests, std::vector<ProgramSpec
 }  // namespace
 
 DesiredState load_desired(const std::vector<std::string> &dirs, const std::map<std::string, std::string> &vanished,
-                          DesiredCache *cache) {
+                          DesiredCache *cache, const ImageSources *images) {
   DesiredState d;
   d.manifests = discover_manifests(dirs, vanished);
-  load_entries(d.manifests, d.programs, cache);
+  load_entries(d.manifests, d, cache, images);
   return d;
 }
 
@@ -232,7 +283,7 @@ DesiredState load_files(const std::vector<std::string> &paths) {
     }
     d.manifests.push_back(std::move(e));
   }
-  load_entries(d.manifests, d.programs);
+  load_entries(d.manifests, d);
   return d;
 }
 

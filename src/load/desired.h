@@ -49,6 +49,22 @@ class DesiredCache {
   Counters last_;
 };
 
+class ImageStore;
+class ObjectStore;
+
+/// What load_desired() resolves image bytecode with (issue 14): the state directory's stores
+/// and the daemon's puller. Without stores (the `check` command: offline), an image program is
+/// checked as far as its manifest goes and is listed as waiting.
+struct ImageSources {
+  const ImageStore *images = nullptr;
+  const ObjectStore *objects = nullptr;
+  /// References whose last pull failed, with the puller's error (retried later by the daemon).
+  std::map<std::string, std::string> failed;
+  /// Why image bytecode cannot be had at all (the state directory cannot be used): every
+  /// image program fails with it.
+  std::string error;
+};
+
 /// Discovers, reads and validates manifests in `dirs` (highest precedence first). Never fails:
 /// every problem becomes a Diagnostic on the manifest that caused it, and that manifest alone is
 /// Invalid. Checks beyond parse_manifest(): the bytecode exists and is a BPF object, its sha256
@@ -56,8 +72,14 @@ class DesiredCache {
 /// manifests (the first in byte order of base name keeps the name).
 /// `vanished`: directories that are gone but counted as Unreadable (discover_manifests()).
 /// With `cache`, files whose stamp did not change are taken from it (see DesiredCache).
+/// Image bytecode (`bytecode.image`) is taken from `images`' stores: a reference pulled before
+/// gives its object's copy in the object store (bytecode_path is that file, image_digest and
+/// image_pulled_at are set), and the image's labels must name `bpf_function` with the manifest's
+/// type (an error at `bytecode` otherwise); one not pulled makes the program a WaitingProgram
+/// (failed with the puller's error when its pull failed, or when pull_policy is Never) and,
+/// unless it failed or is Never, lists its reference in DesiredState::pulls.
 DesiredState load_desired(const std::vector<std::string> &dirs, const std::map<std::string, std::string> &vanished = {},
-                          DesiredCache *cache = nullptr);
+                          DesiredCache *cache = nullptr, const ImageSources *images = nullptr);
 
 /// The same checks for explicit files (the `check` command): each path is read as one manifest.
 DesiredState load_files(const std::vector<std::string> &paths);

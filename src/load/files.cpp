@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "store/object_store.h"
 #include "util/sha256.h"
 #include "util/unique_fd.h"
 
@@ -77,12 +78,21 @@ Result<Bytecode> read_bytecode(const std::string &path, uint64_t max_bytes) {
   return code;
 }
 
-void BytecodeStore::put(const Bytecode &code) {
-  if (code.bytes && !code.digest.empty()) by_digest_.try_emplace(code.digest, code);
+Result<void> BytecodeStore::put(const Bytecode &code) {
+  if (!code.bytes || code.digest.empty()) return {};
+  by_digest_.try_emplace(code.digest, code);
+  if (disk_) return disk_->put(code);
+  return {};
 }
 
 Result<Bytecode> BytecodeStore::get(const std::string &digest, const std::string &path) {
   if (auto it = by_digest_.find(digest); it != by_digest_.end()) return it->second;
+  if (disk_ && !digest.empty()) {
+    if (auto stored = disk_->get(digest)) {
+      by_digest_.emplace(digest, *stored);
+      return stored;
+    }
+  }
   auto code = read_bytecode(path);
   if (!code) return code;
   if (digest.empty()) return code;

@@ -16,6 +16,8 @@
 
 namespace bpfrec {
 
+class ObjectStore;
+
 /// The stamp of a stat() result.
 FileStamp stamp_of(const struct stat &st);
 
@@ -37,11 +39,18 @@ Result<Bytecode> read_bytecode(const std::string &path, uint64_t max_bytes = kMa
 /// the bytes the program was loaded from. The OCI image store builds on this (content-addressed).
 class BytecodeStore {
  public:
-  /// Keeps `code` under its digest (a digest already kept is not replaced: same bytes).
-  void put(const Bytecode &code);
+  /// The state directory's object store (issue 14 point 4) that put() writes through to and
+  /// get() reads from; null (tests, the CLI): in memory only.
+  void set_disk(ObjectStore *disk) { disk_ = disk; }
 
-  /// The bytes whose sha256 is `digest`: kept ones, else (after a restart) read again from
-  /// `path` and accepted only when they still hash to `digest`; accepted bytes are kept.
+  /// Keeps `code` under its digest (a digest already kept is not replaced: same bytes), and
+  /// writes it to the disk store. Errors: the disk store's (the bytes are kept in memory
+  /// anyway: the caller logs it and goes on).
+  Result<void> put(const Bytecode &code);
+
+  /// The bytes whose sha256 is `digest`: kept ones, else (after a restart) the disk store's
+  /// copy, else read again from `path` and accepted only when they still hash to `digest`;
+  /// accepted bytes are kept.
   /// An empty `digest` (an old record that has none) reads `path` as it is.
   /// Errors: read_bytecode()'s; "bytecode <path> changed since it was loaded (recorded sha256
   /// X, the file has Y): refusing to load other bytes".
@@ -54,6 +63,7 @@ class BytecodeStore {
 
  private:
   std::map<std::string, Bytecode> by_digest_;
+  ObjectStore *disk_ = nullptr;
 };
 
 /// inspect_object() of the file at `path`, read with read_bytecode() (its errors too; open and

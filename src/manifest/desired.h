@@ -6,6 +6,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,11 +38,27 @@ struct ManifestEntry {
 /// '.'), more than the suffix. Editors' backup and swap files (`x.toml~`, `.x.toml.swp`) are not.
 bool is_manifest_name(std::string_view name);
 
+/// A declared program whose image bytecode is not in the store (issue 14): its pull is under
+/// way or failed, or its pull_policy is Never. It is neither loaded nor removed: a version of
+/// it that runs is kept as it is (a registry that is down never detaches a program).
+struct WaitingProgram {
+  std::string name, manifest, reference;
+  ProgramType type = ProgramType::Xdp;
+  bool failed = false;  // the pull failed or cannot be made (Never); else it is pending
+  bool pull = false;    // a pull of `reference` is wanted for it (DesiredState::pulls)
+  std::string reason;   // "pulling IMAGE", or the puller's error
+};
+
 /// What the manifests ask for. `programs` holds only programs of Ok manifests; each has
 /// bytecode_digest filled in. An Invalid manifest contributes no programs and carries its errors.
 struct DesiredState {
   std::vector<ManifestEntry> manifests;
   std::vector<ProgramSpec> programs;
+  /// Programs of Ok manifests whose image bytecode is not in the store (not in `programs`).
+  std::vector<WaitingProgram> waiting;
+  /// The image references `waiting` needs pulled (not in the store, no pull failed, policy not
+  /// Never), for the daemon's puller.
+  std::set<std::string> pulls;
 
   /// Base names of manifests that are Invalid (the reconciler keeps their last good programs).
   std::vector<std::string> invalid_manifest_names() const;

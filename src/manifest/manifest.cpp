@@ -1,6 +1,7 @@
 #include "manifest/manifest.h"
 #include "manifest/limits.h"
 #include "manifest/toml_reader.h"
+#include "image/reference.h"
 #include "types/type.h"
 #include "util/sha256.h"
 
@@ -41,6 +42,21 @@ std::string_view to_string(XdpMode m) {
     case XdpMode::Hw: return "hw";
   }
   return "?";
+}
+
+std::string_view to_string(PullPolicy p) {
+  switch (p) {
+    case PullPolicy::Always: return "Always";
+    case PullPolicy::IfNotPresent: return "IfNotPresent";
+    case PullPolicy::Never: return "Never";
+  }
+  return "?";
+}
+
+std::optional<PullPolicy> pull_policy_from_string(std::string_view s) {
+  for (auto p : {PullPolicy::Always, PullPolicy::IfNotPresent, PullPolicy::Never})
+    if (s == to_string(p)) return p;
+  return std::nullopt;
 }
 
 std::string_view to_string(TcDirection d) { return d == TcDirection::Ingress ? "ingress" : "egress"; }
@@ -166,12 +182,15 @@ void parse_attach(Reader &r, const toml::table &t, ProgramType type, AttachSpec 
   }
 }
 
-// `bytecode = { path, sha256 }`: a relative path is resolved against the manifest's directory.
+// `bytecode = { path, sha256 }` or `{ image, pull_policy, sha256 }`: a relative path is
+// resolved against the manifest's directory; an image reference is checked here, offline.
 void parse_bytecode(Reader &r, const toml::node &v, const std::string &path, ProgramSpec &p) {
   p.bytecode_pos = pos_of(v.source());
   auto bt = r.table(v, "bytecode");
   if (!bt) return;
-  r.each_key(*bt, "bytecode", {"path", "sha256"}, [&](std::string_view bk, SourcePos, const toml::node &bv) {
+  const toml::node *policy_node = nullptr;
+  r.each_key(*bt, "bytecode", {"path", "image", "pull_policy", "sha256"},
+             [&](std::string_view bk, SourcePos, const toml::node &bv) {
     auto s = r.str(bv, bk);
     if (!s) return;
     if (bk == "path") {
@@ -193,13 +212,27 @@ void parse_bytecode(Reader &r, const toml::node &v, const std::string &path, Pro
         bp = dir / bp;
       }
       p.bytecode_path = bp.lexically_normal().string();
+    } else if (bk == "image") {
+      p.bytecode_pos = pos_of(bv.source());
+      auto ref = parse_image_reference(*s);
+      if (!ref) r.error(bv, fmt::format("'image': {}", ref.error().message));
+      else p.bytecode_image = ref->str();
+    } else if (bk == "pull_policy") {
+      policy_node = &bv;
+      p.pull_policy_pos = pos_of(bv.source());
+      auto policy = pull_policy_from_string(*s);
+      if (!policy) r.error(bv, fmt::format("'pull_policy' must be Always, IfNotPresent or Never, not '{}'", *s));
+      else p.pull_policy = *policy;
     } else {
       p.sha256_pos = pos_of(bv.source());
       if (!is_sha256_hex(*s)) r.error(bv, "'sha256' must be 64 lower-case hex digits");
       else p.bytecode_sha256 = *s;
     }
   });
-  if (!bt->contains("path")) r.error(v, "'bytecode' needs 'path'");
+  const bool has_path = bt->contains("path"), has_image = bt->contains("image");
+  if (!has_path && !has_image) r.error(v, "'bytecode' needs 'path' or 'image'");
+  if (has_path && has_image) r.error(*bt->get("image"), "'bytecode' takes 'path' or 'image', not both");
+  if (policy_node && !has_image) r.error(*policy_node, "'pull_policy' applies to 'image' bytecode only");
 }
 
 // `global_data`: integers (sized from BTF at validation) or "0x.." bytes, in file order.

@@ -60,6 +60,15 @@ const std::vector<ProgramType> &all_program_types();
 /// XDP attach modes; `Auto` lets the kernel pick native and fall back to generic (skb).
 enum class XdpMode { Auto, Native, Skb, Hw };
 
+/// When image bytecode is pulled (bpfman's ImagePullPolicy names, as Kubernetes has them):
+/// Always: resolved again at the daemon's start, on Reload() and when the manifest changes (the
+/// stored digest runs meanwhile); IfNotPresent: pulled only when the store lacks the reference;
+/// Never: only what the store holds.
+enum class PullPolicy { Always, IfNotPresent, Never };
+std::string_view to_string(PullPolicy p);
+/// "Always", "IfNotPresent", "Never" (case as bpfman and Kubernetes spell them); nullopt otherwise.
+std::optional<PullPolicy> pull_policy_from_string(std::string_view s);
+
 enum class TcDirection { Ingress, Egress };
 
 std::string_view to_string(ProgramType t);
@@ -225,6 +234,14 @@ struct ProgramSpec {
   ProgramType type = ProgramType::Xdp;
   std::string bpf_function;
   std::string bytecode_path;     // absolute (relative paths are resolved against the manifest's dir)
+  /// `bytecode.image`: the image reference, NAME:TAG or NAME@sha256:HEX (ImageReference::str()
+  /// of what parse_image_reference() read); empty for path bytecode. load_desired() then sets
+  /// bytecode_path to the object's copy in the bytecode store.
+  std::string bytecode_image;
+  PullPolicy pull_policy = PullPolicy::IfNotPresent;  // `bytecode.pull_policy`, image bytecode only
+  /// Image bytecode, filled by load_desired() from the image store: the manifest digest the
+  /// reference resolved to ("sha256:<hex>", the registry's) and when it was pulled (RFC 3339 UTC).
+  std::string image_digest, image_pulled_at;
   std::string bytecode_sha256;   // as declared (lower-case hex), empty if not declared
   std::string bytecode_digest;   // actual sha256 of the file; filled by load_desired()
   // The bytes whose sha256 is bytecode_digest, as load_desired() read them: what is inspected
@@ -248,7 +265,7 @@ struct ProgramSpec {
   std::string manifest;  // path of the manifest file
   SourcePos pos;         // of the [[program]] table
   // Positions of individual keys, for errors found after parsing (validation, duplicates).
-  SourcePos name_pos, type_pos, function_pos, bytecode_pos, sha256_pos, map_group_pos, map_owner_pos;
+  SourcePos name_pos, type_pos, function_pos, bytecode_pos, sha256_pos, map_group_pos, map_owner_pos, pull_policy_pos;
 };
 
 /// Result of parsing one manifest's text: programs when no errors, else diagnostics.

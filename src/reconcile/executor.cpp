@@ -154,6 +154,8 @@ class Applier {
   Result<ObservedProgram> load(const ProgramSpec &spec, bool staged) {
     auto loaded = kernel_.load(spec, staged);
     AuditEvent e{"load", spec.name, spec.manifest, spec.bytecode_digest};
+    e.image = spec.bytecode_image;
+    e.image_digest = spec.image_digest;
     if (!loaded) {
       e.error = loaded.error().message;
       report_.program_errors[spec.name] = e.error;
@@ -289,6 +291,7 @@ std::string audit_quoted(std::string_view v) {
 std::string audit_line(const AuditEvent &e) {
   std::string line = fmt::format("audit: action={} program={} manifest={} sha256={} prog_id={}", e.action, e.program,
                                  e.manifest, e.bytecode_sha256, e.prog_id);
+  if (!e.image.empty()) line += fmt::format(" image={} image_digest={}", audit_quoted(e.image), e.image_digest);
   if (!e.target.empty()) line += " target=" + audit_quoted(e.target);
   if (!e.mechanism.empty()) line += fmt::format(" mechanism={} link_id={}", e.mechanism, e.link_id);
   line += e.error.empty() ? " result=ok" : " result=failed error=" + audit_quoted(e.error);

@@ -29,6 +29,9 @@ struct AuditEvent {
   std::string mechanism;  // for attach/detach
   uint32_t link_id = 0;
   std::string error;  // empty on success
+  /// load: where the bytes came from, the manifest's bytecode.image reference and the digest
+  /// it resolved to (issue 14 point 6); empty for path bytecode and the other actions.
+  std::string image, image_digest;
 };
 using AuditSink = std::function<void(const AuditEvent &)>;
 

@@ -80,6 +80,13 @@ std::vector<ProgramChange> plan(const DesiredState &desired, const ObservedState
       c.kept_last_good = true;
       c.error = fmt::format("its pins cannot be read ({}): it is not removed until they can", obs.unreadable);
       c.reason = c.error;
+    } else if (auto w = std::find_if(desired.waiting.begin(), desired.waiting.end(),
+                                     [&](const WaitingProgram &wp) { return wp.name == name; });
+               w != desired.waiting.end()) {
+      // Its image is not in the store (yet): what runs stays until the new bytes are there.
+      c.kind = ChangeKind::Keep;
+      c.kept_last_good = true;
+      c.reason = fmt::format("{}; keeping the running program", w->reason);
     } else if (std::find(invalid.begin(), invalid.end(), obs.manifest_name) != invalid.end()) {
       c.kind = ChangeKind::Keep;
       c.kept_last_good = true;

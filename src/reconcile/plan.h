@@ -40,8 +40,9 @@ struct ProgramChange {
   std::string error;
 };
 
-/// Diffs `desired` against `observed`. Programs whose manifest is Invalid now are kept as they
-/// are (last known good) instead of removed. Map owners (`map_owner`): a program no manifest
+/// Diffs `desired` against `observed`. Programs whose manifest is Invalid now, and waiting
+/// programs (DesiredState::waiting: their image is not in the store), are kept as they are
+/// (last known good) instead of removed. Map owners (`map_owner`): a program no manifest
 /// declares is kept while a program declared or kept uses its maps (kept_for); a program whose
 /// owner is neither declared nor loaded, or is itself a dependent, is not loaded (error); the
 /// dependents of an owner that is loaded again are loaded again too (their maps change). Result

@@ -84,6 +84,9 @@ ProgramStatus declared_status(const ProgramSpec &spec, const ObservedState &afte
   p.manifest = spec.manifest;
   p.metadata = spec.metadata;
   p.bytecode_sha256 = spec.bytecode_digest;
+  p.bytecode_ref = spec.bytecode_image.empty() ? spec.bytecode_path : spec.bytecode_image;
+  p.image_digest = spec.image_digest;
+  p.image_pulled_at = spec.image_pulled_at;
   p.error = program_error(report, spec.name);
   auto it = after.programs.find(spec.name);
   const ObservedProgram *obs = it != after.programs.end() && it->second.intact ? &it->second : nullptr;
@@ -162,6 +165,7 @@ ProgramStatus undeclared_status(const std::string &name, const ObservedProgram &
   p.kernel_id = obs.prog_id;
   p.maps = obs.maps;
   p.bytecode_sha256 = obs.bytecode_sha256;
+  p.bytecode_ref = obs.bytecode_path;
   p.error = program_error(report, name);
   bool invalid = desired.unreadable_directory() != nullptr;
   for (auto &m : desired.manifests) invalid |= m.name == obs.manifest_name && m.state == ManifestState::Invalid;
@@ -223,6 +227,30 @@ DaemonStatus build_status(uint64_t generation, const DesiredState &desired, cons
   }
   std::map<std::string, ProgramStatus> progs;
   for (auto &spec : desired.programs) progs.emplace(spec.name, declared_status(spec, after, report, notes, degraded));
+  // Image bytecode not in the store: pending while it is pulled, failed when the pull failed;
+  // a version that runs is kept (its attachments as they are), and says why.
+  for (auto &w : desired.waiting) {
+    if (progs.contains(w.name)) continue;  // a duplicate name: the first declaration shows
+    auto it = after.programs.find(w.name);
+    ProgramStatus p;
+    if (it != after.programs.end()) {
+      bool its_own = false;  // kept while pulled: degraded only when the pull failed (below)
+      p = undeclared_status(w.name, it->second, desired, after, report, its_own);
+      if (p.error.empty() || p.state != ProgramState::Failed) {
+        p.state = ProgramState::Kept;
+        p.error = w.reason;
+      }
+    } else {
+      p.name = w.name;
+      p.type = to_string(w.type);
+      p.manifest = w.manifest;
+      p.state = w.failed ? ProgramState::Failed : ProgramState::Pending;
+      p.error = w.reason;
+    }
+    p.bytecode_ref = w.reference;
+    degraded |= w.failed;
+    progs.emplace(w.name, std::move(p));
+  }
   for (auto &[name, obs] : after.programs)
     if (!progs.contains(name)) progs.emplace(name, undeclared_status(name, obs, desired, after, report, degraded));
   add_map_status(progs, after);
@@ -261,6 +289,9 @@ json programs_json(const DaemonStatus &s) {
                         {"error", p.error},
                         {"kernel_id", p.kernel_id},
                         {"bytecode_sha256", p.bytecode_sha256},
+                        {"bytecode_ref", p.bytecode_ref},
+                        {"image_digest", p.image_digest},
+                        {"image_pulled_at", p.image_pulled_at},
                         {"maps", p.maps},
                         {"map_info", maps},
                         {"metadata", p.metadata},

@@ -72,6 +72,12 @@ struct ProgramStatus {
   std::string error;
   uint32_t kernel_id = 0;
   std::string bytecode_sha256;
+  /// Where the bytecode comes from: the manifest's `bytecode.path`, or its `bytecode.image`
+  /// reference (issue 14); for a program no manifest declares, the path its record names.
+  std::string bytecode_ref;
+  /// Image bytecode: the manifest digest the reference resolved to, and when it was pulled
+  /// (RFC 3339 UTC); empty for path bytecode.
+  std::string image_digest, image_pulled_at;
   std::map<std::string, std::string> maps;  // map name -> pin path (the shared pin of a shared map)
   std::vector<MapStatus> map_info;          // by name
   std::map<std::string, std::string> metadata;

@@ -122,7 +122,7 @@ TEST(BytecodeStore, GivesTheKeptBytesWhateverThePathHoldsNow) {
   auto a = read_bytecode(path);
   ASSERT_TRUE(a);
   BytecodeStore store;
-  store.put(*a);
+  ASSERT_TRUE(store.put(*a));
   fs::remove(path);
   fs::copy_file(bpf_obj("tc_counter"), path);
   auto got = store.get(a->digest, path);
@@ -161,8 +161,8 @@ TEST(BytecodeStore, RetainForgetsDigestsNoLongerUsed) {
   auto b = read_bytecode(bpf_obj("tc_counter"));
   ASSERT_TRUE(a && b);
   BytecodeStore store;
-  store.put(*a);
-  store.put(*b);
+  ASSERT_TRUE(store.put(*a));
+  ASSERT_TRUE(store.put(*b));
   EXPECT_EQ(store.size(), 2u);
   store.retain({b->digest});
   EXPECT_EQ(store.size(), 1u);

@@ -387,6 +387,44 @@ TEST(ParseManifest, RelativeBytecodePathIsResolvedAgainstTheManifestDirectory) {
   }
 }
 
+// Issue 14: `bytecode = { image, pull_policy }`, bpfman's names for the policies; IfNotPresent
+// by default; a sha256 next to an image pins the object the image holds.
+TEST(ParseManifest, ImageBytecodeWithEveryPullPolicy) {
+  struct Case {
+    std::string_view policy_key;
+    PullPolicy expected;
+  } cases[] = {{"", PullPolicy::IfNotPresent},
+               {", pull_policy = \"Always\"", PullPolicy::Always},
+               {", pull_policy = \"IfNotPresent\"", PullPolicy::IfNotPresent},
+               {", pull_policy = \"Never\"", PullPolicy::Never}};
+  for (auto &c : cases) {
+    SCOPED_TRACE(c.policy_key);
+    auto text = fmt::format(
+        "[[program]]\nname = \"a\"\ntype = \"xdp\"\nbpf_function = \"f\"\n"
+        "bytecode = {{ image = \"127.0.0.1:5000/bpfman-bytecode/xdp_pass:v1\"{} }}\n"
+        "[[program.attach]]\ninterface = \"eth0\"\n",
+        c.policy_key);
+    auto r = parse_manifest(text, "/etc/bpfman/programs.d/a.toml");
+    ASSERT_THAT(r.errors, IsEmpty());
+    const auto &p = r.programs.at(0);
+    EXPECT_EQ(p.bytecode_image, "127.0.0.1:5000/bpfman-bytecode/xdp_pass:v1");
+    EXPECT_EQ(p.bytecode_path, "");
+    EXPECT_EQ(p.pull_policy, c.expected);
+  }
+  const std::string digest = "sha256:" + std::string(64, 'a');
+  auto r = parse_manifest("[[program]]\nname = \"a\"\ntype = \"tracepoint\"\nbpf_function = \"f\"\n"
+                          "bytecode = { image = \"quay.io/bpfman-bytecode/go-tracepoint-counter@" + digest +
+                              "\", sha256 = \"" + std::string(kSha) + "\" }\n"
+                          "[[program.attach]]\ntracepoint = \"syscalls/sys_enter_kill\"\n",
+                          "/etc/bpfman/programs.d/a.toml");
+  ASSERT_THAT(r.errors, IsEmpty());
+  EXPECT_EQ(r.programs.at(0).bytecode_image, "quay.io/bpfman-bytecode/go-tracepoint-counter@" + digest);
+  EXPECT_EQ(r.programs.at(0).bytecode_sha256, kSha);
+  for (auto p : {PullPolicy::Always, PullPolicy::IfNotPresent, PullPolicy::Never})
+    EXPECT_EQ(pull_policy_from_string(to_string(p)), p);
+  EXPECT_EQ(pull_policy_from_string("ifnotpresent"), std::nullopt);
+}
+
 TEST(ParseManifest, RelativeManifestPathStillGivesAbsoluteBytecodePath) {
   // manifest.h: "bytecode_path: absolute (relative paths are resolved against the manifest's dir)".
   // With a relative manifest path (as `check foo.toml` passes it) parent_path() is empty and the
@@ -446,7 +484,7 @@ std::vector<ErrorCase> error_cases() {
       {"UnknownBytecodeKey",
        "[[program]]\nname = \"p\"\ntype = \"xdp\"\nbpf_function = \"f\"\nbytecode = { path = \"/o\", sha = \"ab\" }\n"
        "[[program.attach]]\ninterface = \"eth0\"\n",
-       {at(5, 27, "unknown key 'sha' in bytecode (expected one of: path, sha256)")}},
+       {at(5, 27, "unknown key 'sha' in bytecode (expected one of: path, image, pull_policy, sha256)")}},
       {"UnknownAttachKey", attach_case("xdp", "iface = \"eth1\""),
        {at(7, 1, "unknown key 'iface' in [[program.attach]] (type xdp) " + kXdpKeys)}},
 
@@ -589,11 +627,30 @@ std::vector<ErrorCase> error_cases() {
        {at(1, 1, "[[program]] needs 'bytecode'")}},
       {"MissingBytecodePath", "[[program]]\nname = \"p\"\ntype = \"xdp\"\nbpf_function = \"f\"\n"
                               "bytecode = { sha256 = \"" + std::string(kSha) + "\" }\n[[program.attach]]\ninterface = \"eth0\"\n",
-       {at(5, 12, "'bytecode' needs 'path'")}},
+       {at(5, 12, "'bytecode' needs 'path' or 'image'")}},
       {"MissingBytecodePathSubTable", "[[program]]\nname = \"p\"\ntype = \"xdp\"\nbpf_function = \"f\"\n"
                                       "[program.bytecode]\nsha256 = \"" + std::string(kSha) + "\"\n"
                                       "[[program.attach]]\ninterface = \"eth0\"\n",
-       {at(5, 1, "'bytecode' needs 'path'")}},
+       {at(5, 1, "'bytecode' needs 'path' or 'image'")}},
+      // --- image bytecode (issue 14), positioned at the value
+      {"ImageAndPath", "[[program]]\nname = \"p\"\ntype = \"xdp\"\nbpf_function = \"f\"\n"
+                       "bytecode = { path = \"/o\", image = \"quay.io/b/x:v1\" }\n[[program.attach]]\ninterface = \"eth0\"\n",
+       {at(5, 35, "'bytecode' takes 'path' or 'image', not both")}},
+      {"ImageWithoutTagOrDigest", "[[program]]\nname = \"p\"\ntype = \"xdp\"\nbpf_function = \"f\"\n"
+                                  "bytecode = { image = \"quay.io/b/x\" }\n[[program.attach]]\ninterface = \"eth0\"\n",
+       {at(5, 22, "'image': 'quay.io/b/x': no tag or digest: give NAME:TAG or NAME@sha256:DIGEST (an implicit "
+                  "':latest' moves)")}},
+      {"ImageDigestNotSha256Hex", "[[program]]\nname = \"p\"\ntype = \"xdp\"\nbpf_function = \"f\"\n"
+                                  "bytecode = { image = \"quay.io/b/x@sha256:ABC\" }\n[[program.attach]]\ninterface = \"eth0\"\n",
+       {at(5, 22, "'image': 'quay.io/b/x@sha256:ABC': the digest must be sha256: and 64 lower-case hex digits, got 3 "
+                  "characters after sha256:")}},
+      {"PullPolicyUnknown", "[[program]]\nname = \"p\"\ntype = \"xdp\"\nbpf_function = \"f\"\n"
+                            "bytecode = { image = \"quay.io/b/x:v1\", pull_policy = \"always\" }\n"
+                            "[[program.attach]]\ninterface = \"eth0\"\n",
+       {at(5, 54, "'pull_policy' must be Always, IfNotPresent or Never, not 'always'")}},
+      {"PullPolicyWithPath", "[[program]]\nname = \"p\"\ntype = \"xdp\"\nbpf_function = \"f\"\n"
+                             "bytecode = { path = \"/o\", pull_policy = \"Never\" }\n[[program.attach]]\ninterface = \"eth0\"\n",
+       {at(5, 41, "'pull_policy' applies to 'image' bytecode only")}},
       {"FentryWithoutAttach", program("fentry"),
        {at(1, 1, "type fentry takes exactly one [[program.attach]]: its function is bound when the program is loaded")}},
       {"EmptyProgramTable", "[[program]]\n",
