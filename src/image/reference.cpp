@@ -65,12 +65,17 @@ bool valid_tag(std::string_view t) {
 
 std::string quoted(std::string_view s) { return fmt::format("'{}'", s); }
 
+template <typename... Args>
+ParsedImageReference refuse(fmt::format_string<Args...> f, Args &&...args) {
+  return ParsedImageReference::refused(fmt::format(f, std::forward<Args>(args)...));
+}
+
 // distribution/reference's NameTotalLengthMax.
 constexpr size_t kMaxNameLength = 255;
 
 }  // namespace
 
-Result<ImageReference> parse_image_reference(std::string_view text) {
+ParsedImageReference parse_image_reference(std::string_view text) {
   ImageReference ref;
   std::string_view name = text;
   if (const auto at = text.find('@'); at != std::string_view::npos) {
@@ -78,10 +83,10 @@ Result<ImageReference> parse_image_reference(std::string_view text) {
     const std::string_view digest = text.substr(at + 1);
     constexpr std::string_view kAlg = "sha256:";
     if (!digest.starts_with(kAlg))
-      return fail("{}: the digest must be sha256:<64 hex digits>, got {}", quoted(text), quoted(digest));
+      return refuse("{}: the digest must be sha256:<64 hex digits>, got {}", quoted(text), quoted(digest));
     const std::string_view hex = digest.substr(kAlg.size());
     if (!is_sha256_hex(hex))
-      return fail("{}: the digest must be sha256: and 64 lower-case hex digits, got {} characters after sha256:",
+      return refuse("{}: the digest must be sha256: and 64 lower-case hex digits, got {} characters after sha256:",
                   quoted(text), hex.size());
     ref.digest = digest;
   }
@@ -89,23 +94,23 @@ Result<ImageReference> parse_image_reference(std::string_view text) {
   const auto slash = name.rfind('/');
   if (auto colon = name.find(':', slash == std::string_view::npos ? 0 : slash); colon != std::string_view::npos) {
     if (!ref.digest.empty())
-      return fail("{}: a tag next to the digest ({}): give NAME@sha256:DIGEST alone (which of the two a tool pulls "
+      return refuse("{}: a tag next to the digest ({}): give NAME@sha256:DIGEST alone (which of the two a tool pulls "
                   "differs between tools)",
                   quoted(text), quoted(name.substr(colon)));
     const std::string_view tag = name.substr(colon + 1);
     if (!valid_tag(tag))
-      return fail("{}: tag {} must be 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'",
+      return refuse("{}: tag {} must be 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'",
                   quoted(text), quoted(tag));
     ref.tag = tag;
     name = name.substr(0, colon);
   }
   if (ref.tag.empty() && ref.digest.empty())
-    return fail("{}: no tag or digest: give NAME:TAG or NAME@sha256:DIGEST (an implicit ':latest' moves)",
+    return refuse("{}: no tag or digest: give NAME:TAG or NAME@sha256:DIGEST (an implicit ':latest' moves)",
                 quoted(text));
   if (name.empty())
-    return fail("{}: no image name before the {}", quoted(text), ref.digest.empty() ? "tag" : "digest");
+    return refuse("{}: no image name before the {}", quoted(text), ref.digest.empty() ? "tag" : "digest");
   if (name.size() > kMaxNameLength)
-    return fail("{}: the name is {} characters long, at most {}", quoted(text), name.size(), kMaxNameLength);
+    return refuse("{}: the name is {} characters long, at most {}", quoted(text), name.size(), kMaxNameLength);
   std::vector<std::string_view> parts;
   for (size_t start = 0;;) {
     const size_t end = name.find('/', start);
@@ -117,13 +122,13 @@ Result<ImageReference> parse_image_reference(std::string_view text) {
   // As docker and podman read a name: the first component is a registry when there are more and
   // it has a '.' or a ':' or is "localhost".
   if (parts.size() > 1 && (parts[0].find_first_of(".:") != std::string_view::npos || parts[0] == "localhost")) {
-    if (!domain(parts[0])) return fail("{}: {} is not a registry host[:port]", quoted(text), quoted(parts[0]));
+    if (!domain(parts[0])) return refuse("{}: {} is not a registry host[:port]", quoted(text), quoted(parts[0]));
     ref.registry = parts[0];
     first_path = 1;
   }
   for (size_t i = first_path; i < parts.size(); ++i)
     if (!path_component(parts[i]))
-      return fail("{}: repository path component {} must be lower-case letters and digits, separated by '.', '_', "
+      return refuse("{}: repository path component {} must be lower-case letters and digits, separated by '.', '_', "
                   "'__' or '-'",
                   quoted(text), quoted(parts[i]));
   ref.repository = name.substr(ref.registry.empty() ? 0 : ref.registry.size() + 1);

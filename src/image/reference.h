@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "util/result.h"
+#include <utility>
 
 namespace bpfrec {
 
@@ -29,6 +29,32 @@ struct ImageReference {
   std::string str() const { return name() + (digest.empty() ? ":" + tag : "@" + digest); }
 };
 
+/// What parse_image_reference() read: the reference, or why `text` is not one. Not a Result<>
+/// (util/result.h): the manifest parser includes this header, and its libFuzzer build (clang 14,
+/// fuzz/run) cannot compile libstdc++ 12's <expected> (clang before 19 lacks the __cpp_concepts
+/// it requires).
+class [[nodiscard]] ParsedImageReference {
+ public:
+  /// A reference that parsed.
+  ParsedImageReference(ImageReference ref) : ref_(std::move(ref)) {}  // NOLINT: implicit, as Result<>'s
+  /// A refusal; `error` is not empty.
+  static ParsedImageReference refused(std::string error) {
+    ParsedImageReference p{ImageReference{}};
+    p.error_ = std::move(error);
+    return p;
+  }
+  /// True when the text parsed.
+  explicit operator bool() const { return error_.empty(); }
+  const ImageReference &operator*() const { return ref_; }
+  const ImageReference *operator->() const { return &ref_; }
+  /// Why the text is not a reference (the text quoted); empty when it parsed.
+  const std::string &error() const { return error_; }
+
+ private:
+  ImageReference ref_;
+  std::string error_;
+};
+
 /// Parses `text` as NAME:TAG or NAME@sha256:HEX (distribution/reference): NAME is path
 /// components of [a-z0-9] separated by '.', '_', '__' or '-'s, joined by '/', at most 255
 /// characters, the first possibly a registry host[:port]. Errors (messages quote `text` and the
@@ -36,6 +62,6 @@ struct ImageReference {
 /// (which one a tool pulls differs between tools), a digest other than sha256: with 64
 /// lower-case hex digits (the only one this reconciler verifies), a malformed tag, an empty or
 /// malformed name.
-Result<ImageReference> parse_image_reference(std::string_view text);
+ParsedImageReference parse_image_reference(std::string_view text);
 
 }  // namespace bpfrec

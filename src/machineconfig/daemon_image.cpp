@@ -103,7 +103,7 @@ Result<DigestReference> parse_digest_reference(std::string_view text) {
                 "update, and the cluster's mirror sets only serve digest references)",
                 quoted(text));
   auto ref = parse_image_reference(text);
-  if (!ref) return fail(ref.error());
+  if (!ref) return fail("{}", ref.error());
   return DigestReference{ref->name(), ref->digest};
 }
 

@@ -215,7 +215,7 @@ void parse_bytecode(Reader &r, const toml::node &v, const std::string &path, Pro
     } else if (bk == "image") {
       p.bytecode_pos = pos_of(bv.source());
       auto ref = parse_image_reference(*s);
-      if (!ref) r.error(bv, fmt::format("'image': {}", ref.error().message));
+      if (!ref) r.error(bv, fmt::format("'image': {}", ref.error()));
       else p.bytecode_image = ref->str();
     } else if (bk == "pull_policy") {
       policy_node = &bv;

@@ -188,7 +188,7 @@ TEST(ImageReference, TagsAndDigestsAreSplitIntoTheirParts) {
   };
   for (auto &c : cases) {
     auto r = parse_image_reference(c.text);
-    ASSERT_TRUE(r) << c.text << ": " << r.error().message;
+    ASSERT_TRUE(r) << c.text << ": " << r.error();
     EXPECT_EQ(r->registry, c.registry) << c.text;
     EXPECT_EQ(r->repository, c.repository) << c.text;
     EXPECT_EQ(r->tag, c.tag) << c.text;
@@ -215,7 +215,7 @@ TEST(ImageReference, MalformedReferencesAreRefusedSayingWhy) {
   for (auto &[text, want] : cases) {
     auto r = parse_image_reference(text);
     ASSERT_FALSE(r) << text;
-    EXPECT_THAT(r.error().message, HasSubstr(want)) << text;
+    EXPECT_THAT(r.error(), HasSubstr(want)) << text;
   }
 }
 
