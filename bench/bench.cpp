@@ -392,7 +392,8 @@ class Lab {
     if (!notify_->error().empty()) throw std::runtime_error(notify_->error());
     daemon_->set_environment({{"NOTIFY_SOCKET", work_ + "/notify"}, {"WATCHDOG_USEC", "60000000"}});
     const auto t0 = Clock::now();
-    std::vector<std::string> args = {"--log-level", level, "daemon", "--programs-dir", programs_, "--pin-root", pin_root_};
+    std::vector<std::string> args = {"--log-level", level, "daemon", "--programs-dir", programs_, "--pin-root", pin_root_,
+                                     "--state-dir", work_ + "/state"};
     args.insert(args.end(), extra.begin(), extra.end());
     const auto ok = daemon_->start(args, log_);
     if (!ok) throw std::runtime_error(std::string("daemon start: ") + ok.message() + "\n" + log_tail());

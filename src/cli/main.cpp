@@ -51,6 +51,18 @@ int main(int argc, char **argv) {
       ->check(CLI::IsMember({"auto", "dispatcher", "single"}))
       ->capture_default_str();
 
+  daemon->add_option("--state-dir", dopts.images.state_dir,
+                     "Directory that survives reboots: every loaded program's bytecode by sha256, and what each "
+                     "image reference resolved to")
+      ->capture_default_str();
+  daemon->add_option("--authfile", dopts.images.authfile,
+                     "containers-auth.json(5) file for image pulls (default: /var/lib/kubelet/config.json when it "
+                     "exists, else containers' default lookup)");
+  double pull_timeout = 120;
+  daemon->add_option("--pull-timeout", pull_timeout, "Seconds one image pull may take")
+      ->check(CLI::Range(1.0, 86400.0))
+      ->capture_default_str();
+
   std::vector<std::string> check_paths;
   auto *check = app.add_subcommand("check", "Validate manifests without root or kernel access");
   check->add_option("path", check_paths, "Manifest files or directories (default: the programs.d directories)");
@@ -113,6 +125,7 @@ int main(int argc, char **argv) {
     if (dopts.programs_dirs.empty()) dopts.programs_dirs = default_programs_dirs();
     dopts.check_interval_usec = static_cast<uint64_t>(check_interval * 1e6);
     dopts.dir_grace_usec = static_cast<uint64_t>(dir_grace * 1e6);
+    dopts.images.pull_timeout_usec = static_cast<uint64_t>(pull_timeout * 1e6);
     dopts.tc = tc_mech == "tcx"          ? TcMechanism::Tcx
                 : tc_mech == "tc"         ? TcMechanism::Tc
                 : tc_mech == "dispatcher" ? TcMechanism::Dispatcher

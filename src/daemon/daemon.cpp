@@ -156,6 +156,7 @@ void Daemon::audit(const AuditEvent &e) {
                             "BPFMAN_PROG_ID=%u", e.prog_id, "BPFMAN_TARGET=%s", e.target.c_str(),
                             "BPFMAN_MECHANISM=%s", e.mechanism.c_str(), "BPFMAN_LINK_ID=%u", e.link_id,
                             "BPFMAN_RESULT=%s", e.error.empty() ? "ok" : "failed", "BPFMAN_ERROR=%s", e.error.c_str(),
+                            "BPFMAN_IMAGE=%s", e.image.c_str(), "BPFMAN_IMAGE_DIGEST=%s", e.image_digest.c_str(),
                             nullptr);
     if (r >= 0) return;
   }
@@ -190,16 +191,24 @@ Result<void> Daemon::run() {
   if (auto r = ensure_pin_root(opts_.pin_root); !r) return r;
   if (auto r = ensure_tracefs(); !r) spdlog::warn("{}; tracepoint and uprobe programs will fail to attach", r.error().message);
   install_libbpf_logging();
-  kernel_ = make_libbpf_kernel(opts_.pin_root, opts_.tc, opts_.xdp);
+  images_ = std::make_unique<ImageManager>(opts_.images, [this](const std::string &why) {
+    schedule_reconcile(why, /*complete=*/true, Trigger::Change);
+  });
+  kernel_ = make_libbpf_kernel(opts_.pin_root, opts_.tc, opts_.xdp, images_->objects());
 
   sd_event *ev = nullptr;
   if (int r = sd_event_default(&ev); r < 0) return fail_errno(r, "sd_event_default");
   event_.reset(ev);
-
   sigset_t mask;
   sigemptyset(&mask);
-  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&mask, sig);
+  // SIGCHLD: the image puller's children, watched with sd_event_add_child(3), which needs it
+  // blocked (before any thread starts).
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&mask, sig);
   if (sigprocmask(SIG_BLOCK, &mask, nullptr) != 0) return fail_errno(errno, "block signals");
+  // Without a state directory path bytecode still works (its bytes kept in memory, as before);
+  // image bytecode fails with the reason.
+  if (auto r = images_->open(event_.get()); !r)
+    spdlog::error("{}; image bytecode cannot be pulled, and loaded bytecode is kept in memory only", r.error().message);
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
     sd_event_source *src = nullptr;
     if (int r = sd_event_add_signal(ev, &src, sig, on_signal, this); r < 0) return fail_errno(r, "watch signal {}", sig);
@@ -600,7 +609,10 @@ void Daemon::begin_reconcile(std::string why, bool reload) {
       (void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", static_cast<unsigned long long>(monotonic_usec()));
       reloading_ = true;
     }
-    r.desired = load_desired(opts_.programs_dirs, vanished_dirs(), &desired_cache_);
+    // A reload, or a manifest change (an operator's), tries failed pulls again at once.
+    if (reload || manifest_changed_) images_->retry_now(reload);
+    r.desired = load_desired(opts_.programs_dirs, vanished_dirs(), &desired_cache_, &images_->sources());
+    images_->request(r.desired);
     // Report a manifest's errors when they change, not on every periodic check. (A scan of the
     // last status per manifest was 500 x 500 path compares at 500 manifests: 5% of a no-op reload.)
     {
@@ -814,6 +826,12 @@ std::optional<std::string> Daemon::quiet_key(uint64_t observed_version, const De
     field(p.bytecode_digest);
     for (auto &a : p.attach) field(attach_key(p.type, a));
   }
+  for (auto &w : desired.waiting) {
+    field("w");
+    field(w.name);
+    field(w.reference);
+    field(w.reason);
+  }
   for (auto &n : notes) {
     field("n");
     field(std::to_string(static_cast<int>(n.kind)));
@@ -862,7 +880,7 @@ void Daemon::abort_reconcile(const std::string &what, bool log) {
 }
 
 bool Daemon::desired_unchanged(const DesiredState &desired) {
-  const DesiredState now = load_desired(opts_.programs_dirs, vanished_dirs(), &desired_cache_);
+  const DesiredState now = load_desired(opts_.programs_dirs, vanished_dirs(), &desired_cache_, &images_->sources());
   auto key = [](const DesiredState &d) {
     std::vector<std::string> out;
     for (auto &m : d.manifests) out.push_back(fmt::format("m\x1f{}\x1f{}\x1f{}", m.path, to_string(m.state), m.errors.size()));
@@ -926,6 +944,7 @@ void Daemon::finish_reconcile() {
     });
   }
   watch_links(r.desired, r.pattern_ns, r.primary_ns);
+  images_->collect(r.desired, after);
   arm_retry_timer();
   last_reconcile_usec_ = monotonic_usec();
   if (generation_ == 1)

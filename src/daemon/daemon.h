@@ -24,6 +24,7 @@
 #include "reconcile/executor.h"
 #include "reconcile/interfaces.h"
 #include "bus/bus.h"
+#include "daemon/images.h"
 #include "status/status.h"
 #include "util/result.h"
 #include "util/sd_ptr.h"
@@ -49,6 +50,8 @@ struct DaemonOptions {
   /// (D-Bus, signals, timers, the watchdog). A step (one program) is never cut, so a slice
   /// lasts this long plus at most one step.
   uint64_t slice_usec = 20'000;
+  /// Image bytecode: the state directory, pulls (issue 14; daemon/images.h).
+  ImageOptions images;
 };
 
 
@@ -187,6 +190,7 @@ class Daemon final : public BusService {
 
   DaemonOptions opts_;
   DesiredCache desired_cache_;  // unchanged manifests and bytecode are not read again (desired.h)
+  std::unique_ptr<ImageManager> images_;  // the state directory's stores and the puller
   std::unique_ptr<Kernel> kernel_;
   EventPtr event_;
   BusPtr bus_;

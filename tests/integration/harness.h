@@ -30,3 +30,4 @@
 #include "harness/pin_audit.h"     // check_pin_root_exact()
 #include "harness/notify.h"        // NotifySocket (sd_notify)
 #include "harness/foreign.h"       // ForeignTcx
+#include "harness/registry.h"      // docker-registry, skopeo push, SilentListener

@@ -198,7 +198,7 @@ TEST_F(Foreign, SecondInstanceWithItsOwnPinRootAndBus) {
   {
     ScopedBusAddress on2(bus2.address());
     ASSERT_TRUE(d2.start({"--log-level", "debug", "daemon", "--programs-dir", programs2, "--pin-root", pin_root2,
-                          "--check-interval", "1", "--xdp-mechanism", "single"},
+                          "--state-dir", work_dir_ + "/state2", "--check-interval", "1", "--xdp-mechanism", "single"},
                          log2))
         << read_file(log2);
     ASSERT_EQ(call_reload().rc, 0);

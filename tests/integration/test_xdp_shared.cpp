@@ -266,7 +266,7 @@ TEST_F(XdpShared, SecondProgramWithoutFreplaceFailsAndKeepsTheFirst) {
 TEST_F(XdpShared, ExplicitDispatcherWithoutFreplaceIsAClearError) {
   if (dispatcher_unavailable().empty()) GTEST_SKIP() << "this kernel allows freplace: the dispatcher works here";
   ASSERT_TRUE(daemon().start({"daemon", "--programs-dir", programs_dir_, "--pin-root", pin_root_,
-                              "--xdp-mechanism", "dispatcher"}, log_path_));
+                              "--state-dir", work_dir_ + "/state", "--xdp-mechanism", "dispatcher"}, log_path_));
   write_manifest("a.toml", shared_manifest("prog-a", 5, 2));
   const auto p = wait_program("prog-a", [](const json& j) { return !j["attachments"].empty() &&
                                                                      j["attachments"][0].value("state", "") == "failed"; });

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "image/labels.h"
+#include "image/pull.h"
 #include "image/reference.h"
 #include "util/sha256.h"
 
@@ -487,6 +488,117 @@ TEST(ImageLayout, ADirectoryThatIsNoLayoutIsNotFound) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind(), ErrorKind::NotFound);
   EXPECT_THAT(r.error().message, HasSubstr("(not an OCI image layout)"));
+}
+
+}  // namespace
+}  // namespace bpfrec
+
+// --- pulls: skopeo's command line and its dir: output ---------------------------------------
+
+namespace bpfrec {
+namespace {
+
+TEST(SkopeoPull, ArgvCopiesEveryPlatformToADirWithoutRetries) {
+  auto ref = parse_image_reference("quay.io/org/xdp@" + kDigest);
+  ASSERT_TRUE(ref);
+  EXPECT_EQ(skopeo_pull_argv({"skopeo", "/var/lib/kubelet/config.json", "/state/pulls/1/tmp"}, *ref, "/state/pulls/1/image"),
+            (std::vector<std::string>{"skopeo", "--tmpdir", "/state/pulls/1/tmp", "copy", "--quiet", "--retry-times",
+                                      "0", "--multi-arch", "all", "--src-authfile", "/var/lib/kubelet/config.json",
+                                      "docker://quay.io/org/xdp@" + kDigest, "dir:/state/pulls/1/image"}));
+  auto tag = parse_image_reference("localhost:5000/x:v1");
+  ASSERT_TRUE(tag);
+  EXPECT_EQ(skopeo_pull_argv({"/usr/bin/skopeo", "", ""}, *tag, "/d"),
+            (std::vector<std::string>{"/usr/bin/skopeo", "copy", "--quiet", "--retry-times", "0", "--multi-arch", "all",
+                                      "docker://localhost:5000/x:v1", "dir:/d"}));
+}
+
+TEST(SkopeoPull, AuthfileIsTheGivenOneElseTheKubeletsWhenItExists) {
+  TempDir tmp;
+  const std::string kubelet = tmp / "config.json";
+  EXPECT_EQ(effective_authfile("/etc/auth.json", kubelet), "/etc/auth.json");
+  EXPECT_EQ(effective_authfile("", kubelet), "") << "no kubelet file: skopeo's own lookup";
+  write_file(kubelet, "{}");
+  EXPECT_EQ(effective_authfile("", kubelet), kubelet);
+}
+
+// The directory `skopeo copy docker://REF dir:OUT` writes for the image `top` of `layout`
+// (containers-image's directory transport 1.1): manifest.json, each index child as
+// <hex>.manifest.json, every other blob as <hex>, and its `version` file.
+void write_dir_transport(const Layout &layout, const json &top, const std::vector<json> &children,
+                         const std::string &out) {
+  fs::create_directories(out);
+  for (const auto &e : fs::directory_iterator(layout.dir() + "/blobs/sha256"))
+    fs::copy_file(e.path(), out + "/" + e.path().filename().string());
+  fs::rename(layout.blob_path(top), out + "/manifest.json");
+  fs::remove(out + "/" + top["digest"].get<std::string>().substr(7));
+  for (const auto &c : children) {
+    const std::string hex = c["digest"].get<std::string>().substr(7);
+    fs::rename(out + "/" + hex, out + "/" + hex + ".manifest.json");
+  }
+  write_file(out + "/version", "Directory Transport Version: 1.1\n");
+}
+
+TEST_F(ImageLayoutTest, APulledDirGivesTheObjectAndTheRegistrysDigest) {
+  const json m = layout.image(xdp, programs_labels({{"xdp_count", "xdp"}}));
+  const std::string out = tmp / "pulled";
+  write_dir_transport(layout, m, {}, out);
+  auto ref = parse_image_reference("quay.io/org/xdp@" + m["digest"].get<std::string>());
+  ASSERT_TRUE(ref);
+  auto p = read_pulled_dir(out, *ref);
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ(p->digest, m["digest"]);
+  EXPECT_EQ(*p->image.object.bytes, xdp);
+  EXPECT_EQ(p->image.labels.programs.at("xdp_count"), "xdp");
+}
+
+TEST_F(ImageLayoutTest, APulledDockerListGivesTheNodesChildAndTheListsDigest) {
+  const json amd64 = layout.manifest(layout.config(programs_labels({{"xdp_count", "xdp"}}), true),
+                                     {layout.blob(kDockerTarGzip, make_tar({{"a.o", xdp}}, true))}, true);
+  const json arm64 = layout.manifest(layout.config(programs_labels({{"tc_count", "tc"}}), true),
+                                     {layout.blob(kDockerTarGzip, make_tar({{"b.o", tc}}, true))}, true);
+  const json list = layout.index({{amd64, "amd64"}, {arm64, "arm64"}}, /*docker=*/true);
+  const std::string out = tmp / "pulled";
+  write_dir_transport(layout, list, {amd64, arm64}, out);
+  auto ref = parse_image_reference("quay.io/org/xdp:v1");
+  ASSERT_TRUE(ref);
+  auto p = read_pulled_dir(out, *ref, {.architecture = "arm64"});
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ(p->digest, list["digest"]) << "a tag records the list's digest, as the registry serves it";
+  EXPECT_EQ(*p->image.object.bytes, tc);
+  EXPECT_EQ(p->image.manifest_digest, arm64["digest"]);
+}
+
+TEST_F(ImageLayoutTest, APulledDirWithAnotherDigestOrNoManifestIsRefused) {
+  const json m = layout.image(xdp, programs_labels({{"xdp_count", "xdp"}}));
+  const std::string out = tmp / "pulled";
+  write_dir_transport(layout, m, {}, out);
+  auto ref = parse_image_reference("quay.io/org/xdp@" + kDigest);
+  ASSERT_TRUE(ref);
+  auto p = read_pulled_dir(out, *ref);
+  ASSERT_FALSE(p);
+  EXPECT_EQ(p.error().kind(), ErrorKind::Invalid);
+  EXPECT_THAT(p.error().message, HasSubstr("the manifest's digest is " + m["digest"].get<std::string>() + ", not the " +
+                                           kDigest + " asked for"));
+  auto none = read_pulled_dir(tmp / "nothing", *ref);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().kind(), ErrorKind::NotFound) << none.error().message;
+}
+
+TEST_F(ImageLayoutTest, APulledDirWithATamperedBlobIsADigestMismatch) {
+  const json layer = layout.blob(kOciTarGzip, make_tar({{"x.o", xdp}}, true));
+  const json m = layout.manifest(layout.config(programs_labels({{"xdp_count", "xdp"}})), {layer});
+  const std::string out = tmp / "pulled";
+  write_dir_transport(layout, m, {}, out);
+  const std::string hex = layer["digest"].get<std::string>().substr(7);
+  std::string bytes = make_tar({{"x.o", tc}}, true);
+  bytes.resize(layer["size"].get<size_t>(), '\0');
+  write_file(out + "/" + hex, bytes);
+  auto ref = parse_image_reference("quay.io/org/xdp:v1");
+  ASSERT_TRUE(ref);
+  auto p = read_pulled_dir(out, *ref);
+  ASSERT_FALSE(p);
+  EXPECT_EQ(p.error().kind(), ErrorKind::Invalid);
+  EXPECT_THAT(p.error().message, HasSubstr(hex)) << p.error().message;
 }
 
 }  // namespace

@@ -46,7 +46,7 @@ void ReconcilerTest::SetUp() {
 ::testing::AssertionResult ReconcilerTest::start_daemon() {
   // --log-level is an option of the top-level command (CLI11), so it goes before `daemon`.
   std::vector<std::string> args = {"--log-level", "debug", "daemon", "--programs-dir", programs_dir_,
-                                   "--pin-root", pin_root_};
+                                   "--pin-root", pin_root_, "--state-dir", work_dir_ + "/state"};
   const auto flags = daemon_flags();
   // The tests that watch one program on a hook (pinned id == the hook's id) ask for one program
   // per interface: where the kernel allows freplace (the VM), `auto` would put it in libxdp's

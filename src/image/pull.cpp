@@ -1,0 +1,105 @@
+#include "image/pull.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "util/sha256.h"
+
+namespace bpfrec {
+
+namespace fs = std::filesystem;
+
+std::string effective_authfile(const std::string &given, const std::string &kubelet) {
+  if (!given.empty()) return given;
+  std::error_code ec;
+  if (!kubelet.empty() && fs::is_regular_file(kubelet, ec)) return kubelet;
+  return {};
+}
+
+std::vector<std::string> skopeo_pull_argv(const SkopeoCommand &cmd, const ImageReference &ref, const std::string &dest) {
+  std::vector<std::string> argv = {cmd.skopeo};
+  if (!cmd.tmp_dir.empty()) argv.insert(argv.end(), {"--tmpdir", cmd.tmp_dir});
+  argv.insert(argv.end(), {"copy", "--quiet", "--retry-times", "0", "--multi-arch", "all"});
+  if (!cmd.authfile.empty()) argv.insert(argv.end(), {"--src-authfile", cmd.authfile});
+  argv.push_back("docker://" + ref.str());
+  argv.push_back("dir:" + dest);
+  return argv;
+}
+
+namespace {
+
+// The whole of a small regular file (manifest.json is at most kMaxImageJsonBytes; read_bytecode_image
+// checks it again with its descriptor).
+Result<std::string> read_small(const std::string &path) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  if (ec)
+    return fail(Error{ec.value(), fmt::format("{}: {}", path, ec.message()),
+                      ec == std::errc::no_such_file_or_directory ? ErrorKind::NotFound : ErrorKind::Other});
+  if (size > kMaxImageJsonBytes)
+    return fail(Error{0, fmt::format("{}: {} bytes, more than the {} accepted", path, size, kMaxImageJsonBytes),
+                      ErrorKind::Invalid});
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  if (!in) return fail("{}: read failed", path);
+  return s.str();
+}
+
+}  // namespace
+
+Result<PulledImage> read_pulled_dir(const std::string &dir, const ImageReference &ref, const ReadImageOptions &options) {
+  const std::string top = dir + "/manifest.json";
+  auto manifest = read_small(top);
+  if (!manifest) return fail(manifest.error());
+  PulledImage out;
+  const std::string hex = sha256_hex(*manifest);
+  out.digest = "sha256:" + hex;
+  if (!ref.digest.empty() && ref.digest != out.digest)
+    return fail(Error{0, fmt::format("{}: the manifest's digest is {}, not the {} asked for", top, out.digest, ref.digest),
+                      ErrorKind::Invalid});
+
+  // An OCI layout of the same files: blobs/sha256/<hex> for manifest.json, every instance
+  // manifest and every blob (renames: the directory is the puller's own).
+  const std::string layout = dir + "/oci";
+  const std::string blobs = layout + "/blobs/sha256";
+  std::error_code ec;
+  fs::create_directories(blobs, ec);
+  if (ec) return fail("{}: {}", blobs, ec.message());
+  auto move_in = [&](const fs::path &from, const std::string &name) -> Result<void> {
+    fs::rename(from, blobs + "/" + name, ec);
+    if (ec) return fail("{} -> {}: {}", from.string(), blobs, ec.message());
+    return {};
+  };
+  for (const auto &e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    std::string blob;
+    if (is_sha256_hex(name)) blob = name;
+    else if (name.size() == 64 + 14 && name.ends_with(".manifest.json") && is_sha256_hex(name.substr(0, 64)))
+      blob = name.substr(0, 64);
+    else continue;  // version, signature-N, manifest.json, oci
+    if (auto r = move_in(e.path(), blob); !r) return fail(r.error());
+  }
+  if (ec) return fail("{}: {}", dir, ec.message());
+  if (auto r = move_in(top, hex); !r) return fail(r.error());
+  {
+    std::ofstream f(layout + "/oci-layout");
+    f << R"({"imageLayoutVersion":"1.0.0"})";
+    std::ofstream i(layout + "/index.json");
+    i << fmt::format(R"({{"schemaVersion":2,"manifests":[{{"digest":"{}","size":{}}}]}})", out.digest,
+                     manifest->size());
+    if (!f || !i) return fail("{}: cannot write the layout's index", layout);
+  }
+  auto image = read_bytecode_image(layout, options);
+  if (!image) return fail(image.error());
+  out.image = std::move(*image);
+  return out;
+}
+
+}  // namespace bpfrec

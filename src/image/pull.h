@@ -1,0 +1,56 @@
+// Pulling a bytecode image with skopeo, the node's own tool (containers-image: registries.conf
+// mirrors and short names, containers-auth.json, certs.d), as CRI-O on the same node would: the
+// command line of one pull, and reading what `skopeo copy docker://REF dir:DEST` leaves. The
+// dir: transport keeps every manifest byte for byte (no conversion to OCI, which would change
+// the digest of a Docker v2 image), so the digest recorded is the registry's.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "image/bytecode_image.h"
+#include "image/reference.h"
+#include "util/result.h"
+
+namespace bpfrec {
+
+/// The cluster pull secret on an OpenShift node (kubelet's, which CRI-O reads too).
+inline constexpr const char *kKubeletAuthfile = "/var/lib/kubelet/config.json";
+
+/// How skopeo is run for one pull.
+struct SkopeoCommand {
+  std::string skopeo = "skopeo";  ///< the program (a name is looked up in PATH)
+  /// containers-auth.json(5) file passed as --src-authfile; empty: skopeo's own lookup
+  /// (${XDG_RUNTIME_DIR}/containers/auth.json, then ~/.docker/config.json).
+  std::string authfile;
+  /// skopeo's --tmpdir (big-files directory); empty: its default (/var/tmp).
+  std::string tmp_dir;
+};
+
+/// The authfile a pull uses: `given` when not empty, else `kubelet` when that file exists (the
+/// node's pull secret), else empty (skopeo's default lookup).
+std::string effective_authfile(const std::string &given, const std::string &kubelet = kKubeletAuthfile);
+
+/// argv of `skopeo [--tmpdir T] copy --quiet --retry-times 0 --multi-arch all [--src-authfile F]
+/// docker://REF dir:DEST` (skopeo-copy(1)): every platform of an index is copied, so that the
+/// index digest a tag resolves to is the one recorded; retries are the daemon's (with backoff).
+std::vector<std::string> skopeo_pull_argv(const SkopeoCommand &cmd, const ImageReference &ref, const std::string &dest);
+
+/// One image as pulled: the bytecode image read from it and the digest the registry serves it
+/// under ("sha256:<hex>" of the top-level manifest or index, as `skopeo inspect` prints it).
+struct PulledImage {
+  BytecodeImage image;
+  std::string digest;
+};
+
+/// Reads the directory `skopeo copy ... dir:DIR` wrote (containers-image's directory transport,
+/// version 1.1: `manifest.json` the top-level manifest, `<hex>.manifest.json` each instance of
+/// an index, every blob as `<hex>`). The files are moved into an OCI image layout at DIR/oci
+/// (index.json names manifest.json by its digest) and read with read_bytecode_image(), which
+/// checks every blob against its descriptor. When `ref` has a digest, manifest.json must have
+/// it. Errors: no manifest.json (ErrorKind::NotFound), a digest that differs (Invalid), and
+/// read_bytecode_image()'s.
+Result<PulledImage> read_pulled_dir(const std::string &dir, const ImageReference &ref,
+                                    const ReadImageOptions &options = {});
+
+}  // namespace bpfrec

@@ -1,0 +1,260 @@
+// Image bytecode through the daemon (issue 14): bpfman-format images built by
+// tests/images/make-bytecode-image from the project's objects, pushed to a real docker-registry
+// on 127.0.0.1, pulled by the daemon with skopeo, stored under --state-dir and loaded from
+// there. Pull by digest and by tag (OCI, Docker v2, an index), the registry down (running
+// programs untouched, restarts and new programs on cached digests served by the store, an
+// uncached one pending until the registry is back), bad images as clear errors, and D-Bus
+// answering while a pull hangs.
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "harness.h"
+
+namespace it {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A tracepoint program on image bytecode. Line 5: the bytecode table (the image value at
+// column 22).
+std::string image_tracepoint(const std::string& name, const std::string& image, const std::string& extra = "",
+                             const std::string& tp = "syscalls/sys_enter_getppid") {
+  return "[[program]]\n"                          // 1
+         "name = \"" + name + "\"\n"              // 2
+         "type = \"tracepoint\"\n"                // 3
+         "bpf_function = \"tracepoint_count\"\n"  // 4
+         "bytecode = { image = \"" + image + "\"" + extra + " }\n"  // 5
+         "[[program.attach]]\n"
+         "tracepoint = \"" + tp + "\"\n";
+}
+
+std::string sha256_of_file(const std::string& path) {
+  const CmdResult r = run({"sha256sum", path});
+  return r.rc == 0 ? r.out.substr(0, 64) : "";
+}
+
+class ImageBytecode : public ReconcilerTest {
+ protected:
+  void SetUp() override {
+    ReconcilerTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    if (const std::string why = registry_skip_reason(); !why.empty()) GTEST_SKIP() << why;
+    registry_ = std::make_unique<Registry>();
+    // skopeo 1.9 reads $HOME/.config/containers/registries.conf (the registry's, marking it
+    // insecure); the daemon passes its environment to skopeo.
+    if (const char* h = std::getenv("HOME")) old_home_ = h;
+    ::setenv("HOME", registry_->home().c_str(), 1);
+  }
+  void TearDown() override {
+    ReconcilerTest::TearDown();
+    if (old_home_) ::setenv("HOME", old_home_->c_str(), 1);
+    else ::unsetenv("HOME");
+    registry_.reset();
+  }
+  std::vector<std::string> daemon_flags() const override { return flags_; }
+
+  // Builds an image from an object of the build (make-bytecode-image `args`), pushes it as
+  // REPO:TAG and returns the registry's digest.
+  std::string push(const std::string& object, const std::string& repo_tag, const std::vector<std::string>& args = {
+                       "--program", "tracepoint_count=tracepoint", "--map", "counts=array"}) {
+    const std::string dir = work_dir_ + "/img-" + std::to_string(images_++);
+    std::vector<std::string> argv = {MAKE_BYTECODE_IMAGE, object, dir};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const CmdResult made = run(argv);
+    if (made.rc != 0) throw std::runtime_error("make-bytecode-image: " + made.describe());
+    return registry_->push(dir, repo_tag);
+  }
+  std::string ref(const std::string& repo, const std::string& tag_or_digest) const {
+    return registry_->host() + "/" + repo + (tag_or_digest.starts_with("sha256:") ? "@" : ":") + tag_or_digest;
+  }
+  std::string state_dir() const { return work_dir_ + "/state"; }
+  bool attached(const std::string& name, std::chrono::milliseconds timeout = 60s) {
+    return wait_program(name, [](const json& p) { return p.value("state", "") == "attached"; }, timeout).has_value();
+  }
+  // Calls getppid() `n` times and returns how far the program's counter moved.
+  uint64_t count_getppid(const std::string& name, int n = 200) {
+    const uint64_t before = read_counter(map_pin(name), 0).value_or(0);
+    for (int i = 0; i < n; ++i) (void)::syscall(SYS_getppid);
+    return read_counter(map_pin(name), 0).value_or(0) - before;
+  }
+
+  std::unique_ptr<Registry> registry_;
+  std::optional<std::string> old_home_;
+  std::vector<std::string> flags_;
+  int images_ = 0;
+};
+
+TEST_F(ImageBytecode, PulledByDigestAndByTagAttachAndCount) {
+  const std::string tp = obj("tracepoint_counter");
+  const std::string oci = push(tp, "bytecode/tp:v1");
+  const std::string docker = push(tp, "bytecode/tp-docker:v1",
+                                  {"--program", "tracepoint_count=tracepoint", "--docker", "--index", "amd64,arm64"});
+  write_manifest("10-digest.toml", image_tracepoint("img-digest", ref("bytecode/tp", oci)));
+  write_manifest("20-tag.toml", image_tracepoint("img-tag", ref("bytecode/tp", "v1"), ", pull_policy = \"Always\""));
+  write_manifest("30-docker.toml", image_tracepoint("img-docker", ref("bytecode/tp-docker", docker)));
+  ASSERT_TRUE(start_daemon());
+  for (const char* n : {"img-digest", "img-tag", "img-docker"}) ASSERT_TRUE(attached(n)) << n << diag();
+
+  const json desc = describe_or_fail();
+  const std::string object_sha = sha256_of_file(tp);
+  const struct {
+    const char* name;
+    std::string reference, digest;
+  } want[] = {{"img-digest", ref("bytecode/tp", oci), oci},
+              {"img-tag", ref("bytecode/tp", "v1"), oci},
+              {"img-docker", ref("bytecode/tp-docker", docker), docker}};
+  for (const auto& w : want) {
+    const auto p = find_program(desc, w.name);
+    ASSERT_TRUE(p) << w.name;
+    EXPECT_EQ(p->value("bytecode_ref", ""), w.reference) << p->dump();
+    EXPECT_EQ(p->value("image_digest", ""), w.digest) << p->dump();
+    EXPECT_EQ(p->value("bytecode_sha256", ""), object_sha) << p->dump();
+    EXPECT_FALSE(p->value("image_pulled_at", "").empty()) << p->dump();
+    // What runs is what status says: the pinned program is the kernel's id in status.
+    EXPECT_EQ(raw_pinned_prog_id(prog_pin(w.name)).value_or(0), p->value("kernel_id", 0u)) << w.name;
+    EXPECT_GE(count_getppid(w.name), 200u) << w.name << ": counters do not move";
+  }
+  // The object is in the store under its sha256, and the entries name it.
+  EXPECT_TRUE(fs::exists(state_dir() + "/bytecode/sha256/" + object_sha));
+  size_t entries = 0;
+  for (const auto& e : fs::directory_iterator(state_dir() + "/images")) entries += e.path().extension() == ".json";
+  EXPECT_EQ(entries, 3u);
+  // The audit line of each load names the image and its digest.
+  const std::string log = read_file(log_path_);
+  EXPECT_NE(log.find("image=\"" + ref("bytecode/tp", oci) + "\" image_digest=" + oci), std::string::npos);
+}
+
+TEST_F(ImageBytecode, RegistryDownKeepsRunningProgramsAndTheStoreServesRestarts) {
+  const std::string tp = obj("tracepoint_counter");
+  const std::string v1 = push(tp, "bytecode/tp:v1");
+  (void)push(obj("tracepoint_counter_b"), "bytecode/tp:v2");
+  write_manifest("10-a.toml", image_tracepoint("img-a", ref("bytecode/tp", v1)));
+  ASSERT_TRUE(start_daemon());
+  ASSERT_TRUE(attached("img-a")) << diag();
+  const auto id = raw_pinned_prog_id(prog_pin("img-a"));
+  ASSERT_TRUE(id);
+
+  registry_->stop();
+  EXPECT_EQ(call_reload().rc, 0);
+  EXPECT_EQ(raw_pinned_prog_id(prog_pin("img-a")), id) << "the registry went down: nothing may change";
+
+  // A restart adopts it; a second program on the same digest comes from the store.
+  EXPECT_EQ(stop_daemon(), "exit 0");
+  write_manifest("20-b.toml", image_tracepoint("img-b", ref("bytecode/tp", v1), "", "syscalls/sys_enter_getpid"));
+  ASSERT_TRUE(start_daemon());
+  ASSERT_TRUE(attached("img-b")) << "a cached digest attaches while the registry is down" << diag();
+  EXPECT_EQ(raw_pinned_prog_id(prog_pin("img-a")), id) << "adopted, not reloaded";
+
+  // An image the store has never seen: pending, then failed with the puller's message; the
+  // others keep their kernel ids.
+  write_manifest("30-c.toml", image_tracepoint("img-c", ref("bytecode/tp", "v2"), "", "syscalls/sys_enter_getuid"));
+  const auto failed = wait_program("img-c", [](const json& p) { return p.value("state", "") == "failed"; }, 60s);
+  ASSERT_TRUE(failed) << diag();
+  EXPECT_NE(failed->value("error", "").find("pull " + ref("bytecode/tp", "v2")), std::string::npos) << failed->dump();
+  EXPECT_EQ(raw_pinned_prog_id(prog_pin("img-a")), id);
+
+  // The registry is back: a Reload() retries at once, and it attaches.
+  registry_->start();
+  EXPECT_EQ(call_reload().rc, 0);
+  ASSERT_TRUE(attached("img-c")) << diag();
+  EXPECT_EQ(raw_pinned_prog_id(prog_pin("img-a")), id);
+  EXPECT_NE(find_program(describe_or_fail(), "img-c").value_or(json::object()).value("bytecode_sha256", ""),
+            sha256_of_file(tp))
+      << "v2 is the other object";
+}
+
+TEST_F(ImageBytecode, BadImagesAreClearErrorsAndTheOthersKeepTheirIds) {
+  const std::string tp = obj("tracepoint_counter");
+  const std::string good = push(tp, "bytecode/tp:v1");
+  const std::string lying = push(tp, "bytecode/lying:v1", {"--program", "tracepoint_count=xdp"});
+  const std::string x86 = push("/bin/true", "bytecode/x86:v1", {"--program", "tracepoint_count=tracepoint"});
+  const std::string big = push(tp, "bytecode/big:v1",
+                               {"--program", "tracepoint_count=tracepoint", "--pad-layer", std::to_string(20 << 20)});
+  write_manifest("10-good.toml", image_tracepoint("img-good", ref("bytecode/tp", good)));
+  ASSERT_TRUE(start_daemon());
+  ASSERT_TRUE(attached("img-good")) << diag();
+  const auto id = raw_pinned_prog_id(prog_pin("img-good"));
+
+  write_manifest("20-lying.toml", image_tracepoint("img-lying", ref("bytecode/lying", lying)));
+  write_manifest("30-x86.toml", image_tracepoint("img-x86", ref("bytecode/x86", x86)));
+  write_manifest("40-big.toml", image_tracepoint("img-big", ref("bytecode/big", big)));
+  write_manifest("50-absent.toml",
+                 image_tracepoint("img-absent", ref("bytecode/tp", "sha256:" + std::string(64, '0'))));
+  // Labels that lie: the manifest is invalid, positioned at its bytecode key.
+  ASSERT_TRUE(wait_until([&] {
+    try {
+      const auto m = find_manifest(describe(), manifest_path("20-lying.toml"));
+      return m && m->value("state", "") == "invalid";
+    } catch (const std::exception&) {
+      return false;
+    }
+  }, 60s)) << diag();
+  const auto m = find_manifest(describe_or_fail(), manifest_path("20-lying.toml"));
+  ASSERT_FALSE((*m)["errors"].empty());
+  EXPECT_EQ((*m)["errors"][0].value("line", 0), 5);
+  EXPECT_NE((*m)["errors"][0].value("message", "").find("tracepoint_count"), std::string::npos) << m->dump();
+  const struct {
+    const char* name;
+    const char* want;
+  } cases[] = {{"img-x86", "EM_BPF"}, {"img-big", "more than the 16777216 accepted"}, {"img-absent", "pull "}};
+  for (const auto& c : cases) {
+    const auto p = wait_program(c.name, [](const json& j) { return j.value("state", "") == "failed"; }, 60s);
+    ASSERT_TRUE(p) << c.name << diag();
+    EXPECT_NE(p->value("error", "").find(c.want), std::string::npos) << c.name << ": " << p->dump();
+  }
+  EXPECT_EQ(raw_pinned_prog_id(prog_pin("img-good")), id);
+}
+
+TEST_F(ImageBytecode, AlwaysResolvesTheTagAgainOnReload) {
+  const std::string a = obj("tracepoint_counter"), b = obj("tracepoint_counter_b");
+  const std::string v1 = push(a, "bytecode/moving:v1");
+  write_manifest("10-always.toml", image_tracepoint("img-always", ref("bytecode/moving", "v1"), ", pull_policy = \"Always\""));
+  ASSERT_TRUE(start_daemon());
+  ASSERT_TRUE(attached("img-always")) << diag();
+  const auto v1_id = raw_pinned_prog_id(prog_pin("img-always"));
+
+  // The tag moves to another object; a manifest write elsewhere does not resolve it again, a
+  // Reload() does.
+  const std::string v2 = push(b, "bytecode/moving:v1");
+  ASSERT_NE(v1, v2);
+  write_manifest("20-other.toml", image_tracepoint("img-other", ref("bytecode/moving", v1), "", "syscalls/sys_enter_getpid"));
+  ASSERT_TRUE(attached("img-other")) << diag();
+  EXPECT_EQ(raw_pinned_prog_id(prog_pin("img-always")), v1_id) << "no Reload(): the stored digest runs";
+  EXPECT_EQ(call_reload().rc, 0);
+  ASSERT_TRUE(wait_program("img-always", [&](const json& p) {
+    return p.value("image_digest", "") == v2 && p.value("state", "") == "attached";
+  }, 60s)) << diag();
+  const auto p = find_program(describe_or_fail(), "img-always");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->value("bytecode_sha256", ""), sha256_of_file(b));
+  EXPECT_EQ(raw_pinned_prog_id(prog_pin("img-always")).value_or(0), p->value("kernel_id", 0u));
+  EXPECT_NE(raw_pinned_prog_id(prog_pin("img-always")), v1_id);
+  EXPECT_GE(count_getppid("img-always"), 200u);
+}
+
+TEST_F(ImageBytecode, DescribeAnswersWithin100MsWhileAPullHangs) {
+  SilentListener silent;
+  flags_ = {"--pull-timeout", "4"};
+  write_manifest("10-hang.toml", image_tracepoint("img-hang", silent.host() + "/bytecode/tp:v1"));
+  ASSERT_TRUE(start_daemon());
+  ASSERT_TRUE(wait_program("img-hang", [](const json& p) { return p.value("state", "") == "pending"; }, 10s))
+      << diag();
+  std::chrono::milliseconds worst{0};
+  for (int i = 0; i < 20; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const json d = describe();
+    worst = std::max(worst, std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0));
+    ASSERT_TRUE(find_program(d, "img-hang"));
+  }
+  EXPECT_LT(worst.count(), 100) << "Describe() took " << worst.count() << " ms while a pull hangs";
+  const auto failed = wait_program("img-hang", [](const json& p) { return p.value("state", "") == "failed"; }, 20s);
+  ASSERT_TRUE(failed) << diag();
+  EXPECT_NE(failed->value("error", "").find("timed out"), std::string::npos) << failed->dump();
+}
+
+}  // namespace
+}  // namespace it
