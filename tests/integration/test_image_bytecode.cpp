@@ -236,6 +236,36 @@ TEST_F(ImageBytecode, AlwaysResolvesTheTagAgainOnReload) {
   EXPECT_GE(count_getppid("img-always"), 200u);
 }
 
+// An ImageDigestMirrorSet on OpenShift becomes registries.conf mirrors (mirror-by-digest-only):
+// the origin does not exist, the mirror has the image; a digest reference is pulled from the
+// mirror, a tag (which a digest-only mirror does not serve) fails naming the origin.
+TEST_F(ImageBytecode, AMirrorInRegistriesConfServesADigestWhoseOriginIsAbsent) {
+  const std::string tp = obj("tracepoint_counter");
+  const std::string digest = push(tp, "mirror/bytecode/tp:v1");
+  const std::string home = work_dir_ + "/mirror-home";
+  fs::create_directories(home + "/.config/containers");
+  fs::copy_file(registry_->home() + "/.config/containers/policy.json", home + "/.config/containers/policy.json");
+  write_file_atomic(home + "/.config/containers", "registries.conf",
+                     "[[registry]]\nlocation = \"" + registry_->host() + "\"\ninsecure = true\n\n"
+                     "[[registry]]\nprefix = \"origin.example.invalid/bytecode\"\n"
+                     "location = \"origin.example.invalid/bytecode\"\nmirror-by-digest-only = true\n"
+                     "[[registry.mirror]]\nlocation = \"" + registry_->host() + "/mirror/bytecode\"\ninsecure = true\n");
+  ::setenv("HOME", home.c_str(), 1);
+  write_manifest("10-digest.toml", image_tracepoint("img-mirror", "origin.example.invalid/bytecode/tp@" + digest));
+  write_manifest("20-tag.toml", image_tracepoint("img-mirror-tag", "origin.example.invalid/bytecode/tp:v1", "",
+                                                 "syscalls/sys_enter_getpid"));
+  ASSERT_TRUE(start_daemon());
+  ASSERT_TRUE(attached("img-mirror")) << diag();
+  const auto p = find_program(describe_or_fail(), "img-mirror");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->value("image_digest", ""), digest);
+  EXPECT_EQ(p->value("bytecode_sha256", ""), sha256_of_file(tp));
+  EXPECT_GE(count_getppid("img-mirror"), 200u);
+  const auto tag = wait_program("img-mirror-tag", [](const json& j) { return j.value("state", "") == "failed"; }, 60s);
+  ASSERT_TRUE(tag) << diag();
+  EXPECT_NE(tag->value("error", "").find("origin.example.invalid"), std::string::npos) << tag->dump();
+}
+
 TEST_F(ImageBytecode, DescribeAnswersWithin100MsWhileAPullHangs) {
   SilentListener silent;
   flags_ = {"--pull-timeout", "4"};
