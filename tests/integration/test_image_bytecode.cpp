@@ -37,6 +37,17 @@ std::string sha256_of_file(const std::string& path) {
   return r.rc == 0 ? r.out.substr(0, 64) : "";
 }
 
+// The digest of the one layer of the image make-bytecode-image wrote at `layout` (its
+// index.json's manifest, not an index).
+std::string layer_digest(const std::string& layout) {
+  const json index = json::parse(read_file(layout + "/index.json"), nullptr, false);
+  if (!index.is_object() || index["manifests"].empty()) return "";
+  const std::string top = index["manifests"][0].value("digest", "");
+  const json m = json::parse(read_file(layout + "/blobs/sha256/" + top.substr(7)), nullptr, false);
+  if (!m.is_object() || !m.contains("layers") || m["layers"].empty()) return "";
+  return m["layers"][0].value("digest", "");
+}
+
 class ImageBytecode : public ReconcilerTest {
  protected:
   void SetUp() override {
@@ -93,11 +104,17 @@ TEST_F(ImageBytecode, PulledByDigestAndByTagAttachAndCount) {
   const std::string oci = push(tp, "bytecode/tp:v1");
   const std::string docker = push(tp, "bytecode/tp-docker:v1",
                                   {"--program", "tracepoint_count=tracepoint", "--docker", "--index", "amd64,arm64"});
+  const std::string legacy = push(tp, "bytecode/tp-legacy:v1",
+                                  {"--no-ebpf-labels", "--label", "io.ebpf.program_name=tp",
+                                   "--label", "io.ebpf.bpf_function_name=tracepoint_count",
+                                   "--label", "io.ebpf.program_type=tracepoint", "--label", "io.ebpf.filename=bpf_bpfel.o"});
   write_manifest("10-digest.toml", image_tracepoint("img-digest", ref("bytecode/tp", oci)));
+  write_manifest("40-legacy.toml", image_tracepoint("img-legacy", ref("bytecode/tp-legacy", legacy), "",
+                                                    "syscalls/sys_enter_getpid"));
   write_manifest("20-tag.toml", image_tracepoint("img-tag", ref("bytecode/tp", "v1"), ", pull_policy = \"Always\""));
   write_manifest("30-docker.toml", image_tracepoint("img-docker", ref("bytecode/tp-docker", docker)));
   ASSERT_TRUE(start_daemon());
-  for (const char* n : {"img-digest", "img-tag", "img-docker"}) ASSERT_TRUE(attached(n)) << n << diag();
+  for (const char* n : {"img-digest", "img-tag", "img-docker", "img-legacy"}) ASSERT_TRUE(attached(n)) << n << diag();
 
   const json desc = describe_or_fail();
   const std::string object_sha = sha256_of_file(tp);
@@ -122,7 +139,7 @@ TEST_F(ImageBytecode, PulledByDigestAndByTagAttachAndCount) {
   EXPECT_TRUE(fs::exists(state_dir() + "/bytecode/sha256/" + object_sha));
   size_t entries = 0;
   for (const auto& e : fs::directory_iterator(state_dir() + "/images")) entries += e.path().extension() == ".json";
-  EXPECT_EQ(entries, 3u);
+  EXPECT_EQ(entries, 4u);
   // The audit line of each load names the image and its digest.
   const std::string log = read_file(log_path_);
   EXPECT_NE(log.find("image=\"" + ref("bytecode/tp", oci) + "\" image_digest=" + oci), std::string::npos);
@@ -182,6 +199,21 @@ TEST_F(ImageBytecode, BadImagesAreClearErrorsAndTheOthersKeepTheirIds) {
   write_manifest("20-lying.toml", image_tracepoint("img-lying", ref("bytecode/lying", lying)));
   write_manifest("30-x86.toml", image_tracepoint("img-x86", ref("bytecode/x86", x86)));
   write_manifest("40-big.toml", image_tracepoint("img-big", ref("bytecode/big", big)));
+  // A layer whose one file is not a .o; a layer blob changed in the registry's storage after the
+  // push (same size: only its digest tells).
+  const std::string noobj = push(tp, "bytecode/noobj:v1", {"--program", "tracepoint_count=tracepoint", "--name", "README"});
+  const std::string tampered_dir = work_dir_ + "/img-" + std::to_string(images_);
+  const std::string tampered = push(tp, "bytecode/tampered:v1");
+  const std::string layer = layer_digest(tampered_dir);
+  ASSERT_FALSE(layer.empty());
+  {
+    std::string data = read_file(registry_->blob_path(layer));
+    ASSERT_FALSE(data.empty()) << registry_->blob_path(layer);
+    data[data.size() / 2] ^= 0x55;
+    write_file_atomic(fs::path(registry_->blob_path(layer)).parent_path(), "data", data);
+  }
+  write_manifest("60-noobj.toml", image_tracepoint("img-noobj", ref("bytecode/noobj", noobj)));
+  write_manifest("70-tampered.toml", image_tracepoint("img-tampered", ref("bytecode/tampered", tampered)));
   write_manifest("50-absent.toml",
                  image_tracepoint("img-absent", ref("bytecode/tp", "sha256:" + std::string(64, '0'))));
   // Labels that lie: the manifest is invalid, positioned at its bytecode key.
@@ -199,8 +231,8 @@ TEST_F(ImageBytecode, BadImagesAreClearErrorsAndTheOthersKeepTheirIds) {
   EXPECT_NE((*m)["errors"][0].value("message", "").find("tracepoint_count"), std::string::npos) << m->dump();
   const struct {
     const char* name;
-    const char* want;
-  } cases[] = {{"img-x86", "EM_BPF"}, {"img-big", "more than the 16777216 accepted"}, {"img-absent", "pull "}};
+    std::string want;
+  } cases[] = {{"img-noobj", "no .o file at the root of the layer"}, {"img-tampered", "Digest did not match, expected " + layer}, {"img-x86", "EM_BPF"}, {"img-big", "more than the 16777216 accepted"}, {"img-absent", "pull "}};
   for (const auto& c : cases) {
     const auto p = wait_program(c.name, [](const json& j) { return j.value("state", "") == "failed"; }, 60s);
     ASSERT_TRUE(p) << c.name << diag();

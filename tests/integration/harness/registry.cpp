@@ -212,6 +212,11 @@ std::string Registry::host() const { return "127.0.0.1:" + std::to_string(port_)
 
 std::string Registry::home() const { return dir_ + "/home"; }
 
+std::string Registry::blob_path(const std::string& digest) const {
+  const std::string hex = digest.substr(digest.find(':') + 1);
+  return dir_ + "/storage/docker/registry/v2/blobs/sha256/" + hex.substr(0, 2) + "/" + hex + "/data";
+}
+
 bool Registry::running() { return proc_ && proc_->alive(); }
 
 bool Registry::launch(std::string& why) {

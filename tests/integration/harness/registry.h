@@ -42,6 +42,9 @@ class Registry {
   /// instead (skopeo 1.9's oci: source skips index.json entries of Docker media types).
   /// Throws std::runtime_error on failure.
   std::string push(const std::string& layout_dir, const std::string& repo_tag);
+  /// The file the registry serves blob `digest` ("sha256:<hex>") from (its filesystem storage
+  /// driver's docker/registry/v2/blobs/sha256/<2 hex>/<hex>/data), for tampering tests.
+  std::string blob_path(const std::string& digest) const;
   /// SIGTERM and wait (SIGKILL after 2s). The port stays this registry's (start() reuses it),
   /// and the storage is kept.
   void stop();
