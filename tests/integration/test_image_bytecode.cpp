@@ -298,6 +298,31 @@ TEST_F(ImageBytecode, AMirrorInRegistriesConfServesADigestWhoseOriginIsAbsent) {
   EXPECT_NE(tag->value("error", "").find("origin.example.invalid"), std::string::npos) << tag->dump();
 }
 
+// A registry that wants credentials (htpasswd): without them the pull fails with the
+// registry's answer; with --authfile (a containers-auth.json, as the cluster pull secret is)
+// the program attaches.
+TEST_F(ImageBytecode, AnAuthenticatedRegistryIsPulledWithTheAuthfile) {
+  Registry auth("it-user", "it-secret");
+  ::setenv("HOME", auth.home().c_str(), 1);
+  const std::string dir = work_dir_ + "/img-auth";
+  const CmdResult made = run({MAKE_BYTECODE_IMAGE, obj("tracepoint_counter"), dir, "--program", "tracepoint_count=tracepoint"});
+  ASSERT_EQ(made.rc, 0) << made.describe();
+  const std::string digest = auth.push(dir, "private/tp:v1");
+  const std::string reference = auth.host() + "/private/tp@" + digest;
+  write_manifest("10-private.toml", image_tracepoint("img-private", reference));
+  ASSERT_TRUE(start_daemon());
+  const auto refused = wait_program("img-private", [](const json& p) { return p.value("state", "") == "failed"; }, 60s);
+  ASSERT_TRUE(refused) << diag();
+  EXPECT_NE(refused->value("error", "").find("authentication required"), std::string::npos) << refused->dump();
+
+  EXPECT_EQ(stop_daemon(), "exit 0");
+  flags_ = {"--authfile", auth.authfile()};
+  ASSERT_TRUE(start_daemon());
+  ASSERT_TRUE(attached("img-private")) << diag();
+  EXPECT_EQ(find_program(describe_or_fail(), "img-private").value_or(json::object()).value("image_digest", ""), digest);
+  EXPECT_GE(count_getppid("img-private"), 200u);
+}
+
 TEST_F(ImageBytecode, DescribeAnswersWithin100MsWhileAPullHangs) {
   SilentListener silent;
   flags_ = {"--pull-timeout", "4"};

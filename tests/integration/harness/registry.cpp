@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "harness/common.h"
@@ -111,6 +112,27 @@ int http_get_status(int port, const std::string& path, std::chrono::milliseconds
   return status;
 }
 
+/// RFC 4648 base64 with padding.
+std::string base64(const std::string& in) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+                       static_cast<unsigned char>(in[i + 2]);
+    for (int s : {18, 12, 6, 0}) out += kAlphabet[(v >> s) & 63];
+  }
+  if (i < in.size()) {
+    unsigned v = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
@@ -176,10 +198,18 @@ std::string registry_skip_reason() {
   return "";
 }
 
-Registry::Registry() {
+Registry::Registry(std::string user, std::string password) : user_(std::move(user)), password_(std::move(password)) {
   dir_ = make_temp_dir("it-registry-");
   try {
     fs::create_directories(dir_ + "/storage");
+    if (!user_.empty()) {
+      // docker-registry's htpasswd file takes bcrypt entries only (libxcrypt's $2b$).
+      const auto hash = run({"python3", "-W", "ignore", "-c",
+                             "import crypt, sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+                             password_});
+      if (hash.rc != 0 || !hash.out.starts_with("$2")) throw std::runtime_error("bcrypt hash: " + hash.describe());
+      write_text(dir_ + "/htpasswd", user_ + ":" + hash.out);
+    }
     fs::create_directories(dir_ + "/tmp");
     fs::create_directories(dir_ + "/home/.config/containers");
     write_text(dir_ + "/home/.config/containers/policy.json",
@@ -196,6 +226,11 @@ Registry::Registry() {
     if (!running()) throw std::runtime_error("docker-registry did not start: " + why);
     write_text(dir_ + "/home/.config/containers/registries.conf",
                "[[registry]]\nlocation = \"" + host() + "\"\ninsecure = true\n");
+    if (!user_.empty()) {
+      authfile_ = dir_ + "/auth.json";
+      write_text(authfile_, "{\"auths\": {\"" + host() + "\": {\"auth\": \"" + base64(user_ + ":" + password_) +
+                                "\"}}}\n");
+    }
   } catch (...) {
     proc_.reset();
     remove_tree(dir_);
@@ -223,7 +258,13 @@ bool Registry::launch(std::string& why) {
   proc_.reset();
   const std::string config = dir_ + "/config.yml";
   const std::string log = dir_ + "/registry.log";
-  write_text(config, "version: 0.1\n"
+  std::string auth;
+  if (!user_.empty())
+    auth = "auth:\n"
+           "  htpasswd:\n"
+           "    realm: it-registry\n"
+           "    path: " + dir_ + "/htpasswd\n";
+  write_text(config, auth + "version: 0.1\n"
                      "log:\n"
                      "  level: warn\n"
                      "  accesslog:\n"
@@ -239,9 +280,9 @@ bool Registry::launch(std::string& why) {
   write_text(log, "");
   proc_ = std::make_unique<BackgroundCommand>(std::vector<std::string>{kRegistryBin, "serve", config}, log);
   bool up = false;
-  wait_until([&] { return !proc_->alive() || (up = http_get_status(port_, "/v2/", 1s) == 200); }, 15s, 50ms);
+  wait_until([&] { return !proc_->alive() || (up = http_get_status(port_, "/v2/", 1s) == (user_.empty() ? 200 : 401)); }, 15s, 50ms);
   if (up) return true;
-  why = (proc_->alive() ? "GET /v2/ on " + host() + " did not answer 200 within 15s"
+  why = (proc_->alive() ? "GET /v2/ on " + host() + " did not answer " + (user_.empty() ? "200" : "401") + " within 15s"
                         : "it exited") + "; log:\n" + read_file(log);
   proc_.reset();
   return false;
@@ -266,10 +307,11 @@ std::string Registry::push(const std::string& layout_dir, const std::string& rep
     source = "dir:" + dir_copy;
   }
   const std::string digestfile = dir_ + "/push-" + n + ".digest";
-  const auto res = run({"env", "HOME=" + home(), "skopeo", "--tmpdir", dir_ + "/tmp", "copy", "--quiet",
-                        "--preserve-digests", "--multi-arch", "all", "--dest-tls-verify=false",
-                        "--digestfile", digestfile, source, "docker://" + host() + "/" + repo_tag},
-                       120s);
+  std::vector<std::string> argv = {"env", "HOME=" + home(), "skopeo", "--tmpdir", dir_ + "/tmp", "copy", "--quiet",
+                                   "--preserve-digests", "--multi-arch", "all", "--dest-tls-verify=false"};
+  if (!authfile_.empty()) argv.insert(argv.end(), {"--dest-authfile", authfile_});
+  argv.insert(argv.end(), {"--digestfile", digestfile, source, "docker://" + host() + "/" + repo_tag});
+  const auto res = run(argv, 120s);
   if (!dir_copy.empty()) remove_tree(dir_copy);
   std::string digest = read_file(digestfile);
   remove_tree(digestfile);

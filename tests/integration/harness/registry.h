@@ -21,8 +21,10 @@ std::string registry_skip_reason();
 class Registry {
  public:
   /// Starts it and waits until GET /v2/ answers; throws std::runtime_error with the log on
-  /// failure.
-  Registry();
+  /// failure. With a `user`, the registry asks for HTTP basic auth (its htpasswd access
+  /// controller, a bcrypt entry made with python3's crypt) with `password`; authfile() holds
+  /// the credentials and push() uses them.
+  Registry(std::string user = "", std::string password = "");
   /// Stops it and removes the temp dir (storage, home, log).
   ~Registry();
   Registry(const Registry&) = delete;
@@ -42,6 +44,9 @@ class Registry {
   /// instead (skopeo 1.9's oci: source skips index.json entries of Docker media types).
   /// Throws std::runtime_error on failure.
   std::string push(const std::string& layout_dir, const std::string& repo_tag);
+  /// A containers-auth.json(5) file with this registry's credentials ({"auths": {HOST: {"auth":
+  /// base64(user:password)}}}); empty without auth.
+  std::string authfile() const { return authfile_; }
   /// The file the registry serves blob `digest` ("sha256:<hex>") from (its filesystem storage
   /// driver's docker/registry/v2/blobs/sha256/<2 hex>/<hex>/data), for tampering tests.
   std::string blob_path(const std::string& digest) const;
@@ -60,6 +65,7 @@ class Registry {
   std::string dir_;
   int port_ = 0;
   int pushes_ = 0;
+  std::string user_, password_, authfile_;
   std::unique_ptr<BackgroundCommand> proc_;
 };
 
