@@ -23,6 +23,7 @@
 #include "kernel/inventory.h"
 #include "kernel/kernel.h"
 #include "machineconfig/daemon_image.h"
+#include "image/pull.h"
 #include "machineconfig/machineconfig.h"
 #include "load/desired.h"
 #include "reconcile/identity.h"
@@ -154,7 +155,14 @@ int cmd_machineconfig(const MachineConfigOptions &opts) {
   spec.name = opts.name;
   spec.role = opts.role;
   if (!opts.manifests.empty()) {
-    auto files = manifest_files(opts.manifests);
+    TagResolver resolve;
+    if (opts.resolve_tags)
+      resolve = [&opts](const ImageReference &ref) {
+        return resolve_digest(SkopeoCommand{"skopeo", opts.authfile, ""}, ref);
+      };
+    std::vector<std::string> warnings;
+    auto files = manifest_files(opts.manifests, resolve, &warnings);
+    for (const auto &w : warnings) fmt::print(stderr, "{}\n", w);
     if (!files) return fail_with(files.error().message);
     spec.files = std::move(*files);
   }

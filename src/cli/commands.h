@@ -37,6 +37,8 @@ struct MachineConfigOptions {
   std::vector<std::string> files;       // DEST=SRC[:MODE]
   std::vector<std::string> manifests;   // manifest files or directories
   std::string daemon_image;             // NAME@sha256:DIGEST: carry the daemon itself (daemon_image.h)
+  bool resolve_tags = false;            // pin image tags to digests with `skopeo inspect --raw`
+  std::string authfile;                 // for --resolve-tags: skopeo's --authfile
 };
 
 /// `machineconfig`: renders a MachineConfig carrying manifests, their bytecode, units and files.

@@ -97,6 +97,10 @@ int main(int argc, char **argv) {
   mcc->add_flag("--force", mc.force, "Render even when the result is over 1 MiB");
   // One value per occurrence, so that positional paths can follow.
   mcc->add_option("--unit", mc.units, "A systemd unit file to carry (enabled); repeatable")->allow_extra_args(false);
+  mcc->add_flag("--resolve-tags", mc.resolve_tags,
+                "Pin image tags in manifests to the digests their registries serve now (skopeo inspect --raw; "
+                "needs registry access from this machine)");
+  mcc->add_option("--authfile", mc.authfile, "containers-auth.json(5) file for --resolve-tags");
   mcc->add_option("--daemon-image", mc.daemon_image,
                   "Also run the daemon itself from this image, NAME@sha256:DIGEST: a fetch unit pulls it with the "
                   "node's pull secret and installs /usr/local/bin/bpfman-reconciler; with the daemon unit, D-Bus "

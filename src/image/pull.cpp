@@ -1,6 +1,13 @@
 #include "image/pull.h"
 
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <filesystem>
 #include <fstream>
@@ -10,6 +17,8 @@
 #include <fmt/format.h>
 
 #include "util/sha256.h"
+
+extern char **environ;
 
 namespace bpfrec {
 
@@ -30,6 +39,57 @@ std::vector<std::string> skopeo_pull_argv(const SkopeoCommand &cmd, const ImageR
   argv.push_back("docker://" + ref.str());
   argv.push_back("dir:" + dest);
   return argv;
+}
+
+std::vector<std::string> skopeo_inspect_argv(const SkopeoCommand &cmd, const ImageReference &ref) {
+  std::vector<std::string> argv = {cmd.skopeo};
+  if (!cmd.tmp_dir.empty()) argv.insert(argv.end(), {"--tmpdir", cmd.tmp_dir});
+  argv.insert(argv.end(), {"inspect", "--raw", "--retry-times", "0"});
+  if (!cmd.authfile.empty()) argv.insert(argv.end(), {"--authfile", cmd.authfile});
+  argv.push_back("docker://" + ref.str());
+  return argv;
+}
+
+Result<std::string> resolve_digest(const SkopeoCommand &cmd, const ImageReference &ref) {
+  const std::vector<std::string> args = skopeo_inspect_argv(cmd, ref);
+  std::vector<char *> argv;
+  for (const auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
+  argv.push_back(nullptr);
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return fail_errno(errno, "pipe");
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  pid_t pid = -1;
+  const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(out[1]);
+  if (rc != 0) {
+    ::close(out[0]);
+    return fail("cannot run {}: {}", cmd.skopeo, std::strerror(rc));
+  }
+  std::string raw;
+  char buf[65536];
+  bool too_big = false;
+  for (;;) {
+    const ssize_t n = ::read(out[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (raw.size() + static_cast<size_t>(n) > kMaxImageJsonBytes) too_big = true;
+    else raw.append(buf, static_cast<size_t>(n));
+  }
+  ::close(out[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return fail("{} inspect docker://{} failed ({})", cmd.skopeo, ref.str(),
+                WIFEXITED(status) ? fmt::format("exit status {}", WEXITSTATUS(status))
+                                  : fmt::format("signal {}", WTERMSIG(status)));
+  if (too_big) return fail("{}: the manifest is over {} bytes", ref.str(), kMaxImageJsonBytes);
+  if (raw.empty()) return fail("{}: skopeo printed no manifest", ref.str());
+  return "sha256:" + sha256_hex(raw);
 }
 
 namespace {

@@ -36,6 +36,16 @@ std::string effective_authfile(const std::string &given, const std::string &kube
 /// index digest a tag resolves to is the one recorded; retries are the daemon's (with backoff).
 std::vector<std::string> skopeo_pull_argv(const SkopeoCommand &cmd, const ImageReference &ref, const std::string &dest);
 
+/// argv of `skopeo inspect --raw --retry-times 0 [--authfile F] docker://REF`: the top-level
+/// manifest or index exactly as the registry serves it (its sha256 is the digest).
+std::vector<std::string> skopeo_inspect_argv(const SkopeoCommand &cmd, const ImageReference &ref);
+
+/// Resolves `ref` (a tag) to the registry's digest ("sha256:<hex>" of `skopeo inspect --raw`'s
+/// output), running skopeo and waiting for it (for the CLI; skopeo's own messages go to stderr).
+/// Errors: skopeo cannot be run, exits non-zero (its status), prints nothing or over
+/// kMaxImageJsonBytes.
+Result<std::string> resolve_digest(const SkopeoCommand &cmd, const ImageReference &ref);
+
 /// One image as pulled: the bytecode image read from it and the digest the registry serves it
 /// under ("sha256:<hex>" of the top-level manifest or index, as `skopeo inspect` prints it).
 struct PulledImage {

@@ -132,7 +132,8 @@ struct Edit {
 // Errors: the text does not parse (it was checked before), a relative path that cannot be
 // resolved, a bytecode path that was not collected.
 Result<std::string> rewrite_manifest(const std::string &text, const std::string &manifest_path,
-                                     const std::map<std::string, std::pair<std::string, std::string>> &objects) {
+                                     const std::map<std::string, std::pair<std::string, std::string>> &objects,
+                                     const TagResolver &resolve, std::vector<std::string> *warnings) {
   toml::table doc;
   try {
     doc = toml::parse(text, std::string_view(manifest_path));
@@ -144,7 +145,28 @@ Result<std::string> rewrite_manifest(const std::string &text, const std::string 
     for (auto &pn : *programs) {
       auto *bt = pn.as_table()->get("bytecode") ? pn.as_table()->get("bytecode")->as_table() : nullptr;
       if (!bt) continue;
+      if (const toml::node *image_node = bt->get("image")) {
+        // Carried as it is; a tag is pinned to its digest now, or warned about.
+        auto ref = parse_image_reference(image_node->value<std::string>().value_or(""));
+        if (!ref || !ref->digest.empty()) continue;  // checked before: a digest reference
+        const auto ir = image_node->source();
+        if (!resolve) {
+          if (warnings)
+            warnings->push_back(fmt::format(
+                "{}:{}:{}: warning: image '{}' is a tag: the nodes of the pool may pull different digests while "
+                "it moves; pin NAME@sha256:DIGEST (or render with --resolve-tags)",
+                manifest_path, ir.begin.line, ir.begin.column, ref->str()));
+          continue;
+        }
+        auto digest = resolve(*ref);
+        if (!digest)
+          return fail("{}:{}:{}: error: resolving the tag of '{}': {}", manifest_path, ir.begin.line, ir.begin.column,
+                      ref->str(), digest.error().message);
+        edits.push_back({offset_of(text, ir.begin), offset_of(text, ir.end), toml_quote(ref->name() + "@" + *digest)});
+        continue;
+      }
       const toml::node *path_node = bt->get("path");
+      if (!path_node) continue;
       fs::path src(path_node->value<std::string>().value_or(""));
       if (src.is_relative()) {
         std::error_code ec;
@@ -184,7 +206,8 @@ bool is_symlink(const std::string &path) {
 
 }  // namespace
 
-Result<std::vector<NodeFile>> manifest_files(const std::vector<std::string> &paths) {
+Result<std::vector<NodeFile>> manifest_files(const std::vector<std::string> &paths, const TagResolver &resolve,
+                                             std::vector<std::string> *warnings) {
   // Expand directories with the programs.d rules; keep explicit files as given.
   std::vector<std::string> manifests;
   for (auto &p : paths) {
@@ -216,7 +239,7 @@ Result<std::vector<NodeFile>> manifest_files(const std::vector<std::string> &pat
   std::map<std::string, std::string> node_name_owner;  // node base name -> sha256
   std::vector<NodeFile> bytecode;
   for (auto &prog : d.programs) {
-    if (objects.contains(prog.bytecode_path)) continue;
+    if (prog.bytecode_path.empty() || objects.contains(prog.bytecode_path)) continue;
     if (is_symlink(prog.bytecode_path))
       return fail("bytecode {} is a symlink, which a MachineConfig cannot carry: name {} instead", prog.bytecode_path,
                   fs::read_symlink(prog.bytecode_path).string());
@@ -242,7 +265,7 @@ Result<std::vector<NodeFile>> manifest_files(const std::vector<std::string> &pat
       out.push_back({node_path, *text, 0644});
       continue;
     }
-    auto rewritten = rewrite_manifest(*text, m.path, objects);
+    auto rewritten = rewrite_manifest(*text, m.path, objects, resolve, warnings);
     if (!rewritten) return std::unexpected(rewritten.error());
     out.push_back({node_path, std::move(*rewritten), 0644});
   }

@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "image/reference.h"
 #include "util/result.h"
 
 namespace bpfrec {
@@ -54,6 +56,10 @@ Result<std::string> base64_decode(std::string_view text);
 /// `compression: gzip` (Ignition 3.4 spec, storage.files[].contents).
 std::string data_url(std::string_view contents);
 
+/// Resolves an image tag to the digest the registry serves for it ("sha256:<hex>"), for
+/// `machineconfig --resolve-tags`. Errors: the registry's (unreachable, unknown tag, auth).
+using TagResolver = std::function<Result<std::string>(const ImageReference &)>;
+
 /// Turns manifest files (or programs.d-style directories) into node files: each manifest goes to
 /// kNodeProgramsDir/<base name> with every `bytecode` rewritten to point at kNodeBytecodeDir and
 /// pinned with the object's sha256; each object referenced goes to kNodeBytecodeDir/<base name>
@@ -61,7 +67,12 @@ std::string data_url(std::string_view contents);
 /// The manifests are checked first (as `check` does); comments and layout are kept.
 /// Errors: invalid manifests (every positioned error in the message), symlinks (a MachineConfig
 /// cannot carry them: name the target instead), unreadable files.
-Result<std::vector<NodeFile>> manifest_files(const std::vector<std::string> &paths);
+/// Image bytecode (`bytecode.image`) is carried as it is, no object with it: each node pulls it.
+/// A tag there is rewritten to NAME@DIGEST with `resolve` (its errors are errors here); without
+/// `resolve` it is kept and a positioned "path:line:col: warning: ..." is appended to `warnings`
+/// (the nodes of a pool would pull different digests while the tag moves).
+Result<std::vector<NodeFile>> manifest_files(const std::vector<std::string> &paths, const TagResolver &resolve = {},
+                                             std::vector<std::string> *warnings = nullptr);
 
 /// Checks what a MachineConfig cannot carry: modes with setuid, setgid or sticky bits, relative
 /// or duplicate paths. Errors name the file.

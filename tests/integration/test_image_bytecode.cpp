@@ -323,6 +323,35 @@ TEST_F(ImageBytecode, AnAuthenticatedRegistryIsPulledWithTheAuthfile) {
   EXPECT_GE(count_getppid("img-private"), 200u);
 }
 
+// machineconfig --resolve-tags against the registry: the tag in the carried manifest becomes the
+// digest the registry serves (skopeo inspect --raw); without it, a positioned warning.
+TEST_F(ImageBytecode, MachineConfigResolveTagsPinsTheRegistrysDigest) {
+  const std::string digest = push(obj("tracepoint_counter"), "bytecode/tp:v7");
+  const std::string dir = work_dir_ + "/mc";
+  fs::create_directories(dir);
+  write_file_atomic(dir, "10-tag.toml", image_tracepoint("img-mc", ref("bytecode/tp", "v7")));
+  const std::string out = work_dir_ + "/mc.yaml";
+  const CmdResult warned = run({RECONCILER_BIN, "machineconfig", "-o", out, dir});
+  ASSERT_EQ(warned.rc, 0) << warned.describe();
+  EXPECT_NE(warned.err.find(dir + "/10-tag.toml:5:22: warning: image '" + ref("bytecode/tp", "v7") + "' is a tag"),
+            std::string::npos)
+      << warned.describe();
+  const CmdResult pinned = run({RECONCILER_BIN, "machineconfig", "--resolve-tags", "-o", out, dir});
+  ASSERT_EQ(pinned.rc, 0) << pinned.describe();
+  EXPECT_EQ(pinned.err.find("warning"), std::string::npos) << pinned.describe();
+  // The carried manifest, decoded from the Ignition data URL.
+  const CmdResult carried = run({"python3", "-c",
+                                 "import base64, gzip, sys, yaml\n"
+                                 "for f in yaml.safe_load(open(sys.argv[1]))['spec']['config']['storage']['files']:\n"
+                                 "    if f['path'].endswith('10-tag.toml'):\n"
+                                 "        data = base64.b64decode(f['contents']['source'].split(',', 1)[1])\n"
+                                 "        print(gzip.decompress(data).decode() if f.get('contents', {}).get('compression') "
+                                 "== 'gzip' or data[:2] == b'\\x1f\\x8b' else data.decode())\n",
+                                 out});
+  ASSERT_EQ(carried.rc, 0) << carried.describe();
+  EXPECT_NE(carried.out.find("image = \"" + ref("bytecode/tp", digest) + "\""), std::string::npos) << carried.out;
+}
+
 TEST_F(ImageBytecode, DescribeAnswersWithin100MsWhileAPullHangs) {
   SilentListener silent;
   flags_ = {"--pull-timeout", "4"};

@@ -258,6 +258,53 @@ TEST(MachineConfig, SameBaseNameDifferentObjectsGetDistinctNodePaths) {
                                             "/etc/bpfman/bytecode/" + sha_b + "-p.o"));
 }
 
+// Image bytecode: the manifest is carried as it is (each node pulls the image), no object with
+// it; a tag is warned about at its position, or pinned with a resolver.
+const std::string kImageManifest =
+    "[[program]]\nname = \"i\"\ntype = \"tracepoint\"\nbpf_function = \"tracepoint_count\"\n"
+    "bytecode = { image = \"quay.io/org/tp:v1\", pull_policy = \"IfNotPresent\" } # moving\n"
+    "[[program.attach]]\ntracepoint = \"syscalls/sys_enter_openat\"\n"
+    "[[program]]\nname = \"d\"\ntype = \"tracepoint\"\nbpf_function = \"tracepoint_count\"\n"
+    "bytecode = { image = \"quay.io/org/tp@sha256:" + std::string(64, 'b') + "\" }\n"
+    "[[program.attach]]\ntracepoint = \"syscalls/sys_enter_openat\"\n";
+
+TEST(MachineConfig, ImageManifestsAreCarriedAsTheyAreAndATagIsWarnedAbout) {
+  TempDir tmp;
+  write_file(tmp / "i.toml", kImageManifest);
+  std::vector<std::string> warnings;
+  auto files = manifest_files({tmp / "i.toml"}, {}, &warnings);
+  ASSERT_TRUE(files) << files.error().message;
+  ASSERT_EQ(files->size(), 1u) << "no object file for image bytecode";
+  EXPECT_EQ((*files)[0].path, "/etc/bpfman/programs.d/i.toml");
+  EXPECT_EQ((*files)[0].contents, kImageManifest);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_THAT(warnings[0], ::testing::StartsWith(tmp / "i.toml" + ":5:22: warning: image 'quay.io/org/tp:v1' is a tag"));
+}
+
+TEST(MachineConfig, ResolveTagsPinsATagToItsDigestAndReportsResolverErrors) {
+  TempDir tmp;
+  write_file(tmp / "i.toml", kImageManifest);
+  const std::string digest = "sha256:" + std::string(64, 'c');
+  std::vector<std::string> asked, warnings;
+  auto files = manifest_files({tmp / "i.toml"}, [&](const ImageReference &ref) -> Result<std::string> {
+    asked.push_back(ref.str());
+    return digest;
+  }, &warnings);
+  ASSERT_TRUE(files) << files.error().message;
+  EXPECT_THAT(asked, ::testing::ElementsAre("quay.io/org/tp:v1")) << "a digest reference is not resolved";
+  EXPECT_TRUE(warnings.empty());
+  std::string want = kImageManifest;
+  want.replace(want.find("quay.io/org/tp:v1"), std::string("quay.io/org/tp:v1").size(), "quay.io/org/tp@" + digest);
+  EXPECT_EQ((*files)[0].contents, want) << "only the reference changes; comments and pull_policy stay";
+
+  auto refused = manifest_files({tmp / "i.toml"}, [](const ImageReference &) -> Result<std::string> {
+    return fail("manifest unknown");
+  });
+  ASSERT_FALSE(refused);
+  EXPECT_THAT(refused.error().message,
+              ::testing::HasSubstr(":5:22: error: resolving the tag of 'quay.io/org/tp:v1': manifest unknown"));
+}
+
 // --- the daemon itself from an image (machineconfig --daemon-image) ----------------------------
 
 const std::string kDigest = "sha256:" + std::string(64, '0');
