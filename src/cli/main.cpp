@@ -58,6 +58,12 @@ int main(int argc, char **argv) {
   daemon->add_option("--authfile", dopts.images.authfile,
                      "containers-auth.json(5) file for image pulls (default: /var/lib/kubelet/config.json when it "
                      "exists, else containers' default lookup)");
+  std::string pull_runner = "auto";
+  daemon->add_option("--pull-runner", pull_runner,
+                     "Where image pulls run: systemd-run (a transient unit with network and no capabilities), "
+                     "direct (the daemon's child), auto (systemd-run when the daemon is a systemd service)")
+      ->check(CLI::IsMember({"auto", "systemd-run", "direct"}))
+      ->capture_default_str();
   double pull_timeout = 120;
   daemon->add_option("--pull-timeout", pull_timeout, "Seconds one image pull may take")
       ->check(CLI::Range(1.0, 86400.0))
@@ -130,6 +136,8 @@ int main(int argc, char **argv) {
     dopts.check_interval_usec = static_cast<uint64_t>(check_interval * 1e6);
     dopts.dir_grace_usec = static_cast<uint64_t>(dir_grace * 1e6);
     dopts.images.pull_timeout_usec = static_cast<uint64_t>(pull_timeout * 1e6);
+    if (pull_runner == "systemd-run") dopts.images.runner = PullRunner::SystemdRun;
+    else if (pull_runner == "direct") dopts.images.runner = PullRunner::Direct;
     dopts.tc = tc_mech == "tcx"          ? TcMechanism::Tcx
                 : tc_mech == "tc"         ? TcMechanism::Tc
                 : tc_mech == "dispatcher" ? TcMechanism::Dispatcher

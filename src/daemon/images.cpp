@@ -52,6 +52,9 @@ Result<void> ImageManager::open(sd_event *event) {
   po.authfile = opts_.authfile;
   po.timeout_usec = opts_.pull_timeout_usec;
   po.work_dir = opts_.state_dir + "/pulls";
+  po.runner = opts_.runner.value_or(auto_pull_runner());
+  spdlog::info("image pulls run {}", po.runner == PullRunner::SystemdRun ? "in transient units (systemd-run)"
+                                                                          : "as the daemon's children");
   puller_ = std::make_unique<ImagePuller>(event, po);
   sources_.images = images_.get();
   sources_.objects = objects_.get();

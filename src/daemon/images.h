@@ -9,9 +9,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
+#include "image/pull.h"
 #include "load/desired.h"
 #include "reconcile/state.h"
 #include "store/image_store.h"
@@ -32,6 +34,8 @@ struct ImageOptions {
   std::string authfile;
   uint64_t pull_timeout_usec = 120'000'000;  ///< per pull; the puller is killed after it
   std::string skopeo = "skopeo";             ///< the program that pulls
+  /// Where it runs (--pull-runner): nullopt is auto_pull_runner() (a transient unit under systemd).
+  std::optional<PullRunner> runner;
   /// First retry of a reference whose pull failed, doubling to retry_max_usec; a Reload() or a
   /// manifest change retries at once.
   uint64_t retry_usec = 10'000'000, retry_max_usec = 300'000'000;

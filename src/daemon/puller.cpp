@@ -94,7 +94,11 @@ void ImagePuller::start(std::unique_ptr<Job> job) {
 
   if (error.empty()) {
     SkopeoCommand cmd{opts_.skopeo, effective_authfile(opts_.authfile), j->dir + "/tmp"};
-    const std::vector<std::string> args = skopeo_pull_argv(cmd, j->ref, j->dir + "/image");
+    std::vector<std::string> args = skopeo_pull_argv(cmd, j->ref, j->dir + "/image");
+    if (opts_.runner == PullRunner::SystemdRun)
+      args = systemd_run_argv({fmt::format("bpfman-reconciler-pull-{}-{}.service", ::getpid(), serial_), j->dir,
+                               opts_.timeout_usec, "bpfman-reconciler image pull " + key},
+                              args);
     std::vector<char *> argv;
     for (const auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
     argv.push_back(nullptr);
@@ -119,7 +123,7 @@ void ImagePuller::start(std::unique_ptr<Job> job) {
     const int rc = posix_spawnp(&pid, argv[0], &fa, &at, argv.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
-    if (rc != 0) error = fmt::format("cannot run {}: {}", opts_.skopeo, std::strerror(rc));
+    if (rc != 0) error = fmt::format("cannot run {}: {}", args[0], std::strerror(rc));
     else j->pid = pid;
   }
   if (j->pid > 0) {
@@ -132,7 +136,8 @@ void ImagePuller::start(std::unique_ptr<Job> job) {
     } else {
       j->child.reset(s);
       (void)sd_event_source_set_child_process_own(s, 1);
-      spdlog::debug("pull {}: {} started (pid {})", key, opts_.skopeo, j->pid);
+      spdlog::debug("pull {}: {} started (pid {}{})", key, opts_.skopeo, j->pid,
+                    opts_.runner == PullRunner::SystemdRun ? ", in a transient unit" : "");
     }
   }
   // The timeout; or, when nothing runs, the failure reported from the loop (never from pull()).

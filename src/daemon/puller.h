@@ -28,6 +28,8 @@ struct PullOptions {
   /// Scratch space, one subdirectory per pull (removed when it ends); emptied at start.
   std::string work_dir;
   unsigned max_parallel = 4;
+  /// Where skopeo runs (image/pull.h): the daemon's child, or a transient unit of its own.
+  PullRunner runner = PullRunner::Direct;
 };
 
 /// How one pull ended. `image` holds the error otherwise, its message starting "pull REF: ".

@@ -6,7 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include <filesystem>
@@ -39,6 +41,36 @@ std::vector<std::string> skopeo_pull_argv(const SkopeoCommand &cmd, const ImageR
   argv.push_back("docker://" + ref.str());
   argv.push_back("dir:" + dest);
   return argv;
+}
+
+PullRunner auto_pull_runner() {
+  const char *invocation = std::getenv("INVOCATION_ID");
+  struct stat st {};
+  const bool booted = ::lstat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
+  return invocation && *invocation && booted ? PullRunner::SystemdRun : PullRunner::Direct;
+}
+
+std::vector<std::string> systemd_run_argv(const TransientPull &t, const std::vector<std::string> &argv) {
+  const uint64_t seconds = std::max<uint64_t>(1, (t.timeout_usec + 999'999) / 1'000'000);
+  std::vector<std::string> out = {"systemd-run", "--quiet", "--wait", "--pipe", "--collect", "--service-type=exec",
+                                  "--unit=" + t.unit};
+  if (!t.description.empty()) out.push_back("--description=" + t.description);
+  for (const std::string &p : {
+           std::string("CapabilityBoundingSet="), std::string("AmbientCapabilities="), std::string("NoNewPrivileges=yes"),
+           std::string("ProtectSystem=strict"), "ReadWritePaths=" + t.work_dir, std::string("ProtectHome=yes"),
+           std::string("PrivateTmp=yes"), std::string("PrivateDevices=yes"), std::string("ProtectKernelTunables=yes"),
+           std::string("ProtectKernelModules=yes"), std::string("ProtectKernelLogs=yes"),
+           std::string("ProtectControlGroups=yes"), std::string("ProtectClock=yes"), std::string("ProtectHostname=yes"),
+           std::string("RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6"), std::string("RestrictNamespaces=yes"),
+           std::string("LockPersonality=yes"), std::string("RestrictRealtime=yes"), std::string("RestrictSUIDSGID=yes"),
+           std::string("SystemCallArchitectures=native"), std::string("SystemCallFilter=@system-service"),
+           std::string("UMask=0077"), fmt::format("RuntimeMaxSec={}", seconds)}) {
+    out.push_back("-p");
+    out.push_back(p);
+  }
+  out.push_back("--");
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
 }
 
 std::vector<std::string> skopeo_inspect_argv(const SkopeoCommand &cmd, const ImageReference &ref) {

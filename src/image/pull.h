@@ -5,6 +5,7 @@
 // the digest of a Docker v2 image), so the digest recorded is the registry's.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,32 @@ std::string effective_authfile(const std::string &given, const std::string &kube
 /// docker://REF dir:DEST` (skopeo-copy(1)): every platform of an index is copied, so that the
 /// index digest a tag resolves to is the one recorded; retries are the daemon's (with backoff).
 std::vector<std::string> skopeo_pull_argv(const SkopeoCommand &cmd, const ImageReference &ref, const std::string &dest);
+
+/// Where a pull's skopeo runs. Direct: as the daemon's child, in the daemon's sandbox. SystemdRun:
+/// in a transient service of its own (systemd-run(1) --wait --pipe), which may reach registries
+/// and has no capabilities, while the daemon's unit keeps IP sockets closed.
+enum class PullRunner { Direct, SystemdRun };
+
+/// What a transient pull unit is told (systemd-run -p ..., systemd.exec(5)).
+struct TransientPull {
+  std::string unit;       ///< the unit name, e.g. bpfman-reconciler-pull-1234-1.service
+  std::string work_dir;   ///< the pull's directory (the only path it may write)
+  uint64_t timeout_usec;  ///< RuntimeMaxSec=: the pull is stopped after it even if nobody waits
+  std::string description;
+};
+
+/// Auto's choice: SystemdRun when this process runs as a systemd service ($INVOCATION_ID set,
+/// systemd(1): "set for all services") on a system booted with systemd (/run/systemd/system,
+/// sd_booted(3)); else Direct.
+PullRunner auto_pull_runner();
+
+/// `argv` wrapped in `systemd-run --quiet --wait --pipe --collect --service-type=exec --unit=U
+/// -p ... -- argv...`: no capabilities (CapabilityBoundingSet=), NoNewPrivileges=,
+/// ProtectSystem=strict with ReadWritePaths= the work dir, ProtectHome=, PrivateTmp=,
+/// PrivateDevices=, the kernel protections, RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6,
+/// RestrictNamespaces=, SystemCallFilter=@system-service, RuntimeMaxSec=. Its exit status is
+/// skopeo's (systemd-run --wait), its stderr skopeo's (--pipe).
+std::vector<std::string> systemd_run_argv(const TransientPull &t, const std::vector<std::string> &argv);
 
 /// argv of `skopeo inspect --raw --retry-times 0 [--authfile F] docker://REF`: the top-level
 /// manifest or index exactly as the registry serves it (its sha256 is the digest).

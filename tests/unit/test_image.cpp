@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <bit>
 #include <filesystem>
 #include <fstream>
@@ -510,6 +511,30 @@ TEST(SkopeoPull, ArgvCopiesEveryPlatformToADirWithoutRetries) {
   EXPECT_EQ(skopeo_pull_argv({"/usr/bin/skopeo", "", ""}, *tag, "/d"),
             (std::vector<std::string>{"/usr/bin/skopeo", "copy", "--quiet", "--retry-times", "0", "--multi-arch", "all",
                                       "docker://localhost:5000/x:v1", "dir:/d"}));
+}
+
+TEST(SkopeoPull, ATransientUnitWrapsTheCommandWithNetworkAndWithoutCapabilities) {
+  const std::vector<std::string> argv = systemd_run_argv(
+      {"bpfman-reconciler-pull-1-2.service", "/var/lib/bpfman-reconciler/pulls/2", 90'500'000, "pull x"},
+      {"skopeo", "copy", "docker://x:1", "dir:/d"});
+  auto at = [&](const std::string &a) { return std::find(argv.begin(), argv.end(), a); };
+  ASSERT_GE(argv.size(), 12u);
+  EXPECT_EQ(argv[0], "systemd-run");
+  for (const char *flag : {"--wait", "--pipe", "--collect", "--quiet", "--service-type=exec",
+                           "--unit=bpfman-reconciler-pull-1-2.service", "--description=pull x"})
+    EXPECT_NE(at(flag), argv.end()) << flag;
+  for (const char *prop : {"CapabilityBoundingSet=", "NoNewPrivileges=yes", "ProtectSystem=strict",
+                           "ReadWritePaths=/var/lib/bpfman-reconciler/pulls/2",
+                           "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6", "RuntimeMaxSec=91"}) {
+    const auto p = at(prop);
+    ASSERT_NE(p, argv.end()) << prop;
+    EXPECT_EQ(*(p - 1), "-p") << prop;
+  }
+  // The command follows "--", unchanged, last.
+  const auto dashes = at("--");
+  ASSERT_NE(dashes, argv.end());
+  EXPECT_EQ(std::vector<std::string>(dashes + 1, argv.end()),
+            (std::vector<std::string>{"skopeo", "copy", "docker://x:1", "dir:/d"}));
 }
 
 TEST(SkopeoPull, AuthfileIsTheGivenOneElseTheKubeletsWhenItExists) {
