@@ -24,6 +24,8 @@
 #include "kernel/kernel.h"
 #include "machineconfig/daemon_image.h"
 #include "image/pull.h"
+#include "store/image_store.h"
+#include "store/object_store.h"
 #include "machineconfig/machineconfig.h"
 #include "load/desired.h"
 #include "reconcile/identity.h"
@@ -70,7 +72,58 @@ int cmd_daemon(const DaemonOptions &opts) {
   return 0;
 }
 
-int cmd_check(const std::vector<std::string> &paths) {
+namespace {
+
+// check --pull: a temporary state directory with the images `desired` waits for, pulled now.
+// Failed pulls are listed in `sources.failed` (load_*() then reports them as failed programs).
+struct CheckPulls {
+  std::string dir;
+  std::unique_ptr<ObjectStore> objects;
+  std::unique_ptr<ImageStore> images;
+  ImageSources sources;
+  ~CheckPulls() {
+    std::error_code ec;
+    if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+  }
+};
+
+Result<void> pull_for_check(const DesiredState &first, const CheckOptions &opts, CheckPulls &c) {
+  const char *tmp = std::getenv("TMPDIR");
+  std::string pattern = std::string(tmp && *tmp ? tmp : "/var/tmp") + "/bpfman-check-XXXXXX";
+  if (!::mkdtemp(pattern.data())) return fail_errno(errno, "mkdtemp {}", pattern);
+  c.dir = pattern;
+  c.objects = std::make_unique<ObjectStore>(c.dir + "/bytecode/sha256");
+  c.images = std::make_unique<ImageStore>(c.dir + "/images");
+  if (auto r = c.objects->open(); !r) return r;
+  if (auto r = c.images->open(); !r) return fail(r.error());
+  std::set<std::string> refs;
+  for (const auto &w : first.waiting) refs.insert(w.reference);
+  int n = 0;
+  for (const auto &reference : refs) {
+    auto ref = parse_image_reference(reference);
+    if (!ref) continue;
+    const std::string work = fmt::format("{}/pulls/{}", c.dir, ++n);
+    std::error_code ec;
+    std::filesystem::create_directories(work, ec);
+    const SkopeoCommand cmd{"skopeo", effective_authfile(opts.authfile), work};
+    auto pulled = pull_and_wait(cmd, *ref, work, opts.pull_timeout_s);
+    if (!pulled) {
+      c.sources.failed[reference] = pulled.error().message;
+      continue;
+    }
+    ImageEntry e{reference, pulled->digest, pulled->image.object.digest, pulled->image.object_path, "", pulled->image.labels};
+    if (auto w = c.objects->put(pulled->image.object); !w) c.sources.failed[reference] = w.error().message;
+    else if (auto w2 = c.images->put(e); !w2) c.sources.failed[reference] = w2.error().message;
+    std::filesystem::remove_all(work, ec);
+  }
+  c.sources.images = c.images.get();
+  c.sources.objects = c.objects.get();
+  return {};
+}
+
+}  // namespace
+
+int cmd_check(const std::vector<std::string> &paths, const CheckOptions &opts) {
   std::vector<std::string> files, dirs;
   int bad = 0;
   for (auto &p : paths) {
@@ -92,8 +145,30 @@ int cmd_check(const std::vector<std::string> &paths) {
       bad += m.state == ManifestState::Invalid || m.state == ManifestState::Unreadable;
     }
   };
-  if (!files.empty()) report(load_files(files));
-  if (!dirs.empty()) report(load_desired(dirs));
+  auto report_waiting = [&](const DesiredState &d) {
+    for (auto &w : d.waiting) {
+      if (!opts.pull) continue;  // offline: the daemon pulls it
+      if (w.failed) {
+        fmt::print(stderr, "{}\n", Diagnostic{w.manifest, w.pos, fmt::format("program '{}': {}", w.name, w.reason)}.str());
+        ++bad;
+      }
+    }
+  };
+  auto check = [&](auto load) {
+    DesiredState d = load(nullptr);
+    if (!opts.pull || d.waiting.empty()) return report(d);
+    CheckPulls pulls;
+    if (auto r = pull_for_check(d, opts, pulls); !r) {
+      fmt::print(stderr, "check --pull: {}\n", r.error().message);
+      ++bad;
+      return report(d);
+    }
+    d = load(&pulls.sources);
+    report(d);
+    report_waiting(d);
+  };
+  if (!files.empty()) check([&](const ImageSources *s) { return load_files(files, s); });
+  if (!dirs.empty()) check([&](const ImageSources *s) { return load_desired(dirs, {}, nullptr, s); });
   if (bad) {
     fmt::print(stderr, "{} invalid manifest{}\n", bad, bad == 1 ? "" : "s");
     return 1;

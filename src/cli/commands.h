@@ -15,7 +15,15 @@ int cmd_daemon(const DaemonOptions &opts);
 /// `check PATH...`: validates manifest files (directories: every manifest in them, with the
 /// programs.d rules) without root or kernel access. 0 when all are valid, 1 otherwise; errors are
 /// printed as "path:line:col: error: message".
-int cmd_check(const std::vector<std::string> &paths);
+struct CheckOptions {
+  /// check --pull: also pull every image the manifests name (skopeo, into a temporary
+  /// directory) and check it as the daemon would: its labels against `bpf_function` and `type`,
+  /// the object (EM_BPF, size, the function in it). A failed pull is an error at `bytecode`.
+  bool pull = false;
+  std::string authfile;  ///< for the pulls (default as the daemon's: the kubelet's pull secret)
+  unsigned pull_timeout_s = 120;
+};
+int cmd_check(const std::vector<std::string> &paths, const CheckOptions &opts = {});
 
 /// `status [--json]`: Describe() over the system bus, as a table or the raw JSON. 1 when the
 /// daemon cannot be reached.

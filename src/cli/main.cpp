@@ -72,6 +72,11 @@ int main(int argc, char **argv) {
   std::vector<std::string> check_paths;
   auto *check = app.add_subcommand("check", "Validate manifests without root or kernel access");
   check->add_option("path", check_paths, "Manifest files or directories (default: the programs.d directories)");
+  CheckOptions check_opts;
+  check->add_flag("--pull", check_opts.pull,
+                  "Also pull every image the manifests name and check its labels and object (needs the registries)");
+  check->add_option("--authfile", check_opts.authfile,
+                    "containers-auth.json(5) file for --pull (default: /var/lib/kubelet/config.json when it exists)");
 
   bool status_json = false;
   auto *status = app.add_subcommand("status", "Show the daemon's status (from D-Bus)");
@@ -147,7 +152,7 @@ int main(int argc, char **argv) {
                                          : XdpMechanism::Auto;
     return cmd_daemon(dopts);
   }
-  if (*check) return cmd_check(check_paths.empty() ? default_programs_dirs() : check_paths);
+  if (*check) return cmd_check(check_paths.empty() ? default_programs_dirs() : check_paths, check_opts);
   if (*status) {
     for (const auto &kv : status_metadata) {
       auto sel = parse_metadata_selector(kv);

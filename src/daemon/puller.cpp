@@ -23,25 +23,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// What skopeo said last: the msg="..." of its logrus line (`time=... level=fatal msg="..."`),
-// else its last non-empty line; at most 1 KiB.
-std::string last_words(const std::string &path) {
-  std::ifstream in(path);
-  std::string line, last;
-  while (std::getline(in, line))
-    if (line.find_first_not_of(" \t\r") != std::string::npos) last = line;
-  if (const auto m = last.find("msg=\""); m != std::string::npos) {
-    std::string msg;
-    for (size_t i = m + 5; i < last.size() && last[i] != '"'; ++i) {
-      if (last[i] == '\\' && i + 1 < last.size()) ++i;
-      msg += last[i];
-    }
-    last = msg;
-  }
-  if (last.size() > 1024) last = last.substr(0, 1024) + "...";
-  return last;
-}
-
 PullResult failed(const ImageReference &ref, std::string why, ErrorKind kind = ErrorKind::Other) {
   PullResult r;
   r.image = fail(Error{0, fmt::format("pull {}: {}", ref.str(), why), kind});
@@ -177,7 +158,7 @@ int ImagePuller::on_child(sd_event_source *s, const siginfo_t *si, void *userdat
   } else if (si->si_code != CLD_EXITED) {
     result = failed(j->ref, fmt::format("{} killed by signal {}", self->opts_.skopeo, si->si_status));
   } else if (si->si_status != 0) {
-    const std::string said = last_words(j->dir + "/stderr");
+    const std::string said = skopeo_message(j->dir + "/stderr");
     result = failed(j->ref, fmt::format("{} exited with status {}{}{}", self->opts_.skopeo, si->si_status,
                                         said.empty() ? "" : ": ", said));
   } else {

@@ -82,43 +82,61 @@ std::vector<std::string> skopeo_inspect_argv(const SkopeoCommand &cmd, const Ima
   return argv;
 }
 
-Result<std::string> resolve_digest(const SkopeoCommand &cmd, const ImageReference &ref) {
-  const std::vector<std::string> args = skopeo_inspect_argv(cmd, ref);
+namespace {
+
+// Runs `args` and waits: stdin /dev/null, stdout captured (at most `max_out` bytes kept, `too_big`
+// set past them), stderr to `stderr_path` (empty: inherited). Returns the wait status.
+Result<int> run_and_wait(const std::vector<std::string> &args, std::string &out, size_t max_out, bool &too_big,
+                         const std::string &stderr_path = "") {
   std::vector<char *> argv;
   for (const auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
   argv.push_back(nullptr);
-  int out[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) return fail_errno(errno, "pipe");
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return fail_errno(errno, "pipe");
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, pipe_fds[1], 1);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  if (!stderr_path.empty())
+    posix_spawn_file_actions_addopen(&fa, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   pid_t pid = -1;
   const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
-  ::close(out[1]);
+  ::close(pipe_fds[1]);
   if (rc != 0) {
-    ::close(out[0]);
-    return fail("cannot run {}: {}", cmd.skopeo, std::strerror(rc));
+    ::close(pipe_fds[0]);
+    return fail("cannot run {}: {}", args[0], std::strerror(rc));
   }
-  std::string raw;
   char buf[65536];
-  bool too_big = false;
+  too_big = false;
   for (;;) {
-    const ssize_t n = ::read(out[0], buf, sizeof buf);
+    const ssize_t n = ::read(pipe_fds[0], buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    if (raw.size() + static_cast<size_t>(n) > kMaxImageJsonBytes) too_big = true;
-    else raw.append(buf, static_cast<size_t>(n));
+    if (out.size() + static_cast<size_t>(n) > max_out) too_big = true;
+    else out.append(buf, static_cast<size_t>(n));
   }
-  ::close(out[0]);
+  ::close(pipe_fds[0]);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    return fail("{} inspect docker://{} failed ({})", cmd.skopeo, ref.str(),
-                WIFEXITED(status) ? fmt::format("exit status {}", WEXITSTATUS(status))
-                                  : fmt::format("signal {}", WTERMSIG(status)));
+  return status;
+}
+
+std::string describe_status(int status) {
+  return WIFEXITED(status) ? fmt::format("exit status {}", WEXITSTATUS(status))
+                           : fmt::format("signal {}", WTERMSIG(status));
+}
+
+}  // namespace
+
+Result<std::string> resolve_digest(const SkopeoCommand &cmd, const ImageReference &ref) {
+  std::string raw;
+  bool too_big = false;
+  auto status = run_and_wait(skopeo_inspect_argv(cmd, ref), raw, kMaxImageJsonBytes, too_big);
+  if (!status) return fail(status.error());
+  if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0)
+    return fail("{} inspect docker://{} failed ({})", cmd.skopeo, ref.str(), describe_status(*status));
   if (too_big) return fail("{}: the manifest is over {} bytes", ref.str(), kMaxImageJsonBytes);
   if (raw.empty()) return fail("{}: skopeo printed no manifest", ref.str());
   return "sha256:" + sha256_hex(raw);
@@ -192,6 +210,42 @@ Result<PulledImage> read_pulled_dir(const std::string &dir, const ImageReference
   if (!image) return fail(image.error());
   out.image = std::move(*image);
   return out;
+}
+
+std::string skopeo_message(const std::string &path) {
+  std::ifstream in(path);
+  std::string line, last;
+  while (std::getline(in, line))
+    if (line.find_first_not_of(" \t\r") != std::string::npos) last = line;
+  if (const auto m = last.find("msg=\""); m != std::string::npos) {
+    std::string msg;
+    for (size_t i = m + 5; i < last.size() && last[i] != '"'; ++i) {
+      if (last[i] == '\\' && i + 1 < last.size()) ++i;
+      msg += last[i];
+    }
+    last = msg;
+  }
+  if (last.size() > 1024) last = last.substr(0, 1024) + "...";
+  return last;
+}
+
+Result<PulledImage> pull_and_wait(const SkopeoCommand &cmd, const ImageReference &ref, const std::string &work_dir,
+                                  unsigned timeout_s) {
+  std::vector<std::string> args = skopeo_pull_argv(cmd, ref, work_dir + "/image");
+  args.insert(args.begin() + 1, {"--command-timeout", fmt::format("{}s", timeout_s)});
+  std::string out;
+  bool too_big = false;
+  const std::string err = work_dir + "/stderr";
+  auto status = run_and_wait(args, out, 0, too_big, err);
+  if (!status) return fail("pull {}: {}", ref.str(), status.error().message);
+  if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+    const std::string said = skopeo_message(err);
+    return fail("pull {}: {} exited with {}{}{}", ref.str(), cmd.skopeo, describe_status(*status),
+                said.empty() ? "" : ": ", said);
+  }
+  auto pulled = read_pulled_dir(work_dir + "/image", ref);
+  if (!pulled) return fail(pulled.error().with_message(fmt::format("pull {}: {}", ref.str(), pulled.error().message)));
+  return pulled;
 }
 
 }  // namespace bpfrec

@@ -73,6 +73,10 @@ std::vector<std::string> skopeo_inspect_argv(const SkopeoCommand &cmd, const Ima
 /// kMaxImageJsonBytes.
 Result<std::string> resolve_digest(const SkopeoCommand &cmd, const ImageReference &ref);
 
+/// What skopeo said last in the stderr file at `path`: the msg="..." of its logrus line
+/// (`time=... level=fatal msg="..."`), else its last non-empty line; at most 1 KiB.
+std::string skopeo_message(const std::string &path);
+
 /// One image as pulled: the bytecode image read from it and the digest the registry serves it
 /// under ("sha256:<hex>" of the top-level manifest or index, as `skopeo inspect` prints it).
 struct PulledImage {
@@ -89,5 +93,12 @@ struct PulledImage {
 /// read_bytecode_image()'s.
 Result<PulledImage> read_pulled_dir(const std::string &dir, const ImageReference &ref,
                                     const ReadImageOptions &options = {});
+
+/// Pulls `ref` now and waits (the CLI's `check --pull`): skopeo_pull_argv() into
+/// `work_dir`/image (which must not exist), skopeo's stderr to `work_dir`/stderr, then
+/// read_pulled_dir(). `timeout_s`: skopeo's --command-timeout. Errors start "pull REF: ": skopeo
+/// cannot be run, exits non-zero (with skopeo_message()), and read_pulled_dir()'s.
+Result<PulledImage> pull_and_wait(const SkopeoCommand &cmd, const ImageReference &ref, const std::string &work_dir,
+                                  unsigned timeout_s = 120);
 
 }  // namespace bpfrec

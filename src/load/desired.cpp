@@ -138,7 +138,7 @@ ObjectCacheEntry read_object(const std::string &path, DesiredCache *cache, std::
 // Image bytecode: points `p` at its object's copy in the store, or says why it cannot be
 // loaded yet (a WaitingProgram) or at all (a Diagnostic). Returns whether `p` can be read on.
 bool resolve_image(ProgramSpec &p, const ImageSources *sources, ManifestEntry &m, DesiredState &d) {
-  WaitingProgram w{p.name, p.manifest, p.bytecode_image, p.type, false, false, ""};
+  WaitingProgram w{p.name, p.manifest, p.bytecode_image, p.type, false, false, "", p.bytecode_pos};
   const ImageEntry *e = sources && sources->images ? sources->images->find(p.bytecode_image) : nullptr;
   if (!e) {
     if (sources && !sources->error.empty()) {
@@ -270,7 +270,7 @@ DesiredState load_desired(const std::vector<std::string> &dirs, const std::map<s
   return d;
 }
 
-DesiredState load_files(const std::vector<std::string> &paths) {
+DesiredState load_files(const std::vector<std::string> &paths, const ImageSources *images) {
   DesiredState d;
   for (auto &p : paths) {
     ManifestEntry e{std::filesystem::path(p).filename().string(), p, ManifestState::Ok, {}, {}};
@@ -283,7 +283,7 @@ DesiredState load_files(const std::vector<std::string> &paths) {
     }
     d.manifests.push_back(std::move(e));
   }
-  load_entries(d.manifests, d);
+  load_entries(d.manifests, d, nullptr, images);
   return d;
 }
 

@@ -81,7 +81,8 @@ struct ImageSources {
 DesiredState load_desired(const std::vector<std::string> &dirs, const std::map<std::string, std::string> &vanished = {},
                           DesiredCache *cache = nullptr, const ImageSources *images = nullptr);
 
-/// The same checks for explicit files (the `check` command): each path is read as one manifest.
-DesiredState load_files(const std::vector<std::string> &paths);
+/// The same checks for explicit files (the `check` command): each path is read as one manifest;
+/// image bytecode from `images` as load_desired() reads it.
+DesiredState load_files(const std::vector<std::string> &paths, const ImageSources *images = nullptr);
 
 }  // namespace bpfrec

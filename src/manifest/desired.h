@@ -47,6 +47,7 @@ struct WaitingProgram {
   bool failed = false;  // the pull failed or cannot be made (Never); else it is pending
   bool pull = false;    // a pull of `reference` is wanted for it (DesiredState::pulls)
   std::string reason;   // "pulling IMAGE", or the puller's error
+  SourcePos pos;        // of the program's `bytecode` key
 };
 
 /// What the manifests ask for. `programs` holds only programs of Ok manifests; each has

@@ -352,6 +352,43 @@ TEST_F(ImageBytecode, MachineConfigResolveTagsPinsTheRegistrysDigest) {
   EXPECT_NE(carried.out.find("image = \"" + ref("bytecode/tp", digest) + "\""), std::string::npos) << carried.out;
 }
 
+// check --pull: the same checks as the daemon's, from the command line, before a rollout: a good
+// image passes; labels that lie and an image the registry lacks are positioned errors (exit 1);
+// offline (no --pull) both pass, as far as the manifest goes.
+TEST_F(ImageBytecode, CheckPullFetchesAndChecksEachImage) {
+  const std::string tp = obj("tracepoint_counter");
+  const std::string good = push(tp, "bytecode/tp:v1");
+  const std::string lying = push(tp, "bytecode/lying:v1", {"--program", "tracepoint_count=xdp"});
+  const std::string dir = work_dir_ + "/check";
+  fs::create_directories(dir);
+  write_file_atomic(dir, "10-good.toml", image_tracepoint("img-good", ref("bytecode/tp", good)));
+  const CmdResult ok = run({RECONCILER_BIN, "check", "--pull", dir});
+  EXPECT_EQ(ok.rc, 0) << ok.describe();
+  EXPECT_NE(ok.out.find("ok: 1 program"), std::string::npos) << ok.describe();
+
+  write_file_atomic(dir, "20-lying.toml", image_tracepoint("img-lying", ref("bytecode/lying", lying)));
+  write_file_atomic(dir, "30-absent.toml",
+                    image_tracepoint("img-absent", ref("bytecode/tp", "sha256:" + std::string(64, '0')), "",
+                                     "syscalls/sys_enter_getpid"));
+  const CmdResult offline = run({RECONCILER_BIN, "check", dir});
+  EXPECT_EQ(offline.rc, 0) << "offline, references are only parsed: " << offline.describe();
+  const CmdResult bad = run({RECONCILER_BIN, "check", "--pull", dir});
+  EXPECT_EQ(bad.rc, 1) << bad.describe();
+  EXPECT_NE(bad.err.find(dir + "/20-lying.toml:5:22: error: image " + ref("bytecode/lying", lying) +
+                         ": the image's labels give bpf_function 'tracepoint_count' type 'xdp'"),
+            std::string::npos)
+      << bad.describe();
+  EXPECT_NE(bad.err.find(dir + "/30-absent.toml:5:22: error: program 'img-absent': pull " +
+                         ref("bytecode/tp", "sha256:" + std::string(64, '0'))),
+            std::string::npos)
+      << bad.describe();
+  EXPECT_NE(bad.err.find("2 invalid manifests"), std::string::npos) << bad.describe();
+  EXPECT_TRUE(list_dir("/var/tmp").end() ==
+              std::find_if(list_dir("/var/tmp").begin(), list_dir("/var/tmp").end(),
+                           [](const std::string& n) { return n.starts_with("bpfman-check-"); }))
+      << "check --pull leaves its temporary directory behind";
+}
+
 TEST_F(ImageBytecode, DescribeAnswersWithin100MsWhileAPullHangs) {
   SilentListener silent;
   flags_ = {"--pull-timeout", "4"};
