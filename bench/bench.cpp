@@ -371,6 +371,7 @@ class Lab {
   }
 
   const std::string& programs() const { return programs_; }
+  const std::string& work() const { return work_; }
   const std::string& pin_root() const { return pin_root_; }
   const std::string& ns() const { return ns_a_; }
   std::string ns_path() const { return "/run/netns/" + ns_a_; }
@@ -673,6 +674,72 @@ void apply_latency(Lab& lab, const Mode& mode, Results& res) {
     // Ratio of medians: the daemon against the floor.
     res.add(id + ".ratio", *res.median(id + ".daemon") / *res.median(id + ".floor"));
   }
+  lab.stop_daemon();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1b. Image bytecode: manifest renamed into programs.d -> attached, for path bytecode, an image
+// whose reference the state directory has (cached), and one it lacks (uncached: skopeo pulls it
+// from a docker-registry on 127.0.0.1, the daemon's child process; no network beyond loopback).
+
+std::string image_tracepoint_text(const std::string& name, const std::string& image, const std::string& tp) {
+  return "[[program]]\nname = \"" + name + "\"\ntype = \"tracepoint\"\nbpf_function = \"tracepoint_count\"\n"
+         "bytecode = { image = \"" + image + "\" }\n[[program.attach]]\ntracepoint = \"" + tp + "\"\n";
+}
+
+void image_latency(Lab& lab, const Mode& mode, Results& res) {
+  if (const std::string why = it::registry_skip_reason(); !why.empty()) throw std::runtime_error(why);
+  it::Registry registry;
+  const char* old_home = std::getenv("HOME");
+  const std::string saved_home = old_home ? old_home : "";
+  ::setenv("HOME", registry.home().c_str(), 1);  // skopeo 1.9: the registry is insecure there
+  struct RestoreHome {
+    std::string home;
+    bool had;
+    ~RestoreHome() { had ? (void)::setenv("HOME", home.c_str(), 1) : (void)::unsetenv("HOME"); }
+  } restore{saved_home, old_home != nullptr};
+  const std::string layout = lab.work() + "/bench-image";
+  remove_tree(layout);
+  const auto made = run({MAKE_BYTECODE_IMAGE, bpf_object_path("tracepoint_counter"), layout, "--program",
+                         "tracepoint_count=tracepoint"});
+  if (made.rc != 0) throw std::runtime_error("make-bytecode-image: " + made.describe());
+  const std::string digest = registry.push(layout, "bench/tp:v1");
+  lab.reset();
+  lab.start_daemon();
+  auto obs = lab.observer();
+  // A holder keeps the cached reference's entry in the store while the timed manifest comes and goes.
+  const std::string cached = registry.host() + "/bench/tp@" + digest;
+  lab.stage("holder.toml", image_tracepoint_text("img-holder", cached, lab.tracepoint(1)));
+  lab.publish("holder.toml");
+  if (!obs.wait({Target{Target::Tracepoint, "img-holder", 0}}, true, 1ms, 60s))
+    throw std::runtime_error("image holder not attached within 60 s\n" + lab.log_tail());
+  for (int run_i = 0; run_i < mode.latency_runs; ++run_i) {
+    // Uncached: a reference the store has never seen (another repository, same image).
+    const std::string repo = "bench/tp-" + std::to_string(run_i);
+    (void)registry.push(layout, repo + ":v1");
+    const struct {
+      const char* id;
+      std::string text;
+    } cases[] = {
+        {"image.path", tracepoint_manifest_text("lat-img", lab.tracepoint(0))},
+        {"image.cached", image_tracepoint_text("lat-img", cached, lab.tracepoint(0))},
+        {"image.uncached", image_tracepoint_text("lat-img", registry.host() + "/" + repo + "@" + digest, lab.tracepoint(0))},
+    };
+    for (const auto& c : cases) {
+      const Target t{Target::Tracepoint, "lat-img", 0};
+      lab.stage("lat-img.toml", c.text);
+      const auto t0 = Clock::now();
+      lab.publish("lat-img.toml");
+      const auto seen = obs.wait({t}, true, 100us, 60s);
+      if (!seen) throw std::runtime_error(std::string(c.id) + ": not attached within 60 s\n" + lab.log_tail());
+      res.add(std::string(c.id), ms_between(t0, *seen));
+      lab.unpublish("lat-img.toml");
+      if (!obs.wait({t}, false, 1ms, 10s)) throw std::runtime_error(std::string(c.id) + ": not detached within 10 s");
+      wait_until([&] { return !path_exists(lab.pin_root() + "/lat-img"); }, 10s, 1ms);
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  lab.unpublish("holder.toml");
   lab.stop_daemon();
 }
 
@@ -1073,6 +1140,9 @@ void declare(Results& res, const Mode& mode) {
     }
     if (std::string(k) == "tcx") res.expect(id + ".bpftool-tc", "tc: `bpftool prog load` + `tc filter add ... bpf da object-pinned` (cls_bpf; bpftool 7.1 has no TCX)", "ms");
   }
+  res.expect("image.path", "tracepoint, path bytecode: manifest renamed into programs.d -> attached (kernel)", "ms");
+  res.expect("image.cached", "tracepoint, image bytecode in the state directory: the same", "ms");
+  res.expect("image.uncached", "tracepoint, image bytecode pulled from a registry on 127.0.0.1 (skopeo): the same", "ms");
   for (const char* k : {"tracepoint", "xdp", "tcx"}) {
     for (int n : mode.bulk_n) {
       const std::string id = std::string("bulk.") + k + "." + std::to_string(n);
@@ -1123,14 +1193,14 @@ int main(int argc, char** argv) {
     if (a == "--short") mode = short_mode();
     else if (a == "--output" && i + 1 < argc) output = argv[++i];
     else if (a == "--noop-runs" && i + 1 < argc) mode.noop_runs = std::max(1, std::atoi(argv[++i]));
-    else if (a == "--phase" && i + 1 < argc && std::set<std::string>{"apply", "bulk", "fleet", "responsive"}.count(argv[i + 1]))
+    else if (a == "--phase" && i + 1 < argc && std::set<std::string>{"apply", "image", "bulk", "fleet", "responsive"}.count(argv[i + 1]))
       only.insert(argv[++i]);
     else if (a == "--bulk-kind" && i + 1 < argc && std::set<std::string>{"tracepoint", "xdp", "tcx"}.count(argv[i + 1]))
       bulk_kinds.insert(argv[++i]);
     else if (a == "--bulk-runs" && i + 1 < argc) bulk_runs = std::max(1, std::atoi(argv[++i]));
     else if (a == "--bulk-n" && i + 1 < argc && std::atoi(argv[i + 1]) > 0) bulk_n.insert(std::atoi(argv[++i]));
     else {
-      std::fprintf(stderr, "usage: bpfman-bench [--short] [--phase apply|bulk|fleet|responsive]... [--bulk-kind "
+      std::fprintf(stderr, "usage: bpfman-bench [--short] [--phase apply|image|bulk|fleet|responsive]... [--bulk-kind "
                            "tracepoint|xdp|tcx]... [--bulk-runs N] [--bulk-n N]... [--noop-runs N] [--output FILE]\n");
       return 2;
     }
@@ -1162,6 +1232,7 @@ int main(int argc, char** argv) {
     Lab lab(mode, veths);
     const std::vector<std::tuple<std::string, std::string, std::function<void()>>> phases = {
         {"apply", "apply.", [&] { apply_latency(lab, mode, res); }},
+        {"image", "image.", [&] { image_latency(lab, mode, res); }},
         {"bulk", "bulk.", [&] { bulk_apply(lab, mode, res); }},
         // Before the fleet phase: its prefix ("") would mark these as not run when it is left out.
         {"responsive", "loop.", [&] { responsiveness(lab, mode, res); }},
