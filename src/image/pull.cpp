@@ -64,7 +64,9 @@ std::vector<std::string> systemd_run_argv(const TransientPull &t, const std::vec
            std::string("RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6"), std::string("RestrictNamespaces=yes"),
            std::string("LockPersonality=yes"), std::string("RestrictRealtime=yes"), std::string("RestrictSUIDSGID=yes"),
            std::string("SystemCallArchitectures=native"), std::string("SystemCallFilter=@system-service"),
-           std::string("UMask=0077"), fmt::format("RuntimeMaxSec={}", seconds)}) {
+           std::string("SystemCallFilter=~@privileged @resources"), std::string("SystemCallErrorNumber=EPERM"),
+           std::string("MemoryDenyWriteExecute=yes"), std::string("PrivateMounts=yes"),
+           std::string("ProtectProc=invisible"), std::string("UMask=0077"), fmt::format("RuntimeMaxSec={}", seconds)}) {
     out.push_back("-p");
     out.push_back(p);
   }

@@ -15,6 +15,8 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -535,6 +537,34 @@ TEST(SkopeoPull, ATransientUnitWrapsTheCommandWithNetworkAndWithoutCapabilities)
   ASSERT_NE(dashes, argv.end());
   EXPECT_EQ(std::vector<std::string>(dashes + 1, argv.end()),
             (std::vector<std::string>{"skopeo", "copy", "docker://x:1", "dir:/d"}));
+}
+
+// The transient unit's properties as a unit file, scored by systemd-analyze security (offline):
+// what the pull may do stays small, and it is the only part of the daemon with IP sockets.
+TEST(SkopeoPull, TheTransientUnitsExposureIsLow) {
+  if (std::system("command -v systemd-analyze >/dev/null 2>&1") != 0) GTEST_SKIP() << "systemd-analyze not found";
+  const std::vector<std::string> argv = systemd_run_argv(
+      {"bpfman-reconciler-pull-1-1.service", "/var/lib/bpfman-reconciler/pulls/1", 120'000'000, ""},
+      {"/usr/bin/skopeo", "copy", "docker://x:1", "dir:/var/lib/bpfman-reconciler/pulls/1/image"});
+  std::string unit = "[Service]\nType=exec\nExecStart=/usr/bin/skopeo copy docker://x:1 dir:/d\n";
+  for (size_t i = 0; i + 1 < argv.size() && argv[i] != "--"; ++i)
+    if (argv[i] == "-p") unit += argv[i + 1] + "\n";
+  TempDir tmp;
+  const std::string path = tmp / "bpfman-reconciler-pull-1-1.service";
+  write_file(path, unit);
+  FILE *p = ::popen(("systemd-analyze security --offline=yes --no-pager " + path + " 2>&1").c_str(), "r");
+  ASSERT_TRUE(p);
+  std::string out;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  ::pclose(p);
+  const auto at = out.find("Overall exposure level for bpfman-reconciler-pull-1-1.service: ");
+  ASSERT_NE(at, std::string::npos) << out;
+  const double exposure = std::stod(out.substr(at + std::string("Overall exposure level for bpfman-reconciler-pull-1-1.service: ").size()));
+  std::fprintf(stderr, "[systemd] exposure of a transient pull unit: %.1f\n", exposure);
+  EXPECT_LE(exposure, 2.0) << out;
+  EXPECT_NE(unit.find("RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n"), std::string::npos);
+  EXPECT_NE(unit.find("CapabilityBoundingSet=\n"), std::string::npos);
 }
 
 TEST(SkopeoPull, AuthfileIsTheGivenOneElseTheKubeletsWhenItExists) {
