@@ -1,6 +1,7 @@
 // Bytecode and the other paths a manifest names (issue 11, bugs 2 and 6): a path that is not a
 // regular file (a device, a FIFO) never blocks the daemon, and the bytes that were hashed are
 // the bytes that are loaded, even while the path is flipped between two objects.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -243,6 +244,74 @@ TEST_F(Bytecode, FlippedPathLoadsExactlyTheBytesThatWereHashed) {
   EXPECT_GT(loaded, 0) << "nothing was loaded: the test checked nothing" << diag();
   std::printf("[ flip ] %d loaded, %d refused (pinned to A while B was read), %ld flips\n", loaded, refused,
               flips.load());
+}
+
+// An object rewritten in place (same inode, as `cp` over it or a build does) after it was
+// loaded: status keeps describing what runs; a rewrite into something that is no object is an
+// error at the manifest's bytecode and the program keeps running; a rewrite into another object
+// is replaced at the next reconcile, and status then gives the new sha256 with the new
+// program's kernel tag; a manifest that pins the sha256 refuses the rewrite and keeps its program.
+TEST_F(Bytecode, ObjectRewrittenInPlaceAfterLoad) {
+  namespace fs = std::filesystem;
+  const std::string a = work_dir_ + "/a.bpf.o", pinned = work_dir_ + "/pinned.bpf.o";
+  fs::copy_file(obj("tracepoint_counter"), a);
+  fs::copy_file(obj("tracepoint_counter"), pinned);
+  const std::string b_bytes = read_file(obj("tracepoint_counter_b"));
+  // B's kernel tag, from a calibration program.
+  write_manifest("00-cal-b.toml", tracepoint_with_object("cal-b", obj("tracepoint_counter_b")));
+  write_manifest("10-a.toml", tracepoint_with_object("rw-a", a));
+  ASSERT_TRUE(start_daemon());
+  const auto cal = wait_program("cal-b", [](const json& j) { return j.value("state", "") == "attached"; });
+  ASSERT_TRUE(cal) << diag();
+  const auto cal_prog = raw_prog(raw_pinned_prog_id(prog_pin("cal-b")).value_or(0));
+  ASSERT_TRUE(cal_prog);
+  const auto first = wait_program("rw-a", [](const json& j) { return j.value("state", "") == "attached"; });
+  ASSERT_TRUE(first) << diag();
+  const std::string sha_a = first->value("bytecode_sha256", "");
+  write_manifest("20-pinned.toml", tracepoint_with_object("rw-pinned", pinned, sha_a));
+  ASSERT_TRUE(wait_program("rw-pinned", [](const json& j) { return j.value("state", "") == "attached"; })) << diag();
+  const auto id_a = raw_pinned_prog_id(prog_pin("rw-a"));
+  const auto id_pinned = raw_pinned_prog_id(prog_pin("rw-pinned"));
+  ASSERT_TRUE(id_a && id_pinned);
+
+  auto rewrite = [](const std::string& path, const std::string& bytes) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+    ASSERT_GE(fd, 0) << path;
+    ASSERT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+    ::close(fd);
+  };
+  // Not an object: an error at bytecode (line 5), the program untouched.
+  rewrite(a, "not an ELF object\n");
+  EXPECT_EQ(call_reload().rc, 0);
+  const json err = wait_invalid(manifest_path("10-a.toml"), 10s);
+  ASSERT_FALSE(err.empty()) << diag();
+  EXPECT_EQ(err.value("line", 0), 5) << err.dump();
+  EXPECT_EQ(raw_pinned_prog_id(prog_pin("rw-a")), id_a) << "a bad rewrite must not detach or replace";
+  {
+    const auto p = find_program(describe_or_fail(), "rw-a");
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->value("bytecode_sha256", ""), sha_a) << "status describes what runs: " << p->dump();
+    EXPECT_EQ(p->value("kernel_id", 0u), *id_a);
+  }
+
+  // Another object: replaced, and status pairs B's sha256 with B's kernel tag.
+  rewrite(a, b_bytes);
+  rewrite(pinned, b_bytes);
+  EXPECT_EQ(call_reload().rc, 0);
+  const auto replaced = wait_program("rw-a", [&](const json& j) {
+    return j.value("state", "") == "attached" && j.value("kernel_id", 0u) != *id_a;
+  }, 10s);
+  ASSERT_TRUE(replaced) << diag();
+  EXPECT_EQ(replaced->value("bytecode_sha256", ""), cal->value("bytecode_sha256", ""));
+  const auto now = raw_prog(replaced->value("kernel_id", 0u));
+  ASSERT_TRUE(now);
+  EXPECT_EQ(now->tag, cal_prog->tag) << "the kernel runs B's instructions";
+  EXPECT_EQ(raw_pinned_prog_id(prog_pin("rw-a")).value_or(0), replaced->value("kernel_id", 0u));
+  // Pinned to A's sha256: refused at its bytecode, still running A.
+  const json perr = wait_invalid(manifest_path("20-pinned.toml"), 10s);
+  ASSERT_FALSE(perr.empty()) << diag();
+  EXPECT_NE(perr.value("message", "").find("sha256"), std::string::npos) << perr.dump();
+  EXPECT_EQ(raw_pinned_prog_id(prog_pin("rw-pinned")), id_pinned);
 }
 
 }  // namespace
