@@ -57,7 +57,7 @@ std::vector<std::string> systemd_run_argv(const TransientPull &t, const std::vec
   if (!t.description.empty()) out.push_back("--description=" + t.description);
   for (const std::string &p : {
            std::string("CapabilityBoundingSet="), std::string("AmbientCapabilities="), std::string("NoNewPrivileges=yes"),
-           std::string("ProtectSystem=strict"), "ReadWritePaths=" + t.work_dir, std::string("ProtectHome=yes"),
+           std::string("ProtectSystem=strict"), "ReadWritePaths=" + t.work_dir, std::string("ProtectHome=tmpfs"),
            std::string("PrivateTmp=yes"), std::string("PrivateDevices=yes"), std::string("ProtectKernelTunables=yes"),
            std::string("ProtectKernelModules=yes"), std::string("ProtectKernelLogs=yes"),
            std::string("ProtectControlGroups=yes"), std::string("ProtectClock=yes"), std::string("ProtectHostname=yes"),

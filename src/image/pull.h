@@ -57,7 +57,10 @@ PullRunner auto_pull_runner();
 
 /// `argv` wrapped in `systemd-run --quiet --wait --pipe --collect --service-type=exec --unit=U
 /// -p ... -- argv...`: no capabilities (CapabilityBoundingSet=), NoNewPrivileges=,
-/// ProtectSystem=strict with ReadWritePaths= the work dir, ProtectHome=, PrivateTmp=,
+/// ProtectSystem=strict with ReadWritePaths= the work dir, ProtectHome=tmpfs (not "yes": skopeo,
+/// without $HOME, looks for /root/.config/containers/registries.conf.d and stops at anything
+/// but ENOENT, and an inaccessible /root is EACCES to root without CAP_DAC_OVERRIDE; seen
+/// under systemd 252 in the VM test), PrivateTmp=,
 /// PrivateDevices=, the kernel protections, RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6,
 /// RestrictNamespaces=, SystemCallFilter=@system-service minus @privileged @resources (refused
 /// calls fail with EPERM), MemoryDenyWriteExecute=, PrivateMounts=, ProtectProc=invisible,

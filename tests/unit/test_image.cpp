@@ -525,7 +525,7 @@ TEST(SkopeoPull, ATransientUnitWrapsTheCommandWithNetworkAndWithoutCapabilities)
   for (const char *flag : {"--wait", "--pipe", "--collect", "--quiet", "--service-type=exec",
                            "--unit=bpfman-reconciler-pull-1-2.service", "--description=pull x"})
     EXPECT_NE(at(flag), argv.end()) << flag;
-  for (const char *prop : {"CapabilityBoundingSet=", "NoNewPrivileges=yes", "ProtectSystem=strict",
+  for (const char *prop : {"CapabilityBoundingSet=", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=tmpfs",
                            "ReadWritePaths=/var/lib/bpfman-reconciler/pulls/2",
                            "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6", "RuntimeMaxSec=91"}) {
     const auto p = at(prop);
