@@ -78,7 +78,7 @@ void ImagePuller::start(std::unique_ptr<Job> job) {
     std::vector<std::string> args = skopeo_pull_argv(cmd, j->ref, j->dir + "/image");
     if (opts_.runner == PullRunner::SystemdRun)
       args = systemd_run_argv({fmt::format("bpfman-reconciler-pull-{}-{}.service", ::getpid(), serial_), j->dir,
-                               opts_.timeout_usec, "bpfman-reconciler image pull " + key},
+                               opts_.timeout_usec, "bpfman-reconciler image pull " + key, pull_environment()},
                               args);
     std::vector<char *> argv;
     for (const auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));

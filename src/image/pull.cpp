@@ -50,11 +50,20 @@ PullRunner auto_pull_runner() {
   return invocation && *invocation && booted ? PullRunner::SystemdRun : PullRunner::Direct;
 }
 
+std::vector<std::string> pull_environment(const std::function<const char *(const char *)> &getenv) {
+  std::vector<std::string> out;
+  for (const char *name : {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+                           "CONTAINERS_REGISTRIES_CONF", "CONTAINERS_REGISTRIES_CONF_DIR", "REGISTRY_AUTH_FILE"})
+    if (const char *v = getenv(name)) out.push_back(std::string(name) + "=" + v);
+  return out;
+}
+
 std::vector<std::string> systemd_run_argv(const TransientPull &t, const std::vector<std::string> &argv) {
   const uint64_t seconds = std::max<uint64_t>(1, (t.timeout_usec + 999'999) / 1'000'000);
   std::vector<std::string> out = {"systemd-run", "--quiet", "--wait", "--pipe", "--collect", "--service-type=exec",
                                   "--unit=" + t.unit};
   if (!t.description.empty()) out.push_back("--description=" + t.description);
+  for (const auto &e : t.environment) out.push_back("--setenv=" + e);
   for (const std::string &p : {
            std::string("CapabilityBoundingSet="), std::string("AmbientCapabilities="), std::string("NoNewPrivileges=yes"),
            std::string("ProtectSystem=strict"), "ReadWritePaths=" + t.work_dir, std::string("ProtectHome=tmpfs"),

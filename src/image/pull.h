@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -48,7 +50,18 @@ struct TransientPull {
   std::string work_dir;   ///< the pull's directory (the only path it may write)
   uint64_t timeout_usec;  ///< RuntimeMaxSec=: the pull is stopped after it even if nobody waits
   std::string description;
+  /// NAME=VALUE pairs the pull needs from the daemon's environment (a transient unit starts
+  /// with PID 1's, not its caller's): see pull_environment().
+  std::vector<std::string> environment;
 };
+
+/// The daemon's proxy and containers settings that a pull must see, as NAME=VALUE, from
+/// `getenv` (default: the process's environment): HTTP_PROXY, HTTPS_PROXY, NO_PROXY (and their
+/// lower-case forms, which Go's net/http reads too), CONTAINERS_REGISTRIES_CONF,
+/// CONTAINERS_REGISTRIES_CONF_DIR, REGISTRY_AUTH_FILE; the ones not set are left out. An
+/// OpenShift cluster-wide proxy reaches the daemon through a unit drop-in (Environment=), as it
+/// reaches CRI-O.
+std::vector<std::string> pull_environment(const std::function<const char *(const char *)> &getenv = ::getenv);
 
 /// Auto's choice: SystemdRun when this process runs as a systemd service ($INVOCATION_ID set,
 /// systemd(1): "set for all services") on a system booted with systemd (/run/systemd/system,
@@ -64,7 +77,8 @@ PullRunner auto_pull_runner();
 /// PrivateDevices=, the kernel protections, RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6,
 /// RestrictNamespaces=, SystemCallFilter=@system-service minus @privileged @resources (refused
 /// calls fail with EPERM), MemoryDenyWriteExecute=, PrivateMounts=, ProtectProc=invisible,
-/// RuntimeMaxSec= (systemd-analyze security: 1.6 for such a unit file). Its exit status is
+/// RuntimeMaxSec= (systemd-analyze security: 1.6 for such a unit file), and --setenv= each of
+/// `environment`. Its exit status is
 /// skopeo's (systemd-run --wait), its stderr skopeo's (--pipe).
 std::vector<std::string> systemd_run_argv(const TransientPull &t, const std::vector<std::string> &argv);
 

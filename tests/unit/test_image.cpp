@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -565,6 +566,22 @@ TEST(SkopeoPull, TheTransientUnitsExposureIsLow) {
   EXPECT_LE(exposure, 2.0) << out;
   EXPECT_NE(unit.find("RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n"), std::string::npos);
   EXPECT_NE(unit.find("CapabilityBoundingSet=\n"), std::string::npos);
+}
+
+TEST(SkopeoPull, TheTransientUnitGetsTheDaemonsProxyAndContainersSettings) {
+  const std::map<std::string, std::string> env = {{"HTTPS_PROXY", "http://proxy.example:3128"},
+                                                  {"NO_PROXY", ".cluster.local,10.0.0.0/8"},
+                                                  {"CONTAINERS_REGISTRIES_CONF", "/etc/bpfman/registries.conf"},
+                                                  {"PATH", "/usr/bin"}};
+  const auto picked = pull_environment([&](const char *name) -> const char * {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+  EXPECT_EQ(picked, (std::vector<std::string>{"HTTPS_PROXY=http://proxy.example:3128", "NO_PROXY=.cluster.local,10.0.0.0/8",
+                                              "CONTAINERS_REGISTRIES_CONF=/etc/bpfman/registries.conf"}));
+  const auto argv = systemd_run_argv({"u.service", "/w", 1'000'000, "", picked}, {"skopeo"});
+  const auto dashes = std::find(argv.begin(), argv.end(), "--");
+  for (const auto &e : picked) EXPECT_NE(std::find(argv.begin(), dashes, "--setenv=" + e), dashes) << e;
 }
 
 TEST(SkopeoPull, AuthfileIsTheGivenOneElseTheKubeletsWhenItExists) {
