@@ -1,21 +1,15 @@
 #include "daemon/puller.h"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-
-extern char **environ;
 
 namespace bpfrec {
 
@@ -80,32 +74,9 @@ void ImagePuller::start(std::unique_ptr<Job> job) {
       args = systemd_run_argv({fmt::format("bpfman-reconciler-pull-{}-{}.service", ::getpid(), serial_), j->dir,
                                opts_.timeout_usec, "bpfman-reconciler image pull " + key, pull_environment()},
                               args);
-    std::vector<char *> argv;
-    for (const auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
-    argv.push_back(nullptr);
-    const std::string err_path = j->dir + "/stderr";
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&at);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    // The daemon's blocked signals (its signalfd's, SIGCHLD) are not the child's.
-    sigset_t none, defaults;
-    sigemptyset(&none);
-    sigemptyset(&defaults);
-    for (int s : {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE}) sigaddset(&defaults, s);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &defaults);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    pid_t pid = -1;
-    const int rc = posix_spawnp(&pid, argv[0], &fa, &at, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    if (rc != 0) error = fmt::format("cannot run {}: {}", args[0], std::strerror(rc));
-    else j->pid = pid;
+    auto pid = spawn_process(args, -1, j->dir + "/stderr");
+    if (!pid) error = pid.error().message;
+    else j->pid = *pid;
   }
   if (j->pid > 0) {
     sd_event_source *s = nullptr;
@@ -155,17 +126,9 @@ int ImagePuller::on_child(sd_event_source *s, const siginfo_t *si, void *userdat
   if (j->timed_out) {
     result = failed(j->ref, fmt::format("timed out after {} s", self->opts_.timeout_usec / 1'000'000),
                     ErrorKind::Transient);
-  } else if (si->si_code != CLD_EXITED) {
-    result = failed(j->ref, fmt::format("{} killed by signal {}", self->opts_.skopeo, si->si_status));
-  } else if (si->si_status != 0) {
-    const std::string said = skopeo_message(j->dir + "/stderr");
-    result = failed(j->ref, fmt::format("{} exited with status {}{}{}", self->opts_.skopeo, si->si_status,
-                                        said.empty() ? "" : ": ", said));
   } else {
     result.pulled_at = ::time(nullptr);
-    auto read = read_pulled_dir(j->dir + "/image", j->ref);
-    if (read) result.image = std::move(*read);
-    else result.image = fail(read.error().with_message(fmt::format("pull {}: {}", j->ref.str(), read.error().message)));
+    result.image = pull_outcome(j->ref, j->dir, self->opts_.skopeo, si->si_code == CLD_EXITED, si->si_status);
   }
   self->finish(j, std::move(result));
   return 0;

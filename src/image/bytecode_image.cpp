@@ -77,9 +77,9 @@ Result<Descriptor> parse_descriptor(const json &j, std::string_view what) {
   return d;
 }
 
-// The whole of a regular file of at most `max` bytes (its size taken from fstat, so a larger
-// file is refused before it is read).
-Result<std::string> read_file(const std::string &path, uint64_t max, std::string_view what) {
+}  // namespace
+
+Result<std::string> read_capped_file(const std::string &path, uint64_t max, std::string_view what) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!fd.valid()) return fail_errno(errno, "{}: open {}", what, path);
   struct stat st {};
@@ -99,6 +99,8 @@ Result<std::string> read_file(const std::string &path, uint64_t max, std::string
   return out;
 }
 
+namespace {
+
 // A blob of the layout, checked against its descriptor: the size first (before any read, and
 // against `max`), then the sha256 of what was read.
 Result<std::string> read_blob(const std::string &dir, const Descriptor &d, std::string_view role, uint64_t max) {
@@ -109,7 +111,7 @@ Result<std::string> read_blob(const std::string &dir, const Descriptor &d, std::
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) != d.size)
     return invalid("{}: {} is {} bytes, its descriptor says {}", what, path, st.st_size, d.size);
-  auto bytes = read_file(path, d.size, what);
+  auto bytes = read_capped_file(path, d.size, what);
   if (!bytes) return fail(bytes.error());
   if (bytes->size() != d.size)
     return invalid("{}: {} is {} bytes, its descriptor says {}", what, path, bytes->size(), d.size);
@@ -313,7 +315,7 @@ Result<void> check_bpf_elf(std::string_view b, std::string_view what) {
 }
 
 Result<BytecodeImage> read_bytecode_image(const std::string &layout_dir, const ReadImageOptions &options) {
-  auto layout = read_file(layout_dir + "/oci-layout", kMaxImageJsonBytes, "image layout");
+  auto layout = read_capped_file(layout_dir + "/oci-layout", kMaxImageJsonBytes, "image layout");
   if (!layout) return fail(layout.error().with_message(layout.error().message + " (not an OCI image layout)"));
   auto layout_json = parse_json(*layout, layout_dir + "/oci-layout");
   if (!layout_json) return fail(layout_json.error());
@@ -321,7 +323,7 @@ Result<BytecodeImage> read_bytecode_image(const std::string &layout_dir, const R
     return invalid("{}/oci-layout: no imageLayoutVersion", layout_dir);
 
   const std::string index_path = layout_dir + "/index.json";
-  auto index_text = read_file(index_path, kMaxImageJsonBytes, "image layout");
+  auto index_text = read_capped_file(index_path, kMaxImageJsonBytes, "image layout");
   if (!index_text) return fail(index_text.error());
   auto index = parse_json(*index_text, index_path);
   if (!index) return fail(index.error());

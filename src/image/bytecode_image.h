@@ -72,6 +72,12 @@ struct BytecodeImage {
 /// mismatch is ErrorKind::Invalid, a missing file ErrorKind::NotFound.
 Result<BytecodeImage> read_bytecode_image(const std::string &layout_dir, const ReadImageOptions &options = {});
 
+/// The whole of the regular file at `path` (opened O_NOFOLLOW), of at most `max` bytes: its size
+/// is taken from fstat, so a larger file is refused before it is read. `what` starts each error
+/// message. Errors: open/stat/read errno (ENOENT: ErrorKind::NotFound); not a regular file, too
+/// large, shrank while read (ErrorKind::Invalid).
+Result<std::string> read_capped_file(const std::string &path, uint64_t max, std::string_view what);
+
 /// Whether `bytes` start with an ELF header of a BPF relocatable object in the node's byte
 /// order (ELF gABI: e_ident, e_type at 16, e_machine at 18). `what` names it in errors.
 /// Errors: not ELF, another machine (its number), another byte order, not ET_REL.

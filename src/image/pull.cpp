@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -93,41 +94,38 @@ std::vector<std::string> skopeo_inspect_argv(const SkopeoCommand &cmd, const Ima
   return argv;
 }
 
-namespace {
-
-// Runs `args` and waits: stdin /dev/null, stdout captured (at most `max_out` bytes kept, `too_big`
-// set past them), stderr to `stderr_path` (empty: inherited). Returns the wait status.
-Result<int> run_and_wait(const std::vector<std::string> &args, std::string &out, size_t max_out, bool &too_big,
-                         const std::string &stderr_path = "") {
+Result<pid_t> spawn_process(const std::vector<std::string> &args, int stdout_fd, const std::string &stderr_path) {
   std::vector<char *> argv;
   for (const auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
   argv.push_back(nullptr);
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return fail_errno(errno, "pipe");
   posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, pipe_fds[1], 1);
+  posix_spawnattr_init(&at);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  if (!stderr_path.empty())
-    posix_spawn_file_actions_addopen(&fa, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (stdout_fd >= 0) posix_spawn_file_actions_adddup2(&fa, stdout_fd, 1);
+  else posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  if (!stderr_path.empty()) posix_spawn_file_actions_addopen(&fa, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE}) sigaddset(&defaults, sig);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setsigdefault(&at, &defaults);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid = -1;
-  const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  const int rc = posix_spawnp(&pid, argv[0], &fa, &at, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
-  ::close(pipe_fds[1]);
-  if (rc != 0) {
-    ::close(pipe_fds[0]);
-    return fail("cannot run {}: {}", args[0], std::strerror(rc));
-  }
-  char buf[65536];
-  too_big = false;
-  for (;;) {
-    const ssize_t n = ::read(pipe_fds[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    if (out.size() + static_cast<size_t>(n) > max_out) too_big = true;
-    else out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(pipe_fds[0]);
+  posix_spawnattr_destroy(&at);
+  if (rc != 0) return fail(Error::from_errno(rc, fmt::format("cannot run {}", args[0])));
+  return pid;
+}
+
+namespace {
+
+// waitpid(2) for `pid`, through EINTR; its status.
+int wait_for(pid_t pid) {
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
@@ -142,42 +140,37 @@ std::string describe_status(int status) {
 }  // namespace
 
 Result<std::string> resolve_digest(const SkopeoCommand &cmd, const ImageReference &ref) {
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return fail_errno(errno, "pipe");
+  auto pid = spawn_process(skopeo_inspect_argv(cmd, ref), pipe_fds[1]);
+  ::close(pipe_fds[1]);
+  if (!pid) {
+    ::close(pipe_fds[0]);
+    return fail(pid.error());
+  }
   std::string raw;
   bool too_big = false;
-  auto status = run_and_wait(skopeo_inspect_argv(cmd, ref), raw, kMaxImageJsonBytes, too_big);
-  if (!status) return fail(status.error());
-  if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0)
-    return fail("{} inspect docker://{} failed ({})", cmd.skopeo, ref.str(), describe_status(*status));
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(pipe_fds[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (raw.size() + static_cast<size_t>(n) > kMaxImageJsonBytes) too_big = true;
+    else raw.append(buf, static_cast<size_t>(n));
+  }
+  ::close(pipe_fds[0]);
+  const int status = wait_for(*pid);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return fail("{} inspect docker://{} failed ({})", cmd.skopeo, ref.str(), describe_status(status));
   if (too_big) return fail("{}: the manifest is over {} bytes", ref.str(), kMaxImageJsonBytes);
   if (raw.empty()) return fail("{}: skopeo printed no manifest", ref.str());
   return "sha256:" + sha256_hex(raw);
 }
 
-namespace {
-
-// The whole of a small regular file (manifest.json is at most kMaxImageJsonBytes; read_bytecode_image
-// checks it again with its descriptor).
-Result<std::string> read_small(const std::string &path) {
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  if (ec)
-    return fail(Error{ec.value(), fmt::format("{}: {}", path, ec.message()),
-                      ec == std::errc::no_such_file_or_directory ? ErrorKind::NotFound : ErrorKind::Other});
-  if (size > kMaxImageJsonBytes)
-    return fail(Error{0, fmt::format("{}: {} bytes, more than the {} accepted", path, size, kMaxImageJsonBytes),
-                      ErrorKind::Invalid});
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  if (!in) return fail("{}: read failed", path);
-  return s.str();
-}
-
-}  // namespace
 
 Result<PulledImage> read_pulled_dir(const std::string &dir, const ImageReference &ref, const ReadImageOptions &options) {
   const std::string top = dir + "/manifest.json";
-  auto manifest = read_small(top);
+  auto manifest = read_capped_file(top, kMaxImageJsonBytes, "pulled image");
   if (!manifest) return fail(manifest.error());
   PulledImage out;
   const std::string hex = sha256_hex(*manifest);
@@ -240,23 +233,26 @@ std::string skopeo_message(const std::string &path) {
   return last;
 }
 
-Result<PulledImage> pull_and_wait(const SkopeoCommand &cmd, const ImageReference &ref, const std::string &work_dir,
-                                  unsigned timeout_s) {
-  std::vector<std::string> args = skopeo_pull_argv(cmd, ref, work_dir + "/image");
-  args.insert(args.begin() + 1, {"--command-timeout", fmt::format("{}s", timeout_s)});
-  std::string out;
-  bool too_big = false;
-  const std::string err = work_dir + "/stderr";
-  auto status = run_and_wait(args, out, 0, too_big, err);
-  if (!status) return fail("pull {}: {}", ref.str(), status.error().message);
-  if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
-    const std::string said = skopeo_message(err);
-    return fail("pull {}: {} exited with {}{}{}", ref.str(), cmd.skopeo, describe_status(*status),
-                said.empty() ? "" : ": ", said);
+Result<PulledImage> pull_outcome(const ImageReference &ref, const std::string &work_dir, const std::string &skopeo,
+                                 bool exited, int code) {
+  if (!exited) return fail("pull {}: {} killed by signal {}", ref.str(), skopeo, code);
+  if (code != 0) {
+    const std::string said = skopeo_message(work_dir + "/stderr");
+    return fail("pull {}: {} exited with status {}{}{}", ref.str(), skopeo, code, said.empty() ? "" : ": ", said);
   }
   auto pulled = read_pulled_dir(work_dir + "/image", ref);
   if (!pulled) return fail(pulled.error().with_message(fmt::format("pull {}: {}", ref.str(), pulled.error().message)));
   return pulled;
+}
+
+Result<PulledImage> pull_and_wait(const SkopeoCommand &cmd, const ImageReference &ref, const std::string &work_dir,
+                                  unsigned timeout_s) {
+  std::vector<std::string> args = skopeo_pull_argv(cmd, ref, work_dir + "/image");
+  args.insert(args.begin() + 1, {"--command-timeout", fmt::format("{}s", timeout_s)});
+  auto pid = spawn_process(args, -1, work_dir + "/stderr");
+  if (!pid) return fail("pull {}: {}", ref.str(), pid.error().message);
+  const int status = wait_for(*pid);
+  return pull_outcome(ref, work_dir, cmd.skopeo, WIFEXITED(status), WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 }
 
 }  // namespace bpfrec

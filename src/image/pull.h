@@ -5,6 +5,8 @@
 // the digest of a Docker v2 image), so the digest recorded is the registry's.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
@@ -112,6 +114,21 @@ struct PulledImage {
 /// read_bytecode_image()'s.
 Result<PulledImage> read_pulled_dir(const std::string &dir, const ImageReference &ref,
                                     const ReadImageOptions &options = {});
+
+/// Starts `args` (args[0] looked up in PATH) with stdin /dev/null, stdout `stdout_fd` (-1:
+/// /dev/null), stderr the file `stderr_path` (created; empty: inherited), no other descriptor,
+/// an empty signal mask and default dispositions for SIGTERM, SIGINT, SIGHUP, SIGCHLD and
+/// SIGPIPE (a daemon blocks the first four for its signalfd and sd-event). The daemon's puller
+/// and the CLI start skopeo with it. Returns the pid. Errors: posix_spawnp(3)'s, e.g. ENOENT.
+Result<pid_t> spawn_process(const std::vector<std::string> &args, int stdout_fd = -1,
+                            const std::string &stderr_path = "");
+
+/// How a pull into `work_dir` ended, from how `skopeo` ended: exited with `code` (0: the image
+/// is read with read_pulled_dir() from `work_dir`/image; else skopeo_message() of
+/// `work_dir`/stderr), or (`exited` false) killed by signal `code`. Error messages start
+/// "pull REF: ".
+Result<PulledImage> pull_outcome(const ImageReference &ref, const std::string &work_dir, const std::string &skopeo,
+                                 bool exited, int code);
 
 /// Pulls `ref` now and waits (the CLI's `check --pull`): skopeo_pull_argv() into
 /// `work_dir`/image (which must not exist), skopeo's stderr to `work_dir`/stderr, then
