@@ -111,9 +111,8 @@ Result<void> pull_for_check(const DesiredState &first, const CheckOptions &opts,
       c.sources.failed[reference] = pulled.error().message;
       continue;
     }
-    ImageEntry e{reference, pulled->digest, pulled->image.object.digest, pulled->image.object_path, "", pulled->image.labels};
-    if (auto w = c.objects->put(pulled->image.object); !w) c.sources.failed[reference] = w.error().message;
-    else if (auto w2 = c.images->put(e); !w2) c.sources.failed[reference] = w2.error().message;
+    if (auto w = store_pull(*c.objects, *c.images, reference, *pulled, ""); !w)
+      c.sources.failed[reference] = fmt::format("pull {}: {}", reference, w.error().message);
     std::filesystem::remove_all(work, ec);
   }
   c.sources.images = c.images.get();

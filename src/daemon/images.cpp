@@ -83,21 +83,10 @@ void ImageManager::request(const DesiredState &desired) {
 void ImageManager::done(const std::string &reference, const PullResult &r) {
   std::string error;
   if (r.image) {
-    ImageEntry e;
-    e.reference = reference;
-    const BytecodeImage &image = r.image->image;
-    e.digest = r.image->digest;
-    e.object_sha256 = image.object.digest;
-    e.object_path = image.object_path;
-    e.pulled_at = rfc3339(r.pulled_at);
-    e.labels = image.labels;
-    // The object first: an entry never names an object the store lacks.
-    if (auto w = objects_->put(image.object); !w)
-      error = fmt::format("pull {}: storing the object failed: {}", reference, w.error().message);
-    else if (auto w2 = images_->put(e); !w2)
-      error = fmt::format("pull {}: storing the entry failed: {}", reference, w2.error().message);
+    if (auto w = store_pull(*objects_, *images_, reference, *r.image, rfc3339(r.pulled_at)); !w)
+      error = fmt::format("pull {}: {}", reference, w.error().message);
     else {
-      spdlog::info("pulled {}: {} (object sha256 {})", reference, e.digest, e.object_sha256);
+      spdlog::info("pulled {}: {} (object sha256 {})", reference, r.image->digest, r.image->image.object.digest);
       sources_.failed.erase(reference);
       failures_.erase(reference);
     }

@@ -134,4 +134,13 @@ std::set<std::string> ImageStore::objects() const {
   return out;
 }
 
+Result<void> store_pull(ObjectStore &objects, ImageStore &images, const std::string &reference,
+                        const PulledImage &pulled, const std::string &pulled_at) {
+  if (auto w = objects.put(pulled.image.object); !w) return fail("storing the object failed: {}", w.error().message);
+  const ImageEntry e{reference, pulled.digest, pulled.image.object.digest, pulled.image.object_path, pulled_at,
+                     pulled.image.labels};
+  if (auto w = images.put(e); !w) return fail("storing the entry failed: {}", w.error().message);
+  return {};
+}
+
 }  // namespace bpfrec

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "image/labels.h"
+#include "image/pull.h"
+#include "store/object_store.h"
 #include "util/result.h"
 
 namespace bpfrec {
@@ -60,6 +62,13 @@ class ImageStore {
   std::string dir_;
   std::map<std::string, ImageEntry> entries_;  // by reference
 };
+
+/// Stores what a pull of `reference` gave: its object in `objects` first (an entry never names an
+/// object the store lacks), then its entry (the registry's digest, the object's sha256 and path
+/// in the layer, `pulled_at`, the labels) in `images`. The daemon's puller and `check --pull`
+/// store through it. Errors: "storing the object failed: ..." or "storing the entry failed: ...".
+Result<void> store_pull(ObjectStore &objects, ImageStore &images, const std::string &reference,
+                        const PulledImage &pulled, const std::string &pulled_at);
 
 /// The JSON text of an entry (one object: reference, digest, object_sha256, object_path,
 /// pulled_at, labels {programs, maps, legacy, program_name, filename}).
