@@ -25,16 +25,6 @@ std::atomic<unsigned> g_counter{0};
 constexpr long kTracefsMagic = 0x74726163;
 constexpr long kBpffsMagic = 0xcafe4a11;
 
-bool find_in_path(const std::string& tool) {
-  const char* path = std::getenv("PATH");
-  std::stringstream ss(path ? path : "/usr/sbin:/usr/bin:/sbin:/bin");
-  std::string dir;
-  while (std::getline(ss, dir, ':')) {
-    if (!dir.empty() && ::access((dir + "/" + tool).c_str(), X_OK) == 0) return true;
-  }
-  return false;
-}
-
 long fs_magic(const char* path) {
   struct statfs st{};
   if (::statfs(path, &st) != 0) return 0;
@@ -54,7 +44,7 @@ void setup_process_environment() {
     return;
   }
   for (const char* tool : {"bpftool", "ip", "tc", "busctl", "dbus-daemon", "nsenter", "ping"}) {
-    if (!find_in_path(tool)) {
+    if (!detail::find_in_path(tool)) {
       g_skip = std::string("required tool not found in PATH: ") + tool;
       return;
     }

@@ -17,6 +17,8 @@ inline constexpr std::uint32_t kBpfTcxEgress = 47;
 
 /// "<what>: <strerror(errno)>".
 std::string errno_text(const std::string& what);
+/// Whether `tool` is an executable file in a $PATH directory (default /usr/sbin:/usr/bin:/sbin:/bin).
+bool find_in_path(const std::string& tool);
 /// text parsed as JSON, nullopt when it is not JSON.
 std::optional<json> parse_json(const std::string& text);
 /// "[1,2,3]" for a hook's program ids, "(error)" when the query failed (for failure messages).

@@ -32,19 +32,6 @@ namespace {
 
 constexpr const char* kRegistryBin = "/usr/bin/docker-registry";
 
-/// Whether `name` is an executable file in a $PATH directory.
-bool on_path(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  std::string_view rest = path ? path : "/usr/local/bin:/usr/bin:/bin";
-  while (!rest.empty()) {
-    const auto colon = rest.find(':');
-    const std::string dir(rest.substr(0, colon));
-    rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
-    if (!dir.empty() && ::access((dir + "/" + name).c_str(), X_OK) == 0) return true;
-  }
-  return false;
-}
-
 /// A loopback TCP socket bound to 127.0.0.1:port (0: any free port), or -1 with errno.
 int bind_loopback(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -194,7 +181,7 @@ void oci_layout_to_dir(const std::string& layout_dir, const json& top, const std
 
 std::string registry_skip_reason() {
   if (::access(kRegistryBin, X_OK) != 0) return std::string(kRegistryBin) + " missing (apt install docker-registry)";
-  if (!on_path("skopeo")) return "skopeo missing (apt install skopeo)";
+  if (!detail::find_in_path("skopeo")) return "skopeo missing (apt install skopeo)";
   return "";
 }
 
