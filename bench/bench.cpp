@@ -690,14 +690,7 @@ std::string image_tracepoint_text(const std::string& name, const std::string& im
 void image_latency(Lab& lab, const Mode& mode, Results& res) {
   if (const std::string why = it::registry_skip_reason(); !why.empty()) throw std::runtime_error(why);
   it::Registry registry;
-  const char* old_home = std::getenv("HOME");
-  const std::string saved_home = old_home ? old_home : "";
-  ::setenv("HOME", registry.home().c_str(), 1);  // skopeo 1.9: the registry is insecure there
-  struct RestoreHome {
-    std::string home;
-    bool had;
-    ~RestoreHome() { had ? (void)::setenv("HOME", home.c_str(), 1) : (void)::unsetenv("HOME"); }
-  } restore{saved_home, old_home != nullptr};
+  const it::ScopedHome home(registry.home());  // skopeo 1.9: the registry is insecure there
   const std::string layout = lab.work() + "/bench-image";
   remove_tree(layout);
   const auto made = run({MAKE_BYTECODE_IMAGE, bpf_object_path("tracepoint_counter"), layout, "--program",

@@ -55,15 +55,12 @@ class ImageBytecode : public ReconcilerTest {
     if (IsSkipped() || HasFatalFailure()) return;
     if (const std::string why = registry_skip_reason(); !why.empty()) GTEST_SKIP() << why;
     registry_ = std::make_unique<Registry>();
-    // skopeo 1.9 reads $HOME/.config/containers/registries.conf (the registry's, marking it
-    // insecure); the daemon passes its environment to skopeo.
-    if (const char* h = std::getenv("HOME")) old_home_ = h;
-    ::setenv("HOME", registry_->home().c_str(), 1);
+    // The registry's home marks it insecure for skopeo; the daemon passes its environment on.
+    home_ = std::make_unique<ScopedHome>(registry_->home());
   }
   void TearDown() override {
     ReconcilerTest::TearDown();
-    if (old_home_) ::setenv("HOME", old_home_->c_str(), 1);
-    else ::unsetenv("HOME");
+    home_.reset();
     registry_.reset();
   }
   std::vector<std::string> daemon_flags() const override { return flags_; }
@@ -94,7 +91,7 @@ class ImageBytecode : public ReconcilerTest {
   }
 
   std::unique_ptr<Registry> registry_;
-  std::optional<std::string> old_home_;
+  std::unique_ptr<ScopedHome> home_;
   std::vector<std::string> flags_;
   int images_ = 0;
 };

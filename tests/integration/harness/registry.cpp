@@ -309,6 +309,16 @@ std::string Registry::push(const std::string& layout_dir, const std::string& rep
   return digest;
 }
 
+ScopedHome::ScopedHome(const std::string& home) {
+  if (const char* h = std::getenv("HOME")) previous_ = h;
+  ::setenv("HOME", home.c_str(), 1);
+}
+
+ScopedHome::~ScopedHome() {
+  if (previous_) ::setenv("HOME", previous_->c_str(), 1);
+  else ::unsetenv("HOME");
+}
+
 SilentListener::SilentListener() {
   fd_ = bind_loopback(0);
   if (fd_ < 0) throw std::runtime_error(errno_text("bind 127.0.0.1:0"));

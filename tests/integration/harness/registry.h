@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -67,6 +68,20 @@ class Registry {
   int pushes_ = 0;
   std::string user_, password_, authfile_;
   std::unique_ptr<BackgroundCommand> proc_;
+};
+
+/// Sets $HOME for this process (and the daemons it starts) while it lives, then puts back what
+/// was there (or unsets it): skopeo 1.9 reads $HOME/.config/containers/registries.conf, which is
+/// how a Registry's home() marks it insecure. Later setenv("HOME") calls are undone too.
+class ScopedHome {
+ public:
+  explicit ScopedHome(const std::string& home);
+  ~ScopedHome();
+  ScopedHome(const ScopedHome&) = delete;
+  ScopedHome& operator=(const ScopedHome&) = delete;
+
+ private:
+  std::optional<std::string> previous_;
 };
 
 /// A TCP listener on 127.0.0.1:<free port> that accepts connections and never answers (a
